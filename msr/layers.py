@@ -1,0 +1,221 @@
+"""Symmetry-reparameterized layers: vec(W) = U v.
+
+Naming rule: every symmetry parameter's own name starts with ``sym_``. The
+meta-learner keeps those out of the inner loop (see :func:`is_symmetry_param`),
+so a layer only has to follow the rule to be handled correctly.
+
+Every layer may hold a *bank* of independent copies (``bank=n``): parameters get
+a leading dimension of size n, and ``forward(x, index)`` sends each sample
+through its own copy. The dedicated architecture uses this to give every
+rotation angle its own circuit without a Python loop over circuits.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+SYMMETRY_PREFIX = "sym_"
+
+
+def is_symmetry_param(name: str) -> bool:
+    """True for outer-loop-only parameters (the U / A, B, C matrices)."""
+    return name.rsplit(".", 1)[-1].startswith(SYMMETRY_PREFIX)
+
+
+def _bank_shape(bank: int | None, *shape: int) -> tuple[int, ...]:
+    return ((bank,) if bank else ()) + tuple(shape)
+
+
+def _eye(bank: int | None, n: int) -> torch.Tensor:
+    eye = torch.eye(n)
+    return eye.expand(bank, n, n).clone() if bank else eye
+
+
+def _banked_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                   index: torch.Tensor | None) -> torch.Tensor:
+    """conv2d where sample i uses weight[index[i]] (a grouped conv, no loop)."""
+    if index is None:
+        return F.conv2d(x, weight, bias)
+    n, c_in, h, w = x.shape
+    per_sample = weight[index]                       # (n, c_out, c_in, k, k)
+    c_out = per_sample.shape[1]
+    out = F.conv2d(x.reshape(1, n * c_in, h, w),
+                   per_sample.reshape(n * c_out, *per_sample.shape[2:]), groups=n)
+    out = out.reshape(n, c_out, *out.shape[-2:])
+    if bias is not None:
+        out = out + bias[index][:, :, None, None]
+    return out
+
+
+def _banked_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                   index: torch.Tensor | None) -> torch.Tensor:
+    """linear where sample i uses weight[index[i]]."""
+    if index is None:
+        return F.linear(x, weight, bias)
+    # One matmul against every copy, then pick each sample's own: cheaper
+    # than gathering an (n, out, in) weight tensor when `in` is large.
+    every = torch.einsum("ni,boi->nbo", x, weight)
+    out = every.gather(1, index.view(-1, 1, 1).expand(-1, 1, every.shape[-1])).squeeze(1)
+    if bias is not None:
+        out = out + bias[index]
+    return out
+
+
+class KroneckerConv2d(nn.Module):
+    """Conv whose kernel is warped by U = A ⊗ B ⊗ C (the authors' ShareConv2d).
+
+    W[o,c,s] = Σ A[o,o'] B[c,c'] C[s,s'] V[o',c',s']. A, B, C start at the
+    identity, so at init the layer is exactly ``nn.Conv2d`` with kernel V.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int,
+                 bias: bool = True, bank: int | None = None):
+        super().__init__()
+        self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, kernel_size
+        self.bank = bank
+        ref = nn.Conv2d(in_channels, out_channels, kernel_size, bias=bias)
+        weight = ref.weight.detach()
+        self.weight = nn.Parameter(weight.expand(*_bank_shape(bank, *weight.shape)).clone())
+        if bias:
+            b = ref.bias.detach()
+            self.bias = nn.Parameter(b.expand(*_bank_shape(bank, *b.shape)).clone())
+        else:
+            self.register_parameter("bias", None)
+        self.sym_A = nn.Parameter(_eye(bank, out_channels))
+        self.sym_B = nn.Parameter(_eye(bank, in_channels))
+        self.sym_C = nn.Parameter(_eye(bank, kernel_size * kernel_size))
+        if bank:
+            self.reset_bank()
+
+    def reset_bank(self) -> None:
+        """Give every copy in a bank its own random kernel."""
+        with torch.no_grad():
+            for i in range(self.bank or 0):
+                ref = nn.Conv2d(self.in_channels, self.out_channels, self.kernel_size,
+                                bias=self.bias is not None)
+                self.weight[i].copy_(ref.weight)
+                if self.bias is not None:
+                    self.bias[i].copy_(ref.bias)
+
+    def effective_weight(self) -> torch.Tensor:
+        k2 = self.kernel_size * self.kernel_size
+        v = self.weight.reshape(*self.weight.shape[:-2], k2)
+        w = torch.einsum("...oa,...cb,...sd,...abd->...ocs", self.sym_A, self.sym_B, self.sym_C, v)
+        return w.reshape(self.weight.shape)
+
+    def forward(self, x: torch.Tensor, index: torch.Tensor | None = None) -> torch.Tensor:
+        return _banked_conv2d(x, self.effective_weight(), self.bias, index)
+
+
+class DenseConv2d(nn.Module):
+    """Conv with a dense symmetry matrix over the whole kernel: vec(W) = U v.
+
+    With latent = c_out·c_in·k² and U = I this is a plain conv; smaller latents
+    force sharing. By Proposition 1 of the MSR paper a suitable U turns it into
+    a group convolution (e.g. rotated copies of each filter).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, latent: int,
+                 bias: bool = True, bank: int | None = None):
+        super().__init__()
+        self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, kernel_size
+        self.latent = latent
+        self.bank = bank
+        numel = out_channels * in_channels * kernel_size * kernel_size
+        fan_in = in_channels * kernel_size * kernel_size
+        if latent == numel:
+            u = _eye(bank, numel)
+            v = torch.empty(*_bank_shape(bank, latent)).uniform_(-1, 1) / math.sqrt(fan_in)
+        else:
+            # Var(W) = latent · Var(U) · Var(v) = 1/fan_in, as for a usual conv.
+            u = torch.randn(*_bank_shape(bank, numel, latent)) / math.sqrt(latent)
+            v = torch.randn(*_bank_shape(bank, latent)) / math.sqrt(fan_in)
+        self.sym_U = nn.Parameter(u)
+        self.weight = nn.Parameter(v)
+        if bias:
+            self.bias = nn.Parameter(torch.empty(*_bank_shape(bank, out_channels)).uniform_(
+                -1 / math.sqrt(fan_in), 1 / math.sqrt(fan_in)))
+        else:
+            self.register_parameter("bias", None)
+
+    def effective_weight(self) -> torch.Tensor:
+        w = torch.einsum("...il,...l->...i", self.sym_U, self.weight)
+        return w.reshape(*w.shape[:-1], self.out_channels, self.in_channels,
+                         self.kernel_size, self.kernel_size)
+
+    def forward(self, x: torch.Tensor, index: torch.Tensor | None = None) -> torch.Tensor:
+        return _banked_conv2d(x, self.effective_weight(), self.bias, index)
+
+
+class DenseLinear(nn.Module):
+    """The authors' ShareLinearFull: W = (U v).view(out, in).
+
+    U ~ N(0, 0.01²) and v ~ N(0, 1/out²), as in the authors' code.
+    """
+
+    def __init__(self, in_features: int, out_features: int, latent: int = 3,
+                 bias: bool = True, bank: int | None = None):
+        super().__init__()
+        self.in_features, self.out_features, self.latent = in_features, out_features, latent
+        self.bank = bank
+        self.sym_U = nn.Parameter(torch.randn(*_bank_shape(bank, out_features * in_features, latent)) * 0.01)
+        self.weight = nn.Parameter(torch.randn(*_bank_shape(bank, latent)) / out_features)
+        if bias:
+            self.bias = nn.Parameter(torch.zeros(*_bank_shape(bank, out_features)))
+        else:
+            self.register_parameter("bias", None)
+
+    def effective_weight(self) -> torch.Tensor:
+        w = torch.einsum("...il,...l->...i", self.sym_U, self.weight)
+        return w.reshape(*w.shape[:-1], self.out_features, self.in_features)
+
+    def forward(self, x: torch.Tensor, index: torch.Tensor | None = None) -> torch.Tensor:
+        return _banked_linear(x, self.effective_weight(), self.bias, index)
+
+
+class BankedConv2d(nn.Module):
+    """A plain conv (no symmetry matrices), optionally one copy per bank entry."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int,
+                 bias: bool = True, bank: int | None = None):
+        super().__init__()
+        self.kernel_size = kernel_size
+        refs = [nn.Conv2d(in_channels, out_channels, kernel_size, bias=bias) for _ in range(bank or 1)]
+        w = torch.stack([r.weight.detach() for r in refs])
+        self.weight = nn.Parameter(w if bank else w[0])
+        if bias:
+            b = torch.stack([r.bias.detach() for r in refs])
+            self.bias = nn.Parameter(b if bank else b[0])
+        else:
+            self.register_parameter("bias", None)
+
+    def effective_weight(self) -> torch.Tensor:
+        return self.weight
+
+    def forward(self, x: torch.Tensor, index: torch.Tensor | None = None) -> torch.Tensor:
+        return _banked_conv2d(x, self.weight, self.bias, index)
+
+
+class BankedLinear(nn.Module):
+    """A plain linear layer, optionally one copy per bank entry."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True,
+                 bank: int | None = None):
+        super().__init__()
+        refs = [nn.Linear(in_features, out_features, bias=bias) for _ in range(bank or 1)]
+        w = torch.stack([r.weight.detach() for r in refs])
+        self.weight = nn.Parameter(w if bank else w[0])
+        if bias:
+            b = torch.stack([r.bias.detach() for r in refs])
+            self.bias = nn.Parameter(b if bank else b[0])
+        else:
+            self.register_parameter("bias", None)
+
+    def effective_weight(self) -> torch.Tensor:
+        return self.weight
+
+    def forward(self, x: torch.Tensor, index: torch.Tensor | None = None) -> torch.Tensor:
+        return _banked_linear(x, self.weight, self.bias, index)

@@ -1,0 +1,152 @@
+"""Architectures for Rotated MNIST and their registry.
+
+Every model maps (images, angle index) to logits; only ``dedicated`` looks at
+the angle index. ``forward_with_activations`` also returns what each ReLU
+produced, so the inspection views work the same for every architecture.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .layers import (BankedConv2d, BankedLinear, DenseConv2d, DenseLinear, KroneckerConv2d,
+                     is_symmetry_param)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What a model is built from (a subset of the run config)."""
+    arch: str = "shared"
+    ways: int = 10
+    n_angles: int = 5
+    channels: int = 32
+    kernel_size: int = 3
+    latent: int = 3
+    conv_latent: int = 36
+    image_size: int = 28
+
+
+class MetaModel(nn.Module):
+    """Shared behaviour: parameter accounting and activation capture."""
+
+    def param_counts(self) -> dict[str, int]:
+        adapted = symmetry = 0
+        for name, p in self.named_parameters():
+            if is_symmetry_param(name):
+                symmetry += p.numel()
+            else:
+                adapted += p.numel()
+        return {"adapted": adapted, "symmetry": symmetry, "total": adapted + symmetry}
+
+    def forward(self, x: torch.Tensor, angle_idx: torch.Tensor | None = None) -> torch.Tensor:
+        return self.forward_with_activations(x, angle_idx)[0]
+
+    def forward_with_activations(self, x, angle_idx=None):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def first_layer(self) -> nn.Module:
+        return self.conv
+
+    @property
+    def circuits(self) -> int:
+        """Number of independent circuits (1 unless dedicated)."""
+        return 1
+
+
+class ConvClassifier(MetaModel):
+    """conv 3×3 → ReLU → flatten → linear, with a choice of layer types.
+
+    This one class is the student project's single circuit (``shared``), the
+    dense-U variant and the plain MAML baseline; only the layers differ.
+    """
+
+    def __init__(self, conv: nn.Module, head: nn.Module):
+        super().__init__()
+        self.conv = conv
+        self.head = head
+
+    def forward_with_activations(self, x, angle_idx=None):
+        h = F.relu(self.conv(x))
+        return self.head(h.flatten(1)), {"relu1": h}
+
+
+class DedicatedClassifier(MetaModel):
+    """One circuit per rotation angle plus one shared alignment head.
+
+    Each image runs through its own angle's circuit only (banked layers pick
+    the circuit per sample), then the alignment head, shared by all circuits,
+    maps the circuit's output onto the task's labels. It starts at the
+    identity so that at init every circuit is a plain single-circuit model.
+    """
+
+    def __init__(self, spec: ModelSpec):
+        super().__init__()
+        n = spec.n_angles
+        side = spec.image_size - spec.kernel_size + 1
+        self.n_circuits = n
+        self.conv = KroneckerConv2d(1, spec.channels, spec.kernel_size, bank=n)
+        self.head = DenseLinear(spec.channels * side * side, spec.ways, latent=spec.latent, bank=n)
+        self.align = nn.Linear(spec.ways, spec.ways)
+        with torch.no_grad():
+            self.align.weight.copy_(torch.eye(spec.ways))
+            self.align.bias.zero_()
+
+    @property
+    def circuits(self) -> int:
+        return self.n_circuits
+
+    def forward_with_activations(self, x, angle_idx=None):
+        if angle_idx is None:
+            angle_idx = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
+        h = F.relu(self.conv(x, angle_idx))
+        return self.align(self.head(h.flatten(1), angle_idx)), {"relu1": h}
+
+
+def _side(spec: ModelSpec) -> int:
+    return spec.image_size - spec.kernel_size + 1
+
+
+def _shared(spec: ModelSpec) -> MetaModel:
+    return ConvClassifier(KroneckerConv2d(1, spec.channels, spec.kernel_size),
+                          DenseLinear(spec.channels * _side(spec) ** 2, spec.ways, latent=spec.latent))
+
+
+def _dense(spec: ModelSpec) -> MetaModel:
+    return ConvClassifier(DenseConv2d(1, spec.channels, spec.kernel_size, latent=spec.conv_latent),
+                          DenseLinear(spec.channels * _side(spec) ** 2, spec.ways, latent=spec.latent))
+
+
+def _conv(spec: ModelSpec) -> MetaModel:
+    return ConvClassifier(BankedConv2d(1, spec.channels, spec.kernel_size),
+                          BankedLinear(spec.channels * _side(spec) ** 2, spec.ways))
+
+
+@dataclass(frozen=True)
+class Architecture:
+    name: str
+    summary: str
+    build: Callable[[ModelSpec], MetaModel]
+
+
+ARCHITECTURES: dict[str, Architecture] = {a.name: a for a in [
+    Architecture("shared", "Single circuit: Kronecker conv 1→32 3×3, ReLU, dense-U linear (latent 3).", _shared),
+    Architecture("dedicated", "One Kronecker circuit per angle, each image through its own, shared alignment head.",
+                 DedicatedClassifier),
+    Architecture("dense", "Dense-U conv (vec(W) = U v over the whole kernel) and dense-U linear.", _dense),
+    Architecture("conv", "Plain MAML baseline: conv and linear of the same shapes, no symmetry matrices.", _conv),
+]}
+
+
+def build_model(spec: ModelSpec, seed: int | None = None) -> MetaModel:
+    """Build an architecture; with a seed, its initial weights are reproducible
+    without touching the global random state."""
+    if spec.arch not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {spec.arch!r}; allowed: {', '.join(ARCHITECTURES)}")
+    with torch.random.fork_rng(devices=[]):
+        if seed is not None:
+            torch.manual_seed(seed)
+        return ARCHITECTURES[spec.arch].build(spec)
