@@ -1,0 +1,4 @@
+"""Being written."""
+import streamlit as st
+
+st.title("train")

@@ -1,0 +1,39 @@
+"""Choosing which run a page looks at: a saved run or one still training.
+
+A run in progress writes its metrics and checkpoints to its folder as it goes,
+so live and saved runs are read the same way, from disk.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from msr.runs import RunRecord, list_runs, load_run
+
+RUNS_DIR_KEY = "runs_dir"
+
+
+def runs_dir() -> str:
+    return st.session_state.get(RUNS_DIR_KEY, "runs")
+
+
+def _label(rec: RunRecord) -> str:
+    status = rec.status.get("status", "?")
+    mark = "● live" if status == "running" else status
+    name = rec.config.name or rec.run_id
+    step = rec.last.get("step", 0)
+    return f"{name} · {rec.config.arch} · step {step} · {mark}"
+
+
+def select_run(key: str, label: str = "Run") -> RunRecord | None:
+    """A selectbox of runs, newest first; defaults to the run this browser
+    session started last. Returns the freshly loaded record, or None."""
+    runs = [r for r in list_runs(runs_dir(), include_damaged=True) if not r.damaged]
+    if not runs:
+        st.info("No runs yet. Start one on the **Train** page.")
+        return None
+    paths = [str(r.path) for r in runs]
+    preferred = st.session_state.get("last_run_path")
+    index = paths.index(preferred) if preferred in paths else 0
+    choice = st.selectbox(label, paths, index=index, key=key,
+                          format_func=lambda p: _label(runs[paths.index(p)]))
+    return load_run(choice) if choice else None
