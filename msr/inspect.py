@@ -1,0 +1,452 @@
+"""Looking inside a run: its model at any checkpoint, what the model computes,
+and what the run's records say about data and errors.
+
+Everything here reads a run folder (or a record list) and returns arrays or
+DataFrames, so the pages only draw, and tests check the numbers directly.
+Weights are read from checkpoints; nothing here trains or writes.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy import stats
+
+from .config import RunConfig
+from .data import MnistSplits, Split, TaskSampler, prepare
+from .layers import DenseConv2d, DenseLinear, is_symmetry_param
+from .meta import Episode, MetaLearner
+from .models import build_model
+from .runs import CHECKPOINTS, load_checkpoint
+
+CONFUSION_SEED = 4242  # the same test tasks at every step, so confusion matrices compare across steps
+DIGIT_SEED = 7  # which held-out digits the data and weights views show
+
+
+# --------------------------------------------------------------- snapshots
+@dataclass
+class Snapshot:
+    """A run's model and learned inner rates as they were at one checkpoint."""
+    run_path: Path
+    step: int
+    config: RunConfig
+    learner: MetaLearner
+
+    @property
+    def model(self):
+        return self.learner.model
+
+    @property
+    def angles(self) -> list[float]:
+        return self.config.angle_list()
+
+    @property
+    def circuits(self) -> int:
+        return self.model.circuits
+
+    def circuit_labels(self) -> list[str]:
+        """Dedicated circuits are named after the angle they serve."""
+        if self.circuits == 1:
+            return ["single circuit"]
+        return [f"{a:g}° circuit" for a in self.angles]
+
+
+def checkpoint_file(run_path: str | Path, step: int) -> Path:
+    return Path(run_path) / CHECKPOINTS / f"step_{step:06d}.pt"
+
+
+def checkpoint_mtime(run_path: str | Path, step: int) -> float:
+    """Part of a cache key: a checkpoint rewritten under the same step is a new one."""
+    try:
+        return checkpoint_file(run_path, step).stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def load_snapshot(run_path: str | Path, step: int | None = None) -> Snapshot:
+    """Rebuild the model from the checkpoint's own config (the nearest kept
+    step when ``step`` was thinned away; the latest when None)."""
+    ckpt = load_checkpoint(run_path, step)
+    config = RunConfig.from_dict(ckpt["config"])
+    model = build_model(config.model_spec(), seed=config.seed)
+    model.load_state_dict(ckpt["model"])
+    model.eval()
+    learner = MetaLearner(model, config.meta_config())
+    learner.inner_lrs.load_state_dict(ckpt["inner_lrs"])
+    return Snapshot(Path(run_path), int(ckpt["step"]), config, learner)
+
+
+def _with_circuits(t: torch.Tensor, banked: bool) -> np.ndarray:
+    """Give every weight a leading circuit axis, so one code path serves all
+    architectures (dedicated banks already have it)."""
+    t = t.detach().cpu()
+    return (t if banked else t.unsqueeze(0)).numpy().copy()
+
+
+# ------------------------------------------------------------------ digits
+def sample_digits(split: Split, per_class: int = 1, seed: int = DIGIT_SEED) -> tuple[torch.Tensor, torch.Tensor]:
+    """``per_class`` digits of every class present, picked reproducibly.
+
+    Returns (images uint8 (n, 28, 28), labels (n,)), ordered by label."""
+    g = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(split), generator=g)
+    labels = split.labels[order]
+    picked = []
+    for c in labels.unique().tolist():
+        picked.append(order[(labels == c).nonzero().squeeze(1)[:per_class]])
+    idx = torch.cat(picked)
+    return split.images[idx], split.labels[idx]
+
+
+def rotated_grid(images_u8: torch.Tensor, angles: Iterable[float]) -> np.ndarray:
+    """(n, angles, 28, 28): every digit at every angle, normalized as the model sees it."""
+    angles = [float(a) for a in angles]
+    n = images_u8.shape[0]
+    reps = images_u8.repeat_interleave(len(angles), dim=0)
+    deg = torch.tensor(angles, dtype=torch.float32).repeat(n)
+    x = prepare(reps, deg)
+    return x.reshape(n, len(angles), 28, 28).numpy()
+
+
+# ------------------------------------------------------------- activations
+@dataclass
+class Activations:
+    """What one ReLU produced for one digit, through every circuit.
+
+    ``maps`` is (circuits, channels, H, W). For the dedicated model the digit
+    goes through each angle's circuit; ``own_circuit`` is the one the model
+    itself would route it to (always 0 for single-circuit models)."""
+    layer: str
+    maps: np.ndarray
+    own_circuit: int
+    angle: float
+    label: int
+
+    @property
+    def mean(self) -> np.ndarray:
+        """(circuits, H, W): averaged over channels, as in the student report."""
+        return self.maps.mean(axis=1)
+
+
+def activations(snap: Snapshot, image_u8: torch.Tensor, angle_index: int, label: int = -1) -> dict[str, Activations]:
+    """Activations after each ReLU for one digit rotated to ``angles[angle_index]``."""
+    angles = snap.angles
+    if not 0 <= angle_index < len(angles):
+        raise ValueError(f"angle index {angle_index} is out of range; the run has {len(angles)} angles")
+    x = prepare(image_u8.reshape(1, 28, 28), torch.tensor([angles[angle_index]]))
+    n = snap.circuits
+    if n > 1:
+        route = torch.arange(n)
+        own = angle_index
+    else:
+        route = torch.tensor([angle_index])
+        own = 0
+    with torch.no_grad():
+        _, acts = snap.model.forward_with_activations(x.expand(len(route), -1, -1, -1), route)
+    return {name: Activations(name, a.cpu().numpy(), own, angles[angle_index], int(label))
+            for name, a in acts.items()}
+
+
+# ----------------------------------------------------------------- filters
+def first_layer_filters(snap: Snapshot) -> np.ndarray:
+    """(circuits, c_out, c_in, k, k): the kernels the first conv really applies
+    (U or A⊗B⊗C already multiplied in)."""
+    layer = snap.model.first_layer()
+    with torch.no_grad():
+        w = layer.effective_weight()
+    return _with_circuits(w, w.dim() == 5)
+
+
+def filter_change(before: Snapshot, after: Snapshot) -> np.ndarray:
+    """after − before, per filter entry, same shape as first_layer_filters."""
+    a, b = first_layer_filters(before), first_layer_filters(after)
+    if a.shape != b.shape:
+        raise ValueError("the two snapshots come from different architectures")
+    return b - a
+
+
+def filter_change_frame(before: Snapshot, after: Snapshot) -> pd.DataFrame:
+    """Per filter: its size at both steps and how far it moved (Frobenius)."""
+    a, b = first_layer_filters(before), first_layer_filters(after)
+    rows = []
+    for c in range(a.shape[0]):
+        for o in range(a.shape[1]):
+            na, nb = float(np.linalg.norm(a[c, o])), float(np.linalg.norm(b[c, o]))
+            d = float(np.linalg.norm(b[c, o] - a[c, o]))
+            rows.append({"circuit": c, "filter": o, "from_step": before.step, "to_step": after.step,
+                         "norm_from": na, "norm_to": nb, "change": d,
+                         "rel_change": d / na if na > 0 else math.nan})
+    return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------- symmetry matrices
+MAX_HEATMAP_ROWS = 4096  # taller U (the linear head's) are shown through the maps they generate
+
+
+@dataclass
+class SymmetryMatrix:
+    """One outer-only matrix: value is (circuits, rows, cols)."""
+    name: str
+    layer: str
+    kind: str  # A, B, C or U
+    value: np.ndarray
+
+    @property
+    def drawable(self) -> bool:
+        return self.value.shape[-2] <= MAX_HEATMAP_ROWS
+
+
+def symmetry_matrices(snap: Snapshot) -> list[SymmetryMatrix]:
+    """Every symmetry parameter of the model (empty for the plain conv baseline)."""
+    modules = dict(snap.model.named_modules())
+    out = []
+    for name, p in snap.model.named_parameters():
+        if not is_symmetry_param(name):
+            continue
+        layer, attr = name.rsplit(".", 1)
+        banked = bool(getattr(modules[layer], "bank", None))
+        out.append(SymmetryMatrix(name, layer, attr[len("sym_"):], _with_circuits(p, banked)))
+    return out
+
+
+DRIFT_COLUMNS = ["step", "matrix", "kind", "circuit", "rel_from_init", "from_identity"]
+
+
+def _rel(x: np.ndarray, ref: np.ndarray) -> float:
+    denom = float(np.linalg.norm(ref))
+    return float(np.linalg.norm(x - ref)) / denom if denom > 0 else math.nan
+
+
+def drift(snap: Snapshot, initial: Snapshot) -> pd.DataFrame:
+    """How far each symmetry matrix (and the effective first-layer filters)
+    moved: ‖X − X₀‖/‖X₀‖ from its step-0 value and, for the square Kronecker
+    factors that start at I, ‖X − I‖/‖I‖ from the identity."""
+    rows = []
+    start = {m.name: m for m in symmetry_matrices(initial)}
+    for m in symmetry_matrices(snap):
+        m0 = start[m.name]
+        for c in range(m.value.shape[0]):
+            x = m.value[c]
+            from_id = math.nan
+            if m.kind in ("A", "B", "C"):
+                eye = np.eye(x.shape[-1], dtype=x.dtype)
+                from_id = _rel(x, eye)
+            rows.append({"step": snap.step, "matrix": m.name, "kind": m.kind, "circuit": c,
+                         "rel_from_init": _rel(x, m0.value[c]), "from_identity": from_id})
+    f, f0 = first_layer_filters(snap), first_layer_filters(initial)
+    for c in range(f.shape[0]):
+        rows.append({"step": snap.step, "matrix": "first-layer filters", "kind": "W", "circuit": c,
+                     "rel_from_init": _rel(f[c], f0[c]), "from_identity": math.nan})
+    return pd.DataFrame(rows, columns=DRIFT_COLUMNS)
+
+
+def drift_over_steps(run_path: str | Path, steps: Iterable[int],
+                     loader: Callable[[str | Path, int], Snapshot] = load_snapshot) -> pd.DataFrame:
+    """drift() at every given step against the first one. ``loader`` lets a
+    caller pass a cached load_snapshot."""
+    steps = sorted(set(int(s) for s in steps))
+    if not steps:
+        return pd.DataFrame(columns=DRIFT_COLUMNS)
+    initial = loader(run_path, steps[0])
+    return pd.concat([drift(loader(run_path, s), initial) for s in steps], ignore_index=True)
+
+
+# ------------------------------------------------------- generated filters
+@dataclass
+class GeneratedFilters:
+    """What each latent coordinate of a dense U produces on its own.
+
+    conv: ``basis`` is (circuits, latent, c_out, c_in, k, k): column j of U
+    reshaped to a kernel set. linear: ``basis`` is (circuits, latent, out, H, W),
+    column j reshaped to (out, channels, H, W) and averaged over channels, one
+    map per class. ``coeffs`` (circuits, latent) are the current v, so the
+    layer's weight is Σ_j v_j · basis_j (before any channel averaging);
+    ``effective`` is that weight summarized the same way."""
+    layer: str
+    kind: str  # "conv" or "linear"
+    basis: np.ndarray
+    coeffs: np.ndarray
+    effective: np.ndarray
+
+
+def generated_filters(snap: Snapshot) -> list[GeneratedFilters]:
+    """For every dense-U layer (none in the Kronecker-only or plain models'
+    convs; the head of shared, dedicated and dense is one)."""
+    out = []
+    for name, mod in snap.model.named_modules():
+        if isinstance(mod, (DenseConv2d, DenseLinear)):
+            banked = bool(mod.bank)
+            u = _with_circuits(mod.sym_U, banked)           # (n, numel, latent)
+            v = _with_circuits(mod.weight, banked)          # (n, latent)
+            with torch.no_grad():
+                w = _with_circuits(mod.effective_weight(), banked)
+            n, _, latent = u.shape
+            cols = np.moveaxis(u, 2, 1)                      # (n, latent, numel)
+            if isinstance(mod, DenseConv2d):
+                shape = (mod.out_channels, mod.in_channels, mod.kernel_size, mod.kernel_size)
+                out.append(GeneratedFilters(name, "conv", cols.reshape(n, latent, *shape), v, w))
+            else:
+                channels = snap.config.channels
+                side = int(round(math.sqrt(mod.in_features / channels)))
+                if channels * side * side != mod.in_features:
+                    raise ValueError(f"cannot lay out {mod.in_features} inputs of '{name}' as "
+                                     f"{channels} channels of square maps")
+                basis = cols.reshape(n, latent, mod.out_features, channels, side, side).mean(axis=3)
+                eff = w.reshape(n, mod.out_features, channels, side, side).mean(axis=2)
+                out.append(GeneratedFilters(name, "linear", basis, v, eff))
+    return out
+
+
+# ------------------------------------------------------------- inner rates
+def inner_rates_frame(records: list[dict]) -> pd.DataFrame:
+    """Long form (step, tensor, lr) of the learned inner rates in the records
+    (per_param runs record the mean rate of each tensor)."""
+    rows = [{"step": r["step"], "tensor": name, "lr": float(lr)}
+            for r in records for name, lr in (r.get("inner_lrs") or {}).items()]
+    return pd.DataFrame(rows, columns=["step", "tensor", "lr"])
+
+
+# ------------------------------------------------------- records: data, errors
+def _angle_label(a: float) -> str:
+    return f"{a:g}°"
+
+
+def record_at(records: list[dict], step: int | None = None) -> dict:
+    """The record of ``step``, or the last one at or before it (the last when None)."""
+    if not records:
+        return {}
+    if step is None:
+        return records[-1]
+    before = [r for r in records if r["step"] <= step]
+    return before[-1] if before else records[0]
+
+
+def images_per_angle(record: dict, angles: list[float]) -> pd.DataFrame:
+    """Images each angle received up to this record, support and query, train and test."""
+    rows = []
+    for split in ("train", "test"):
+        counts = (record.get("images_per_angle") or {}).get(split) or [0] * len(angles)
+        for a, n in zip(angles, counts):
+            rows.append({"split": split, "angle": float(a), "angle_label": _angle_label(a), "images": int(n)})
+    return pd.DataFrame(rows, columns=["split", "angle", "angle_label", "images"])
+
+
+def images_per_class(record: dict) -> pd.DataFrame:
+    rows = []
+    for split in ("train", "test"):
+        counts = (record.get("images_per_class") or {}).get(split) or [0] * 10
+        for digit, n in enumerate(counts):
+            rows.append({"split": split, "digit": digit, "images": int(n)})
+    return pd.DataFrame(rows, columns=["split", "digit", "images"])
+
+
+def per_angle_errors(records: list[dict], angles: list[float], split: str = "test") -> pd.DataFrame:
+    """One row per (step, angle): query images scored and how many were wrong.
+
+    test: the evaluation at that step. train: the meta-training queries since
+    the previous evaluation (none at step 0, so step 0 has no train row)."""
+    rows = []
+    for r in records:
+        part = (r.get("per_angle") or {}).get(split) or {}
+        counts, errors = part.get("counts"), part.get("errors")
+        if not counts or sum(counts) == 0:
+            continue
+        for a, n, e in zip(angles, counts, errors):
+            rows.append({"step": r["step"], "angle": float(a), "angle_label": _angle_label(a),
+                         "images": int(n), "errors": int(e), "rate": e / n if n else math.nan})
+    return pd.DataFrame(rows, columns=["step", "angle", "angle_label", "images", "errors", "rate"])
+
+
+def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for a proportion.
+
+    Chosen over the normal approximation because it stays inside [0, 1] and
+    behaves at 0 or n successes, which per-angle accuracies often hit. It
+    treats images as independent; queries of one task share an adapted model,
+    so the true interval is somewhat wider."""
+    if n <= 0:
+        return (math.nan, math.nan)
+    z = float(stats.norm.ppf(0.5 + confidence / 2))
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def per_angle_accuracy(record: dict, angles: list[float], split: str = "test",
+                       confidence: float = 0.95) -> pd.DataFrame:
+    """Accuracy per angle at one record with its Wilson interval."""
+    part = (record.get("per_angle") or {}).get(split) or {}
+    counts = part.get("counts") or [0] * len(angles)
+    errors = part.get("errors") or [0] * len(angles)
+    rows = []
+    for a, n, e in zip(angles, counts, errors):
+        correct = int(n) - int(e)
+        low, high = wilson_interval(correct, int(n), confidence)
+        rows.append({"step": record.get("step"), "angle": float(a), "angle_label": _angle_label(a),
+                     "images": int(n), "correct": correct, "acc": correct / n if n else math.nan,
+                     "low": low, "high": high})
+    return pd.DataFrame(rows, columns=["step", "angle", "angle_label", "images", "correct", "acc", "low", "high"])
+
+
+# --------------------------------------------------------------- confusion
+class _QueryAngleSampler(TaskSampler):
+    """The run's own task distribution, except that every query is shown at
+    one chosen angle (per-task runs: the whole task is)."""
+
+    def __init__(self, *args, query_angle: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.query_angle = query_angle
+
+    def _angles(self, tasks, n_s, n_q):
+        as_, _ = super()._angles(tasks, n_s, n_q)
+        if self.rotation == "per-task":
+            as_ = torch.full((tasks, n_s), self.query_angle)
+        return as_, torch.full((tasks, n_q), self.query_angle)
+
+
+@dataclass
+class Confusion:
+    """Digit confusion counts (rows: true digit, columns: predicted digit)."""
+    matrix: np.ndarray  # (10, 10) int
+    angle: float
+    step: int
+    tasks: int
+
+    @property
+    def images(self) -> int:
+        return int(self.matrix.sum())
+
+    @property
+    def accuracy(self) -> float:
+        return float(np.trace(self.matrix) / self.matrix.sum()) if self.matrix.sum() else math.nan
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame([{"true": t, "predicted": p, "count": int(self.matrix[t, p])}
+                             for t in range(10) for p in range(10)])
+
+
+def confusion_at_angle(snap: Snapshot, data: MnistSplits, angle_index: int, tasks: int = 20,
+                       seed: int = CONFUSION_SEED) -> Confusion:
+    """Adapt to fixed-seed held-out tasks and count which digit each query at
+    the chosen angle was taken for. Labels are mapped back from task labels to
+    digits, so a digit can only be confused with those in its own task."""
+    cfg = snap.config
+    if not 0 <= angle_index < len(snap.angles):
+        raise ValueError(f"angle index {angle_index} is out of range; the run has {len(snap.angles)} angles")
+    sampler = _QueryAngleSampler(data.test, snap.angles, cfg.ways, cfg.shots, cfg.queries, cfg.rotation,
+                                 torch.Generator().manual_seed(seed), "cpu", query_angle=angle_index)
+    batch = sampler.sample(tasks)
+    result = snap.learner.evaluate(Episode.of(batch))
+    pred = result.query_out.argmax(-1)
+    true_digit = batch.classes.gather(1, batch.yq)
+    pred_digit = batch.classes.gather(1, pred)
+    flat = (true_digit * 10 + pred_digit).reshape(-1)
+    matrix = torch.bincount(flat, minlength=100).reshape(10, 10).numpy()
+    return Confusion(matrix, snap.angles[angle_index], snap.step, tasks)
