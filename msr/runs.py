@@ -111,20 +111,26 @@ def checkpoint_steps(run_path: str | Path) -> list[int]:
 
 
 def enforce_budget(folder: Path, budget_bytes: float) -> list[int]:
-    """Thin checkpoints until they fit the budget: the first and last always
-    stay, and the one whose neighbours are closest goes first, so the kept
-    steps stay evenly spread over the run."""
-    removed = []
+    """Thin checkpoints until they fit the budget. The first and last always
+    stay, and the survivors are the steps nearest to evenly spaced targets, so
+    the step slider still covers the whole run."""
+    files = {s: folder / f"step_{s:06d}.pt" for s in checkpoint_steps(folder.parent)}
+    sizes = {s: f.stat().st_size for s, f in files.items()}
+    if sum(sizes.values()) <= budget_bytes or len(files) <= 2:
+        return []
+    steps = sorted(files)
+    keep_count = max(2, int(budget_bytes // (sum(sizes.values()) / len(steps))))
     while True:
-        files = {s: folder / f"step_{s:06d}.pt" for s in checkpoint_steps(folder.parent)}
-        total = sum(f.stat().st_size for f in files.values())
-        steps = sorted(files)
-        if total <= budget_bytes or len(steps) <= 2:
-            return removed
-        gaps = [(steps[i + 1] - steps[i - 1], steps[i]) for i in range(1, len(steps) - 1)]
-        victim = min(gaps)[1]
-        files[victim].unlink(missing_ok=True)
-        removed.append(victim)
+        span = steps[-1] - steps[0]
+        targets = [steps[0] + span * i / (keep_count - 1) for i in range(keep_count)]
+        keep = {min(steps, key=lambda s: (abs(s - t), s)) for t in targets}
+        if sum(sizes[s] for s in keep) <= budget_bytes or keep_count == 2:
+            break
+        keep_count -= 1
+    removed = [s for s in steps if s not in keep]
+    for s in removed:
+        files[s].unlink(missing_ok=True)
+    return removed
 
 
 def load_checkpoint(run_path: str | Path, step: int | None = None) -> dict:
