@@ -1,4 +1,41 @@
-"""Being written."""
+"""Train: fill in a run's settings, start it, watch it learn, stop it."""
 import streamlit as st
 
-st.title("train")
+from msr.config import ConfigError
+from msr.jobs import start_job
+from ui import job_view, train_form
+from ui.run_picker import runs_dir
+
+st.title("Train")
+st.caption("Meta-train a model on Rotated MNIST. The run goes on in the background: you may switch pages, "
+           "or close the tab, and it still finishes and is saved.")
+
+jobs = job_view.session_jobs()
+running = [j for j in jobs if not j.done]
+
+train_form.render_presets()
+form = train_form.render_form(
+    disabled_reason="A run is going; stop it or wait for it to end before starting another." if running else None)
+
+if form.submitted and not running:
+    try:
+        config = train_form.build_config(form.values, runs_dir())
+        with st.spinner("Loading the data…"):
+            data = train_form.load_data(config)
+        job = start_job(config, data)
+    except ConfigError as exc:
+        target = form.slots.get(getattr(exc, "field", None)) or form.general
+        target.error(str(exc), icon="⚠️")
+        if target is not form.general:
+            form.general.error("Nothing was started: fix the field marked above.")
+    else:
+        job.wait_started(timeout=10)
+        job_view.remember(job)
+        st.rerun()  # redraw with Start disabled while the run goes
+elif form.submitted:
+    form.general.warning("A run is already going; stop it before starting another.")
+
+st.caption(f"Runs are saved under `{runs_dir()}/`.")
+if jobs:
+    job_view.show_job(jobs[-1])
+    job_view.render_history(jobs[:-1])

@@ -5,15 +5,20 @@ so live and saved runs are read the same way, from disk.
 """
 from __future__ import annotations
 
+import os
+
 import streamlit as st
 
 from msr.runs import RunRecord, list_runs, load_run
 
 RUNS_DIR_KEY = "runs_dir"
+RUNS_DIR_ENV = "MSR_RUNS_DIR"
 
 
 def runs_dir() -> str:
-    return st.session_state.get(RUNS_DIR_KEY, "runs")
+    """The session's runs folder; else $MSR_RUNS_DIR (so a server can be
+    pointed elsewhere); else 'runs'."""
+    return st.session_state.get(RUNS_DIR_KEY) or os.environ.get(RUNS_DIR_ENV) or "runs"
 
 
 def _label(rec: RunRecord) -> str:

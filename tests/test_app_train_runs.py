@@ -1,0 +1,236 @@
+"""The Train and Runs pages, driven through Streamlit's AppTest."""
+import json
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from msr.config import ConfigError, RunConfig
+from msr.jobs import REGISTRY
+from msr.runs import load_run
+from msr.train import train
+from ui.run_table import config_diff, runs_frame
+from ui.train_form import ANGLES_TEXT, field_for_error, preset_values
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+START = "FormSubmitter:train.form-Start run"
+TINY_FORM = dict(arch="conv", channels=4, ways=2, shots=1, queries=2, tasks_per_step=2, steps=4, eval_interval=2,
+                 eval_tasks=2, n_angles=2, angle_step=90.0)
+
+
+def open_page(runs: Path, page: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["runs_dir"] = str(runs)
+    at.run()
+    return at.switch_page(page).run()
+
+
+def fill(at: AppTest, **values) -> AppTest:
+    for name, value in values.items():
+        at.get_by_key(f"train.w.{name}").set_value(value)
+    return at
+
+
+def poll(at: AppTest, done, timeout=60.0) -> AppTest:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        at.run()
+        assert not at.exception, at.exception
+        if done(at):
+            return at
+        time.sleep(0.2)
+    raise AssertionError("timed out waiting for the page")
+
+
+def texts(elements) -> list[str]:
+    return [e.value for e in elements]
+
+
+def session_job(at: AppTest):
+    return REGISTRY.get(at.session_state["job_ids"][-1])
+
+
+@pytest.mark.slow
+def test_start_a_run_and_watch_it_complete(tmp_path):
+    at = open_page(tmp_path / "runs", "pages/train.py")
+    assert not at.exception
+    fill(at, **TINY_FORM).button(key=START).click().run()
+    assert not at.exception and not at.error
+    poll(at, lambda a: any("Run completed" in s for s in texts(a.success)))
+    message = next(s for s in texts(at.success) if "Run completed" in s)
+    run_dir = at.session_state["last_run_path"]
+    assert run_dir in message and Path(run_dir).parent == tmp_path / "runs"
+    saved = load_run(run_dir)
+    assert saved.status["status"] == "completed" and saved.config.arch == "conv"
+    assert [r["step"] for r in saved.metrics] == [0, 2, 4]
+    assert f"{saved.metrics[-1]['test_loss']:.4f}" in message
+    assert len(at.get("vega_lite_chart")) == 3  # loss, accuracy, inner rates
+    assert at.get("progress")[0].value == 100
+
+
+@pytest.mark.slow
+def test_stop_a_run_keeps_what_it_recorded(tmp_path):
+    at = open_page(tmp_path / "runs", "pages/train.py")
+    fill(at, **{**TINY_FORM, "steps": 100000, "eval_interval": 3}).button(key=START).click().run()
+    job = session_job(at)
+    end = time.monotonic() + 60
+    while job.view().step < 1 and time.monotonic() < end:
+        time.sleep(0.05)
+    at.run()
+    at.button(key=f"stop.{job.id}").click().run()
+    poll(at, lambda a: any("Run stopped" in w for w in texts(a.warning)))
+    view = job.view()
+    assert view.status == "stopped" and view.step < 100000
+    assert json.loads((Path(view.run_dir) / "status.json").read_text())["status"] == "stopped"
+    assert load_run(view.run_dir).metrics[-1]["step"] == view.step
+    assert not at.button(key=START).disabled  # a new run may start again
+
+
+@pytest.mark.slow
+def test_moving_to_another_page_does_not_stop_a_run(tmp_path):
+    at = open_page(tmp_path / "runs", "pages/train.py")
+    fill(at, **{**TINY_FORM, "steps": 30}).button(key=START).click().run()
+    job = session_job(at)
+    assert at.button(key=START).disabled  # one run at a time per session
+    at.switch_page("pages/runs.py").run()
+    at.switch_page("pages/home.py").run()
+    assert job.wait(60) and job.view().status == "completed"
+    at.switch_page("pages/train.py").run()
+    assert any("Run completed: 30 steps" in s for s in texts(at.success))
+    assert at.number_input(key="train.w.steps").value == 30  # the form came back as it was
+
+
+@pytest.mark.parametrize("field,value,expected", [
+    (ANGLES_TEXT, "0, 0", "angles must be distinct"),
+    (ANGLES_TEXT, "zero, ninety", "cannot parse angle list"),
+    ("steps", 0, "steps must be a whole number ≥ 1"),
+    ("inner_lr", 0.0, "inner learning rate must be a number > 0"),
+    ("queries", 120, "shots + queries = 125 exceeds"),
+])
+def test_an_invalid_value_is_shown_at_its_field_and_starts_nothing(tmp_path, field, value, expected):
+    runs = tmp_path / "runs"
+    at = open_page(runs, "pages/train.py")
+    fill(at, **{field: value}).button(key=START).click().run()
+    assert not at.exception
+    column = next(c for c in at.columns if any(w.key == f"train.w.{field}" for w in
+                                               [*c.get("number_input"), *c.get("text_input")]))
+    assert any(expected in e.value for e in column.error), [e.value for e in at.error]
+    assert any("Nothing was started" in e for e in texts(at.error))
+    assert "job_ids" not in at.session_state or not at.session_state["job_ids"]
+    assert not runs.exists() or not any(runs.iterdir())
+
+
+def test_presets_fill_the_form(tmp_path):
+    at = open_page(tmp_path / "runs", "pages/train.py")
+    at.selectbox(key="train.preset").set_value("seed")
+    at.button(key="train.apply_preset").click().run()
+    seed = preset_values("seed")
+    assert at.number_input(key="train.w.steps").value == seed["steps"] == 1000
+    assert at.number_input(key="train.w.ways").value == 10
+    assert at.number_input(key="train.w.outer_lr").value == pytest.approx(1e-4)
+    at.selectbox(key="train.preset").set_value("demo")
+    at.button(key="train.apply_preset").click().run()
+    assert at.number_input(key="train.w.steps").value == preset_values("demo")["steps"]
+    assert "cuda" not in at.selectbox(key="train.w.device").options or __import__("torch").cuda.is_available()
+
+
+@pytest.mark.slow
+def test_two_sessions_see_only_their_own_runs(tmp_path):
+    runs = tmp_path / "runs"
+    first = open_page(runs, "pages/train.py")
+    fill(first, **TINY_FORM, name="first").button(key=START).click().run()
+    second = open_page(runs, "pages/train.py")
+    assert "job_ids" not in second.session_state or not second.session_state["job_ids"]
+    assert not second.get("progress") and not second.button(key=START).disabled
+    assert session_job(first).wait(60)
+
+
+def _saved_run(tmp_path, **changes) -> str:
+    cfg = RunConfig(**{**TINY_FORM, "runs_dir": str(tmp_path / "runs"), **changes})
+    return train(cfg).run_dir
+
+
+@pytest.mark.slow
+def test_runs_page_lists_compares_downloads_and_deletes(tmp_path):
+    a = _saved_run(tmp_path, name="alpha", seed=1)
+    b = _saved_run(tmp_path, name="beta", seed=2, inner_lr=0.05)
+    broken = tmp_path / "runs" / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text("{not json")
+
+    at = open_page(tmp_path / "runs", "pages/runs.py")
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert set(table["run"]) == {Path(a).name, Path(b).name, "broken"}
+    assert table.set_index("run").loc["broken", "status"].startswith("damaged: config.json is not valid JSON")
+    row = table.set_index("run").loc[Path(a).name]
+    assert row["architecture"] == "conv" and row["steps"] == "4 / 4" and row["status"] == "completed"
+    assert row["test loss"] == pytest.approx(load_run(a).last["test_loss"])
+
+    at.multiselect(key="runs.overlay").set_value([a, b]).run()
+    assert len(at.get("vega_lite_chart")) == 1
+    diff = at.dataframe[1].value
+    assert sorted(diff["field"]) == ["inner_lr", "name", "seed"]
+
+    at.selectbox(key="runs.one").set_value(a).run()
+    downloads = {d.proto.label for d in at.get("download_button")}
+    assert downloads == {"config.json", "Metrics (CSV)", "Checkpoint, step 4 (.pt)"}
+
+    at.button(key="runs.delete").click().run()
+    assert any("cannot be undone" in w for w in texts(at.warning)) and Path(a).exists()
+    at.button(key="runs.delete.no").click().run()
+    assert Path(a).exists()
+    at.button(key="runs.delete").click().run()
+    at.button(key="runs.delete.yes").click().run()
+    assert not at.exception and not Path(a).exists() and Path(b).exists()
+    assert set(at.dataframe[0].value["run"]) == {Path(b).name, "broken"}
+
+    at.selectbox(key="runs.one").set_value(str(broken)).run()  # a damaged folder breaks nothing
+    assert not at.exception and any("damaged" in w for w in texts(at.warning))
+
+
+def test_the_runs_page_with_no_runs_says_where_to_start(tmp_path):
+    at = open_page(tmp_path / "nothing", "pages/runs.py")
+    assert not at.exception and any("Train" in i for i in texts(at.info))
+
+
+@pytest.mark.parametrize("changes,field", [
+    (dict(arch="resnet"), "arch"), (dict(angles=[]), ANGLES_TEXT), (dict(angles=[0.0, 0.0]), ANGLES_TEXT),
+    (dict(n_angles=0), "n_angles"), (dict(angle_step=float("nan")), "angle_step"),
+    (dict(n_angles=400, angle_step=1.0), "n_angles"), (dict(rotation="spin"), "rotation"),
+    (dict(rotation="query", angles=[10.0, 20.0]), "rotation"), (dict(ways=1), "ways"), (dict(shots=0), "shots"),
+    (dict(queries=0), "queries"), (dict(queries=100), "queries"), (dict(tasks_per_step=0), "tasks_per_step"),
+    (dict(inner_lr=0.0), "inner_lr"), (dict(outer_lr=-1.0), "outer_lr"), (dict(lr_mode="x"), "lr_mode"),
+    (dict(inner_steps=0), "inner_steps"), (dict(outer_opt="x"), "outer_opt"), (dict(steps=0), "steps"),
+    (dict(eval_interval=0), "eval_interval"), (dict(eval_tasks=1), "eval_tasks"), (dict(engine="x"), "engine"),
+    (dict(device="tpu"), "device"), (dict(seed=-1), "seed"), (dict(data_source="x"), "data_source"),
+    (dict(channels=0), "channels"), (dict(latent=0), "latent"), (dict(conv_latent=0), "conv_latent"),
+    (dict(checkpoint_budget_mb=0.0), "checkpoint_budget_mb"),
+])
+def test_every_validation_message_finds_its_field(changes, field):
+    with pytest.raises(ConfigError) as caught:
+        RunConfig(**changes).validate(cuda_available=False)
+    assert field_for_error(str(caught.value), explicit_angles="angles" in changes) == field
+
+
+def test_cuda_without_a_gpu_points_at_the_device_field():
+    with pytest.raises(ConfigError) as caught:
+        RunConfig(device="cuda").validate(cuda_available=False)
+    assert field_for_error(str(caught.value)) == "device"
+
+
+def test_config_diff_keeps_only_what_differs():
+    a = RunConfig(n_angles=4, angle_step=90.0)
+    b = RunConfig(angles=[0.0, 90.0, 180.0, 270.0], seed=5)
+    diff = config_diff({"a": a, "b": b})
+    assert list(diff["field"]) == ["seed"]  # the same angles, written two ways, are the same
+    assert list(diff.loc[0, ["a", "b"]]) == ["0", "5"]
+    assert config_diff({"a": a, "c": a.replace(seed=0)}).empty
+
+
+def test_runs_frame_marks_damaged_folders(tmp_path):
+    (tmp_path / "bad").mkdir()
+    from msr.runs import load_run as load
+    frame = runs_frame([load(tmp_path / "bad")])
+    assert list(frame["status"]) == ["damaged: no config.json"] and frame.loc[0, "run"] == "bad"
