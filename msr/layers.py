@@ -34,20 +34,38 @@ def _eye(bank: int | None, n: int) -> torch.Tensor:
     return eye.expand(bank, n, n).clone() if bank else eye
 
 
+def _patches(x: torch.Tensor, k: int) -> torch.Tensor:
+    """im2col by k² slices: several times faster than F.unfold on CPU here."""
+    n, c, h, w = x.shape
+    ho, wo = h - k + 1, w - k + 1
+    cols = torch.stack([x[:, :, i:i + ho, j:j + wo] for i in range(k) for j in range(k)], dim=2)
+    return cols.reshape(n, c * k * k, ho * wo)
+
+
 def _banked_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
                    index: torch.Tensor | None) -> torch.Tensor:
-    """conv2d where sample i uses weight[index[i]] (a grouped conv, no loop)."""
-    if index is None:
-        return F.conv2d(x, weight, bias)
+    """Valid, stride-1 conv2d as im2col + matmul; sample i uses weight[index[i]]
+    when an index is given.
+
+    These convs are tiny (1→32 channels, 3×3), and once the inner loop has
+    made the weights task-specific, vmap turns ``F.conv2d`` into a grouped
+    convolution whose backward is slow on CPU. A matmul over unfolded patches
+    computes the same thing and batches well under vmap (see
+    benchmarks/profile_step.py).
+    """
     n, c_in, h, w = x.shape
-    per_sample = weight[index]                       # (n, c_out, c_in, k, k)
-    c_out = per_sample.shape[1]
-    out = F.conv2d(x.reshape(1, n * c_in, h, w),
-                   per_sample.reshape(n * c_out, *per_sample.shape[2:]), groups=n)
-    out = out.reshape(n, c_out, *out.shape[-2:])
-    if bias is not None:
-        out = out + bias[index][:, :, None, None]
-    return out
+    k = weight.shape[-1]
+    cols = _patches(x, k)                                   # (n, c_in·k·k, L)
+    if index is None:
+        out = torch.matmul(weight.reshape(weight.shape[0], -1), cols)
+        if bias is not None:
+            out = out + bias[:, None]
+    else:
+        per_sample = weight[index]                          # (n, c_out, c_in, k, k)
+        out = torch.matmul(per_sample.reshape(n, per_sample.shape[1], -1), cols)
+        if bias is not None:
+            out = out + bias[index][:, :, None]
+    return out.reshape(n, out.shape[-2], h - k + 1, w - k + 1)
 
 
 def _banked_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
@@ -103,7 +121,10 @@ class KroneckerConv2d(nn.Module):
     def effective_weight(self) -> torch.Tensor:
         k2 = self.kernel_size * self.kernel_size
         v = self.weight.reshape(*self.weight.shape[:-2], k2)
-        w = torch.einsum("...oa,...cb,...sd,...abd->...ocs", self.sym_A, self.sym_B, self.sym_C, v)
+        # One factor at a time: three small matmuls, never the (o·c·k²)² matrix U.
+        w = torch.matmul(v, self.sym_C.transpose(-1, -2).unsqueeze(-3))        # C on the taps
+        w = torch.matmul(self.sym_B.unsqueeze(-3), w)                            # B on in-channels
+        w = torch.matmul(self.sym_A, w.reshape(*w.shape[:-2], -1))               # A on out-channels
         return w.reshape(self.weight.shape)
 
     def forward(self, x: torch.Tensor, index: torch.Tensor | None = None) -> torch.Tensor:
@@ -154,6 +175,13 @@ class DenseLinear(nn.Module):
     """The authors' ShareLinearFull: W = (U v).view(out, in).
 
     U ~ N(0, 0.01²) and v ~ N(0, 1/out²), as in the authors' code.
+
+    The forward never builds W. With U split into latent columns U_l (each
+    out×in), x Wᵀ = Σ_l v_l (x U_lᵀ): the projections z = x U_lᵀ do not depend
+    on v, so one matmul serves every task in a meta-batch and the inner loop
+    only touches a (n, out, latent) tensor. Materializing W per task instead
+    means several passes over a U-sized tensor per task (see
+    benchmarks/profile_step.py), which dominated the step.
     """
 
     def __init__(self, in_features: int, out_features: int, latent: int = 3,
@@ -172,8 +200,22 @@ class DenseLinear(nn.Module):
         w = torch.einsum("...il,...l->...i", self.sym_U, self.weight)
         return w.reshape(*w.shape[:-1], self.out_features, self.in_features)
 
+    def project(self, x: torch.Tensor) -> torch.Tensor:
+        """z[n, (b,) o, l] = Σ_i x[n, i] U[(b,) o·in + i, l], as one plain matmul
+        (under vmap the task dimension folds into its rows)."""
+        o, i, l = self.out_features, self.in_features, self.latent
+        u = self.sym_U.reshape(-1, o, i, l).permute(2, 0, 1, 3).reshape(i, -1)   # (in, [b·]o·l)
+        z = torch.matmul(x, u)
+        return z.reshape(x.shape[0], *((self.bank,) if self.bank else ()), o, l)
+
     def forward(self, x: torch.Tensor, index: torch.Tensor | None = None) -> torch.Tensor:
-        return _banked_linear(x, self.effective_weight(), self.bias, index)
+        z = self.project(x)
+        if index is None:
+            out = torch.matmul(z, self.weight)
+            return out + self.bias if self.bias is not None else out
+        z = z[torch.arange(x.shape[0], device=x.device), index]         # (n, out, latent)
+        out = torch.matmul(z, self.weight[index].unsqueeze(-1)).squeeze(-1)
+        return out + self.bias[index] if self.bias is not None else out
 
 
 class BankedConv2d(nn.Module):

@@ -1,0 +1,82 @@
+"""Shared pieces of the benchmark scripts: the student project's workload and
+a fair timer (warm-up, interleaved repeats, median)."""
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from msr.data import load_bundled, make_angles, prepare
+from msr.meta import Episode
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    threads = torch.get_num_threads()
+    gpu = f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
+    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({threads} threads){gpu}"
+
+
+def student_episodes(count: int, tasks: int = 5, support: int = 1, query: int = 19, n_angles: int = 5,
+                     seed: int = 0, device: str = "cpu") -> list[Episode]:
+    """The student project's tasks: 1 support + 19 query images of 28×28 per
+    task, digits 0–9 as labels, each image at a random angle of {0, 9, …, 36}°."""
+    data = load_bundled()
+    g = torch.Generator().manual_seed(seed)
+    angles = torch.tensor(make_angles(n_angles, 9.0))
+    out = []
+    for _ in range(count):
+        idx = torch.randint(len(data.train), (tasks, support + query), generator=g)
+        a_idx = torch.randint(n_angles, (tasks, support + query), generator=g)
+        x = prepare(data.train.images[idx.reshape(-1)], angles[a_idx.reshape(-1)]).reshape(tasks, support + query, 1, 28, 28)
+        y = data.train.labels[idx]
+        x, y, a_idx = x.to(device), y.to(device), a_idx.to(device)
+        out.append(Episode(x[:, :support], y[:, :support], x[:, support:], y[:, support:],
+                           a_idx[:, :support], a_idx[:, support:]))
+    return out
+
+
+def sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+@dataclass
+class Timing:
+    name: str
+    steps_per_sec: float
+    runs: list[float]
+
+
+def interleaved(candidates: dict[str, Callable[[], None]], steps: int, repeats: int, warmup: int,
+                device: str = "cpu") -> dict[str, Timing]:
+    """Steps/sec of each candidate: warm-up, then `repeats` rounds in which every
+    candidate runs `steps` steps in turn (so drift in machine load hits all of
+    them alike); the median round counts."""
+    for fn in candidates.values():
+        for _ in range(warmup):
+            fn()
+        sync(device)
+    rates: dict[str, list[float]] = {k: [] for k in candidates}
+    for _ in range(repeats):
+        for name, fn in candidates.items():
+            sync(device)
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                fn()
+            sync(device)
+            rates[name].append(steps / (time.perf_counter() - t0))
+    return {k: Timing(k, statistics.median(v), v) for k, v in rates.items()}
