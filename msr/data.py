@@ -136,13 +136,17 @@ def rotate(images: torch.Tensor, degrees: torch.Tensor) -> torch.Tensor:
     images: (n, C, H, W) float, background 0. Pixel centres of an H×W grid map
     onto each other under multiples of 90°, so those rotations are exact.
     """
-    rad = degrees.to(torch.float64) * (math.pi / 180.0)
-    cos, sin = torch.cos(rad), torch.sin(rad)
-    # affine_grid maps output coordinates to input ones: the inverse rotation.
-    theta = torch.stack([torch.stack([cos, -sin, torch.zeros_like(cos)], -1),
-                         torch.stack([sin, cos, torch.zeros_like(cos)], -1)], -2)
-    theta = theta.to(images.dtype).to(images.device)
-    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    n, _, h, w = images.shape
+    rad = degrees.to(device=images.device, dtype=torch.float64) * (math.pi / 180.0)
+    cos, sin = torch.cos(rad).to(images.dtype)[:, None, None], torch.sin(rad).to(images.dtype)[:, None, None]
+    # Normalized pixel-centre coordinates (align_corners=False), as affine_grid
+    # makes them; done elementwise because affine_grid's tiny batched matmul
+    # was most of the sampler's time.
+    xs = (torch.arange(w, device=images.device, dtype=images.dtype) * 2 + 1) / w - 1
+    ys = (torch.arange(h, device=images.device, dtype=images.dtype) * 2 + 1) / h - 1
+    bx, by = xs.view(1, 1, w), ys.view(1, h, 1)
+    # Each output pixel reads the input at the inverse rotation of its position.
+    grid = torch.stack([cos * bx - sin * by, sin * bx + cos * by], dim=-1)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
