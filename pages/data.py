@@ -1,4 +1,110 @@
-"""Being written."""
+"""Data: the digits at each of the run's angles, and how many images each
+angle and each digit received in the tasks the run actually sampled."""
+from __future__ import annotations
+
 import streamlit as st
 
-st.title("data")
+from msr import inspect as mi
+from msr.data import DataError, load_source
+from msr.runs import load_run
+from msr.viz import inspect as vi
+from msr.viz.export import figure_png, frame_csv
+from ui.run_picker import select_run
+
+LIVE_REFRESH_S = 5
+MAX_GRID_ANGLES = 12
+
+st.title("Data")
+
+
+@st.cache_resource(show_spinner="Loading digits…")
+def _data(source: str, data_dir: str):
+    return load_source(source, data_dir)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _grid_png(source: str, data_dir: str, angles: tuple, per_class: int) -> bytes:
+    images, labels = mi.sample_digits(_data(source, data_dir).test, per_class=per_class)
+    return figure_png(vi.digit_grid_figure(mi.rotated_grid(images, angles), labels.tolist(), angles))
+
+
+def show_chart(chart, frame, name: str, key: str) -> None:
+    st.altair_chart(chart)
+    st.download_button("Download CSV", frame_csv(frame), file_name=f"{name}.csv", mime="text/csv", key=key)
+
+
+def choose_step(label: str, steps: list[int], key: str) -> int:
+    """A step slider that follows a live run's newest step unless the user
+    picked an earlier one."""
+    if len(steps) == 1:
+        st.caption(f"{label}: {steps[0]} (the only one so far)")
+        return steps[0]
+    following = st.session_state.get(key) == st.session_state.get(f"{key}__last")
+    if st.session_state.get(key) not in steps or following:
+        st.session_state[key] = steps[-1]
+    st.session_state[f"{key}__last"] = steps[-1]
+    return st.select_slider(label, steps, key=key)
+
+
+def digit_grid(config, slug: str) -> None:
+    st.subheader("Digits at each angle")
+    angles = config.angle_list()
+    if len(angles) > MAX_GRID_ANGLES:
+        every = -(-len(angles) // MAX_GRID_ANGLES)
+        default = angles[::every]
+        st.caption(f"The run has {len(angles)} angles; every {every}th is shown by default.")
+    else:
+        default = angles
+    shown = st.multiselect("Angles", angles, default=default, format_func=lambda a: f"{a:g}°", key="grid_angles")
+    per_class = st.slider("Digits per class", 1, 3, 1, key="grid_per_class")
+    if not shown:
+        st.info("Pick at least one angle.")
+        return
+    shown = tuple(sorted(shown, key=angles.index))
+    try:
+        png = _grid_png(config.data_source, config.data_dir, shown, per_class)
+    except DataError as exc:
+        st.error(str(exc))
+        return
+    st.caption("Held-out digits, rotated counter-clockwise and normalized exactly as the model sees them.")
+    st.image(png)
+    st.download_button("Download PNG", png, file_name=f"{slug}-digits.png", mime="image/png", key="dl_grid")
+
+
+def counts(path: str) -> None:
+    rec = load_run(path)
+    if not rec.metrics:
+        st.info("No evaluation yet: counts appear with the first record (step 0).")
+        return
+    angles = rec.config.angle_list()
+    slug = rec.run_id
+    record = mi.record_at(rec.metrics, choose_step("Counted up to step", [r["step"] for r in rec.metrics],
+                                                   "data_step"))
+    st.caption("Support and query images of every task the run sampled up to that step: training tasks "
+               "(train) and evaluation tasks (test).")
+    per_angle = mi.images_per_angle(record, angles)
+    st.subheader("Images per angle")
+    show_chart(vi.images_per_angle_chart(per_angle), per_angle, f"{slug}-images-per-angle-step{record['step']}",
+               "dl_per_angle")
+    per_class = mi.images_per_class(record)
+    st.subheader("Images per class")
+    show_chart(vi.class_distribution_chart(per_class), per_class,
+               f"{slug}-images-per-class-step{record['step']}", "dl_per_class")
+
+
+rec = select_run("data_run")
+if rec is None:
+    st.stop()
+digit_grid(rec.config, rec.run_id)
+if rec.status.get("status") == "running":
+    follow = st.toggle(f"Follow the live run (refresh every {LIVE_REFRESH_S} s)", value=True, key="data_follow")
+
+    @st.fragment(run_every=LIVE_REFRESH_S if follow else None)
+    def live() -> None:
+        counts(str(rec.path))
+        if load_run(rec.path).status.get("status") != "running":
+            st.rerun()
+
+    live()
+else:
+    counts(str(rec.path))

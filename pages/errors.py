@@ -1,4 +1,140 @@
-"""Being written."""
+"""Errors: which angles the model gets wrong, how that changes over training,
+and which digits it confuses at a chosen angle."""
+from __future__ import annotations
+
 import streamlit as st
 
-st.title("errors")
+from msr import inspect as mi
+from msr.data import DataError, load_source
+from msr.runs import load_run
+from msr.viz import inspect as vi
+from msr.viz.export import figure_png, frame_csv
+from ui.run_picker import select_run
+
+LIVE_REFRESH_S = 5
+
+st.title("Errors")
+
+
+# ------------------------------------------------------------------ caches
+@st.cache_resource(show_spinner="Loading checkpoint…", max_entries=16)
+def _snapshot(path: str, step: int, mtime: float) -> mi.Snapshot:
+    return mi.load_snapshot(path, step)
+
+
+@st.cache_resource(show_spinner="Loading digits…")
+def _data(source: str, data_dir: str):
+    return load_source(source, data_dir)
+
+
+@st.cache_data(show_spinner="Adapting to held-out tasks…", max_entries=64)
+def _confusion(path: str, step: int, mtime: float, angle_index: int, tasks: int) -> mi.Confusion:
+    snap = _snapshot(path, step, mtime)
+    return mi.confusion_at_angle(snap, _data(snap.config.data_source, snap.config.data_dir), angle_index, tasks)
+
+
+# ----------------------------------------------------------------- helpers
+def show_figure(fig, name: str, key: str) -> None:
+    png = figure_png(fig)
+    st.image(png)
+    st.download_button("Download PNG", png, file_name=f"{name}.png", mime="image/png", key=key)
+
+
+def show_chart(chart, frame, name: str, key: str) -> None:
+    st.altair_chart(chart)
+    st.download_button("Download CSV", frame_csv(frame), file_name=f"{name}.csv", mime="text/csv", key=key)
+
+
+def choose_step(label: str, steps: list[int], key: str) -> int:
+    """A step slider that follows a live run's newest step unless the user
+    picked an earlier one, and survives checkpoints being thinned."""
+    if len(steps) == 1:
+        st.caption(f"{label}: {steps[0]} (the only one so far)")
+        return steps[0]
+    following = st.session_state.get(key) == st.session_state.get(f"{key}__last")
+    if st.session_state.get(key) not in steps or following:
+        st.session_state[key] = steps[-1]
+    st.session_state[f"{key}__last"] = steps[-1]
+    return st.select_slider(label, steps, key=key)
+
+
+# -------------------------------------------------------------------- body
+def body(path: str) -> None:
+    rec = load_run(path)
+    if rec.damaged or rec.config is None:
+        st.error(f"This run cannot be read: {rec.damaged}")
+        return
+    if not rec.metrics:
+        st.info("No evaluation yet; the first one happens at step 0.")
+        return
+    angles = rec.config.angle_list()
+    slug = rec.run_id
+
+    st.subheader("Wrong predictions per angle over training")
+    c1, c2 = st.columns(2)
+    split = c1.radio("Images", ("test", "train"), horizontal=True, key="errors_split",
+                     format_func=lambda s: {"test": "test evaluations", "train": "training queries"}[s])
+    measure = c2.radio("Show", ("errors", "rate"), horizontal=True, key="errors_measure",
+                       format_func=lambda m: {"errors": "counts", "rate": "rates"}[m])
+    frame = mi.per_angle_errors(rec.metrics, angles, split)
+    if frame.empty:
+        st.info("No training queries have been scored yet.")
+    else:
+        st.caption("Test: the query images of the evaluation at each step. Train: the meta-training queries "
+                   "since the previous evaluation. Rates divide by the images each angle got, so angles compare "
+                   "fairly.")
+        show_chart(vi.errors_over_steps_chart(frame, measure), frame, f"{slug}-errors-{split}-{measure}",
+                   "dl_errors")
+
+    st.subheader("Accuracy per angle")
+    record = mi.record_at(rec.metrics, choose_step("At step", [r["step"] for r in rec.metrics], "acc_step"))
+    acc = mi.per_angle_accuracy(record, angles, "test")
+    st.caption("Query images of that step's test evaluation, with a 95% Wilson score interval per angle. "
+               "It treats images as independent; queries of one task share an adapted model, so the true "
+               "uncertainty is somewhat larger.")
+    show_chart(vi.accuracy_per_angle_chart(acc), acc, f"{slug}-accuracy-step{record.get('step')}", "dl_acc")
+    if acc["images"].sum() > 0:
+        worst = acc.loc[acc["acc"].idxmin()]
+        st.markdown(f"Hardest angle at step {record.get('step')}: **{worst['angle_label']}** "
+                    f"({worst['acc']:.1%}, {worst['low']:.1%}–{worst['high']:.1%}).")
+
+    st.subheader("Confusion matrix at one angle")
+    steps = rec.checkpoint_steps()
+    if not steps:
+        st.info("No checkpoint yet.")
+        return
+    c1, c2 = st.columns(2)
+    angle_i = c1.selectbox("Angle", range(len(angles)), format_func=lambda i: f"{angles[i]:g}°",
+                           key="conf_angle")
+    tasks = int(c2.number_input("Test tasks", 2, 500, 20, step=10, key="conf_tasks"))
+    step = choose_step("Checkpoint step", steps, "conf_step")
+    st.caption(f"The checkpoint adapts to {tasks} fixed held-out tasks (the same ones at every step) drawn "
+               "like the run's own test tasks, except that every query is shown at this angle. Rows are the "
+               "true digit; a digit can only be confused with the others in its task.")
+    try:
+        conf = _confusion(path, step, mi.checkpoint_mtime(path, step), angle_i, tasks)
+    except DataError as exc:
+        st.error(str(exc))
+        return
+    show_figure(vi.confusion_figure(conf), f"{slug}-confusion-{angles[angle_i]:g}deg-step{conf.step}", "dl_conf")
+    st.download_button("Download CSV", frame_csv(conf.frame()),
+                       file_name=f"{slug}-confusion-{angles[angle_i]:g}deg-step{conf.step}.csv",
+                       mime="text/csv", key="dl_conf_csv")
+
+
+# ------------------------------------------------------------------- page
+rec = select_run("errors_run")
+if rec is None:
+    st.stop()
+if rec.status.get("status") == "running":
+    follow = st.toggle(f"Follow the live run (refresh every {LIVE_REFRESH_S} s)", value=True, key="errors_follow")
+
+    @st.fragment(run_every=LIVE_REFRESH_S if follow else None)
+    def live() -> None:
+        body(str(rec.path))
+        if load_run(rec.path).status.get("status") != "running":
+            st.rerun()
+
+    live()
+else:
+    body(str(rec.path))

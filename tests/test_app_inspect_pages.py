@@ -1,0 +1,186 @@
+"""The Data, Errors and Weights pages render for every architecture, for a
+saved run, for a run still training, and for one that has only just started."""
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from msr.config import RunConfig
+from msr.data import load_source
+from msr.runs import METRICS, STATUS, RunWriter, checkpoint_steps
+from msr.train import train
+
+ARCHS = ("shared", "dedicated", "dense", "conv")
+ROOT = Path(__file__).resolve().parent.parent
+WEIGHT_VIEWS = ("Filters", "Activations", "Symmetry matrices", "Drift", "Generated filters", "Filter change",
+                "Inner rates")
+
+
+def tiny_config(arch: str) -> RunConfig:
+    return RunConfig(arch=arch, angles=[0.0, 90.0, 180.0], channels=4, ways=2, shots=1, queries=2,
+                     tasks_per_step=2, steps=4, eval_interval=2, eval_tasks=2, conv_latent=8)
+
+
+def make_live(run_dir: Path, target_root: Path) -> Path:
+    """A copy of a finished run rolled back to mid-training: its last record
+    and checkpoint removed and its status set to running."""
+    live = target_root / run_dir.name
+    shutil.copytree(run_dir, live)
+    lines = (live / METRICS).read_text().splitlines()
+    (live / METRICS).write_text("\n".join(lines[:-1]) + "\n")
+    last = checkpoint_steps(live)[-1]
+    (live / "checkpoints" / f"step_{last:06d}.pt").unlink()
+    status = json.loads((live / STATUS).read_text())
+    status.update(status="running", message=None)
+    (live / STATUS).write_text(json.dumps(status))
+    return live
+
+
+@pytest.fixture(scope="module")
+def runs_dirs(tmp_path_factory):
+    """{(arch, kind): runs folder holding that one run}; kind: saved, live, fresh."""
+    root = tmp_path_factory.mktemp("page_runs")
+    data = load_source("bundled")
+    out = {}
+    for arch in ARCHS:
+        saved = root / "saved" / arch
+        result = train(tiny_config(arch).replace(runs_dir=str(saved)), data=data)
+        out[(arch, "saved")] = saved
+        live_root = root / "live" / arch
+        live_root.mkdir(parents=True)
+        make_live(Path(result.run_dir), live_root)
+        out[(arch, "live")] = live_root
+    fresh = root / "fresh"
+    RunWriter.create(tiny_config("dedicated"), fresh)  # folder as written before the first evaluation
+    out[("dedicated", "fresh")] = fresh
+    return out
+
+
+def page(name: str, runs_dir: Path) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=120)
+    at.session_state["runs_dir"] = str(runs_dir)
+    return at.run()
+
+
+def assert_clean(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def charts(at: AppTest) -> list:
+    return at.get("vega_lite_chart")
+
+
+def downloads(at: AppTest) -> list[str]:
+    return [b.label for b in at.get("download_button")]
+
+
+def live_toggle(at: AppTest) -> bool:
+    return any("live run" in t.label for t in at.toggle)
+
+
+@pytest.mark.parametrize("kind", ["saved", "live"])
+@pytest.mark.parametrize("arch", ARCHS)
+def test_data_page(runs_dirs, arch, kind):
+    at = page("data", runs_dirs[(arch, kind)])
+    assert_clean(at)
+    assert live_toggle(at) == (kind == "live")
+    assert len(at.get("image")) == 1, "the digit grid"
+    assert len(charts(at)) == 2, "images per angle and per class"
+    assert downloads(at) == ["Download PNG", "Download CSV", "Download CSV"]
+    if kind == "live":
+        return  # the widgets below behave the same for live runs
+    at.multiselect(key="grid_angles").set_value([90.0]).run()
+    assert_clean(at)
+    at.multiselect(key="grid_angles").set_value([]).run()
+    assert_clean(at)
+    assert any("at least one angle" in i.value for i in at.info)
+
+
+@pytest.mark.parametrize("kind", ["saved", "live"])
+@pytest.mark.parametrize("arch", ARCHS)
+def test_errors_page(runs_dirs, arch, kind):
+    at = page("errors", runs_dirs[(arch, kind)])
+    assert_clean(at)
+    assert live_toggle(at) == (kind == "live")
+    assert len(charts(at)) == 2, "errors over steps and accuracy per angle"
+    assert len(at.get("image")) == 1, "the confusion matrix"
+    assert downloads(at) == ["Download CSV", "Download CSV", "Download PNG", "Download CSV"]
+    assert any("Hardest angle" in m.value for m in at.markdown)
+    if kind == "live":
+        return
+    assert '"field": "errors"' in charts(at)[0].proto.spec.replace('":"', '": "')
+    at.radio(key="errors_measure").set_value("rate").run()
+    at.radio(key="errors_split").set_value("train").run()
+    assert_clean(at)
+    assert len(charts(at)) == 2
+    assert '"field": "rate"' in charts(at)[0].proto.spec.replace('":"', '": "')
+    at.selectbox(key="conf_angle").set_value(2).run()
+    assert_clean(at)
+    assert len(at.get("image")) == 1
+
+
+@pytest.mark.parametrize("kind", ["saved", "live"])
+@pytest.mark.parametrize("arch", ARCHS)
+def test_weights_page_every_view(runs_dirs, arch, kind):
+    at = page("weights", runs_dirs[(arch, kind)])
+    assert_clean(at)
+    assert live_toggle(at) == (kind == "live")
+    expected_last = 4 if kind == "saved" else 2
+    assert at.select_slider(key="weights_step").value == expected_last
+    # a live run differs only in which steps exist, so it is checked on the step-dependent views
+    views = WEIGHT_VIEWS if kind == "saved" else ("Filters", "Drift", "Filter change")
+    for view in views:
+        at.radio(key="weights_view").set_value(view).run()
+        assert_clean(at)
+        images, infos = len(at.get("image")), [i.value for i in at.info]
+        if view == "Filters":
+            assert images == 1
+        elif view == "Activations":
+            assert images == 2, "mean over channels and per channel"
+            if arch == "dedicated":
+                assert at.selectbox(key="act_circuit_relu1_0").value == 0
+                at.selectbox(key="act_angle").set_value(2).run()
+                assert_clean(at)
+                assert at.selectbox(key="act_circuit_relu1_2").value == 2, "defaults to the angle's own circuit"
+                at.selectbox(key="act_circuit_relu1_2").set_value(1).run()
+                assert_clean(at)
+                assert len(at.get("image")) == 2
+        elif view == "Symmetry matrices":
+            expected = {"shared": 3, "dedicated": 3, "dense": 1, "conv": 0}[arch]
+            assert images == expected
+            if arch == "conv":
+                assert any("no symmetry matrices" in i for i in infos)
+        elif view == "Drift":
+            assert len(charts(at)) == (2 if arch in ("shared", "dedicated") else 1)
+        elif view == "Generated filters":
+            assert images == {"shared": 1, "dedicated": 1, "dense": 2, "conv": 0}[arch]
+            if arch == "dedicated":
+                at.selectbox(key="gen_circuit").set_value(2).run()
+                assert_clean(at)
+        elif view == "Filter change":
+            assert images == 1
+            assert at.select_slider(key="change_steps").value == (0, expected_last)
+        elif view == "Inner rates":
+            assert len(charts(at)) == 1
+    at.radio(key="weights_view").set_value("Filters").run()
+    at.select_slider(key="weights_step").set_value(0).run()
+    assert_clean(at)
+    assert len(at.get("image")) == 1
+
+
+def test_pages_on_a_run_that_has_only_just_started(runs_dirs):
+    for name in ("data", "errors", "weights"):
+        at = page(name, runs_dirs[("dedicated", "fresh")])
+        assert_clean(at)
+        assert live_toggle(at)
+        assert any("yet" in i.value for i in at.info), name
+
+
+def test_pages_without_runs(tmp_path):
+    for name in ("data", "errors", "weights"):
+        at = page(name, tmp_path / "none")
+        assert_clean(at)
+        assert any("No runs yet" in i.value for i in at.info)
