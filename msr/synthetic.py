@@ -232,7 +232,8 @@ class MSRFCModel(nn.Module):
         self.fc = DenseLinear(IN_SIZE, OUT_SIZE, latent=latent, bias=False)
 
     def forward(self, x: torch.Tensor, angle_idx: torch.Tensor | None = None) -> torch.Tensor:
-        return self.fc(x)
+        # DenseLinear is written for (batch, features) inputs; fold the channel axis in.
+        return self.fc(x.reshape(-1, IN_SIZE)).reshape(*x.shape[:-1], OUT_SIZE)
 
     def symmetry_columns(self) -> torch.Tensor:
         """(latent, 68, 70): each column of U seen as the weight it adds per unit of v."""
@@ -508,6 +509,19 @@ def _evaluate(learner: MetaLearner, test_ep: Episode, step: int, train_mse: floa
     return record, Snapshot(step, w_init.cpu().clone(), weights[0].cpu().clone(), u)
 
 
+def make_config(problem: str, model: str, base: SyntheticConfig | None = None, *,
+                drop_latent: bool = False, **settings) -> SyntheticConfig:
+    """A validated config from keyword settings; ``drop_latent`` ignores a
+    latent size for models that have none (a job that runs several models)."""
+    known = {f.name for f in fields(SyntheticConfig)} - {"problem", "model"}
+    unknown = set(settings) - known
+    if unknown:
+        raise ConfigError(f"unknown setting(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(known))}")
+    if drop_latent and model != "msr-fc":
+        settings.pop("latent", None)
+    return replace(base or SyntheticConfig(), problem=problem, model=model, **settings).validate()
+
+
 def run_synthetic(problem: str = "rank1", model: str = "msr-fc", *,
                   on_eval: Callable[[dict, Snapshot], None] | None = None,
                   on_step: Callable[[int, int], None] | None = None,
@@ -522,17 +536,12 @@ def run_synthetic(problem: str = "rank1", model: str = "msr-fc", *,
     ConfigError on bad input before any work; a non-finite loss ends the run as
     'failed' with its records kept.
     """
-    base = config if config is not None else SyntheticConfig()
-    known = {f.name for f in fields(SyntheticConfig)}
-    unknown = set(settings) - known
-    if unknown:
-        raise ConfigError(f"unknown setting(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(known))}")
-    cfg = replace(base, problem=problem, model=model, **settings).validate()
+    cfg = make_config(problem, model, base=config, **settings)
     if data is None:
         data = load_or_generate(cfg.problem, cfg.data_seed, cfg.n_tasks, cache_dir=cfg.cache_dir)
-    elif data.problem != cfg.problem or data.n_tasks != cfg.n_tasks:
-        raise ConfigError(f"the given dataset is {data.problem} with {data.n_tasks} tasks, "
-                          f"the run asks for {cfg.problem} with {cfg.n_tasks}")
+    elif (data.problem, data.n_tasks, data.seed) != (cfg.problem, cfg.n_tasks, cfg.data_seed):
+        raise ConfigError(f"the given dataset is {data.problem} with {data.n_tasks} tasks (seed {data.seed}), "
+                          f"the run asks for {cfg.problem} with {cfg.n_tasks} (seed {cfg.data_seed})")
     emit_eval = on_eval or (lambda record, snap: None)
     emit_step = on_step or (lambda step, total: None)
     stop = should_stop or (lambda: False)
@@ -611,8 +620,13 @@ class JobState:
     step: int
     total: int
     histories: dict[str, list[dict]]
+    snapshots: dict[str, list[Snapshot]]
     results: dict[str, SyntheticResult]
     message: str | None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("done", "stopped", "failed")
 
 
 class SyntheticJob:
@@ -620,24 +634,22 @@ class SyntheticJob:
 
     A UI starts it, polls :meth:`state` and may call :meth:`stop`; nothing here
     knows about the UI. The dataset is loaded once and shared by the models.
+    ``settings`` are SyntheticConfig fields; ``latent`` applies to MSR-FC only.
     """
 
     def __init__(self, problem: str, models: list[str], **settings):
         if not models:
             raise ConfigError(f"pick at least one model; allowed: {', '.join(MODELS)}")
-        self.problem, self.models, self.settings = problem, list(models), dict(settings)
         # Validate every run up front, so a bad setting is reported before the thread starts.
-        for m in self.models:
-            s = dict(settings)
-            if m != "msr-fc":
-                s.pop("latent", None)
-            replace(SyntheticConfig(), problem=problem, model=m, **s).validate()
+        self.configs = {m: make_config(problem, m, drop_latent=True, **dict(settings)) for m in models}
+        self.problem, self.models = problem, list(models)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._status, self._current, self._message = "idle", None, None
-        self._step, self._total = 0, int(settings.get("steps", SyntheticConfig.steps))
+        self._step, self._total = 0, self.configs[self.models[0]].steps
         self._histories: dict[str, list[dict]] = {m: [] for m in self.models}
+        self._snapshots: dict[str, list[Snapshot]] = {m: [] for m in self.models}
         self._results: dict[str, SyntheticResult] = {}
 
     def start(self) -> "SyntheticJob":
@@ -661,42 +673,39 @@ class SyntheticJob:
     def state(self) -> JobState:
         with self._lock:
             return JobState(self._status, self._current, self._step, self._total,
-                            {m: list(h) for m, h in self._histories.items()}, dict(self._results), self._message)
+                            {m: list(h) for m, h in self._histories.items()},
+                            {m: list(s) for m, s in self._snapshots.items()}, dict(self._results), self._message)
 
     def _run(self) -> None:
         try:
-            settings = dict(self.settings)
-            cfg = replace(SyntheticConfig(), problem=self.problem,
-                          **{k: v for k, v in settings.items() if k != "latent"})
-            data = load_or_generate(self.problem, cfg.data_seed, cfg.n_tasks, cache_dir=cfg.cache_dir)
+            first = self.configs[self.models[0]]
+            data = load_or_generate(self.problem, first.data_seed, first.n_tasks, cache_dir=first.cache_dir)
             for m in self.models:
                 if self._stop.is_set():
                     break
                 with self._lock:
                     self._current, self._step = m, 0
-                s = dict(settings)
-                if m != "msr-fc":
-                    s.pop("latent", None)
 
                 def on_eval(record, snap, m=m):
                     with self._lock:
                         self._histories[m].append(record)
+                        self._snapshots[m].append(snap)
 
                 def on_step(step, total):
                     with self._lock:
                         self._step = step
 
-                res = run_synthetic(self.problem, m, data=data, on_eval=on_eval, on_step=on_step,
-                                    should_stop=self._stop.is_set, **s)
+                res = run_synthetic(self.problem, m, config=self.configs[m], data=data, on_eval=on_eval,
+                                    on_step=on_step, should_stop=self._stop.is_set, keep_snapshots=False)
                 with self._lock:
                     self._results[m] = res
                 if res.status == "failed":
                     raise RuntimeError(f"{MODELS[m].label}: {res.message}")
+            final = "stopped" if self._stop.is_set() else "done"
             with self._lock:
-                self._status = "stopped" if self._stop.is_set() else "done"
-                self._current = None
+                self._status, self._current = final, None
         except Exception as exc:  # noqa: BLE001 - reported to the watcher, not raised in a thread
+            known = isinstance(exc, (ConfigError, RuntimeError))
             with self._lock:
-                self._status, self._message = "failed", f"{type(exc).__name__}: {exc}" \
-                    if not isinstance(exc, (ConfigError, RuntimeError)) else str(exc)
-                self._current = None
+                self._status, self._current = "failed", None
+                self._message = str(exc) if known else f"{type(exc).__name__}: {exc}"
