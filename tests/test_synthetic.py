@@ -1,0 +1,447 @@
+"""The paper's synthetic problems: generator, cache, models, convolution score,
+a short run in which MSR-FC learns convolution, the charts and the page."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+from matplotlib.figure import Figure
+
+import msr.synthetic as syn
+from msr.config import ConfigError
+from msr.synthetic import (IN_SIZE, MODELS, OUT_SIZE, PAPER_LATENT, PROBLEMS, SyntheticJob, TaskSampler,
+                           build_synthetic_model, conv_score, dense_weight, generate, load_or_generate,
+                           run_synthetic, symmetry_conv_score, toeplitz_filter, toeplitz_projection)
+from msr.viz import synthetic as vz
+
+# A budget at which MSR-FC reliably finds the convolution within seconds: a
+# larger outer step, fewer tasks per step, 5 support examples (fewer than
+# the paper's 1000 steps × 32 tasks × 1 shot).
+FAST = dict(steps=200, tasks_per_step=8, outer_lr=1e-2, shots=5, queries=15, n_tasks=500, test_tasks=50,
+            eval_interval=50, seed=0, threads=1)
+
+
+def toeplitz(h: list[float], rows: int = OUT_SIZE, cols: int = IN_SIZE) -> torch.Tensor:
+    w = torch.zeros(rows, cols)
+    for i in range(rows):
+        for k, v in enumerate(h):
+            if i + k < cols:
+                w[i, i + k] = v
+    return w
+
+
+# ------------------------------------------------------------------ generator
+@pytest.mark.parametrize("problem", list(PROBLEMS))
+def test_generator_shapes_and_split(problem):
+    data = generate(problem, seed=3, n_tasks=50)
+    rank = PROBLEMS[problem]
+    assert data.x.shape == (50, 20, 1, 70)
+    assert data.y.shape == (50, 20, 1, 68)
+    assert data.basis.shape == (50, rank, 3)
+    assert data.mixing_logits.shape == (68, rank)
+    assert data.filters().shape == (50, 68, 3)
+    xs, ys = data.split("train")
+    xt, yt = data.split("test")
+    assert (len(xs), len(xt)) == (40, 10)
+    assert torch.equal(torch.cat([xs, xt]), data.x) and torch.equal(torch.cat([ys, yt]), data.y)
+
+
+def test_rank1_is_a_convolution_with_the_task_filter():
+    data = generate("rank1", seed=0, n_tasks=20)
+    filters = data.filters()
+    # One filter per task, the same at every position...
+    assert torch.allclose(filters, filters[:, :1].expand_as(filters))
+    assert torch.allclose(filters[:, 0], data.basis[:, 0])
+    # ...and y is conv1d of x with it (torch's cross-correlation, valid padding).
+    for t in range(20):
+        expected = F.conv1d(data.x[t], data.basis[t, 0].view(1, 1, 3))
+        assert torch.allclose(data.y[t], expected, atol=1e-5)
+    # Different tasks really have different filters.
+    assert torch.cdist(data.basis[:, 0], data.basis[:, 0]).triu(1)[torch.triu_indices(20, 20, 1).unbind()].min() > 0
+
+
+@pytest.mark.parametrize("problem", ["rank2", "rank5"])
+def test_rank_r_is_locally_connected_with_the_stated_mixing(problem):
+    rank = PROBLEMS[problem]
+    data = generate(problem, seed=1, n_tasks=12)
+    logits = data.mixing_logits.double()
+    mix = np.exp(logits.numpy()) / np.exp(logits.numpy()).sum(axis=1, keepdims=True)
+    x, y, basis = data.x.double().numpy(), data.y.double().numpy(), data.basis.double().numpy()
+    for t in range(12):
+        for p in range(68):
+            f = mix[p] @ basis[t]  # this position's filter: a softmax mix of the task's r basis filters
+            assert f.shape == (3,)
+            np.testing.assert_allclose(y[t, :, 0, p], x[t, :, 0, p:p + 3] @ f, rtol=1e-4, atol=1e-5)
+    # The mixing is one per dataset (same for every task) and it is not a
+    # convolution: positions use different filters.
+    filters = data.filters()
+    assert not torch.allclose(filters[:, 0], filters[:, 30], atol=1e-3)
+    assert rank == data.basis.shape[1]
+
+
+def test_generator_is_seeded_and_leaves_global_state_alone():
+    torch.manual_seed(123)
+    before = torch.random.get_rng_state()
+    a, b, c = generate("rank2", seed=7, n_tasks=10), generate("rank2", seed=7, n_tasks=10), \
+        generate("rank2", seed=8, n_tasks=10)
+    assert torch.equal(torch.random.get_rng_state(), before)
+    assert torch.equal(a.x, b.x) and torch.equal(a.y, b.y) and torch.equal(a.mixing_logits, b.mixing_logits)
+    assert not torch.equal(a.x, c.x)
+
+
+def test_cache_returns_identical_data_and_is_read_back(tmp_path, monkeypatch):
+    first = load_or_generate("rank5", seed=2, n_tasks=30, cache_dir=tmp_path)
+    path = syn.cache_path(tmp_path, "rank5", 2, 30)
+    assert path.exists() and [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary left over
+    blob = torch.load(path, weights_only=True)
+    assert set(blob) == {"x", "y", "basis", "mixing_logits"}
+
+    def no_generation(*args, **kwargs):
+        raise AssertionError("the cached file should have been used")
+
+    monkeypatch.setattr(syn, "generate", no_generation)
+    second = load_or_generate("rank5", seed=2, n_tasks=30, cache_dir=tmp_path)
+    for name in ("x", "y", "basis", "mixing_logits"):
+        assert torch.equal(getattr(first, name), getattr(second, name))
+    # Another seed or size is another file.
+    assert syn.cache_path(tmp_path, "rank5", 3, 30) != path
+    assert syn.cache_path(tmp_path, "rank5", 2, 40) != path
+
+
+def test_a_broken_cache_file_is_regenerated(tmp_path):
+    path = syn.cache_path(tmp_path, "rank1", 0, 20)
+    path.write_bytes(b"not a torch file")
+    data = load_or_generate("rank1", seed=0, n_tasks=20, cache_dir=tmp_path)
+    assert torch.equal(data.x, generate("rank1", 0, 20).x)
+    assert torch.equal(torch.load(path, weights_only=True)["x"], data.x)
+
+
+def test_task_sampler_splits_support_and_query_from_one_task():
+    data = generate("rank1", seed=0, n_tasks=40)
+    x, y = data.split("train")
+    ep = TaskSampler(x, y, 1, 19, torch.Generator().manual_seed(0)).sample(8)
+    assert ep.xs.shape == (8, 1, 1, 70) and ep.xq.shape == (8, 19, 1, 70) and ep.yq.shape == (8, 19, 1, 68)
+    for t in range(8):
+        # Every example of a sampled task obeys that task's filter: find the filter from its support.
+        task = int((x == ep.xs[t, 0]).all(-1).all(-1).nonzero()[0, 0])
+        all_x = torch.cat([ep.xs[t], ep.xq[t]])
+        assert len({tuple(r.flatten().tolist()) for r in all_x}) == 20  # 20 distinct examples
+        assert torch.allclose(F.conv1d(all_x, data.basis[task, 0].view(1, 1, 3)), torch.cat([ep.ys[t], ep.yq[t]]),
+                              atol=1e-5)
+
+
+# --------------------------------------------------------------------- models
+@pytest.mark.parametrize("name", list(MODELS))
+def test_models_are_bias_free_linear_maps_with_the_right_shapes(name):
+    model = build_synthetic_model(name, problem="rank1", seed=0)
+    x = torch.randn(5, 1, 70)
+    out = model(x, None)
+    assert out.shape == (5, 1, 68)
+    w = dense_weight(model)
+    assert w.shape == (68, 70)
+    assert torch.allclose(out, x @ w.T, atol=1e-5)
+    assert torch.allclose(model(torch.zeros(2, 1, 70)), torch.zeros(2, 1, 68))  # no bias
+    params = dict(model.named_parameters())
+    if name == "maml-lc":
+        assert params["weight"].shape == (68, 3)
+    if name == "maml-conv":
+        assert params["weight"].shape == (1, 1, 3)
+    if name == "msr-fc":
+        assert params["fc.sym_U"].shape == (68 * 70, 3) and params["fc.weight"].shape == (3,)
+
+
+def test_msr_fc_uses_the_papers_latent_per_problem():
+    for problem, latent in PAPER_LATENT.items():
+        assert build_synthetic_model("msr-fc", problem=problem).fc.latent == latent
+    assert build_synthetic_model("msr-fc", latent=7).fc.latent == 7
+    assert PAPER_LATENT == {"rank1": 3, "rank2": 6, "rank5": 30}
+
+
+def test_model_seed_is_reproducible():
+    a, b = build_synthetic_model("msr-fc", seed=4), build_synthetic_model("msr-fc", seed=4)
+    assert torch.equal(a.fc.sym_U, b.fc.sym_U)
+    assert not torch.equal(a.fc.sym_U, build_synthetic_model("msr-fc", seed=5).fc.sym_U)
+
+
+# --------------------------------------------------------------- conv score
+def test_conv_score_of_known_matrices():
+    assert conv_score(toeplitz([0.5, -1.0, 2.0])) == pytest.approx(1.0)
+    assert conv_score(toeplitz([0.0, 0.0, 0.0, 1.0])) == pytest.approx(0.0)  # a band, but 3 off: not 3 taps
+    g = torch.Generator().manual_seed(0)
+    assert conv_score(torch.randn(68, 70, generator=g)) < 0.01
+    lc = torch.zeros(68, 70)  # banded but each position its own filter: locally connected
+    taps = torch.randn(68, 3, generator=g)
+    for p in range(68):
+        lc[p, p:p + 3] = taps[p]
+    assert conv_score(lc) < 0.15
+    assert conv_score(torch.zeros(68, 70)) == 0.0
+
+
+def test_toeplitz_projection_is_the_orthogonal_projection():
+    g = torch.Generator().manual_seed(1)
+    w = torch.randn(68, 70, generator=g, dtype=torch.float64)
+    p = toeplitz_projection(w)
+    assert torch.allclose(toeplitz_projection(p), p)  # idempotent
+    assert torch.allclose(p, toeplitz(toeplitz_filter(w).tolist()).double())
+    # The residual is orthogonal to every 3-tap Toeplitz matrix.
+    for k in range(3):
+        basis = toeplitz([1.0 if i == k else 0.0 for i in range(3)]).double()
+        assert float(((w - p) * basis).sum()) == pytest.approx(0.0, abs=1e-9)
+    assert conv_score(w) == pytest.approx(float(p.pow(2).sum() / w.pow(2).sum()))
+
+
+def test_symmetry_score_is_the_expected_score_over_random_v():
+    g = torch.Generator().manual_seed(2)
+    cols = torch.stack([toeplitz([1.0, 0.0, 0.0]) * 3, torch.randn(68, 70, generator=g) * 0.2])
+    exact = symmetry_conv_score(cols)
+    v = torch.randn(2000, 2, generator=g, dtype=torch.float64)
+    ws = torch.einsum("nl,lij->nij", v, cols.double())
+    proj = toeplitz_projection(ws)
+    monte_carlo = float(proj.pow(2).sum() / ws.pow(2).sum())
+    assert exact == pytest.approx(monte_carlo, rel=0.05)
+    # Energy-weighted over the columns: the 3·band column carries 612 units, all convolutional.
+    band = [float(toeplitz_projection(c.double()).pow(2).sum()) for c in cols]
+    energy = [float(c.double().pow(2).sum()) for c in cols]
+    assert band[0] == pytest.approx(612) and energy[0] == pytest.approx(612)
+    assert exact == pytest.approx(sum(band) / sum(energy), rel=1e-9)
+    assert 0.7 < exact < 0.8
+
+
+# ------------------------------------------------------------ learning (rank1)
+@pytest.fixture(scope="module")
+def rank1_runs(tmp_path_factory):
+    data = load_or_generate("rank1", seed=0, n_tasks=FAST["n_tasks"], cache_dir=tmp_path_factory.mktemp("cache"))
+    return {m: run_synthetic("rank1", m, data=data, **FAST) for m in ("msr-fc", "maml-fc")}
+
+
+def test_msr_fc_beats_maml_fc_tenfold_on_rank1(rank1_runs):
+    msr, fc = rank1_runs["msr-fc"], rank1_runs["maml-fc"]
+    assert msr.status == fc.status == "completed" and msr.steps == fc.steps == FAST["steps"]
+    assert msr.test_mse < fc.test_mse / 10, (msr.test_mse, fc.test_mse)
+    # The interval is the authors' test_err: a t half-width over the test tasks.
+    assert 0 < msr.test_err < msr.test_mse
+
+
+def test_msr_fc_conv_score_rises_while_maml_fc_stays_dense(rank1_runs):
+    msr, fc = rank1_runs["msr-fc"], rank1_runs["maml-fc"]
+    scores = [r["conv_score"] for r in msr.history]
+    assert [r["step"] for r in msr.history] == [0, 50, 100, 150, 200]
+    assert scores[0] < 0.05 and scores[-1] > 0.8, scores
+    assert msr.history[-1]["u_conv_score"] > 0.8 and msr.history[0]["u_conv_score"] < 0.05
+    assert max(r["conv_score"] for r in fc.history) < 0.5
+    assert fc.history[-1]["u_conv_score"] is None
+
+
+def test_snapshots_hold_u_and_w_at_every_evaluation(rank1_runs):
+    msr, fc = rank1_runs["msr-fc"], rank1_runs["maml-fc"]
+    assert [s.step for s in msr.snapshots] == [r["step"] for r in msr.history]
+    last = msr.snapshots[-1]
+    assert last.u.shape == (3, 68, 70) and last.w_init.shape == last.w_task.shape == (68, 70)
+    assert fc.snapshots[-1].u is None
+    # The adapted weight of MSR-FC lies in the span of U's columns.
+    coef = torch.linalg.lstsq(last.u.reshape(3, -1).T, last.w_task.reshape(-1, 1)).solution
+    assert torch.allclose(last.u.reshape(3, -1).T @ coef, last.w_task.reshape(-1, 1), atol=1e-4)
+    assert conv_score(last.w_task) > 0.8
+    summary = msr.summary()
+    json.dumps(summary)
+    assert summary["conv_score"] == msr.history[-1]["conv_score"] and summary["latent"] == 3
+
+
+def test_runs_are_reproducible_from_the_seed(tmp_path):
+    kw = dict(steps=3, tasks_per_step=4, n_tasks=100, test_tasks=10, eval_interval=3, threads=1,
+              cache_dir=str(tmp_path))
+    a = run_synthetic("rank2", "msr-fc", seed=5, **kw)
+    b = run_synthetic("rank2", "msr-fc", seed=5, **kw)
+    c = run_synthetic("rank2", "msr-fc", seed=6, **kw)
+    assert [r["test_mse"] for r in a.history] == [r["test_mse"] for r in b.history]
+    assert [r["test_mse"] for r in a.history] != [r["test_mse"] for r in c.history]
+    assert a.snapshots[-1].u.shape == (6, 68, 70)
+
+
+def test_stop_and_callbacks(tmp_path):
+    seen, steps = [], []
+    res = run_synthetic("rank1", "maml-conv", steps=50, n_tasks=100, test_tasks=10, eval_interval=100,
+                        cache_dir=str(tmp_path), on_eval=lambda r, s: seen.append(r["step"]),
+                        on_step=lambda i, n: steps.append(i), should_stop=lambda: len(steps) >= 7)
+    assert res.status == "stopped" and res.steps == 7
+    assert seen == [0, 7] and steps == list(range(1, 8))
+
+
+@pytest.mark.parametrize("changes, fragment", [
+    (dict(problem="rank3"), "unknown problem"),
+    (dict(model="mlp"), "unknown model"),
+    (dict(steps=0), "steps"),
+    (dict(shots=5, queries=16), "exceeds the 20 examples"),
+    (dict(test_tasks=500, n_tasks=1000), "test tasks"),
+    (dict(tasks_per_step=0), "tasks per step"),
+    (dict(outer_lr=float("nan")), "outer learning rate"),
+    (dict(model="maml-conv", latent=3), "latent size applies to msr-fc only"),
+    (dict(latent=0), "latent size"),
+    (dict(lr_mode="adaptive"), "lr mode"),
+    (dict(bogus=1), "unknown setting"),
+])
+def test_bad_settings_raise_one_clear_line(changes, fragment, tmp_path):
+    kw = dict(problem="rank1", model="msr-fc", cache_dir=str(tmp_path))
+    kw.update(changes)
+    with pytest.raises(ConfigError) as exc:
+        run_synthetic(kw.pop("problem"), kw.pop("model"), **kw)
+    assert fragment in str(exc.value) and "\n" not in str(exc.value)
+    assert not any(tmp_path.iterdir())  # nothing written
+
+
+# ----------------------------------------------------------------- the job
+def test_job_runs_models_in_a_thread(tmp_path):
+    job = SyntheticJob("rank1", ["maml-conv", "msr-fc"], steps=4, eval_interval=2, n_tasks=100, test_tasks=10,
+                       latent=2, cache_dir=str(tmp_path), threads=1).start()
+    job.join(60)
+    state = job.state()
+    assert state.status == "done" and state.finished and state.message is None
+    assert set(state.results) == {"maml-conv", "msr-fc"}
+    assert [r["step"] for r in state.histories["msr-fc"]] == [0, 2, 4]
+    assert state.snapshots["msr-fc"][-1].u.shape == (2, 68, 70)  # latent went to MSR-FC only
+    assert state.results["maml-conv"].config.latent is None
+
+
+def test_job_rejects_bad_settings_before_starting(tmp_path):
+    with pytest.raises(ConfigError, match="pick at least one model"):
+        SyntheticJob("rank1", [])
+    with pytest.raises(ConfigError, match="steps"):
+        SyntheticJob("rank1", ["maml-fc"], steps=-1, cache_dir=str(tmp_path))
+
+
+def test_job_can_be_stopped(tmp_path):
+    job = SyntheticJob("rank1", ["maml-fc", "maml-conv"], steps=100_000, eval_interval=1000, n_tasks=100,
+                       test_tasks=10, cache_dir=str(tmp_path), threads=1).start()
+    import time
+    deadline = time.time() + 30
+    while job.state().step < 3 and time.time() < deadline:
+        time.sleep(0.05)
+    job.stop()
+    job.join(30)
+    state = job.state()
+    assert state.status == "stopped" and not job.running
+    assert list(state.results) == ["maml-fc"] and state.results["maml-fc"].status == "stopped"
+
+
+# ------------------------------------------------------------------- charts
+def _summaries():
+    return [{"problem": "rank1", "model": m, "latent": 3 if m == "msr-fc" else None, "steps": 10,
+             "test_mse": v, "test_err": e, "conv_score": s, "seconds": 1.0}
+            for m, v, e, s in [("maml-fc", 2.8, 0.2, 0.02), ("maml-conv", 0.15, 0.02, 1.0),
+                               ("msr-fc", 0.05, 0.08, 0.99)]]
+
+
+def test_results_frame_and_bar_chart():
+    frame = vz.results_frame(_summaries())
+    assert list(frame["label"]) == ["MAML-FC", "MAML-Conv", "MSR-FC"]
+    assert frame.loc[0, "lo"] == pytest.approx(2.6) and frame.loc[0, "hi"] == pytest.approx(3.0)
+    assert frame.loc[2, "lo"] == 0.0  # an MSE interval is clipped at 0
+    spec = vz.mse_bar_chart(frame).to_dict()
+    marks = [layer["mark"]["type"] if isinstance(layer["mark"], dict) else layer["mark"] for layer in spec["layer"]]
+    assert marks == ["bar", "rule", "tick"]
+    assert spec["layer"][1]["encoding"]["y"]["field"] == "lo" and spec["layer"][1]["encoding"]["y2"]["field"] == "hi"
+    two = vz.results_frame(_summaries() + [dict(s, problem="rank2") for s in _summaries()])
+    assert "facet" in vz.mse_bar_chart(two).to_dict()
+
+
+def test_history_frame_and_charts():
+    hist = {"msr-fc": [{"step": 0, "test_mse": 3.0, "test_err": 0.3, "conv_score": 0.0, "u_conv_score": 0.0},
+                       {"step": 10, "test_mse": 1.0, "test_err": 0.1, "conv_score": 0.9, "u_conv_score": 0.95}],
+            "maml-fc": [{"step": 0, "test_mse": 3.1, "test_err": 0.3, "conv_score": 0.001}]}
+    frame = vz.history_frame(hist)
+    assert len(frame) == 3 and set(frame["label"]) == {"MSR-FC", "MAML-FC"}
+    spec = vz.history_chart(frame, "conv_score").to_dict()
+    assert spec["encoding"]["y"]["field"] == "conv_score" and spec["encoding"]["y"]["scale"]["domain"] == [0, 1]
+    with pytest.raises(ValueError):
+        vz.history_chart(frame, "accuracy")
+
+
+def test_symmetry_and_weight_figures_draw_the_matrices():
+    g = torch.Generator().manual_seed(0)
+    cols = torch.stack([toeplitz([1.0, 0, 0]), toeplitz([0, 1.0, 0]), torch.randn(68, 70, generator=g)])
+    fig = vz.symmetry_figure(cols, step=100)
+    assert isinstance(fig, Figure)
+    images = [ax.images[0] for ax in fig.axes if ax.images]
+    assert len(images) == 3
+    np.testing.assert_allclose(images[2].get_array(), cols[2].numpy())
+    titles = [ax.get_title() for ax in fig.axes if ax.images]
+    assert titles[0] == "column 1: score 1.000" and "step 100" in fig.get_suptitle()
+    many = vz.symmetry_figure(torch.randn(30, 68, 70, generator=g), max_columns=8)
+    assert sum(1 for ax in many.axes if ax.images) == 8 and "first 8 of 30" in many.get_suptitle()
+
+    wfig = vz.weight_figure(toeplitz([0.5, -1.0, 0.25]), "W")
+    img_axes = [ax for ax in wfig.axes if ax.images]
+    assert len(img_axes) == 2 and "conv score 1.000" in img_axes[0].get_title()
+    assert "+0.500, -1.000, +0.250" in wfig.get_suptitle()
+
+
+def test_frames_for_download_and_png_export():
+    from msr.viz.export import chart_png, figure_png, frame_csv
+
+    w = toeplitz([1.0, 2.0, 3.0])
+    mf = vz.matrix_frame(w)
+    assert len(mf) == 68 * 70 and mf.loc[(mf.row == 5) & (mf.col == 7), "value"].item() == 3.0
+    sf = vz.symmetry_frame(torch.stack([w, -w]))
+    assert list(sf["column"].unique()) == [1, 2] and len(sf) == 2 * 68 * 70
+    assert pd.read_csv(__import__("io").BytesIO(frame_csv(mf))).shape == (68 * 70, 3)
+    assert figure_png(vz.weight_figure(w)).startswith(b"\x89PNG")
+    assert chart_png(vz.mse_bar_chart(vz.results_frame(_summaries()))).startswith(b"\x89PNG")
+
+
+# -------------------------------------------------------------------- page
+def _page():
+    from streamlit.testing.v1 import AppTest
+    return AppTest.from_file("../pages/paper_check.py", default_timeout=60)
+
+
+def test_page_renders_without_a_run():
+    at = _page()
+    at.run()
+    assert not at.exception
+    assert at.title[0].value.startswith("Paper check")
+    assert at.selectbox[0].value == "rank1" and len(at.selectbox[0].options) == len(PROBLEMS)
+    assert at.multiselect[0].value == list(MODELS)
+
+
+def test_page_runs_models_and_shows_results_and_weights(tmp_path):
+    at = _page()
+    at.run()
+    values = {"Outer steps": 6, "Evaluate every": 3, "Test tasks": 10, "Tasks in the dataset": 100}
+    for w in at.number_input:
+        if w.label in values:
+            w.set_value(values[w.label])
+    at.text_input[0].set_value(str(tmp_path))
+    at.multiselect[0].set_value(["maml-fc", "msr-fc"])
+    at.button[0].click()
+    at.run()
+    assert not at.exception and not at.error
+    job = at.session_state["paper_check_job"]
+    job.join(60)
+    at.run()
+    assert not at.exception and not at.error
+    assert "Finished 2 model(s)" in at.success[0].value
+    assert len(at.get("vega_lite_chart")) == 3  # MSE bars, MSE history, conv score history
+    assert at.selectbox[1].value == "msr-fc"
+    assert at.select_slider[0].options == ["0", "3", "6"]
+    assert len(at.get("image")) >= 2  # U and W
+    at.select_slider[0].set_value(3).run()
+    at.radio[0].set_value("meta-learned initial weight").run()
+    assert not at.exception
+    at.selectbox[1].set_value("maml-fc").run()
+    assert not at.exception and len(at.get("image")) == 1  # W only: MAML-FC has no U
+
+
+def test_page_reports_bad_input_inline(tmp_path):
+    at = _page()
+    at.run()
+    at.multiselect[0].set_value([])
+    at.button[0].click()
+    at.run()
+    assert not at.exception
+    assert "pick at least one model" in at.error[0].value
+    assert "paper_check_job" not in at.session_state
