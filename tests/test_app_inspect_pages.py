@@ -18,7 +18,7 @@ WEIGHT_VIEWS = ("Filters", "Activations", "Symmetry matrices", "Drift", "Generat
                 "Inner rates")
 
 
-def tiny_config(arch: str) -> RunConfig:
+def small_config(arch: str) -> RunConfig:
     return RunConfig(arch=arch, angles=[0.0, 90.0, 180.0], channels=4, ways=2, shots=1, queries=2,
                      tasks_per_step=2, steps=4, eval_interval=2, eval_tasks=2, conv_latent=8)
 
@@ -46,14 +46,14 @@ def runs_dirs(tmp_path_factory):
     out = {}
     for arch in ARCHS:
         saved = root / "saved" / arch
-        result = train(tiny_config(arch).replace(runs_dir=str(saved)), data=data)
+        result = train(small_config(arch).replace(runs_dir=str(saved)), data=data)
         out[(arch, "saved")] = saved
         live_root = root / "live" / arch
         live_root.mkdir(parents=True)
         make_live(Path(result.run_dir), live_root)
         out[(arch, "live")] = live_root
     fresh = root / "fresh"
-    RunWriter.create(tiny_config("dedicated"), fresh)  # folder as written before the first evaluation
+    RunWriter.create(small_config("dedicated"), fresh)  # folder as written before the first evaluation
     out[("dedicated", "fresh")] = fresh
     return out
 

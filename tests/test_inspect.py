@@ -14,7 +14,7 @@ ARCHS = ("shared", "dedicated", "dense", "conv")
 ANGLES = [0.0, 90.0, 180.0]
 
 
-def tiny_config(arch: str, runs_dir) -> RunConfig:
+def small_config(arch: str, runs_dir) -> RunConfig:
     return RunConfig(arch=arch, angles=ANGLES, channels=4, ways=2, shots=1, queries=2, tasks_per_step=2,
                      steps=4, eval_interval=2, eval_tasks=2, conv_latent=8, runs_dir=str(runs_dir))
 
@@ -30,7 +30,7 @@ def runs(tmp_path_factory, data):
     root = tmp_path_factory.mktemp("inspect_runs")
     out = {}
     for arch in ARCHS:
-        result = train(tiny_config(arch, root / arch), data=data)
+        result = train(small_config(arch, root / arch), data=data)
         assert result.status == "completed"
         out[arch] = (result.run_dir, result)
     return out
