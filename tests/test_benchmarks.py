@@ -30,3 +30,35 @@ def test_time_to_accuracy_script_prints_its_table():
 def test_profile_script_prints_top_operators():
     out = _run("benchmarks/profile_step.py", "--engine", "func", "--steps", "2", "--rows", "5")
     assert "Self CPU" in out
+
+
+def test_reference_loop_computes_the_same_meta_gradient_as_the_func_engine():
+    """The speed comparison is only fair if both compute the same thing."""
+    import torch
+
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.common import student_episodes
+    from benchmarks.reference_loop import ReferenceLoop, StudentNet
+    from msr.meta import Episode, MetaConfig, MetaLearner
+    from msr.models import ModelSpec, build_model
+
+    ep = student_episodes(1, tasks=3, support=2, query=3)[0]
+    ep = Episode(ep.xs.double(), ep.ys, ep.xq.double(), ep.yq, ep.as_, ep.aq)
+    spec = ModelSpec(arch="shared", ways=10, channels=3)
+    ours = MetaLearner(build_model(spec, seed=1), MetaConfig(inner_lr=0.1, engine="func")).double()
+    reference = ReferenceLoop(StudentNet(build_model(spec, seed=1)).double(), inner_lr=0.1)
+    reference.lrs = [lr.detach().double().requires_grad_() for lr in reference.lrs]
+    reference.meta_opt = torch.optim.Adam(list(reference.model.parameters()) + reference.lrs, lr=0.0)
+    ours.meta_gradient(ep)
+    reference.step(ep)
+    net = reference.model
+    pairs = {"conv.weight": net.conv_weight, "conv.bias": net.conv_bias, "conv.sym_A": net.A_warp,
+             "conv.sym_B": net.B_warp, "conv.sym_C": net.C_warp, "head.sym_U": net.warp,
+             "head.weight": net.latent_params, "head.bias": net.bias}
+    for name, ref_param in pairs.items():
+        torch.testing.assert_close(dict(ours.model.named_parameters())[name].grad, ref_param.grad,
+                                   rtol=1e-4, atol=1e-12, msg=name)
+    ours_lrs = [ours.inner_lrs[n.replace(".", "__")].grad for n in ("conv.weight", "conv.bias", "head.weight",
+                                                                     "head.bias")]
+    for a, b in zip(ours_lrs, reference.lrs):
+        torch.testing.assert_close(a, b.grad, rtol=1e-4, atol=1e-12)
