@@ -49,6 +49,15 @@ def _square_layout(n: int, max_cols: int) -> tuple[int, int]:
     return math.ceil(n / cols), cols
 
 
+def _tile_columns(n: int) -> int:
+    """A near-square row length that fills the last row when n allows (32 → 8)."""
+    root = math.ceil(math.sqrt(n))
+    for cols in range(root, 2 * root + 1):
+        if n % cols == 0:
+            return cols
+    return root
+
+
 def _tile(kernels: np.ndarray, cols: int, pad: float = np.nan) -> np.ndarray:
     """(n, k, k) → one image of kernels on a grid, NaN gaps between them."""
     n, k, _ = kernels.shape
@@ -288,12 +297,15 @@ def drift_chart(frame: pd.DataFrame, measure: str = "rel_from_init") -> alt.Char
     data = frame.dropna(subset=[measure]).copy()
     many = data["circuit"].nunique() > 1 if len(data) else False
     data["series"] = data["matrix"] + (" · circuit " + data["circuit"].astype(str) if many else "")
-    title = ("Relative distance from the step-0 value  ‖X − X0‖ / ‖X0‖" if measure == "rel_from_init"
-             else "Relative distance from the identity  ‖X − I‖ / ‖I‖")
+    title = ("Distance from the step-0 value, ||X - X0|| / ||X0|| (Frobenius)" if measure == "rel_from_init"
+             else "Distance from the identity, ||X - I|| / ||I|| (Frobenius)")
+    # colour names the matrix; circuits of one matrix share its colour, so
+    # 25 dedicated lines stay readable (the tooltip names the circuit)
     return alt.Chart(data).mark_line(point=True).encode(
         x=alt.X("step:Q", title="step"),
         y=alt.Y(f"{measure}:Q", title=measure.replace("_", " ")),
-        color=alt.Color("series:N", title="matrix"),
+        color=alt.Color("matrix:N", title="matrix"),
+        detail="series:N",
         tooltip=["step", "matrix", "circuit", alt.Tooltip(f"{measure}:Q", format=".4f")],
     ).properties(title=title, height=300)
 
@@ -311,7 +323,7 @@ def generated_filters_figure(gen: GeneratedFilters, circuit: int = 0,
     if gen.kind == "conv":
         latent, c_out = basis.shape[:2]
         kernels = basis.mean(axis=2)                   # (latent, c_out, k, k)
-        tile_cols = math.ceil(math.sqrt(c_out))
+        tile_cols = _tile_columns(c_out)
         rows, cols = _square_layout(latent, 6)
         fig = Figure(figsize=(2.0 * cols + 1.0, 2.1 * rows + 0.6), layout="constrained")
         axes = _grid(fig, rows, cols)
