@@ -357,6 +357,7 @@ def test_history_frame_and_charts():
     assert len(frame) == 3 and set(frame["label"]) == {"MSR-FC", "MAML-FC"}
     spec = vz.history_chart(frame, "conv_score").to_dict()
     assert spec["encoding"]["y"]["field"] == "conv_score" and spec["encoding"]["y"]["scale"]["domain"] == [0, 1]
+    assert spec["encoding"]["color"]["scale"]["domain"] == ["MAML-FC", "MSR-FC"]  # only the models present
     with pytest.raises(ValueError):
         vz.history_chart(frame, "accuracy")
 

@@ -26,8 +26,11 @@ def _label(model: str) -> str:
     return MODELS[model].label if model in MODELS else model
 
 
-def _color_scale() -> alt.Scale:
-    return alt.Scale(domain=list(MODEL_COLORS), range=list(MODEL_COLORS.values()))
+def _color_scale(labels: Iterable[str]) -> alt.Scale:
+    """Fixed colours per model, listing only the models present (legend order = MODELS order)."""
+    present = set(labels)
+    shown = [lab for lab in MODEL_COLORS if lab in present] + sorted(present - set(MODEL_COLORS))
+    return alt.Scale(domain=shown, range=[MODEL_COLORS.get(lab, "#495057") for lab in shown])
 
 
 # -------------------------------------------------------------------- frames
@@ -88,7 +91,7 @@ def mse_bar_chart(frame: pd.DataFrame, title: str = "Test MSE after adaptation (
                alt.Tooltip("steps:Q")]
     base = alt.Chart(data)
     bars = base.mark_bar().encode(x=x, y=alt.Y("test_mse:Q", title="test MSE"),
-                                  color=alt.Color("label:N", scale=_color_scale(), legend=None), tooltip=tooltip)
+                                  color=alt.Color("label:N", scale=_color_scale(order), legend=None), tooltip=tooltip)
     errors = base.mark_rule(strokeWidth=2, color="#1f2430").encode(x=x, y="lo:Q", y2="hi:Q")
     ticks = base.mark_tick(color="#1f2430", width=14).encode(x=x, y="hi:Q")
     layered = alt.layer(bars, errors, ticks).properties(width=max(90 * len(order), 200), height=260)
@@ -110,7 +113,7 @@ def history_chart(frame: pd.DataFrame, field: str = "test_mse") -> alt.Chart:
         y = alt.Y(f"{field}:Q", title=titles[field], scale=alt.Scale(domain=[0, 1]))
     return alt.Chart(data).mark_line(point=True).encode(
         x=alt.X("step:Q", title="outer step"), y=y,
-        color=alt.Color("label:N", scale=_color_scale(), title="model"),
+        color=alt.Color("label:N", scale=_color_scale(data["label"]), title="model"),
         tooltip=["label:N", "step:Q", alt.Tooltip(f"{field}:Q", format=".4f")],
     ).properties(title=f"{titles[field]} over training", height=240)
 
