@@ -16,7 +16,9 @@ VIEWS = ("Filters", "Activations", "Symmetry matrices", "Drift", "Generated filt
          "Inner rates")
 
 st.title("Weights")
-st.caption("Everything here is read from the run's checkpoints, saved at every evaluation step.")
+st.caption("Everything here is read from the run's checkpoints, saved at every evaluation step (thinned evenly "
+           "once a run reaches its checkpoint disk budget). Weights are the meta-learned initialization, before "
+           "any task adapts them.")
 
 
 # ------------------------------------------------------------------ caches
@@ -201,6 +203,8 @@ def body(path: str) -> None:
         if frame.empty:
             st.info("This run keeps its inner learning rate fixed (or has no evaluation yet).")
             return
+        st.caption("One learned rate per adapted tensor (per_layer); per_param runs show each tensor's mean "
+                   "rate. Symmetry matrices never adapt in the inner loop, so they have none.")
         show_chart(vi.inner_rates_chart(frame), frame, f"{slug}-inner-rates", "dl_inner")
 
 
