@@ -170,8 +170,8 @@ if busy:
 
 if snap.u is not None:
     n_cols = len(snap.u)
-    shown = st.number_input("Columns of U to show", min_value=1, max_value=n_cols, value=min(n_cols, 12)) \
-        if n_cols > 1 else 1
+    shown = st.columns(4)[0].number_input("Columns of U to show", min_value=1, max_value=n_cols,
+                                          value=min(n_cols, 12)) if n_cols > 1 else 1
     st.markdown(f"**U of MSR-FC at step {step}**: each latent column reshaped to 68×70, the weight one unit of "
                 f"v adds. On rank1 each column turns into a shifted diagonal band as training goes. "
                 f"Score of U: {conv_score(snap.u):.3f}.")
