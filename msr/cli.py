@@ -178,11 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--runs-dir", default="runs")
     r.add_argument("--json", action="store_true")
     r.set_defaults(func=cmd_runs)
-    try:
-        from .synthetic_cli import register
-        register(sub)
-    except ImportError:
-        pass
+    from .synthetic_cli import register
+    register(sub)
     return parser
 
 
