@@ -64,7 +64,7 @@ def test_start_a_run_and_watch_it_complete(tmp_path):
     saved = load_run(run_dir)
     assert saved.status["status"] == "completed" and saved.config.arch == "conv"
     assert [r["step"] for r in saved.metrics] == [0, 2, 4]
-    assert f"{saved.metrics[-1]['test_loss']:.4f}" in message
+    assert f"At step 4: test loss {saved.metrics[-1]['test_loss']:.4f}" in message
     assert len(at.get("vega_lite_chart")) == 3  # loss, accuracy, inner rates
     assert at.get("progress")[0].value == 100
 
@@ -85,6 +85,15 @@ def test_stop_a_run_keeps_what_it_recorded(tmp_path):
     assert json.loads((Path(view.run_dir) / "status.json").read_text())["status"] == "stopped"
     assert load_run(view.run_dir).metrics[-1]["step"] == view.step
     assert not at.button(key=START).disabled  # a new run may start again
+
+
+def test_a_run_that_diverges_says_so(tmp_path):
+    at = open_page(tmp_path / "runs", "pages/train.py")
+    fill(at, **TINY_FORM, inner_lr=1e30, outer_lr=1e30).button(key=START).click().run()
+    poll(at, lambda a: any("Run failed" in e for e in texts(a.error)))
+    message = next(e for e in texts(at.error) if "Run failed" in e)
+    assert "the loss became nan at step 1; try a smaller inner or outer learning rate" in message
+    assert load_run(at.session_state["last_run_path"]).status["status"] == "failed"
 
 
 @pytest.mark.slow

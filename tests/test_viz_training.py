@@ -91,3 +91,12 @@ def test_overlay_puts_each_run_on_the_same_axes():
     assert list(train.step) == [5, 10] and train.lower.isna().all()
     with pytest.raises(ValueError, match="allowed"):
         overlay_frame({"run a": RECORDS}, "nonsense")
+
+
+def test_bands_stay_where_the_metric_can_be():
+    wide = [{**r, "test_err": 5.0, "test_acc_err": 0.5} for r in RECORDS]
+    loss = loss_chart(wide).data
+    assert (loss.lower.dropna() >= 0).all() and loss[loss.series == "test loss"].lower.eq(0).all()
+    acc = accuracy_chart(wide).data
+    test = acc[acc.series == "test accuracy"]
+    assert list(test.lower) == pytest.approx([0.0, 0.0, 0.10]) and list(test.upper) == pytest.approx([0.60, 0.85, 1.0])

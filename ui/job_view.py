@@ -6,6 +6,7 @@ while the rest of the page (the settings form) stays as the user left it.
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import streamlit as st
 
@@ -49,6 +50,10 @@ def duration(seconds: float | None) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
 def _fmt(value, spec: str = ".4f") -> str:
     return "–" if value is None or (isinstance(value, float) and not math.isfinite(value)) else format(value, spec)
 
@@ -74,7 +79,7 @@ def render_metrics(view: JobView) -> None:
                    help="Mean query loss over the test tasks of the latest evaluation.")
     cols[1].metric("± 95%", _fmt(last.get("test_err")), help="Half-width of the 95% Student-t interval.")
     acc = last.get("test_acc")
-    cols[2].metric("Test accuracy", "–" if acc is None else f"{100 * acc:.1f} %")
+    cols[2].metric("Test accuracy", f"{100 * acc:.1f} %" if _finite(acc) else "–")
     cols[3].metric("Train loss (last step)", _fmt(view.loss))
 
 
@@ -96,9 +101,14 @@ def render_outcome(view: JobView) -> None:
     last = view.last
     where = f" Saved in `{view.run_dir}`; find it on the Runs page." if view.run_dir else ""
     result = ""
-    if last:
-        result = (f" Test loss {_fmt(last.get('test_loss'))} ± {_fmt(last.get('test_err'))}, "
-                  f"test accuracy {100 * last['test_acc']:.1f} % at step {last.get('step')}.")
+    parts = []
+    if _finite(last.get("test_loss")):
+        parts.append(f"test loss {last['test_loss']:.4f}"
+                     + (f" ± {last['test_err']:.4f}" if _finite(last.get("test_err")) else ""))
+    if _finite(last.get("test_acc")):
+        parts.append(f"test accuracy {100 * last['test_acc']:.1f} %")
+    if parts:
+        result = f" At step {last.get('step')}: {', '.join(parts)}."
     if view.status == "completed":
         st.success(f"Run completed: {view.step} steps in {duration(view.elapsed)}.{result}{where}")
     elif view.status == "stopped":
@@ -109,12 +119,17 @@ def render_outcome(view: JobView) -> None:
         st.error(f"Run failed: {reason}.{nothing}{result}{where}")
 
 
-def render_job(view: JobView) -> None:
-    """A job as it stands now (no timer)."""
+def render_job(view: JobView, controls: Callable[[], None] | None = None) -> None:
+    """A job as it stands now (no timer); ``controls`` draws beside the
+    progress bar while the run goes."""
     title = view.config.name or (view.run_dir.rsplit("/", 1)[-1] if view.run_dir else view.id)
     st.subheader(f"Run {title}")
     if view.active:
-        st.progress(view.fraction, text=progress_text(view))
+        bar, side = st.columns([8, 1], vertical_alignment="bottom")
+        bar.progress(view.fraction, text=progress_text(view))
+        if controls is not None:
+            with side:
+                controls()
     else:
         render_outcome(view)
         st.progress(view.fraction, text=progress_text(view))
@@ -133,12 +148,14 @@ def live_job(job_id: str) -> None:
         st.rerun()
     view = job.view()
     note_run_dir(view)
-    stop_label = "Stopping…" if job.stop_requested else "Stop"
-    if st.button(stop_label, key=f"stop.{job_id}", disabled=job.stop_requested, type="secondary",
-                 help="End the run after the current step; everything recorded so far is kept."):
-        job.stop()
-        view = job.view()
-    render_job(view)
+
+    def stop_button() -> None:
+        if st.button("Stopping…" if job.stop_requested else "Stop", key=f"stop.{job_id}",
+                     disabled=job.stop_requested, icon=":material/stop_circle:", width="stretch",
+                     help="End the run after the current step; everything recorded so far is kept."):
+            job.stop()
+
+    render_job(view, stop_button)
 
 
 def show_job(job: Job) -> None:
@@ -156,6 +173,6 @@ def render_history(jobs: list[Job]) -> None:
         for job in reversed(jobs):
             view = job.view()
             last = view.last
-            acc = f", test accuracy {100 * last['test_acc']:.1f} %" if last.get("test_acc") is not None else ""
+            acc = f", test accuracy {100 * last['test_acc']:.1f} %" if _finite(last.get("test_acc")) else ""
             st.markdown(f"- **{view.status}** · step {view.step}/{view.total}{acc} · `{view.run_dir or 'not saved'}`"
                         + (f" · {view.message}" if view.message and view.status == "failed" else ""))

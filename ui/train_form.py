@@ -103,7 +103,7 @@ class FormResult:
 
 
 def render_presets() -> None:
-    cols = st.columns([2, 1, 4], vertical_alignment="bottom")
+    cols = st.columns([4, 1, 3], vertical_alignment="bottom")
     cols[0].selectbox("Preset", list(PRESETS), key=PRESET_KEY,
                       index=list(PRESETS).index(DEFAULT_PRESET),
                       format_func=lambda p: f"{p}: {PRESET_HELP.get(p, '')}")
@@ -189,7 +189,8 @@ def render_form(disabled_reason: str | None = None) -> FormResult:
         with c[2]:
             st.number_input("Inner steps", key=k("inner_steps"), step=1)
             slot("inner_steps")
-            st.checkbox("First order (drop second-order terms)", key=k("first_order"))
+            st.checkbox("First order", key=k("first_order"),
+                        help="Drop the second-order terms of the meta-gradient: faster, less exact.")
             slot("first_order")
         with c[3]:
             st.selectbox("Engine", list(ENGINES), key=k("engine"),

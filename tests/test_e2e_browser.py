@@ -1,0 +1,166 @@
+"""The real app in a real browser: start a run, watch it finish, visit every
+page. Screenshots go to artifacts/screenshots/ for people to look at.
+
+Needs Playwright's Python package and Debian's Chromium. Under CI=true both
+are required; elsewhere the test skips when either is missing.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHOTS = ROOT / "artifacts" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+IN_CI = os.environ.get("CI", "").lower() == "true"
+WIDTH = 1400
+
+
+def _missing() -> str | None:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the playwright Python package is not installed (pip install -r requirements-dev.txt)"
+    if not (Path(CHROMIUM).is_file() or shutil.which("chromium")):
+        return f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(tmp_path):
+    """`streamlit run app.py` on a free port, saving runs under tmp_path."""
+    port = _free_port()
+    env = {**os.environ, "MSR_RUNS_DIR": str(tmp_path / "runs")}
+    log = open(tmp_path / "server.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+                             "--server.port", str(port), "--server.address", "127.0.0.1"],
+                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("streamlit did not start:\n" + (tmp_path / "server.log").read_text())
+            time.sleep(0.3)
+        yield url, tmp_path / "runs"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def settle(page, timeout: float = 60.0) -> None:
+    """Wait until the script has finished and charts had a moment to draw."""
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout * 1000)
+    page.wait_for_load_state("networkidle")
+    page.wait_for_timeout(1500)
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout * 1000)
+
+
+def full_page_shot(page, path: Path) -> None:
+    """Streamlit scrolls inside its main block, so a full-page screenshot
+    needs a viewport as tall as that block."""
+    height = page.evaluate("""() => Math.max(...['stMainBlockContainer', 'stMain', 'stAppViewContainer']
+        .map(id => document.querySelector(`[data-testid="${id}"]`)).filter(Boolean).map(e => e.scrollHeight))""")
+    page.set_viewport_size({"width": WIDTH, "height": min(int(height) + 80, 16000)})
+    page.wait_for_timeout(800)
+    page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size({"width": WIDTH, "height": 900})
+
+
+def set_number(page, label: str, value) -> None:
+    field = page.get_by_label(label, exact=True)
+    field.fill(str(value))
+    field.press("Tab")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_train_a_run_in_the_browser_and_visit_every_page(server):
+    missing = _missing()
+    if missing:
+        if IN_CI:
+            pytest.fail(f"the browser test is mandatory under CI=true, but {missing}")
+        pytest.skip(missing)
+    from playwright.sync_api import sync_playwright
+
+    url, runs = server
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": WIDTH, "height": 900})
+            # start where a user starts: the entry point, then the Train link
+            page.goto(url + "/")
+            nav = '[data-testid="stSidebarNav"]'
+            page.wait_for_selector(f'{nav} [data-testid="stNavSectionHeader"]', timeout=60000)
+            settle(page)
+            page.locator(f'{nav} a[href$="/train"]').click()
+            page.get_by_text("Start run").wait_for(timeout=60000)
+            settle(page)
+            # a tiny run: each field is typed as a user would
+            page.get_by_text("Model size, checkpoints and name").click()
+            for label, value in [("Angle count", 2), ("Angle step (degrees)", 90), ("Ways (classes per task)", 2),
+                                 ("Shots (support images per class)", 1), ("Queries per class", 2),
+                                 ("Tasks per step", 2), ("Outer steps", 6), ("Evaluate every … steps", 2),
+                                 ("Test tasks per evaluation", 2), ("Conv channels", 4)]:
+                set_number(page, label, value)
+            page.get_by_label("Run name (optional)").fill("browser")
+            page.get_by_role("button", name="Start run").click()
+            page.get_by_text("Run completed").wait_for(timeout=120000)
+            settle(page)
+            assert page.locator('[data-testid="stException"]').count() == 0
+            charts = page.locator('[data-testid="stVegaLiteChart"]')
+            assert charts.count() == 3
+            assert page.locator('[data-testid="stVegaLiteChart"] canvas, '
+                                '[data-testid="stVegaLiteChart"] svg.marks').count() >= 3
+            saved = [d for d in runs.iterdir() if not d.name.startswith(".")]
+            assert len(saved) == 1 and '"status": "completed"' in (saved[0] / "status.json").read_text()
+
+            # every page in the navigation, in this same browser session
+            links = page.locator('[data-testid="stSidebarNav"] a')
+            targets = [(links.nth(i).inner_text().strip(), links.nth(i).get_attribute("href"))
+                       for i in range(links.count())]
+            assert len(targets) >= 3
+            failures = []
+            for title, href in targets:
+                page.locator(f'[data-testid="stSidebarNav"] a[href="{href}"]').click()
+                page.wait_for_url(href, timeout=30000)
+                settle(page)
+                name = re.sub(r"[^a-z0-9]+", "_", title.lower()).strip("_") or "page"
+                full_page_shot(page, SHOTS / f"{name}.png")
+                errors = page.locator('[data-testid="stException"]')
+                if errors.count():
+                    failures.append(f"{title}: {errors.first.inner_text()[:300]}")
+                if title == "Runs":
+                    assert page.get_by_text(saved[0].name).count() >= 1
+                    assert page.locator('[data-testid="stVegaLiteChart"]').count() >= 1
+            assert not failures, "pages raised errors:\n" + "\n".join(failures)
+        finally:
+            browser.close()
