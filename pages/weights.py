@@ -8,7 +8,7 @@ from msr import inspect as mi
 from msr.data import DataError, load_source
 from msr.runs import load_run
 from msr.viz import inspect as vi
-from msr.viz.export import chart_png, figure_png, frame_csv
+from msr.viz.export import figure_png, frame_csv
 from ui.run_picker import select_run
 
 LIVE_REFRESH_S = 10
