@@ -30,15 +30,24 @@ if not records:
 st.dataframe(
     runs_frame(records), hide_index=True, width="stretch",
     column_config={
-        "test loss": st.column_config.NumberColumn(format="%.4f"),
-        "± 95%": st.column_config.NumberColumn(format="%.4f"),
-        "test accuracy": st.column_config.ProgressColumn(format="percent", min_value=0.0, max_value=1.0),
+        # pixel widths that fit a laptop screen beside the sidebar
+        "run": st.column_config.TextColumn(width=250, help="The run's name, if it has one, and its folder."),
+        "architecture": st.column_config.TextColumn(width=80),
+        "angles": st.column_config.TextColumn(width=90),
+        "steps": st.column_config.TextColumn(width=65, help="Steps done / steps asked for."),
+        "test loss": st.column_config.NumberColumn(format="%.4f", width=70,
+                                                   help="Mean query loss at the last evaluation."),
+        "± 95%": st.column_config.NumberColumn(format="%.4f", width=60),
+        "test accuracy": st.column_config.ProgressColumn(format="percent", min_value=0.0, max_value=1.0,
+                                                         width=95),
+        "status": st.column_config.TextColumn(width=100),
+        "date": st.column_config.TextColumn(width=115),
     },
 )
 damaged = [r for r in records if r.damaged]
 if damaged:
-    st.caption(f"{len(damaged)} folder(s) could not be read as runs and are left out of the charts; "
-               "you may delete them below.")
+    st.caption("Left out of the charts, as they cannot be read as runs (you may delete them below): "
+               + "; ".join(f"`{r.run_id}`: {r.damaged}" for r in damaged) + ".")
 
 valid = [r for r in records if not r.damaged]
 by_path = {str(r.path): r for r in records}
@@ -78,28 +87,28 @@ path = Path(rec.path)
 if rec.damaged:
     st.warning(f"This folder is damaged: {rec.damaged}.")
 
-cols = st.columns(3)
+row = st.container(horizontal=True)
 config_file = path / "config.json"
 if config_file.is_file():
-    cols[0].download_button("config.json", config_file.read_bytes(), file_name=f"{rec.run_id}-config.json",
+    row.download_button("config.json", config_file.read_bytes(), file_name=f"{rec.run_id}-config.json",
                             mime="application/json", key="runs.dl.config", icon=":material/download:")
 else:
-    cols[0].caption("No config.json.")
+    row.caption("No config.json.")
 if rec.metrics:
-    cols[1].download_button("Metrics (CSV)", frame_csv(metrics_frame(rec.metrics)),
+    row.download_button("Metrics (CSV)", frame_csv(metrics_frame(rec.metrics)),
                             file_name=f"{rec.run_id}-metrics.csv", mime="text/csv", key="runs.dl.metrics",
                             icon=":material/download:")
 else:
-    cols[1].caption("No metrics recorded.")
+    row.caption("No metrics recorded.")
 steps = rec.checkpoint_steps()
 if steps:
     latest = path / "checkpoints" / f"step_{steps[-1]:06d}.pt"
     # read when clicked, not on every rerun
-    cols[2].download_button(f"Checkpoint, step {steps[-1]} (.pt)", lambda: latest.read_bytes(),
+    row.download_button(f"Checkpoint, step {steps[-1]} (.pt)", lambda: latest.read_bytes(),
                             file_name=f"{rec.run_id}-step_{steps[-1]:06d}.pt",
                             mime="application/octet-stream", key="runs.dl.checkpoint", icon=":material/download:")
 else:
-    cols[2].caption("No checkpoint saved.")
+    row.caption("No checkpoint saved.")
 
 owner = REGISTRY.owner_of(path)
 if owner is not None:

@@ -23,11 +23,17 @@ if form.submitted and not running:
         with st.spinner("Loading the data…"):
             data = train_form.load_data(config)
         job = start_job(config, data)
-    except ConfigError as exc:
-        target = form.slots.get(getattr(exc, "field", None)) or form.general
-        target.error(str(exc), icon="⚠️")
-        if target is not form.general:
-            form.general.error("Nothing was started: fix the field marked above.")
+    except train_form.FormError as exc:
+        general = [msg for field, msg in exc.errors.items() if field not in form.slots]
+        for field, msg in exc.errors.items():
+            if field in form.slots:
+                form.slots[field].error(msg, icon="⚠️")
+        marked = len(exc.errors) - len(general)
+        general.append("Nothing was started" + (f": fix the field{'s' if marked > 1 else ''} marked above."
+                                                if marked else "."))
+        form.general.error("\n\n".join(general), icon="⚠️")
+    except ConfigError as exc:  # the job's own check; the form's should have caught it
+        form.general.error(f"Nothing was started: {exc}", icon="⚠️")
     else:
         job.wait_started(timeout=10)
         job_view.remember(job)

@@ -11,7 +11,7 @@ from msr.jobs import REGISTRY
 from msr.runs import load_run
 from msr.train import train
 from ui.run_table import config_diff, runs_frame
-from ui.train_form import ANGLES_TEXT, field_for_error, preset_values
+from ui.train_form import ANGLES_TEXT, FormError, build_config, field_for_error, preset_values
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 START = "FormSubmitter:train.form-Start run"
@@ -130,6 +130,26 @@ def test_an_invalid_value_is_shown_at_its_field_and_starts_nothing(tmp_path, fie
     assert not runs.exists() or not any(runs.iterdir())
 
 
+def test_every_bad_field_is_marked_at_once(tmp_path):
+    runs = tmp_path / "runs"
+    at = open_page(runs, "pages/train.py")
+    fill(at, steps=0, ways=12, outer_lr=-1.0, **{ANGLES_TEXT: "0, 0"}).button(key=START).click().run()
+    shown = texts(at.error)
+    for expected in ("steps must be", "ways must be between 2 and 10", "outer learning rate must be",
+                     "angles must be distinct", "fix the fields marked above"):
+        assert any(expected in e for e in shown), (expected, shown)
+    assert not runs.exists()
+
+
+def test_build_config_names_each_bad_field():
+    values = {**preset_values("demo"), "steps": 0, "shots": 0, ANGLES_TEXT: "x"}
+    with pytest.raises(FormError) as caught:
+        build_config(values, "runs")
+    assert set(caught.value.errors) == {"steps", "shots", ANGLES_TEXT}
+    good = build_config({**preset_values("demo"), ANGLES_TEXT: "0, 90"}, "somewhere")
+    assert good.angles == [0.0, 90.0] and good.runs_dir == "somewhere" and good.steps == preset_values("demo")["steps"]
+
+
 def test_presets_fill_the_form(tmp_path):
     at = open_page(tmp_path / "runs", "pages/train.py")
     at.selectbox(key="train.preset").set_value("seed")
@@ -171,9 +191,9 @@ def test_runs_page_lists_compares_downloads_and_deletes(tmp_path):
     at = open_page(tmp_path / "runs", "pages/runs.py")
     assert not at.exception
     table = at.dataframe[0].value
-    assert set(table["run"]) == {Path(a).name, Path(b).name, "broken"}
+    assert set(table["run"]) == {f"alpha ({Path(a).name})", f"beta ({Path(b).name})", "broken"}
     assert table.set_index("run").loc["broken", "status"].startswith("damaged: config.json is not valid JSON")
-    row = table.set_index("run").loc[Path(a).name]
+    row = table.set_index("run").loc[f"alpha ({Path(a).name})"]
     assert row["architecture"] == "conv" and row["steps"] == "4 / 4" and row["status"] == "completed"
     assert row["test loss"] == pytest.approx(load_run(a).last["test_loss"])
 
@@ -193,7 +213,7 @@ def test_runs_page_lists_compares_downloads_and_deletes(tmp_path):
     at.button(key="runs.delete").click().run()
     at.button(key="runs.delete.yes").click().run()
     assert not at.exception and not Path(a).exists() and Path(b).exists()
-    assert set(at.dataframe[0].value["run"]) == {Path(b).name, "broken"}
+    assert set(at.dataframe[0].value["run"]) == {f"beta ({Path(b).name})", "broken"}
 
     at.selectbox(key="runs.one").set_value(str(broken)).run()  # a damaged folder breaks nothing
     assert not at.exception and any("damaged" in w for w in texts(at.warning))

@@ -10,8 +10,7 @@ import pandas as pd
 from msr.config import RunConfig
 from msr.runs import RunRecord
 
-TABLE_COLUMNS = ["name", "run", "architecture", "angles", "steps", "test loss", "± 95%", "test accuracy",
-                 "status", "date"]
+TABLE_COLUMNS = ["run", "architecture", "angles", "steps", "test loss", "± 95%", "test accuracy", "status", "date"]
 
 
 def run_label(rec: RunRecord) -> str:
@@ -23,7 +22,7 @@ def run_label(rec: RunRecord) -> str:
 def angles_text(config: RunConfig) -> str:
     angles = config.angle_list()
     if config.angles is None and len(angles) > 2:
-        return f"{len(angles)} × {config.angle_step:g}° (0–{angles[-1]:g}°)"
+        return f"0–{angles[-1]:g}° by {config.angle_step:g}°"
     return ", ".join(f"{a:g}°" for a in angles)
 
 
@@ -32,8 +31,8 @@ def _num(value):
 
 
 def runs_frame(records: list[RunRecord]) -> pd.DataFrame:
-    """One row per run folder; a damaged one keeps its row, says why, and
-    leaves the rest empty."""
+    """One row per run folder (named by ``run_label``); a damaged one keeps
+    its row, says why, and leaves the rest empty."""
     rows = []
     for rec in records:
         try:
@@ -41,14 +40,14 @@ def runs_frame(records: list[RunRecord]) -> pd.DataFrame:
         except OSError:
             date = ""
         if rec.damaged or rec.config is None:
-            rows.append({"name": "", "run": rec.run_id, "architecture": "", "angles": "", "steps": "",
+            rows.append({"run": rec.run_id, "architecture": "", "angles": "", "steps": "",
                          "test loss": None, "± 95%": None, "test accuracy": None,
                          "status": f"damaged: {rec.damaged}", "date": date})
             continue
         last = rec.last
         done = rec.status.get("steps", last.get("step", 0))
         rows.append({
-            "name": rec.config.name, "run": rec.run_id, "architecture": rec.config.arch,
+            "run": run_label(rec), "architecture": rec.config.arch,
             "angles": angles_text(rec.config), "steps": f"{done} / {rec.config.steps}",
             "test loss": _num(last.get("test_loss")), "± 95%": _num(last.get("test_err")),
             "test accuracy": _num(last.get("test_acc")),

@@ -236,21 +236,47 @@ def render_form(disabled_reason: str | None = None) -> FormResult:
     return FormResult(submitted, values, slots, general)
 
 
+class FormError(ConfigError):
+    """Every bad field at once: ``errors`` maps a field (None: no single
+    field) to its one-line message."""
+
+    def __init__(self, errors: dict[str | None, str]):
+        super().__init__(next(iter(errors.values())))
+        self.errors = errors
+
+
 def build_config(values: dict, runs_dir: str) -> RunConfig:
-    """A validated RunConfig from the form's values; ConfigError otherwise
-    (its ``field`` attribute names the widget to show it under)."""
+    """A validated RunConfig from the form's values, or FormError naming each
+    bad field. validate() stops at the first problem, so each bad field is
+    put back to its default and the rest checked again."""
+    defaults = RunConfig()
+    errors: dict[str | None, str] = {}
     text = (values.get(ANGLES_TEXT) or "").strip()
+    angles = None
+    if text:
+        try:
+            angles = parse_angles(text)
+        except ValueError as exc:
+            errors[ANGLES_TEXT] = str(exc)
     changes = {k: v for k, v in values.items() if k != ANGLES_TEXT}
     changes["name"] = (changes.get("name") or "").strip()
     changes["data_dir"] = (changes.get("data_dir") or "").strip() or "data"
-    try:
-        changes["angles"] = parse_angles(text) if text else None
-        config = RunConfig(**changes, runs_dir=runs_dir)
-        config.validate(cuda_available=cuda_available())
-    except (ConfigError, ValueError) as exc:
-        error = ConfigError(str(exc))
-        error.field = field_for_error(str(exc), explicit_angles=bool(text))
-        raise error from None
+    for _ in range(len(fields(RunConfig)) + 1):
+        try:
+            config = RunConfig(**changes, angles=angles, runs_dir=runs_dir).validate(cuda_available=cuda_available())
+            break
+        except ConfigError as exc:
+            name = field_for_error(str(exc), explicit_angles=angles is not None)
+            if name is None or name in errors:
+                errors.setdefault(name, str(exc))
+                break
+            errors[name] = str(exc)
+            if name == ANGLES_TEXT:
+                angles = None
+            else:
+                changes[name] = getattr(defaults, name)
+    if errors:
+        raise FormError(errors)
     return config
 
 
@@ -260,13 +286,10 @@ def load_data(config: RunConfig) -> MnistSplits:
     try:
         data = load_source(config.data_source, config.data_dir, config.download)
     except DataError as exc:
-        error = ConfigError(str(exc).replace("add --download", "tick 'Download MNIST if missing'"))
-        error.field = "data_dir" if config.data_source == "mnist" else "data_source"
-        raise error from None
+        message = str(exc).replace("add --download", "tick 'Download MNIST if missing'")
+        raise FormError({"data_dir" if config.data_source == "mnist" else "data_source": message}) from None
     smallest = data.min_per_class()
     if config.shots + config.queries > smallest:
-        error = ConfigError(f"shots + queries = {config.shots + config.queries} exceeds the {smallest} images "
-                            f"of the smallest class of this data; allowed: at most {smallest}")
-        error.field = "queries"
-        raise error
+        raise FormError({"queries": f"shots + queries = {config.shots + config.queries} exceeds the {smallest} "
+                                    f"images of the smallest class of this data; allowed: at most {smallest}"})
     return data

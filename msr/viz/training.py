@@ -177,7 +177,8 @@ def overlay_chart(runs: Mapping[str, Records], metric: str = "test_loss") -> alt
     frame = overlay_frame(runs, metric)
     label, _ = METRICS[metric]
     y_scale = alt.Scale(domain=[0, 1]) if metric.endswith("acc") else alt.Scale(zero=False)
-    color = alt.Color("run:N", title="run", legend=alt.Legend(orient="bottom", columns=1, labelLimit=600))
+    color = alt.Color("run:N", title="run", scale=alt.Scale(scheme="tableau10"),
+                      legend=alt.Legend(orient="bottom", columns=1, labelLimit=600, symbolOpacity=1))
     base = alt.Chart().encode(x=alt.X("step:Q", title="step", axis=STEP_AXIS))
     band = base.mark_area(opacity=0.15, clip=True).encode(
         y=alt.Y("lower:Q", title=label, scale=y_scale), y2="upper:Q", color=color,
