@@ -54,9 +54,11 @@ def test_loss_chart_has_train_and_test_with_a_band_on_test_only():
 
 
 def test_loss_chart_can_add_per_step_losses():
-    data = _spec_data(loss_chart(RECORDS, step_losses=[(1, 2.5), (2, 2.4), (3, 2.2)]))
+    chart = loss_chart(RECORDS, step_losses=[(1, 2.5), (2, 2.4), (3, 2.2)])
+    data = _spec_data(chart)
     raw = data[data.series == "train loss (each step)"]
     assert list(raw.step) == [1, 2, 3] and list(raw.value) == [2.5, 2.4, 2.2]
+    assert len(chart.layer) == 3 and len(loss_chart(RECORDS).layer) == 2
 
 
 def test_accuracy_chart_bands_the_test_accuracy():

@@ -14,7 +14,7 @@ from msr.jobs import REGISTRY, Job, JobView
 from msr.viz.training import accuracy_chart, inner_lr_chart, loss_chart
 
 JOB_IDS_KEY = "job_ids"  # this browser session's jobs, oldest first
-REFRESH_SECONDS = 1.0
+REFRESH_SECONDS = 2.0
 
 
 def session_job_ids() -> list[str]:

@@ -88,6 +88,9 @@ COLORS = {"train loss (each step)": "#c5cad6", "train loss": "#3b5bdb", "test lo
 STEP_AXIS = alt.Axis(tickMinStep=1, format="d")
 
 
+RAW = "train loss (each step)"
+
+
 def _band_chart(long: pd.DataFrame, y_title: str, title: str, order: list[str],
                 y_domain: tuple[float, float] | None = None) -> alt.LayerChart:
     color = alt.Color("series:N", title=None, sort=order,
@@ -103,9 +106,14 @@ def _band_chart(long: pd.DataFrame, y_title: str, title: str, order: list[str],
         tooltip=[alt.Tooltip("series:N"), alt.Tooltip("step:Q"), alt.Tooltip("value:Q", format=".4f"),
                  alt.Tooltip("lower:Q", format=".4f", title="95% low"),
                  alt.Tooltip("upper:Q", format=".4f", title="95% high")],
-    )
+    ).transform_filter(f"datum.series != '{RAW}'")
+    layers = [band, line]
+    if RAW in order:  # every step: a thin line under the rest, no dots
+        layers.insert(0, base.mark_line(clip=True, strokeWidth=1).encode(
+            y=alt.Y("value:Q", title=y_title, scale=y_scale), color=color,
+        ).transform_filter(f"datum.series == '{RAW}'"))
     # height is the whole chart's (legend included) under Streamlit's theme, so leave room
-    return alt.layer(band, line, data=long).properties(title=title, height=340)
+    return alt.layer(*layers, data=long).properties(title=title, height=340)
 
 
 def loss_chart(data: Records, step_losses: Sequence[tuple[int, float]] | None = None) -> alt.LayerChart:
@@ -117,10 +125,10 @@ def loss_chart(data: Records, step_losses: Sequence[tuple[int, float]] | None = 
     order = ["train loss", "test loss"]
     if step_losses:
         raw = pd.DataFrame(list(step_losses), columns=["step", "value"])
-        raw["series"] = "train loss (each step)"
+        raw["series"] = RAW
         raw["lower"] = raw["upper"] = math.nan
         long = pd.concat([raw[long.columns], long], ignore_index=True)
-        order = ["train loss (each step)"] + order
+        order = [RAW] + order
     return _band_chart(long, "loss", "Loss (band: 95% interval of the test mean)", order)
 
 
