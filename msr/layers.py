@@ -176,6 +176,13 @@ class DenseLinear(nn.Module):
 
     U ~ N(0, 0.01²), v ~ N(0, 1/out²) and bias ~ U(±1/√in), as in the authors'
     code.
+
+    The forward never builds W. With U split into latent columns U_l (each
+    out×in), x Wᵀ = Σ_l v_l (x U_lᵀ): the projections z = x U_lᵀ do not depend
+    on v, so one matmul serves every task in a meta-batch and the inner loop
+    only touches a (n, out, latent) tensor. Materializing W per task instead
+    means several passes over a U-sized tensor per task (see
+    benchmarks/profile_step.py), which dominated the step.
     """
 
     def __init__(self, in_features: int, out_features: int, latent: int = 3,
@@ -192,16 +199,25 @@ class DenseLinear(nn.Module):
             self.register_parameter("bias", None)
 
     def effective_weight(self) -> torch.Tensor:
-        """W = U v, written as the row vector vᵀ times Uᵀ: under vmap the task
-        dimension of v then folds into the rows of one matrix product (and the
-        gradient for U into one more), instead of a batched product per task
-        that streams all of U once for every task."""
-        v = self.weight.unsqueeze(-2)                                  # ([b,] 1, latent)
-        w = torch.matmul(v, self.sym_U.transpose(-1, -2)).squeeze(-2)  # ([b,] out·in)
+        w = torch.einsum("...il,...l->...i", self.sym_U, self.weight)
         return w.reshape(*w.shape[:-1], self.out_features, self.in_features)
 
+    def project(self, x: torch.Tensor) -> torch.Tensor:
+        """z[n, (b,) o, l] = Σ_i x[n, i] U[(b,) o·in + i, l], as one plain matmul
+        (under vmap the task dimension folds into its rows)."""
+        o, i, l = self.out_features, self.in_features, self.latent
+        u = self.sym_U.reshape(-1, o, i, l).permute(2, 0, 1, 3).reshape(i, -1)   # (in, [b·]o·l)
+        z = torch.matmul(x, u)
+        return z.reshape(x.shape[0], *((self.bank,) if self.bank else ()), o, l)
+
     def forward(self, x: torch.Tensor, index: torch.Tensor | None = None) -> torch.Tensor:
-        return _banked_linear(x, self.effective_weight(), self.bias, index)
+        z = self.project(x)
+        if index is None:
+            out = torch.matmul(z, self.weight)
+            return out + self.bias if self.bias is not None else out
+        z = z[torch.arange(x.shape[0], device=x.device), index]         # (n, out, latent)
+        out = torch.matmul(z, self.weight[index].unsqueeze(-1)).squeeze(-1)
+        return out + self.bias[index] if self.bias is not None else out
 
 
 class BankedConv2d(nn.Module):
