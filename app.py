@@ -1,6 +1,6 @@
 """MSR Explorer: Streamlit entry point (navigation and shared settings).
 
-Run with ``streamlit run app.py``. Every page lives in pages/ and only
+Run with ``streamlit run app.py``. Every page lives in views/ and only
 composes functions of the msr package.
 """
 import streamlit as st
@@ -9,17 +9,17 @@ st.set_page_config(page_title="MSR Explorer", page_icon="🔄", layout="wide")
 
 PAGES = {
     "Explore": [
-        st.Page("pages/home.py", title="Home", icon="🏠", default=True),
-        st.Page("pages/train.py", title="Train", icon="🚀"),
-        st.Page("pages/runs.py", title="Runs", icon="🗂️"),
+        st.Page("views/home.py", title="Home", icon="🏠", default=True),
+        st.Page("views/train.py", title="Train", icon="🚀"),
+        st.Page("views/runs.py", title="Runs", icon="🗂️"),
     ],
     "Look inside": [
-        st.Page("pages/data.py", title="Data", icon="🖼️"),
-        st.Page("pages/errors.py", title="Errors", icon="❌"),
-        st.Page("pages/weights.py", title="Weights", icon="🧮"),
+        st.Page("views/data.py", title="Data", icon="🖼️"),
+        st.Page("views/errors.py", title="Errors", icon="❌"),
+        st.Page("views/weights.py", title="Weights", icon="🧮"),
     ],
     "Paper": [
-        st.Page("pages/paper_check.py", title="Paper check", icon="📄"),
+        st.Page("views/paper_check.py", title="Paper check", icon="📄"),
     ],
 }
 

@@ -59,7 +59,7 @@ def runs_dirs(tmp_path_factory):
 
 
 def page(name: str, runs_dir: Path) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=120)
+    at = AppTest.from_file(str(ROOT / "views" / f"{name}.py"), default_timeout=120)
     at.session_state["runs_dir"] = str(runs_dir)
     return at.run()
 

@@ -53,7 +53,7 @@ def session_job(at: AppTest):
 
 @pytest.mark.slow
 def test_start_a_run_and_watch_it_complete(tmp_path):
-    at = open_page(tmp_path / "runs", "pages/train.py")
+    at = open_page(tmp_path / "runs", "views/train.py")
     assert not at.exception
     fill(at, **TINY_FORM).button(key=START).click().run()
     assert not at.exception and not at.error
@@ -71,7 +71,7 @@ def test_start_a_run_and_watch_it_complete(tmp_path):
 
 @pytest.mark.slow
 def test_stop_a_run_keeps_what_it_recorded(tmp_path):
-    at = open_page(tmp_path / "runs", "pages/train.py")
+    at = open_page(tmp_path / "runs", "views/train.py")
     fill(at, **{**TINY_FORM, "steps": 100000, "eval_interval": 3}).button(key=START).click().run()
     job = session_job(at)
     end = time.monotonic() + 60
@@ -88,7 +88,7 @@ def test_stop_a_run_keeps_what_it_recorded(tmp_path):
 
 
 def test_a_run_that_diverges_says_so(tmp_path):
-    at = open_page(tmp_path / "runs", "pages/train.py")
+    at = open_page(tmp_path / "runs", "views/train.py")
     fill(at, **TINY_FORM, inner_lr=1e30, outer_lr=1e30).button(key=START).click().run()
     poll(at, lambda a: any("Run failed" in e for e in texts(a.error)))
     message = next(e for e in texts(at.error) if "Run failed" in e)
@@ -98,14 +98,14 @@ def test_a_run_that_diverges_says_so(tmp_path):
 
 @pytest.mark.slow
 def test_moving_to_another_page_does_not_stop_a_run(tmp_path):
-    at = open_page(tmp_path / "runs", "pages/train.py")
+    at = open_page(tmp_path / "runs", "views/train.py")
     fill(at, **{**TINY_FORM, "steps": 30}).button(key=START).click().run()
     job = session_job(at)
     assert at.button(key=START).disabled  # one run at a time per session
-    at.switch_page("pages/runs.py").run()
-    at.switch_page("pages/home.py").run()
+    at.switch_page("views/runs.py").run()
+    at.switch_page("views/home.py").run()
     assert job.wait(60) and job.view().status == "completed"
-    at.switch_page("pages/train.py").run()
+    at.switch_page("views/train.py").run()
     assert any("Run completed: 30 steps" in s for s in texts(at.success))
     assert at.number_input(key="train.w.steps").value == 30  # the form came back as it was
 
@@ -119,7 +119,7 @@ def test_moving_to_another_page_does_not_stop_a_run(tmp_path):
 ])
 def test_an_invalid_value_is_shown_at_its_field_and_starts_nothing(tmp_path, field, value, expected):
     runs = tmp_path / "runs"
-    at = open_page(runs, "pages/train.py")
+    at = open_page(runs, "views/train.py")
     fill(at, **{field: value}).button(key=START).click().run()
     assert not at.exception
     column = next(c for c in at.columns if any(w.key == f"train.w.{field}" for w in
@@ -132,7 +132,7 @@ def test_an_invalid_value_is_shown_at_its_field_and_starts_nothing(tmp_path, fie
 
 def test_every_bad_field_is_marked_at_once(tmp_path):
     runs = tmp_path / "runs"
-    at = open_page(runs, "pages/train.py")
+    at = open_page(runs, "views/train.py")
     fill(at, steps=0, ways=12, outer_lr=-1.0, **{ANGLES_TEXT: "0, 0"}).button(key=START).click().run()
     shown = texts(at.error)
     for expected in ("steps must be", "ways must be between 2 and 10", "outer learning rate must be",
@@ -151,7 +151,7 @@ def test_build_config_names_each_bad_field():
 
 
 def test_presets_fill_the_form(tmp_path):
-    at = open_page(tmp_path / "runs", "pages/train.py")
+    at = open_page(tmp_path / "runs", "views/train.py")
     at.selectbox(key="train.preset").set_value("seed")
     at.button(key="train.apply_preset").click().run()
     seed = preset_values("seed")
@@ -167,9 +167,9 @@ def test_presets_fill_the_form(tmp_path):
 @pytest.mark.slow
 def test_two_sessions_see_only_their_own_runs(tmp_path):
     runs = tmp_path / "runs"
-    first = open_page(runs, "pages/train.py")
+    first = open_page(runs, "views/train.py")
     fill(first, **TINY_FORM, name="first").button(key=START).click().run()
-    second = open_page(runs, "pages/train.py")
+    second = open_page(runs, "views/train.py")
     assert "job_ids" not in second.session_state or not second.session_state["job_ids"]
     assert not second.get("progress") and not second.button(key=START).disabled
     assert session_job(first).wait(60)
@@ -188,7 +188,7 @@ def test_runs_page_lists_compares_downloads_and_deletes(tmp_path):
     broken.mkdir()
     (broken / "config.json").write_text("{not json")
 
-    at = open_page(tmp_path / "runs", "pages/runs.py")
+    at = open_page(tmp_path / "runs", "views/runs.py")
     assert not at.exception
     table = at.dataframe[0].value
     assert set(table["run"]) == {f"alpha ({Path(a).name})", f"beta ({Path(b).name})", "broken"}
@@ -220,7 +220,7 @@ def test_runs_page_lists_compares_downloads_and_deletes(tmp_path):
 
 
 def test_the_runs_page_with_no_runs_says_where_to_start(tmp_path):
-    at = open_page(tmp_path / "nothing", "pages/runs.py")
+    at = open_page(tmp_path / "nothing", "views/runs.py")
     assert not at.exception and any("Train" in i for i in texts(at.info))
 
 

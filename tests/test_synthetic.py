@@ -397,7 +397,7 @@ def test_frames_for_download_and_png_export():
 # -------------------------------------------------------------------- page
 def _page():
     from streamlit.testing.v1 import AppTest
-    return AppTest.from_file("../pages/paper_check.py", default_timeout=60)
+    return AppTest.from_file("../views/paper_check.py", default_timeout=60)
 
 
 def test_page_renders_without_a_run():

@@ -1,2 +1,2 @@
-"""Streamlit widgets shared by several pages. Only this folder, pages/ and
+"""Streamlit widgets shared by several pages. Only this folder, views/ and
 app.py import streamlit; the msr package never does."""

@@ -122,7 +122,7 @@ def errors_over_steps_chart(frame: pd.DataFrame, measure: str = "errors") -> alt
     y = alt.Y("errors:Q", title="wrong predictions") if measure == "errors" else \
         alt.Y("rate:Q", title="error rate", axis=alt.Axis(format="%"))
     return alt.Chart(frame).mark_line(point=True).encode(
-        x=alt.X("step:Q", title="step"),
+        x=alt.X("step:Q", title="step", axis=alt.Axis(format="d", tickMinStep=1)),
         y=y,
         color=alt.Color("angle_label:N", sort=order, title="angle"),
         tooltip=["step", "angle_label", "images", "errors", alt.Tooltip("rate:Q", format=".1%")],
@@ -302,7 +302,7 @@ def drift_chart(frame: pd.DataFrame, measure: str = "rel_from_init") -> alt.Char
     # colour names the matrix; circuits of one matrix share its colour, so
     # 25 dedicated lines stay readable (the tooltip names the circuit)
     return alt.Chart(data).mark_line(point=True).encode(
-        x=alt.X("step:Q", title="step"),
+        x=alt.X("step:Q", title="step", axis=alt.Axis(format="d", tickMinStep=1)),
         y=alt.Y(f"{measure}:Q", title=measure.replace("_", " ")),
         color=alt.Color("matrix:N", title="matrix"),
         detail="series:N",
@@ -367,7 +367,7 @@ def generated_filters_figure(gen: GeneratedFilters, circuit: int = 0,
 def inner_rates_chart(frame: pd.DataFrame) -> alt.Chart:
     """The learned inner learning rate of each adapted tensor over the steps."""
     return alt.Chart(frame).mark_line(point=True).encode(
-        x=alt.X("step:Q", title="step"),
+        x=alt.X("step:Q", title="step", axis=alt.Axis(format="d", tickMinStep=1)),
         y=alt.Y("lr:Q", title="inner learning rate"),
         color=alt.Color("tensor:N", title="adapted tensor"),
         tooltip=["step", "tensor", alt.Tooltip("lr:Q", format=".5f")],
