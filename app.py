@@ -5,21 +5,21 @@ composes functions of the msr package.
 """
 import streamlit as st
 
-st.set_page_config(page_title="MSR Explorer", page_icon="🔄", layout="wide")
+st.set_page_config(page_title="MSR Explorer", page_icon=":material/rotate_right:", layout="wide")
 
 PAGES = {
     "Explore": [
-        st.Page("views/home.py", title="Home", icon="🏠", default=True),
-        st.Page("views/train.py", title="Train", icon="🚀"),
-        st.Page("views/runs.py", title="Runs", icon="🗂️"),
+        st.Page("views/home.py", title="Home", icon=":material/home:", default=True),
+        st.Page("views/train.py", title="Train", icon=":material/rocket_launch:"),
+        st.Page("views/runs.py", title="Runs", icon=":material/folder_open:"),
     ],
     "Look inside": [
-        st.Page("views/data.py", title="Data", icon="🖼️"),
-        st.Page("views/errors.py", title="Errors", icon="❌"),
-        st.Page("views/weights.py", title="Weights", icon="🧮"),
+        st.Page("views/data.py", title="Data", icon=":material/image:"),
+        st.Page("views/errors.py", title="Errors", icon=":material/error:"),
+        st.Page("views/weights.py", title="Weights", icon=":material/grid_on:"),
     ],
     "Paper": [
-        st.Page("views/paper_check.py", title="Paper check", icon="📄"),
+        st.Page("views/paper_check.py", title="Paper check", icon=":material/description:"),
     ],
 }
 

@@ -62,27 +62,30 @@ def measure(kinds: list[str], args, tasks: int = 5, **model_kw) -> dict[str, flo
     return {k: t.steps_per_sec for k, t in timings.items()}
 
 
+def _rss_mib() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * resource.getpagesize() / 2 ** 20
+
+
 def _memory_child(kind: str, channels: int, device: str, steps: int, queue) -> None:
-    torch.set_num_threads(torch.get_num_threads())
+    """Peak memory a step needs beyond what the process held before it: on the
+    CPU the growth of the resident set's peak over the resident set once the
+    model and data are in place; on CUDA the allocator's peak."""
     episodes = student_episodes(2, device=device)
     step = make_stepper(kind, channels=channels, device=device)
-    step(episodes[0])  # warm-up allocations of the process itself
     sync(device)
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
-        base = 0
+        base = torch.cuda.memory_allocated() / 2 ** 20
     else:
-        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        base = _rss_mib()
     for i in range(steps):
         step(episodes[i % 2])
     sync(device)
     if device.startswith("cuda"):
-        queue.put(torch.cuda.max_memory_allocated() / 2 ** 20)
+        queue.put(torch.cuda.max_memory_allocated() / 2 ** 20 - base)
     else:
-        # ru_maxrss is in KiB on Linux; the warm-up step already set a peak, so
-        # report the peak of the whole child (the step's working set included).
-        queue.put(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-        del base
+        queue.put(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - base)
 
 
 def peak_memory_mib(kind: str, args) -> float:
@@ -125,7 +128,7 @@ def main(argv=None) -> int:
              "higher": "(c) `higher` engine"}
     rows = [[names[k], f"{rates[k]:.2f}", f"{rates[k] / rates['reference']:.2f}×",
              f"{memory[k]:.0f}" if k in memory else "-"] for k in kinds]
-    mem_head = "peak memory (MiB, " + ("GPU allocated" if args.device.startswith("cuda") else "process RSS") + ")"
+    mem_head = "peak memory of a step (MiB, " + ("GPU allocated" if args.device.startswith("cuda") else "resident set growth") + ")"
     out.append("\n**Student configuration** (shared, 5 tasks × (1 support + 19 query), 1 inner step, "
                "second order, per-layer learned rates, Adam)\n")
     out.append(table(["engine", "steps/sec", "vs (a)", mem_head], rows))
