@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 
 from .data import ROTATION_MODES, SOURCES, make_angles
 from .meta import ENGINES, LR_MODES, OUTER_OPTIMIZERS, MetaConfig

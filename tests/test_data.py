@@ -1,4 +1,3 @@
-import gzip
 import struct
 
 import pytest
@@ -93,7 +92,6 @@ def test_sampler_shapes_labels_classes_and_angles(data, mode):
 def test_sampled_images_are_the_right_digits_at_the_right_angles(data):
     s = TaskSampler(data.train, [0.0, 90.0], ways=3, shots=1, queries=2,
                     generator=torch.Generator().manual_seed(3))
-    g = torch.Generator().manual_seed(3)
     b = s.sample(2)
     # every image must be some train image of its class, rotated by its angle
     for t in range(2):

@@ -3,7 +3,6 @@ a short run in which MSR-FC learns convolution, the charts and the page."""
 from __future__ import annotations
 
 import json
-import math
 
 import numpy as np
 import pandas as pd

@@ -8,7 +8,8 @@ from msr import inspect as mi
 from msr.data import DataError, load_source
 from msr.runs import load_run
 from msr.viz import inspect as vi
-from msr.viz.export import figure_png, frame_csv
+from msr.viz.export import figure_png
+from ui.inspect_widgets import choose_step, render_run, show_chart
 from ui.run_picker import select_run
 
 LIVE_REFRESH_S = 5
@@ -28,22 +29,8 @@ def _grid_png(source: str, data_dir: str, angles: tuple, per_class: int) -> byte
     return figure_png(vi.digit_grid_figure(mi.rotated_grid(images, angles), labels.tolist(), angles))
 
 
-def show_chart(chart, frame, name: str, key: str) -> None:
-    st.altair_chart(chart)
-    st.download_button("Download CSV", frame_csv(frame), file_name=f"{name}.csv", mime="text/csv", key=key)
 
 
-def choose_step(label: str, steps: list[int], key: str) -> int:
-    """A step slider that follows a live run's newest step unless the user
-    picked an earlier one."""
-    if len(steps) == 1:
-        st.caption(f"{label}: {steps[0]} (the only one so far)")
-        return steps[0]
-    following = st.session_state.get(key) == st.session_state.get(f"{key}__last")
-    if st.session_state.get(key) not in steps or following:
-        st.session_state[key] = steps[-1]
-    st.session_state[f"{key}__last"] = steps[-1]
-    return st.select_slider(label, steps, key=key)
 
 
 def digit_grid(config, slug: str) -> None:
@@ -96,15 +83,4 @@ rec = select_run("data_run")
 if rec is None:
     st.stop()
 digit_grid(rec.config, rec.run_id)
-if rec.status.get("status") == "running":
-    follow = st.toggle(f"Follow the live run (refresh every {LIVE_REFRESH_S} s)", value=True, key="data_follow")
-
-    @st.fragment(run_every=LIVE_REFRESH_S if follow else None)
-    def live() -> None:
-        counts(str(rec.path))
-        if load_run(rec.path).status.get("status") != "running":
-            st.rerun()
-
-    live()
-else:
-    counts(str(rec.path))
+render_run(rec, counts, "data", LIVE_REFRESH_S)

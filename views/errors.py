@@ -8,7 +8,8 @@ from msr import inspect as mi
 from msr.data import DataError, load_source
 from msr.runs import load_run
 from msr.viz import inspect as vi
-from msr.viz.export import figure_png, frame_csv
+from msr.viz.export import frame_csv
+from ui.inspect_widgets import choose_step, render_run, show_chart, show_figure
 from ui.run_picker import select_run
 
 LIVE_REFRESH_S = 5
@@ -34,28 +35,10 @@ def _confusion(path: str, step: int, mtime: float, angle_index: int, tasks: int)
 
 
 # ----------------------------------------------------------------- helpers
-def show_figure(fig, name: str, key: str) -> None:
-    png = figure_png(fig)
-    st.image(png)
-    st.download_button("Download PNG", png, file_name=f"{name}.png", mime="image/png", key=key)
 
 
-def show_chart(chart, frame, name: str, key: str) -> None:
-    st.altair_chart(chart)
-    st.download_button("Download CSV", frame_csv(frame), file_name=f"{name}.csv", mime="text/csv", key=key)
 
 
-def choose_step(label: str, steps: list[int], key: str) -> int:
-    """A step slider that follows a live run's newest step unless the user
-    picked an earlier one, and survives checkpoints being thinned."""
-    if len(steps) == 1:
-        st.caption(f"{label}: {steps[0]} (the only one so far)")
-        return steps[0]
-    following = st.session_state.get(key) == st.session_state.get(f"{key}__last")
-    if st.session_state.get(key) not in steps or following:
-        st.session_state[key] = steps[-1]
-    st.session_state[f"{key}__last"] = steps[-1]
-    return st.select_slider(label, steps, key=key)
 
 
 # -------------------------------------------------------------------- body
@@ -126,15 +109,4 @@ def body(path: str) -> None:
 rec = select_run("errors_run")
 if rec is None:
     st.stop()
-if rec.status.get("status") == "running":
-    follow = st.toggle(f"Follow the live run (refresh every {LIVE_REFRESH_S} s)", value=True, key="errors_follow")
-
-    @st.fragment(run_every=LIVE_REFRESH_S if follow else None)
-    def live() -> None:
-        body(str(rec.path))
-        if load_run(rec.path).status.get("status") != "running":
-            st.rerun()
-
-    live()
-else:
-    body(str(rec.path))
+render_run(rec, body, "errors", LIVE_REFRESH_S)

@@ -9,6 +9,7 @@ from msr.data import DataError, load_source
 from msr.runs import load_run
 from msr.viz import inspect as vi
 from msr.viz.export import figure_png, frame_csv
+from ui.inspect_widgets import choose_step, render_run, show_chart, show_figure, show_png
 from ui.run_picker import select_run
 
 LIVE_REFRESH_S = 10
@@ -55,32 +56,12 @@ def _drift(path: str, steps: tuple, mtimes: tuple):
 
 
 # ----------------------------------------------------------------- helpers
-def show_figure(fig, name: str, key: str) -> None:
-    png = figure_png(fig)
-    show_png(png, name, key)
 
 
-def show_png(png: bytes, name: str, key: str) -> None:
-    st.image(png)
-    st.download_button("Download PNG", png, file_name=f"{name}.png", mime="image/png", key=key)
 
 
-def show_chart(chart, frame, name: str, key: str) -> None:
-    st.altair_chart(chart)
-    st.download_button("Download CSV", frame_csv(frame), file_name=f"{name}.csv", mime="text/csv", key=key)
 
 
-def choose_step(label: str, steps: list[int], key: str) -> int:
-    """A step slider that follows a live run's newest checkpoint unless the
-    user picked an earlier one, and survives checkpoints being thinned."""
-    if len(steps) == 1:
-        st.caption(f"{label}: {steps[0]} (the only checkpoint so far)")
-        return steps[0]
-    following = st.session_state.get(key) == st.session_state.get(f"{key}__last")
-    if st.session_state.get(key) not in steps or following:
-        st.session_state[key] = steps[-1]
-    st.session_state[f"{key}__last"] = steps[-1]
-    return st.select_slider(label, steps, key=key)
 
 
 # -------------------------------------------------------------------- body
@@ -94,7 +75,7 @@ def body(path: str) -> None:
         st.info("This run has no checkpoint yet; the first one is written at step 0's evaluation.")
         return
     slug = rec.run_id
-    step = choose_step("Checkpoint step", steps, "weights_step")
+    step = choose_step("Checkpoint step", steps, "weights_step", what="checkpoint")
     snap = snap_at(path, step)
     labels = snap.circuit_labels()
     view = st.radio("View", VIEWS, horizontal=True, key="weights_view")
@@ -212,15 +193,4 @@ def body(path: str) -> None:
 rec = select_run("weights_run")
 if rec is None:
     st.stop()
-if rec.status.get("status") == "running":
-    follow = st.toggle(f"Follow the live run (refresh every {LIVE_REFRESH_S} s)", value=True, key="weights_follow")
-
-    @st.fragment(run_every=LIVE_REFRESH_S if follow else None)
-    def live() -> None:
-        body(str(rec.path))
-        if load_run(rec.path).status.get("status") != "running":
-            st.rerun()
-
-    live()
-else:
-    body(str(rec.path))
+render_run(rec, body, "weights", LIVE_REFRESH_S)

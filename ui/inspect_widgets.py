@@ -1,0 +1,56 @@
+"""Pieces the inspection pages (Data, Errors, Weights) share: charts with
+their downloads, a step slider that follows a live run, and rendering a page
+body live (refreshing) or once for a finished run."""
+from __future__ import annotations
+
+from typing import Callable
+
+import streamlit as st
+
+from msr.runs import RunRecord, load_run
+from msr.viz.export import figure_png, frame_csv
+
+
+def show_png(png: bytes, name: str, key: str) -> None:
+    st.image(png)
+    st.download_button("Download PNG", png, file_name=f"{name}.png", mime="image/png", key=key)
+
+
+def show_figure(fig, name: str, key: str) -> None:
+    show_png(figure_png(fig), name, key)
+
+
+def show_chart(chart, frame, name: str, key: str) -> None:
+    st.altair_chart(chart)
+    st.download_button("Download CSV", frame_csv(frame), file_name=f"{name}.csv", mime="text/csv", key=key)
+
+
+def choose_step(label: str, steps: list[int], key: str, what: str = "one") -> int:
+    """A step slider that follows a live run's newest step unless the user
+    picked an earlier one, and survives checkpoints being thinned."""
+    if len(steps) == 1:
+        st.caption(f"{label}: {steps[0]} (the only {what} so far)")
+        return steps[0]
+    following = st.session_state.get(key) == st.session_state.get(f"{key}__last")
+    if st.session_state.get(key) not in steps or following:
+        st.session_state[key] = steps[-1]
+    st.session_state[f"{key}__last"] = steps[-1]
+    return st.select_slider(label, steps, key=key)
+
+
+def render_run(rec: RunRecord, body: Callable[[str], None], key: str, refresh_s: int) -> None:
+    """Draw body(run path); while the run is training, redraw it every
+    refresh_s seconds (a toggle stops following) and switch to a plain page
+    once it ends."""
+    if rec.status.get("status") != "running":
+        body(str(rec.path))
+        return
+    follow = st.toggle(f"Follow the live run (refresh every {refresh_s} s)", value=True, key=f"{key}_follow")
+
+    @st.fragment(run_every=refresh_s if follow else None)
+    def live() -> None:
+        body(str(rec.path))
+        if load_run(rec.path).status.get("status") != "running":
+            st.rerun()
+
+    live()
