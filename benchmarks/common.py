@@ -80,3 +80,19 @@ def interleaved(candidates: dict[str, Callable[[], None]], steps: int, repeats: 
             sync(device)
             rates[name].append(steps / (time.perf_counter() - t0))
     return {k: Timing(k, statistics.median(v), v) for k, v in rates.items()}
+
+
+def update_readme(start: str, end: str, body: str, rerun: str) -> None:
+    """Put body between the start/end markers of README.md (appending the
+    block when the markers are missing), so tables there come from a run."""
+    import re
+    from pathlib import Path
+
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    text = readme.read_text()
+    block = f"{start}\n{body}\n\nRerun: `{rerun}`\n{end}"
+    if start in text:
+        text = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda m: block, text, flags=re.S)
+    else:
+        text += "\n" + block + "\n"
+    readme.write_text(text)

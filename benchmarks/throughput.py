@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
-import re
 import resource
 import sys
 from pathlib import Path
@@ -32,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from benchmarks.common import interleaved, machine, student_episodes, sync  # noqa: E402
+from benchmarks.common import interleaved, machine, student_episodes, sync, update_readme  # noqa: E402
 from benchmarks.reference_loop import ReferenceLoop  # noqa: E402
 from msr.meta import MetaConfig, MetaLearner  # noqa: E402
 from msr.models import ModelSpec, build_model  # noqa: E402
@@ -167,14 +166,7 @@ def main(argv=None) -> int:
         out += scaling
 
     if args.update_readme:
-        readme = ROOT / "README.md"
-        text = readme.read_text()
-        block = f"{README_START}\n" + "\n".join(out) + f"\n\nRerun: `python benchmarks/throughput.py --update-readme`\n{README_END}"
-        if README_START in text:
-            text = re.sub(re.escape(README_START) + ".*?" + re.escape(README_END), lambda m: block, text, flags=re.S)
-        else:
-            text += "\n" + block + "\n"
-        readme.write_text(text)
+        update_readme(README_START, README_END, "\n".join(out), "python benchmarks/throughput.py --update-readme")
     return 0
 
 

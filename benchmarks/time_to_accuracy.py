@@ -12,7 +12,6 @@ is what a person watching the app waits for); evaluation happens every
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import time
 from pathlib import Path
@@ -20,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import machine  # noqa: E402
+from benchmarks.common import machine, update_readme  # noqa: E402
 from msr.config import preset  # noqa: E402
 from msr.data import load_bundled  # noqa: E402
 from msr.models import ARCHITECTURES  # noqa: E402
@@ -89,14 +88,7 @@ def main(argv=None) -> int:
     text = header + "\n" + "\n".join(rows)
     print("\n" + text)
     if args.update_readme:
-        readme = ROOT / "README.md"
-        body = readme.read_text()
-        block = f"{README_START}\n{text}\n\nRerun: `python benchmarks/time_to_accuracy.py --update-readme`\n{README_END}"
-        if README_START in body:
-            body = re.sub(re.escape(README_START) + ".*?" + re.escape(README_END), lambda m: block, body, flags=re.S)
-        else:
-            body += "\n" + block + "\n"
-        readme.write_text(body)
+        update_readme(README_START, README_END, text, "python benchmarks/time_to_accuracy.py --update-readme")
     return 0
 
 
