@@ -153,7 +153,8 @@ def test_train_a_run_in_the_browser_and_visit_every_page(server):
                 page.locator(f'[data-testid="stSidebarNav"] a[href="{href}"]').click()
                 page.wait_for_url(href, timeout=30000)
                 settle(page)
-                name = re.sub(r"[^a-z0-9]+", "_", title.lower()).strip("_") or "page"
+                # the link text starts with its icon's name, so name shots by the page's address
+                name = re.sub(r"[^a-z0-9]+", "_", href.rstrip("/").rsplit("/", 1)[-1].lower()).strip("_") or "home"
                 full_page_shot(page, SHOTS / f"{name}.png")
                 errors = page.locator('[data-testid="stException"]')
                 if errors.count():
