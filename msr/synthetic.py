@@ -22,7 +22,6 @@ import math
 import os
 import tempfile
 import threading
-import time
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Callable
@@ -35,7 +34,7 @@ from torch.func import functional_call, vmap
 from .config import ConfigError
 from .layers import DenseLinear
 from .meta import ENGINES, LR_MODES, Episode, MetaConfig, MetaLearner
-from .train import t_halfwidth
+from .train import run_loop, t_halfwidth
 
 IN_SIZE = 70
 OUT_SIZE = 68
@@ -572,6 +571,18 @@ def _train(cfg: SyntheticConfig, data: SyntheticData, device: torch.device, emit
     since_eval = 0
     train_seconds = 0.0
 
+    def step() -> torch.Tensor:
+        loss = learner.step(train_sampler.sample(cfg.tasks_per_step)).loss
+        loss_sum.add_(loss)
+        return loss
+
+    def on_step(step: int, loss: float | None, seconds: float) -> None:
+        nonlocal since_eval, train_seconds
+        since_eval += 1
+        train_seconds += seconds
+        result.steps, result.seconds = step, train_seconds
+        emit_step(step, cfg.steps)
+
     def record_eval(step: int) -> None:
         nonlocal since_eval
         train_mse = float(loss_sum / since_eval) if since_eval else None
@@ -583,31 +594,8 @@ def _train(cfg: SyntheticConfig, data: SyntheticData, device: torch.device, emit
             result.snapshots.append(snap)
         emit_eval(record, snap)
 
-    record_eval(0)
-    step = 0
-    while step < cfg.steps:
-        if stop():
-            result.status, result.message = "stopped", f"stopped by request at step {step}"
-            break
-        t0 = time.perf_counter()
-        loss = learner.step(train_sampler.sample(cfg.tasks_per_step)).loss
-        step += 1
-        loss_sum += loss
-        since_eval += 1
-        train_seconds += time.perf_counter() - t0
-        result.steps, result.seconds = step, train_seconds
-        value = float(loss)
-        if not math.isfinite(value):
-            result.status = "failed"
-            result.message = f"the loss became {value} at step {step}; try a smaller inner or outer learning rate"
-            break
-        emit_step(step, cfg.steps)
-        if step % cfg.eval_interval == 0 or step == cfg.steps:
-            record_eval(step)
-    else:
-        result.status = "completed"
-    if result.status == "stopped" and since_eval and step > 0:
-        record_eval(step)
+    outcome = run_loop(cfg.steps, cfg.eval_interval, step, record_eval, stop, on_step)
+    result.status, result.message, result.steps = outcome.status, outcome.message, outcome.steps
     return result
 
 

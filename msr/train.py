@@ -79,6 +79,48 @@ def _seeded(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+@dataclass
+class LoopOutcome:
+    status: str  # completed, stopped, failed
+    message: str | None
+    steps: int
+
+
+def run_loop(total: int, eval_interval: int, step: Callable[[], torch.Tensor],
+             evaluate: Callable[[int], None], should_stop: Callable[[], bool],
+             on_step: Callable[[int, float | None, float], None], sync_every: int = 1) -> LoopOutcome:
+    """The schedule every meta-training run follows (Rotated MNIST and the
+    synthetic problems alike): evaluate at step 0, every eval_interval steps,
+    at the last step, and where a stop request ends the run; poll the stop
+    flag before each step; end as failed on a non-finite loss.
+
+    step() returns the step's loss; it is read back (a host sync) only every
+    sync_every steps. on_step(step, loss or None, seconds the step took) runs
+    after each good step.
+    """
+    done, since_eval = 0, 0
+    evaluate(0)
+    while done < total:
+        if should_stop():
+            if since_eval and done > 0:
+                evaluate(done)
+            return LoopOutcome("stopped", f"stopped by request at step {done}", done)
+        t0 = time.perf_counter()
+        loss = step()
+        done += 1
+        since_eval += 1
+        value = float(loss) if done % sync_every == 0 or done == total else None
+        seconds = time.perf_counter() - t0
+        if value is not None and not math.isfinite(value):
+            return LoopOutcome("failed", f"the loss became {value} at step {done}; "
+                                         "try a smaller inner or outer learning rate", done)
+        on_step(done, value, seconds)
+        if done % eval_interval == 0 or done == total:
+            evaluate(done)
+            since_eval = 0
+    return LoopOutcome("completed", None, done)
+
+
 class Trainer:
     """State of one run; ``train()`` drives it."""
 
@@ -199,36 +241,19 @@ def train(config: RunConfig, on_event: Callable[[Event], None] | None = None,
         emit(Event("eval", step, cfg.steps, record=rec, run_dir=run_dir))
 
     emit(Event("start", 0, cfg.steps, run_dir=run_dir))
-    sync_every = 1 if trainer.device.type == "cpu" else 10
+
+    def on_step(step: int, loss: float | None, seconds: float) -> None:
+        trainer.train_seconds += seconds
+        trainer.window_seconds += seconds
+        result.steps = step
+        emit(Event("progress", step, cfg.steps, loss=loss,
+                   steps_per_sec=step / trainer.train_seconds if trainer.train_seconds else None,
+                   run_dir=run_dir))
+
     try:
-        record_eval(0)
-        step = 0
-        while step < cfg.steps:
-            if stop():
-                result.status, result.message = "stopped", f"stopped by request at step {step}"
-                break
-            t0 = time.perf_counter()
-            loss = trainer.step()
-            step += 1
-            loss_value = float(loss) if step % sync_every == 0 or step == cfg.steps else None
-            dt = time.perf_counter() - t0
-            trainer.train_seconds += dt
-            trainer.window_seconds += dt
-            result.steps = step
-            if loss_value is not None and not math.isfinite(loss_value):
-                result.status = "failed"
-                result.message = (f"the loss became {loss_value} at step {step}; "
-                                  "try a smaller inner or outer learning rate")
-                break
-            emit(Event("progress", step, cfg.steps, loss=loss_value,
-                       steps_per_sec=step / trainer.train_seconds if trainer.train_seconds else None,
-                       run_dir=run_dir))
-            if step % cfg.eval_interval == 0 or step == cfg.steps:
-                record_eval(step)
-        else:
-            result.status = "completed"
-        if result.status == "stopped" and trainer.steps_since_eval and step > 0:
-            record_eval(step)
+        outcome = run_loop(cfg.steps, cfg.eval_interval, trainer.step, record_eval, stop, on_step,
+                           sync_every=1 if trainer.device.type == "cpu" else 10)
+        result.status, result.message, result.steps = outcome.status, outcome.message, outcome.steps
     except BaseException as exc:
         result.status, result.message = "failed", f"{type(exc).__name__}: {exc}"
         if writer:
