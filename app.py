@@ -1,9 +1,12 @@
 """MSR Explorer: Streamlit entry point (navigation and shared settings).
 
 Run with ``streamlit run app.py``. Every page lives in views/ and only
-composes functions of the msr package.
+composes functions of the msr package. The sidebar of every page lists the
+runs training on this machine, each with a Stop button.
 """
 import streamlit as st
+
+from ui import active_runs
 
 st.set_page_config(page_title="MSR Explorer", page_icon=":material/rotate_right:", layout="wide")
 
@@ -23,4 +26,7 @@ PAGES = {
     ],
 }
 
-st.navigation(PAGES).run()
+page = st.navigation(PAGES)
+with st.sidebar:
+    active_runs.sidebar_panel()
+page.run()

@@ -1,7 +1,9 @@
-"""Command line: ``python -m msr train|runs``.
+"""Command line: ``python -m msr train|runs|resume|stop|synthetic``.
 
-Bad input ends with exit code 2 and one line on stderr saying what is wrong
-and what is allowed; nothing is written to disk in that case.
+Bad input (and an unusable runs folder) ends with exit code 2 and one line on
+stderr saying what is wrong and what is allowed; nothing is written to disk in
+that case. A run ends with 0 (completed), 1 (failed) or 3 (stopped: Stop,
+SIGTERM or Ctrl-C, after a final evaluation).
 """
 from __future__ import annotations
 
@@ -10,13 +12,15 @@ import json
 import sys
 import warnings
 from dataclasses import fields
+from pathlib import Path
 
 from .config import PRESETS, ConfigError, RunConfig, preset
 from .data import DataError, ROTATION_MODES, SOURCES, parse_angles
 from .meta import ENGINES, LR_MODES, OUTER_OPTIMIZERS
 from .models import ARCHITECTURES
 
-EXIT_BAD_INPUT = 2
+from .runs import describe_os_error, json_safe, list_runs, load_run, request_stop
+from .worker import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_STOPPED
 
 
 class UsageError(Exception):
@@ -85,6 +89,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
             except ValueError as exc:
                 raise ConfigError(str(exc)) from None
         changes[f.name] = value
+    if "angles" in changes and ({"n_angles", "angle_step"} & set(changes)):
+        raise ConfigError("give either --angles or --n-angles/--angle-step, not both")
     if "angles" not in changes and ({"n_angles", "angle_step"} & set(changes)):
         changes["angles"] = None
     return base.replace(**changes)
@@ -94,8 +100,8 @@ class CliProgress:
     """A tqdm bar on a terminal; otherwise one line per evaluation in the
     student project's format."""
 
-    def __init__(self, total: int, quiet: bool):
-        self.quiet = quiet
+    def __init__(self, total: int, quiet: bool, kind: str = "mnist"):
+        self.quiet, self.kind = quiet, kind
         self.bar = None
         if not quiet and sys.stderr.isatty():
             from tqdm import tqdm
@@ -112,57 +118,143 @@ class CliProgress:
             self.bar.set_postfix(post, refresh=False)
             self.bar.refresh()
         elif event.kind == "eval":
-            rec = event.record
-            sps = rec.get("steps_per_sec")
-            line = (f"Step: {rec['step']}. Steps/sec: {sps:.2f}. " if sps else f"Step: {rec['step']}. ") + \
-                   f"Val Loss: {rec['test_loss']:.4f}. Val Acc: {rec['test_acc']:.3f}"
+            line = self.line(event.record)
             (self.bar.write if self.bar is not None else lambda s: print(s, file=sys.stderr, flush=True))(line)
         elif event.kind == "done" and self.bar is not None:
             self.bar.close()
 
+    def line(self, rec: dict) -> str:
+        if self.kind == "synthetic":
+            from .synthetic_cli import progress_line
+            return progress_line(rec)
+        sps = rec.get("steps_per_sec")
+        return (f"Step: {rec['step']}. Steps/sec: {sps:.2f}. " if sps else f"Step: {rec['step']}. ") + \
+            f"Val Loss: {_num(rec.get('test_loss'))}. Val Acc: {_num(rec.get('test_acc'), '.3f')}"
 
-def cmd_train(args) -> int:
-    from .train import train
 
-    config = config_from_args(args).validate()
-    progress = CliProgress(config.steps, quiet=args.quiet)
-    result = train(config, on_event=progress)
+def exit_code(status: str) -> int:
+    """0 completed, 1 failed, 3 stopped (Stop, SIGTERM or Ctrl-C); 2 is bad input."""
+    return {"completed": EXIT_OK, "stopped": EXIT_STOPPED}.get(status, EXIT_FAILED)
+
+
+def report(result, args) -> int:
+    """The outcome on stdout: one line of text, or the JSON summary."""
     summary = result.summary()
-    if not args.json:
-        print(f"{result.status}: {result.steps} steps, test loss {summary['test_loss']:.4f}, "
-              f"test acc {summary['test_acc']:.3f}, run saved in {result.run_dir}")
+    if args.json:
+        print(json.dumps(json_safe(summary), allow_nan=False))
+    else:
+        if result.kind == "synthetic":
+            from .synthetic import MODELS
+            cfg = result.config
+            print(f"{result.status}: {MODELS[cfg.model].label} on {cfg.problem}, {result.steps} steps, "
+                  f"test MSE {_num(summary.get('test_mse'))} ± {_num(summary.get('test_err'))}, "
+                  f"conv score {_num(summary.get('conv_score_start'), '.3f')} → "
+                  f"{_num(summary.get('conv_score'), '.3f')}, run saved in {result.run_dir}")
+        else:
+            print(f"{result.status}: {result.steps} steps, test loss {_num(summary.get('test_loss'))}, "
+                  f"test acc {_num(summary.get('test_acc'), '.3f')}, run saved in {result.run_dir}")
         if result.message:
             print(result.message)
-    else:
-        print(json.dumps(summary))
-    return 0 if result.status != "failed" else 1
+    return exit_code(result.status)
+
+
+def _num(value, spec: str = ".4f") -> str:
+    return format(value, spec) if isinstance(value, (int, float)) else "-"
+
+
+def run_in_this_process(run_dir, args, resume: bool = False, trainer=None) -> int:
+    from .worker import execute
+
+    rec = load_run(run_dir, with_metrics=False)
+    progress = CliProgress(rec.total or 0, quiet=getattr(args, "quiet", False), kind=rec.kind)
+    result = execute(run_dir, resume=resume, on_event=progress, trainer=trainer)
+    return report(result, args)
+
+
+def start_in_this_process(config, kind: str, args) -> int:
+    """Build the run (data, model) first, so bad data is reported before any
+    folder exists; then create the folder and train."""
+    from .worker import create_run, make_trainer
+
+    trainer = make_trainer(kind, config)
+    return run_in_this_process(create_run(trainer.config, kind), args, trainer=trainer)
+
+
+def cmd_train(args) -> int:
+    return start_in_this_process(config_from_args(args).validate(), "mnist", args)
+
+
+def find_run(ref: str, runs_dir: str) -> Path:
+    """A run given by its folder or by its id under the runs folder."""
+    for candidate in (Path(ref), Path(runs_dir) / ref):
+        if candidate.is_dir():
+            return candidate
+    raise ConfigError(f"no run '{ref}' (give a run folder, or a run id under '{runs_dir}')")
+
+
+def cmd_resume(args) -> int:
+    from .worker import check_resumable
+
+    run_dir = find_run(args.run, args.runs_dir)
+    check_resumable(run_dir)
+    return run_in_this_process(run_dir, args, resume=True)
+
+
+def cmd_stop(args) -> int:
+    run_dir = find_run(args.run, args.runs_dir)
+    if not request_stop(run_dir):
+        raise ConfigError(f"run '{run_dir.name}' is not training")
+    print(f"asked run {run_dir.name} to stop")
+    return EXIT_OK
+
+
+def cmd_worker(args) -> int:
+    """The app's detached worker: trains one run folder, logs to stdout."""
+    from .worker import execute
+
+    rec = load_run(args.run, with_metrics=False)
+    result = execute(args.run, resume=args.resume, on_event=CliProgress(rec.total or 0, quiet=False, kind=rec.kind))
+    print(f"{result.status}: {result.steps} steps" + (f"; {result.message}" if result.message else ""), flush=True)
+    return exit_code(result.status)
 
 
 def cmd_runs(args) -> int:
-    from .runs import list_runs
-
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        runs = list_runs(args.runs_dir)
+        runs = list_runs(args.runs_dir, include_damaged=True)
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
     if args.json:
-        print(json.dumps([{"run_id": r.run_id, "path": str(r.path), "arch": r.config.arch,
-                           "status": r.status.get("status"), "steps": r.last.get("step"),
-                           "test_loss": r.last.get("test_loss"), "test_acc": r.last.get("test_acc")}
-                          for r in runs]))
+        print(json.dumps(json_safe([run_row(r) for r in runs]), allow_nan=False))
         return 0
     if not runs:
         print(f"no runs in '{args.runs_dir}'")
         return 0
-    print(f"{'run':38} {'arch':10} {'status':10} {'step':>6} {'test loss':>10} {'test acc':>9}")
+    print(f"{'run':40} {'kind':10} {'status':12} {'step':>13} {'test loss':>10} {'test acc':>9}")
     for r in runs:
-        last = r.last
-        loss = f"{last['test_loss']:.4f}" if last.get("test_loss") is not None else "-"
-        acc = f"{last['test_acc']:.3f}" if last.get("test_acc") is not None else "-"
-        print(f"{r.run_id:38} {r.config.arch:10} {str(r.status.get('status')):10} "
-              f"{last.get('step', '-'):>6} {loss:>10} {acc:>9}")
+        row = run_row(r)
+        loss = f"{row['test_loss']:.4f}" if row["test_loss"] is not None else "-"
+        acc = f"{row['test_acc']:.3f}" if row["test_acc"] is not None else "-"
+        steps = f"{row['step']} / {row['total']}" if row["total"] is not None else "-"
+        what = row["arch"] or row["kind"] or "-"
+        status = row["status"] if not r.damaged else "damaged"
+        print(f"{r.run_id:40} {what:10} {status:12} {steps:>13} {loss:>10} {acc:>9}")
+        if r.damaged:
+            print(f"  damaged: {r.damaged}")
     return 0
+
+
+def run_row(r) -> dict:
+    """One run as the runs listing gives it (--json)."""
+    if r.damaged:
+        return {"id": r.run_id, "path": str(r.path), "status": "damaged", "damaged": r.damaged, "kind": None,
+                "arch": None, "step": None, "total": None, "test_loss": None, "test_acc": None}
+    last = r.last
+    return {"id": r.run_id, "path": str(r.path), "status": r.state, "kind": r.kind,
+            "arch": getattr(r.config, "arch", None) or getattr(r.config, "model", None),
+            "step": r.step, "total": r.total,
+            "test_loss": last.get("test_loss", last.get("test_mse")), "test_acc": last.get("test_acc"),
+            "pid": r.status.get("pid"), "host": r.status.get("host"), "message": r.status.get("message")}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -174,10 +266,25 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--json", action="store_true", help="print a JSON summary as the last line of stdout")
     t.add_argument("--quiet", action="store_true", help="no progress output")
     t.set_defaults(func=cmd_train)
-    r = sub.add_parser("runs", help="list saved runs")
+    r = sub.add_parser("runs", help="list saved runs (status: starting, running, completed, stopped, failed, "
+                                    "interrupted = its worker is gone, damaged)")
     r.add_argument("--runs-dir", default="runs")
-    r.add_argument("--json", action="store_true")
+    r.add_argument("--json", action="store_true", help="one JSON list: id, status, step, total, ... per run")
     r.set_defaults(func=cmd_runs)
+    s = sub.add_parser("resume", help="continue a stopped, interrupted or failed run from its last saved state")
+    s.add_argument("run", help="run folder, or run id under --runs-dir")
+    s.add_argument("--runs-dir", default="runs")
+    s.add_argument("--json", action="store_true", help="print a JSON summary as the last line of stdout")
+    s.add_argument("--quiet", action="store_true", help="no progress output")
+    s.set_defaults(func=cmd_resume)
+    st = sub.add_parser("stop", help="ask a training run to stop (as the app's Stop does)")
+    st.add_argument("run", help="run folder, or run id under --runs-dir")
+    st.add_argument("--runs-dir", default="runs")
+    st.set_defaults(func=cmd_stop)
+    w = sub.add_parser("worker")  # the app's detached worker; not for direct use
+    w.add_argument("run")
+    w.add_argument("--resume", action="store_true")
+    w.set_defaults(func=cmd_worker)
     from .synthetic_cli import register
     register(sub)
     return parser
@@ -191,6 +298,9 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, ConfigError, DataError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except OSError as exc:
+        print(f"error: {describe_os_error(exc, getattr(exc, 'filename', None) or 'the runs folder')}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print("interrupted before the run started; nothing was trained", file=sys.stderr)
         return 130

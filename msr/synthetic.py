@@ -21,8 +21,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
-import threading
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Callable
 
@@ -186,12 +185,19 @@ class TaskSampler:
 
 
 # -------------------------------------------------------------------- models
+def _torch_default_weight(*shape: int, generator: torch.Generator | None) -> torch.Tensor:
+    """A weight drawn like nn.Linear / nn.Conv1d's default init (kaiming-uniform,
+    a = √5), from ``generator`` (the global one when None)."""
+    weight = torch.empty(*shape)
+    return nn.init.kaiming_uniform_(weight, a=math.sqrt(5), generator=generator)
+
+
 class FCModel(nn.Module):
     """MAML-FC: a bias-free Linear 70→68 (nn.Linear's initialization)."""
 
-    def __init__(self):
+    def __init__(self, generator: torch.Generator | None = None):
         super().__init__()
-        self.weight = nn.Parameter(nn.Linear(IN_SIZE, OUT_SIZE, bias=False).weight.detach().clone())
+        self.weight = nn.Parameter(_torch_default_weight(OUT_SIZE, IN_SIZE, generator=generator))
 
     def forward(self, x: torch.Tensor, angle_idx: torch.Tensor | None = None) -> torch.Tensor:
         return F.linear(x, self.weight)
@@ -203,10 +209,10 @@ class LCModel(nn.Module):
     Initialized like the authors' LocallyConnected1d (uniform, bound 1/√3).
     """
 
-    def __init__(self):
+    def __init__(self, generator: torch.Generator | None = None):
         super().__init__()
         bound = 1 / math.sqrt(TAPS)
-        self.weight = nn.Parameter(torch.empty(OUT_SIZE, TAPS).uniform_(-bound, bound))
+        self.weight = nn.Parameter(torch.empty(OUT_SIZE, TAPS).uniform_(-bound, bound, generator=generator))
 
     def forward(self, x: torch.Tensor, angle_idx: torch.Tensor | None = None) -> torch.Tensor:
         return locally_connected(x, self.weight)
@@ -215,9 +221,9 @@ class LCModel(nn.Module):
 class ConvModel(nn.Module):
     """MAML-Conv: Conv1d 1→1, kernel 3, no bias: the right answer for rank1 built in."""
 
-    def __init__(self):
+    def __init__(self, generator: torch.Generator | None = None):
         super().__init__()
-        self.weight = nn.Parameter(nn.Conv1d(1, 1, TAPS, bias=False).weight.detach().clone())
+        self.weight = nn.Parameter(_torch_default_weight(1, 1, TAPS, generator=generator))
 
     def forward(self, x: torch.Tensor, angle_idx: torch.Tensor | None = None) -> torch.Tensor:
         return F.conv1d(x, self.weight)
@@ -226,9 +232,9 @@ class ConvModel(nn.Module):
 class MSRFCModel(nn.Module):
     """MSR-FC: W = (U v).view(68, 70) with a meta-learned U; only v adapts."""
 
-    def __init__(self, latent: int):
+    def __init__(self, latent: int, generator: torch.Generator | None = None):
         super().__init__()
-        self.fc = DenseLinear(IN_SIZE, OUT_SIZE, latent=latent, bias=False)
+        self.fc = DenseLinear(IN_SIZE, OUT_SIZE, latent=latent, bias=False, generator=generator)
 
     def forward(self, x: torch.Tensor, angle_idx: torch.Tensor | None = None) -> torch.Tensor:
         # DenseLinear is written for (batch, features) inputs; fold the channel axis in.
@@ -256,20 +262,23 @@ MODELS: dict[str, ModelKind] = {m.name: m for m in [
 
 def build_synthetic_model(model: str, latent: int | None = None, problem: str = "rank1",
                           seed: int | None = None) -> nn.Module:
-    """A model for the synthetic problems; with a seed, its initial weights are
-    reproducible without touching the global random state."""
+    """A model for the synthetic problems.
+
+    With a seed, the initial weights come from a private generator seeded with
+    it: reproducible, and the global random state is neither read nor advanced
+    (so models built at once from several threads cannot disturb each other).
+    Without one they come from the global generator.
+    """
     if model not in MODELS:
         raise ConfigError(f"unknown model {model!r}; allowed: {', '.join(MODELS)}")
-    with torch.random.fork_rng(devices=[]):
-        if seed is not None:
-            torch.manual_seed(seed)
-        if model == "maml-fc":
-            return FCModel()
-        if model == "maml-lc":
-            return LCModel()
-        if model == "maml-conv":
-            return ConvModel()
-        return MSRFCModel(latent if latent is not None else PAPER_LATENT.get(problem, 3))
+    generator = torch.Generator().manual_seed(seed) if seed is not None else None
+    if model == "maml-fc":
+        return FCModel(generator)
+    if model == "maml-lc":
+        return LCModel(generator)
+    if model == "maml-conv":
+        return ConvModel(generator)
+    return MSRFCModel(latent if latent is not None else PAPER_LATENT.get(problem, 3), generator)
 
 
 # ------------------------------------------------------------- conv score
@@ -379,6 +388,20 @@ class SyntheticConfig:
     # models are tiny, so one thread avoids thread hand-off costs; with the
     # OpenMP backend the setting only affects the calling thread.
     threads: int | None = None
+    runs_dir: str = "runs"
+    name: str = ""
+    group: str = ""  # runs launched together (the Paper check page shows one group)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "SyntheticConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ConfigError(f"unknown config field(s): {', '.join(sorted(unknown))}")
+        return cls(**data)
 
     def resolved_latent(self) -> int | None:
         if self.model != "msr-fc":
@@ -394,8 +417,9 @@ class SyntheticConfig:
         return MetaConfig(inner_lr=self.inner_lr, lr_mode=self.lr_mode, inner_steps=self.inner_steps,
                           outer_lr=self.outer_lr, outer_opt="adam", engine=self.engine, loss="mse")
 
-    def validate(self) -> "SyntheticConfig":
-        """Raise ConfigError with one line on the first bad field."""
+    def validate(self, check_device: bool = True) -> "SyntheticConfig":
+        """Raise ConfigError with one line on the first bad field
+        (``check_device=False``: a saved run read on a machine without its GPU)."""
         def one_of(name, value, allowed):
             if value not in allowed:
                 raise ConfigError(f"unknown {name} {value!r}; allowed: {', '.join(map(str, allowed))}")
@@ -430,13 +454,20 @@ class SyntheticConfig:
         one_of("lr mode", self.lr_mode, LR_MODES)
         whole("inner steps", self.inner_steps)
         whole("evaluation interval", self.eval_interval)
-        whole("seed", self.seed, 0)
-        whole("data seed", self.data_seed, 0)
+        whole("seed", self.seed, 0, 2 ** 31 - 1)
+        whole("data seed", self.data_seed, 0, 2 ** 63 - 1)
+        whole("number of tasks in the dataset", self.n_tasks, 10, 1_000_000)
+        whole("inner steps", self.inner_steps, 1, 100)
         if self.threads is not None:
             whole("threads", self.threads, 1)
         one_of("engine", self.engine, ENGINES)
         one_of("device", self.device, DEVICES)
-        if self.device == "cuda" and not torch.cuda.is_available():
+        for name in ("runs_dir", "name", "group"):
+            if not isinstance(getattr(self, name), str):
+                raise ConfigError(f"{name} must be text, got {getattr(self, name)!r}")
+        if self.cache_dir is not None and not isinstance(self.cache_dir, str):
+            raise ConfigError(f"cache folder must be text, got {self.cache_dir!r}")
+        if check_device and self.device == "cuda" and not torch.cuda.is_available():
             raise ConfigError("device 'cuda' was asked for but no CUDA GPU is available; use 'cpu' or 'auto'")
         return self
 
@@ -479,33 +510,10 @@ class SyntheticResult:
 
     def summary(self) -> dict:
         """The command line's --json object."""
-        cfg = self.config
-        return {"problem": cfg.problem, "model": cfg.model, "latent": cfg.resolved_latent(),
-                "status": self.status, "steps": self.steps, "test_mse": self.test_mse,
-                "test_err": self.test_err, "conv_score": self.conv_score,
-                "u_conv_score": self.last.get("u_conv_score"),
-                "conv_score_start": self.history[0]["conv_score"] if self.history else None,
-                "seconds": round(self.seconds, 3),
-                "steps_per_sec": self.steps / self.seconds if self.seconds > 0 else None,
-                "seed": cfg.seed, "data_seed": cfg.data_seed, "message": self.message}
-
-
-def _evaluate(learner: MetaLearner, test_ep: Episode, step: int, train_mse: float | None,
-              seconds: float) -> tuple[dict, Snapshot]:
-    result = learner.evaluate(test_ep)
-    weights = adapted_weights(learner, test_ep)
-    model = learner.model
-    with torch.no_grad():
-        w_init = dense_weight(model).detach()
-    record = {"step": step, "test_mse": float(result.loss), "test_err": t_halfwidth(result.task_losses.cpu()),
-              "train_mse": train_mse, "conv_score": conv_score(weights),
-              "init_conv_score": conv_score(w_init), "u_conv_score": None, "seconds": seconds,
-              "inner_lrs": learner.lr_summary()}
-    u = None
-    if isinstance(model, MSRFCModel):
-        u = model.symmetry_columns().cpu().clone()
-        record["u_conv_score"] = symmetry_conv_score(u)
-    return record, Snapshot(step, w_init.cpu().clone(), weights[0].cpu().clone(), u)
+        out = summarize(self.config, self.status, self.steps, self.history, self.message)
+        out["seconds"] = round(self.seconds, 3)
+        out["steps_per_sec"] = self.steps / self.seconds if self.seconds > 0 else None
+        return out
 
 
 def make_config(problem: str, model: str, base: SyntheticConfig | None = None, *,
@@ -521,14 +529,124 @@ def make_config(problem: str, model: str, base: SyntheticConfig | None = None, *
     return replace(base or SyntheticConfig(), problem=problem, model=model, **settings).validate()
 
 
+def summarize(cfg: SyntheticConfig, status: str, steps: int, history: list[dict],
+              message: str | None = None) -> dict:
+    """The command line's --json object for a synthetic run."""
+    last = history[-1] if history else {}
+    seconds = last.get("seconds") or 0.0
+    return {"problem": cfg.problem, "model": cfg.model, "latent": cfg.resolved_latent(),
+            "status": status, "steps": steps, "test_mse": last.get("test_mse"),
+            "test_err": last.get("test_err"), "conv_score": last.get("conv_score"),
+            "u_conv_score": last.get("u_conv_score"),
+            "conv_score_start": history[0].get("conv_score") if history else None,
+            "seconds": round(seconds, 3), "steps_per_sec": last.get("step", 0) / seconds if seconds > 0 else None,
+            "seed": cfg.seed, "data_seed": cfg.data_seed, "message": message}
+
+
+class SyntheticTrainer:
+    """State of one synthetic run, with the interface the worker drives
+    (step, evaluate, state, resume_state) like msr.train.Trainer."""
+
+    def __init__(self, config: SyntheticConfig, data: SyntheticData | None = None):
+        self.config = cfg = config.validate()
+        if data is None:
+            data = load_or_generate(cfg.problem, cfg.data_seed, cfg.n_tasks, cache_dir=cfg.cache_dir)
+        elif (data.problem, data.n_tasks, data.seed) != (cfg.problem, cfg.n_tasks, cfg.data_seed):
+            raise ConfigError(f"the given dataset is {data.problem} with {data.n_tasks} tasks (seed {data.seed}), "
+                              f"the run asks for {cfg.problem} with {cfg.n_tasks} (seed {cfg.data_seed})")
+        if cfg.threads is not None:
+            torch.set_num_threads(cfg.threads)
+        self.device = torch.device(cfg.resolved_device())
+        self.model = build_synthetic_model(cfg.model, cfg.resolved_latent(), cfg.problem, seed=cfg.seed).to(self.device)
+        self.learner = MetaLearner(self.model, cfg.meta_config()).to(self.device)
+        self.train_sampler = TaskSampler(*data.split("train"), cfg.shots, cfg.queries,
+                                         torch.Generator().manual_seed(cfg.seed * 2 + 1), self.device)
+        # One fixed test set per seed: every evaluation and every model of a seed
+        # is scored on the same tasks and support/query splits.
+        self.test_ep = TaskSampler(*data.split("test"), cfg.shots, cfg.queries,
+                                   torch.Generator().manual_seed(cfg.seed * 2 + 2), self.device).sample(cfg.test_tasks)
+        self.loss_sum = torch.zeros((), device=self.device)
+        self.steps_since_eval = 0
+        self.train_seconds = 0.0
+        self.snapshot: Snapshot | None = None
+
+    total = property(lambda self: self.config.steps)
+    eval_interval = property(lambda self: self.config.eval_interval)
+    sync_every = 1
+
+    def add_seconds(self, seconds: float) -> None:
+        self.train_seconds += seconds
+
+    def step(self) -> torch.Tensor:
+        loss = self.learner.step(self.train_sampler.sample(self.config.tasks_per_step)).loss
+        self.loss_sum.add_(loss)
+        self.steps_since_eval += 1
+        return loss
+
+    def evaluate(self, step: int) -> dict:
+        learner, model = self.learner, self.model
+        train_mse = float(self.loss_sum / self.steps_since_eval) if self.steps_since_eval else None
+        result = learner.evaluate(self.test_ep)
+        weights = adapted_weights(learner, self.test_ep)
+        with torch.no_grad():
+            w_init = dense_weight(model).detach()
+        record = {"step": step, "test_mse": float(result.loss), "test_err": t_halfwidth(result.task_losses.cpu()),
+                  "train_mse": train_mse, "conv_score": conv_score(weights),
+                  "init_conv_score": conv_score(w_init), "u_conv_score": None, "seconds": self.train_seconds,
+                  "inner_lrs": learner.lr_summary()}
+        u = None
+        if isinstance(model, MSRFCModel):
+            u = model.symmetry_columns().cpu().clone()
+            record["u_conv_score"] = symmetry_conv_score(u)
+        self.snapshot = Snapshot(step, w_init.cpu().clone(), weights[0].cpu().clone(), u)
+        self.loss_sum.zero_()
+        self.steps_since_eval = 0
+        return record
+
+    def state(self) -> dict:
+        """Weights and the pictures of the latest evaluation, for a checkpoint."""
+        snap = self.snapshot
+        out = {"model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+               "inner_lrs": {k: v.detach().cpu() for k, v in self.learner.inner_lrs.state_dict().items()}}
+        if snap is not None:
+            out["snapshot"] = {"w_init": snap.w_init, "w_task": snap.w_task,
+                               **({"u": snap.u} if snap.u is not None else {})}
+        return out
+
+    def resume_state(self) -> dict:
+        return {**self.state(), "optimizer": self.learner.optimizer.state_dict(),
+                "generators": {"train": self.train_sampler.generator.get_state()},
+                "loss_sum": self.loss_sum.detach().cpu().clone(),
+                "scalars": {"steps_since_eval": self.steps_since_eval, "train_seconds": self.train_seconds}}
+
+    def load_resume_state(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.learner.inner_lrs.load_state_dict(state["inner_lrs"])
+        self.learner.optimizer.load_state_dict(state["optimizer"])
+        self.train_sampler.generator.set_state(state["generators"]["train"])
+        self.loss_sum.copy_(state["loss_sum"].to(self.device))
+        self.steps_since_eval = int(state["scalars"]["steps_since_eval"])
+        self.train_seconds = float(state["scalars"]["train_seconds"])
+
+
+def snapshot_from_checkpoint(ckpt: dict) -> Snapshot | None:
+    """The weight pictures a synthetic run's checkpoint holds (None: none)."""
+    snap = ckpt.get("snapshot")
+    if not isinstance(snap, dict) or "w_init" not in snap or "w_task" not in snap:
+        return None
+    return Snapshot(int(ckpt.get("step", 0)), snap["w_init"], snap["w_task"], snap.get("u"))
+
+
 def run_synthetic(problem: str = "rank1", model: str = "msr-fc", *,
                   on_eval: Callable[[dict, Snapshot], None] | None = None,
                   on_step: Callable[[int, int], None] | None = None,
                   should_stop: Callable[[], bool] | None = None,
                   data: SyntheticData | None = None, keep_snapshots: bool = True,
                   config: SyntheticConfig | None = None, **settings) -> SyntheticResult:
-    """Meta-train one model on one problem with the shared MetaLearner (loss
-    "mse"), evaluating at step 0, every ``eval_interval`` steps and at the end.
+    """Meta-train one model on one problem in this process, without a run
+    folder (benchmarks and tests; the app and the command line save runs
+    through msr.worker). Evaluates at step 0, every ``eval_interval`` steps
+    and at the end.
 
     ``settings`` are SyntheticConfig fields (steps, seed, latent, ...). ``data``
     reuses a loaded dataset (it must be the config's problem). Raises
@@ -536,164 +654,43 @@ def run_synthetic(problem: str = "rank1", model: str = "msr-fc", *,
     'failed' with its records kept.
     """
     cfg = make_config(problem, model, base=config, **settings)
-    if data is None:
-        data = load_or_generate(cfg.problem, cfg.data_seed, cfg.n_tasks, cache_dir=cfg.cache_dir)
-    elif (data.problem, data.n_tasks, data.seed) != (cfg.problem, cfg.n_tasks, cfg.data_seed):
-        raise ConfigError(f"the given dataset is {data.problem} with {data.n_tasks} tasks (seed {data.seed}), "
-                          f"the run asks for {cfg.problem} with {cfg.n_tasks} (seed {cfg.data_seed})")
     emit_eval = on_eval or (lambda record, snap: None)
     emit_step = on_step or (lambda step, total: None)
     stop = should_stop or (lambda: False)
-    device = torch.device(cfg.resolved_device())
     previous_threads = torch.get_num_threads()
-    if cfg.threads is not None:
-        torch.set_num_threads(cfg.threads)
     try:
-        return _train(cfg, data, device, emit_eval, emit_step, stop, keep_snapshots)
+        trainer = SyntheticTrainer(cfg, data)
+        result = SyntheticResult(cfg, "running")
+
+        def on_step_(step: int, loss: float | None, seconds: float) -> None:
+            trainer.add_seconds(seconds)
+            result.steps, result.seconds = step, trainer.train_seconds
+            emit_step(step, cfg.steps)
+
+        def record_eval(step: int, stopping: bool) -> None:
+            record = trainer.evaluate(step)
+            result.history.append(record)
+            if keep_snapshots:
+                result.snapshots.append(trainer.snapshot)
+            emit_eval(record, trainer.snapshot)
+
+        outcome = run_loop(cfg.steps, cfg.eval_interval, trainer.step, record_eval, stop, on_step_)
+        result.status, result.message, result.steps = outcome.status, outcome.message, outcome.steps
+        return result
     finally:
         if cfg.threads is not None:
             torch.set_num_threads(previous_threads)
 
 
-def _train(cfg: SyntheticConfig, data: SyntheticData, device: torch.device, emit_eval, emit_step, stop,
-           keep_snapshots: bool) -> SyntheticResult:
-    net = build_synthetic_model(cfg.model, cfg.resolved_latent(), cfg.problem, seed=cfg.seed).to(device)
-    learner = MetaLearner(net, cfg.meta_config()).to(device)
-    train_sampler = TaskSampler(*data.split("train"), cfg.shots, cfg.queries,
-                                torch.Generator().manual_seed(cfg.seed * 2 + 1), device)
-    # One fixed test set per seed: every evaluation and every model of a seed
-    # is scored on the same tasks and support/query splits.
-    test_ep = TaskSampler(*data.split("test"), cfg.shots, cfg.queries,
-                          torch.Generator().manual_seed(cfg.seed * 2 + 2), device).sample(cfg.test_tasks)
-
-    result = SyntheticResult(cfg, "running")
-    loss_sum = torch.zeros((), device=device)
-    since_eval = 0
-    train_seconds = 0.0
-
-    def step() -> torch.Tensor:
-        loss = learner.step(train_sampler.sample(cfg.tasks_per_step)).loss
-        loss_sum.add_(loss)
-        return loss
-
-    def on_step(step: int, loss: float | None, seconds: float) -> None:
-        nonlocal since_eval, train_seconds
-        since_eval += 1
-        train_seconds += seconds
-        result.steps, result.seconds = step, train_seconds
-        emit_step(step, cfg.steps)
-
-    def record_eval(step: int) -> None:
-        nonlocal since_eval
-        train_mse = float(loss_sum / since_eval) if since_eval else None
-        record, snap = _evaluate(learner, test_ep, step, train_mse, train_seconds)
-        loss_sum.zero_()
-        since_eval = 0
-        result.history.append(record)
-        if keep_snapshots:
-            result.snapshots.append(snap)
-        emit_eval(record, snap)
-
-    outcome = run_loop(cfg.steps, cfg.eval_interval, step, record_eval, stop, on_step)
-    result.status, result.message, result.steps = outcome.status, outcome.message, outcome.steps
-    return result
-
-
-# ------------------------------------------------------------ background job
-@dataclass
-class JobState:
-    """What a watcher sees of a job; copies, safe to read from another thread."""
-    status: str  # idle, running, done, stopped, failed
-    current: str | None
-    step: int
-    total: int
-    histories: dict[str, list[dict]]
-    snapshots: dict[str, list[Snapshot]]
-    results: dict[str, SyntheticResult]
-    message: str | None
-
-    @property
-    def finished(self) -> bool:
-        return self.status in ("done", "stopped", "failed")
-
-
-class SyntheticJob:
-    """Runs several models on one problem, one after another, in a daemon thread.
-
-    A UI starts it, polls :meth:`state` and may call :meth:`stop`; nothing here
-    knows about the UI. The dataset is loaded once and shared by the models.
-    ``settings`` are SyntheticConfig fields; ``latent`` applies to MSR-FC only.
-    """
-
-    def __init__(self, problem: str, models: list[str], **settings):
-        if not models:
-            raise ConfigError(f"pick at least one model; allowed: {', '.join(MODELS)}")
-        # Validate every run up front, so a bad setting is reported before the thread starts.
-        self.configs = {m: make_config(problem, m, drop_latent=True, **dict(settings)) for m in models}
-        self.problem, self.models = problem, list(models)
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._status, self._current, self._message = "idle", None, None
-        self._step, self._total = 0, self.configs[self.models[0]].steps
-        self._histories: dict[str, list[dict]] = {m: [] for m in self.models}
-        self._snapshots: dict[str, list[Snapshot]] = {m: [] for m in self.models}
-        self._results: dict[str, SyntheticResult] = {}
-
-    def start(self) -> "SyntheticJob":
-        with self._lock:
-            self._status = "running"
-        self._thread = threading.Thread(target=self._run, name="msr-synthetic", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def join(self, timeout: float | None = None) -> None:
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def state(self) -> JobState:
-        with self._lock:
-            return JobState(self._status, self._current, self._step, self._total,
-                            {m: list(h) for m, h in self._histories.items()},
-                            {m: list(s) for m, s in self._snapshots.items()}, dict(self._results), self._message)
-
-    def _run(self) -> None:
-        try:
-            first = self.configs[self.models[0]]
-            data = load_or_generate(self.problem, first.data_seed, first.n_tasks, cache_dir=first.cache_dir)
-            for m in self.models:
-                if self._stop.is_set():
-                    break
-                with self._lock:
-                    self._current, self._step = m, 0
-
-                def on_eval(record, snap, m=m):
-                    with self._lock:
-                        self._histories[m].append(record)
-                        self._snapshots[m].append(snap)
-
-                def on_step(step, total):
-                    with self._lock:
-                        self._step = step
-
-                res = run_synthetic(self.problem, m, config=self.configs[m], data=data, on_eval=on_eval,
-                                    on_step=on_step, should_stop=self._stop.is_set, keep_snapshots=False)
-                with self._lock:
-                    self._results[m] = res
-                if res.status == "failed":
-                    raise RuntimeError(f"{MODELS[m].label}: {res.message}")
-            final = "stopped" if self._stop.is_set() else "done"
-            with self._lock:
-                self._status, self._current = final, None
-        except Exception as exc:  # noqa: BLE001 - reported to the watcher, not raised in a thread
-            known = isinstance(exc, (ConfigError, RuntimeError))
-            with self._lock:
-                self._status, self._current = "failed", None
-                self._message = str(exc) if known else f"{type(exc).__name__}: {exc}"
+def run_groups(records: list) -> dict[str, list]:
+    """Synthetic run records by the group they were launched in, newest group
+    first; a run launched alone is a group of its own."""
+    groups: dict[str, list] = {}
+    for rec in records:
+        if rec.damaged or rec.kind != "synthetic":
+            continue
+        groups.setdefault(rec.config.group or rec.run_id, []).append(rec)
+    for runs in groups.values():
+        order = list(MODELS)
+        runs.sort(key=lambda r: order.index(r.config.model) if r.config.model in order else len(order))
+    return dict(sorted(groups.items(), key=lambda kv: -max(r.created for r in kv[1])))

@@ -1,7 +1,9 @@
 """``python -m msr synthetic``: one model on one of the paper's synthetic problems.
 
-Progress goes to stderr, one line per evaluation; the result to stdout (with
-``--json``, one JSON object as the last line).
+The run is saved like any other (a run folder under --runs-dir, listed by
+``python -m msr runs``, resumable). Progress goes to stderr, one line per
+evaluation; the result to stdout (with ``--json``, one JSON object as the
+last line). Exit codes as for ``train``.
 """
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import json
 import sys
 
 from .meta import ENGINES, LR_MODES
-from .synthetic import DEFAULT_CACHE, DEVICES, MODELS, PROBLEMS, SyntheticConfig, run_synthetic
+from .synthetic import DEFAULT_CACHE, DEVICES, MODELS, PROBLEMS, SyntheticConfig
 
 DEFAULTS = SyntheticConfig()
 
@@ -40,6 +42,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="torch threads (default 1: these models are too small to gain from more)")
     p.add_argument("--cache-dir", default=str(DEFAULT_CACHE), help="folder for the generated datasets")
     p.add_argument("--no-cache", action="store_true", help="generate the dataset in memory only")
+    p.add_argument("--runs-dir", default="runs", help="where runs are saved")
+    p.add_argument("--name", default="", help="a label for the run")
     p.add_argument("--json", action="store_true", help="print a JSON summary as the last line of stdout")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
 
@@ -51,36 +55,26 @@ def config_from_args(args: argparse.Namespace) -> SyntheticConfig:
         outer_lr=args.outer_lr, lr_mode=args.lr_mode, inner_steps=args.inner_steps,
         eval_interval=args.eval_interval, test_tasks=args.test_tasks, seed=args.seed, data_seed=args.data_seed,
         n_tasks=args.tasks, engine=args.engine, device=args.device,
-        cache_dir=None if args.no_cache else args.cache_dir, threads=args.threads).validate()
+        cache_dir=None if args.no_cache else args.cache_dir, threads=args.threads, runs_dir=args.runs_dir,
+        name=args.name).validate()
 
 
-def _progress_line(record: dict) -> str:
-    sps = record["step"] / record["seconds"] if record["seconds"] else None
+def progress_line(record: dict) -> str:
+    seconds = record.get("seconds")
+    sps = record["step"] / seconds if seconds else None
     head = f"Step: {record['step']}. " + (f"Steps/sec: {sps:.2f}. " if sps else "")
-    line = head + f"Test MSE: {record['test_mse']:.4f} ± {record['test_err']:.4f}. Conv score: {record['conv_score']:.3f}"
+    mse, err, score = record.get("test_mse"), record.get("test_err"), record.get("conv_score")
+    fmt = lambda v, spec: format(v, spec) if isinstance(v, (int, float)) else "-"  # noqa: E731
+    line = head + f"Test MSE: {fmt(mse, '.4f')} ± {fmt(err, '.4f')}. Conv score: {fmt(score, '.3f')}"
     if record.get("u_conv_score") is not None:
         line += f" (U: {record['u_conv_score']:.3f})"
     return line
 
 
 def cmd_synthetic(args: argparse.Namespace) -> int:
-    cfg = config_from_args(args)
+    from .cli import start_in_this_process
 
-    def on_eval(record, snapshot):
-        if not args.quiet:
-            print(_progress_line(record), file=sys.stderr, flush=True)
-
-    result = run_synthetic(cfg.problem, cfg.model, config=cfg, on_eval=on_eval, keep_snapshots=False)
-    summary = result.summary()
-    if args.json:
-        print(json.dumps(summary))
-    else:
-        print(f"{result.status}: {MODELS[cfg.model].label} on {cfg.problem}, {result.steps} steps, "
-              f"test MSE {summary['test_mse']:.4f} ± {summary['test_err']:.4f}, "
-              f"conv score {summary['conv_score_start']:.3f} → {summary['conv_score']:.3f}")
-        if result.message:
-            print(result.message)
-    return 0 if result.status != "failed" else 1
+    return start_in_this_process(config_from_args(args), "synthetic", args)
 
 
 def register(subparsers) -> None:

@@ -18,7 +18,6 @@ from .config import ConfigError, RunConfig
 from .data import MnistSplits, TaskSampler, load_source
 from .meta import Episode, MetaLearner, per_angle_counts
 from .models import build_model
-from .runs import RunWriter
 
 
 @dataclass
@@ -44,9 +43,14 @@ class RunResult:
     message: str | None = None
     run_dir: str | None = None
     learner: MetaLearner | None = None
+    kind: str = "mnist"
 
     def summary(self) -> dict:
         """The command line's --json object."""
+        if self.kind == "synthetic":
+            from .synthetic import summarize
+            return {"run_dir": self.run_dir, **summarize(self.config, self.status, self.steps, self.metrics,
+                                                          self.message)}
         last = self.metrics[-1] if self.metrics else {}
         angles = self.config.angle_list()
         test = last.get("per_angle", {}).get("test", {})
@@ -87,23 +91,29 @@ class LoopOutcome:
 
 
 def run_loop(total: int, eval_interval: int, step: Callable[[], torch.Tensor],
-             evaluate: Callable[[int], None], should_stop: Callable[[], bool],
-             on_step: Callable[[int, float | None, float], None], sync_every: int = 1) -> LoopOutcome:
+             evaluate: Callable[[int, bool], None], should_stop: Callable[[], bool],
+             on_step: Callable[[int, float | None, float], None], sync_every: int = 1,
+             start: int = 0, since_eval: int = 0) -> LoopOutcome:
     """The schedule every meta-training run follows (Rotated MNIST and the
     synthetic problems alike): evaluate at step 0, every eval_interval steps,
     at the last step, and where a stop request ends the run; poll the stop
     flag before each step; end as failed on a non-finite loss.
 
-    step() returns the step's loss; it is read back (a host sync) only every
-    sync_every steps. on_step(step, loss or None, seconds the step took) runs
-    after each good step.
+    evaluate(step, stopping) is told whether it is the extra evaluation of a
+    stop, so the caller can save the state to resume from *before* it: a
+    resumed run then continues exactly as an uninterrupted one. A resumed
+    run passes ``start`` (steps already done) and ``since_eval`` (steps since
+    the last evaluation). step() returns the step's loss; it is read back (a
+    host sync) only every sync_every steps. on_step(step, loss or None,
+    seconds the step took) runs after each good step.
     """
-    done, since_eval = 0, 0
-    evaluate(0)
+    done = start
+    if start == 0:
+        evaluate(0, False)
     while done < total:
         if should_stop():
             if since_eval and done > 0:
-                evaluate(done)
+                evaluate(done, True)
             return LoopOutcome("stopped", f"stopped by request at step {done}", done)
         t0 = time.perf_counter()
         loss = step()
@@ -116,7 +126,7 @@ def run_loop(total: int, eval_interval: int, step: Callable[[], torch.Tensor],
                                          "try a smaller inner or outer learning rate", done)
         on_step(done, value, seconds)
         if done % eval_interval == 0 or done == total:
-            evaluate(done)
+            evaluate(done, False)
             since_eval = 0
     return LoopOutcome("completed", None, done)
 
@@ -130,7 +140,6 @@ class Trainer:
         self.device = torch.device(cfg.resolved_device())
         self.angles = cfg.angle_list()
         self.data = data if data is not None else load_source(cfg.data_source, cfg.data_dir, cfg.download)
-        torch.manual_seed(cfg.seed)  # any op that still reads the global generator
         self.model = build_model(cfg.model_spec(), seed=cfg.seed).to(self.device)
         self.learner = MetaLearner(self.model, cfg.meta_config()).to(self.device)
         try:
@@ -213,54 +222,79 @@ class Trainer:
         self.window_seconds = 0.0
         return record
 
+    # ------------------------------------------------- what the worker saves
+    total = property(lambda self: self.config.steps)
+    eval_interval = property(lambda self: self.config.eval_interval)
+    sync_every = property(lambda self: 1 if self.device.type == "cpu" else 10)
+    COUNTERS = ("train_counts", "train_errors", "train_counts_total", "train_class_total", "test_counts_total",
+                "test_class_total", "loss_sum", "correct_sum")
+    SCALARS = ("query_total", "steps_since_eval", "train_seconds", "window_seconds")
+
+    def add_seconds(self, seconds: float) -> None:
+        self.train_seconds += seconds
+        self.window_seconds += seconds
+
     def state(self) -> dict:
-        return {"model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
-                "inner_lrs": {k: v.detach().cpu() for k, v in self.learner.inner_lrs.state_dict().items()}}
+        """The weights, for a checkpoint that the inspection pages read."""
+        return {"model": _cpu(self.model.state_dict()), "inner_lrs": _cpu(self.learner.inner_lrs.state_dict())}
+
+    def resume_state(self) -> dict:
+        """Everything the run needs to go on exactly as if never interrupted."""
+        return {**self.state(), "optimizer": self.learner.optimizer.state_dict(),
+                "generators": {"train": self.train_sampler.generator.get_state(),
+                               "test": self.test_sampler.generator.get_state()},
+                "counters": {k: getattr(self, k).detach().cpu().clone() for k in self.COUNTERS},
+                "scalars": {k: float(getattr(self, k)) for k in self.SCALARS}}
+
+    def load_resume_state(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.learner.inner_lrs.load_state_dict(state["inner_lrs"])
+        self.learner.optimizer.load_state_dict(state["optimizer"])
+        self.train_sampler.generator.set_state(state["generators"]["train"])
+        self.test_sampler.generator.set_state(state["generators"]["test"])
+        for k in self.COUNTERS:
+            getattr(self, k).copy_(state["counters"][k].to(self.device))
+        for k in self.SCALARS:
+            value = state["scalars"][k]
+            setattr(self, k, int(value) if k in ("query_total", "steps_since_eval") else float(value))
+
+
+def _cpu(tensors: dict) -> dict:
+    return {k: v.detach().cpu() for k, v in tensors.items()}
 
 
 def train(config: RunConfig, on_event: Callable[[Event], None] | None = None,
           should_stop: Callable[[], bool] | None = None, *, save: bool = True,
           data: MnistSplits | None = None) -> RunResult:
-    """Run meta-training. Raises ConfigError/DataError on bad input before
-    anything is written; a NaN loss ends the run as 'failed', keeping its
-    records."""
+    """Run meta-training in this process. Raises ConfigError/DataError on bad
+    input before anything is written; a NaN loss ends the run as 'failed',
+    keeping its records. With ``save`` the run gets a folder, written as any
+    worker writes it (see msr.worker)."""
+    if save:
+        from .worker import create_run, execute
+        trainer = Trainer(config, data)
+        run_dir = create_run(trainer.config, "mnist")
+        return execute(run_dir, on_event=on_event, should_stop=should_stop, trainer=trainer)
     emit = on_event or (lambda event: None)
     stop = should_stop or (lambda: False)
     trainer = Trainer(config, data)
     cfg = trainer.config
-    writer = RunWriter.create(cfg) if save else None
-    run_dir = str(writer.path) if writer else None
-    result = RunResult(cfg, "running", 0, run_dir=run_dir, learner=trainer.learner)
+    result = RunResult(cfg, "running", 0, learner=trainer.learner)
 
-    def record_eval(step: int) -> None:
+    def record_eval(step: int, stopping: bool) -> None:
         rec = trainer.evaluate(step)
         result.metrics.append(rec)
-        if writer:
-            writer.append_metrics(rec)
-            writer.save_checkpoint(step, trainer.state())
-        emit(Event("eval", step, cfg.steps, record=rec, run_dir=run_dir))
-
-    emit(Event("start", 0, cfg.steps, run_dir=run_dir))
+        emit(Event("eval", step, cfg.steps, record=rec))
 
     def on_step(step: int, loss: float | None, seconds: float) -> None:
-        trainer.train_seconds += seconds
-        trainer.window_seconds += seconds
+        trainer.add_seconds(seconds)
         result.steps = step
         emit(Event("progress", step, cfg.steps, loss=loss,
-                   steps_per_sec=step / trainer.train_seconds if trainer.train_seconds else None,
-                   run_dir=run_dir))
+                   steps_per_sec=step / trainer.train_seconds if trainer.train_seconds else None))
 
-    try:
-        outcome = run_loop(cfg.steps, cfg.eval_interval, trainer.step, record_eval, stop, on_step,
-                           sync_every=1 if trainer.device.type == "cpu" else 10)
-        result.status, result.message, result.steps = outcome.status, outcome.message, outcome.steps
-    except BaseException as exc:
-        result.status, result.message = "failed", f"{type(exc).__name__}: {exc}"
-        if writer:
-            writer.set_status("failed", result.message, steps=result.steps)
-        emit(Event("done", result.steps, cfg.steps, status="failed", message=result.message, run_dir=run_dir))
-        raise
-    if writer:
-        writer.set_status(result.status, result.message, steps=result.steps)
-    emit(Event("done", result.steps, cfg.steps, status=result.status, message=result.message, run_dir=run_dir))
+    emit(Event("start", 0, cfg.steps))
+    outcome = run_loop(cfg.steps, cfg.eval_interval, trainer.step, record_eval, stop, on_step,
+                       sync_every=trainer.sync_every)
+    result.status, result.message, result.steps = outcome.status, outcome.message, outcome.steps
+    emit(Event("done", result.steps, cfg.steps, status=result.status, message=result.message))
     return result

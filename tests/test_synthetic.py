@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 
 import msr.synthetic as syn
 from msr.config import ConfigError
-from msr.synthetic import (IN_SIZE, MODELS, OUT_SIZE, PAPER_LATENT, PROBLEMS, SyntheticJob, TaskSampler,
+from msr.synthetic import (IN_SIZE, MODELS, OUT_SIZE, PAPER_LATENT, PROBLEMS, TaskSampler,
                            build_synthetic_model, conv_score, dense_weight, generate, load_or_generate,
                            run_synthetic, symmetry_conv_score, toeplitz_filter, toeplitz_projection)
 from msr.viz import synthetic as vz
@@ -291,40 +291,6 @@ def test_bad_settings_raise_one_clear_line(changes, fragment, tmp_path):
         run_synthetic(kw.pop("problem"), kw.pop("model"), **kw)
     assert fragment in str(exc.value) and "\n" not in str(exc.value)
     assert not any(tmp_path.iterdir())  # nothing written
-
-
-# ----------------------------------------------------------------- the job
-def test_job_runs_models_in_a_thread(tmp_path):
-    job = SyntheticJob("rank1", ["maml-conv", "msr-fc"], steps=4, eval_interval=2, n_tasks=100, test_tasks=10,
-                       latent=2, cache_dir=str(tmp_path), threads=1).start()
-    job.join(60)
-    state = job.state()
-    assert state.status == "done" and state.finished and state.message is None
-    assert set(state.results) == {"maml-conv", "msr-fc"}
-    assert [r["step"] for r in state.histories["msr-fc"]] == [0, 2, 4]
-    assert state.snapshots["msr-fc"][-1].u.shape == (2, 68, 70)  # latent went to MSR-FC only
-    assert state.results["maml-conv"].config.latent is None
-
-
-def test_job_rejects_bad_settings_before_starting(tmp_path):
-    with pytest.raises(ConfigError, match="pick at least one model"):
-        SyntheticJob("rank1", [])
-    with pytest.raises(ConfigError, match="steps"):
-        SyntheticJob("rank1", ["maml-fc"], steps=-1, cache_dir=str(tmp_path))
-
-
-def test_job_can_be_stopped(tmp_path):
-    job = SyntheticJob("rank1", ["maml-fc", "maml-conv"], steps=100_000, eval_interval=1000, n_tasks=100,
-                       test_tasks=10, cache_dir=str(tmp_path), threads=1).start()
-    import time
-    deadline = time.time() + 30
-    while job.state().step < 3 and time.time() < deadline:
-        time.sleep(0.05)
-    job.stop()
-    job.join(30)
-    state = job.state()
-    assert state.status == "stopped" and not job.running
-    assert list(state.results) == ["maml-fc"] and state.results["maml-fc"].status == "stopped"
 
 
 # ------------------------------------------------------------------- charts

@@ -16,7 +16,7 @@ TINY = ["--steps", "4", "--eval-interval", "2", "--tasks", "100", "--test-tasks"
 
 
 def test_json_summary_is_the_last_line(tmp_path, capsys):
-    code = main(["synthetic", "--problem", "rank1", "--model", "msr-fc", *TINY, "--cache-dir", str(tmp_path),
+    code = main(["synthetic", "--problem", "rank1", "--model", "msr-fc", *TINY, "--cache-dir", str(tmp_path), "--runs-dir", str(tmp_path / "runs"),
                  "--json"])
     out, err = capsys.readouterr()
     assert code == 0
@@ -32,16 +32,19 @@ def test_json_summary_is_the_last_line(tmp_path, capsys):
 
 def test_flags_reach_the_run(tmp_path, capsys):
     code = main(["synthetic", "--problem", "rank5", "--model", "msr-fc", "--latent", "4", "--seed", "3", *TINY,
-                 "--no-cache", "--cache-dir", str(tmp_path), "--json", "--quiet"])
+                 "--no-cache", "--cache-dir", str(tmp_path / "cache"), "--runs-dir", str(tmp_path / "runs"), "--json",
+                 "--quiet"])
     out, err = capsys.readouterr()
     summary = json.loads(out.strip().splitlines()[-1])
     assert code == 0 and err == ""
     assert (summary["problem"], summary["latent"], summary["seed"]) == ("rank5", 4, 3)
-    assert not any(tmp_path.iterdir())  # --no-cache writes nothing
+    assert not (tmp_path / "cache").exists()  # --no-cache writes no dataset
+    assert summary["run_dir"].startswith(str(tmp_path / "runs"))  # the run itself is saved
 
 
 def test_plain_output(tmp_path, capsys):
-    assert main(["synthetic", "--model", "maml-conv", *TINY, "--cache-dir", str(tmp_path), "--quiet"]) == 0
+    assert main(["synthetic", "--model", "maml-conv", *TINY, "--cache-dir", str(tmp_path),
+                 "--runs-dir", str(tmp_path / "runs"), "--quiet"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("completed: MAML-Conv on rank1, 4 steps, test MSE ")
     assert "conv score 1.000 → 1.000" in out  # a convolution is a convolution from the start
@@ -58,7 +61,7 @@ def test_plain_output(tmp_path, capsys):
     (["--outer-lr", "-1"], "outer learning rate must be a number > 0"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, fragment, tmp_path, capsys):
-    code = main(["synthetic", *args, "--cache-dir", str(tmp_path)])
+    code = main(["synthetic", *args, "--cache-dir", str(tmp_path), "--runs-dir", str(tmp_path / "runs")])
     out, err = capsys.readouterr()
     assert code == EXIT_BAD_INPUT
     assert out == "" and len(err.strip().splitlines()) == 1 and fragment in err
@@ -68,7 +71,7 @@ def test_bad_input_is_one_line_and_exit_2(args, fragment, tmp_path, capsys):
 def test_module_entry_point(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     ok = subprocess.run([sys.executable, "-m", "msr", "synthetic", "--model", "maml-lc", *TINY, "--cache-dir",
-                         str(tmp_path), "--json", "--quiet"], capture_output=True, text=True, cwd=ROOT, env=env,
+                         str(tmp_path), "--runs-dir", str(tmp_path / "runs"), "--json", "--quiet"], capture_output=True, text=True, cwd=ROOT, env=env,
                         timeout=120)
     assert ok.returncode == 0, ok.stderr
     assert json.loads(ok.stdout.strip().splitlines()[-1])["model"] == "maml-lc"

@@ -42,7 +42,7 @@ def render_run(rec: RunRecord, body: Callable[[str], None], key: str, refresh_s:
     """Draw body(run path); while the run is training, redraw it every
     refresh_s seconds (a toggle stops following) and switch to a plain page
     once it ends."""
-    if rec.status.get("status") != "running":
+    if not rec.active:
         body(str(rec.path))
         return
     follow = st.toggle(f"Follow the live run (refresh every {refresh_s} s)", value=True, key=f"{key}_follow")
@@ -50,7 +50,7 @@ def render_run(rec: RunRecord, body: Callable[[str], None], key: str, refresh_s:
     @st.fragment(run_every=refresh_s if follow else None)
     def live() -> None:
         body(str(rec.path))
-        if load_run(rec.path).status.get("status") != "running":
+        if not load_run(rec.path, with_metrics=False).active:
             st.rerun()
 
     live()

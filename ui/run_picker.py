@@ -22,17 +22,16 @@ def runs_dir() -> str:
 
 
 def _label(rec: RunRecord) -> str:
-    status = rec.status.get("status", "?")
-    mark = "● live" if status == "running" else status
+    mark = {"running": "● live", "starting": "● starting"}.get(rec.state, rec.state)
     name = rec.config.name or rec.run_id
-    step = rec.last.get("step", 0)
-    return f"{name} · {rec.config.arch} · step {step} · {mark}"
+    return f"{name} · {rec.config.arch} · step {rec.step} · {mark}"
 
 
 def select_run(key: str, label: str = "Run") -> RunRecord | None:
-    """A selectbox of runs, newest first; defaults to the run this browser
-    session started last. Returns the freshly loaded record, or None."""
-    runs = [r for r in list_runs(runs_dir(), include_damaged=True) if not r.damaged]
+    """A selectbox of Rotated MNIST runs, newest first; defaults to the run
+    this browser session started last. Returns the freshly loaded record, or
+    None."""
+    runs = list_runs(runs_dir(), kind="mnist")
     if not runs:
         st.info("No runs yet. Start one on the **Train** page.")
         return None

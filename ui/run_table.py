@@ -15,7 +15,7 @@ TABLE_COLUMNS = ["run", "architecture", "angles", "steps", "test loss", "± 95%"
 
 def run_label(rec: RunRecord) -> str:
     """Unique and readable: the folder name, after the run's name if it has one."""
-    name = rec.config.name if rec.config is not None else ""
+    name = getattr(rec.config, "name", "") if rec.config is not None else ""
     return f"{name} ({rec.run_id})" if name else rec.run_id
 
 
@@ -32,12 +32,13 @@ def _num(value):
 
 def runs_frame(records: list[RunRecord]) -> pd.DataFrame:
     """One row per run folder (named by ``run_label``); a damaged one keeps
-    its row, says why, and leaves the rest empty."""
+    its row, says why, and leaves the rest empty. Reads only each run's
+    summary (status.json), never its whole metrics file."""
     rows = []
     for rec in records:
         try:
             date = time.strftime("%Y-%m-%d %H:%M", time.localtime(rec.created))
-        except OSError:
+        except (OSError, OverflowError, ValueError):
             date = ""
         if rec.damaged or rec.config is None:
             rows.append({"run": rec.run_id, "architecture": "", "angles": "", "steps": "",
@@ -45,13 +46,16 @@ def runs_frame(records: list[RunRecord]) -> pd.DataFrame:
                          "status": f"damaged: {rec.damaged}", "date": date})
             continue
         last = rec.last
-        done = rec.status.get("steps", last.get("step", 0))
+        synthetic = rec.kind == "synthetic"
         rows.append({
-            "run": run_label(rec), "architecture": rec.config.arch,
-            "angles": angles_text(rec.config), "steps": f"{done} / {rec.config.steps}",
-            "test loss": _num(last.get("test_loss")), "± 95%": _num(last.get("test_err")),
-            "test accuracy": _num(last.get("test_acc")),
-            "status": str(rec.status.get("status", "unknown")), "date": date,
+            "run": run_label(rec),
+            "architecture": f"{rec.config.model} ({rec.config.problem})" if synthetic else rec.config.arch,
+            "angles": "–" if synthetic else angles_text(rec.config),
+            "steps": f"{rec.step} / {rec.total}",
+            "test loss": _num(last.get("test_mse" if synthetic else "test_loss")),
+            "± 95%": _num(last.get("test_err")),
+            "test accuracy": None if synthetic else _num(last.get("test_acc")),
+            "status": rec.state, "date": date,
         })
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 

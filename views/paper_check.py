@@ -1,19 +1,26 @@
 """Paper check: the MSR paper's synthetic problems, run live.
 
-Composes msr.synthetic (the runs, in a background thread) and
-msr.viz.synthetic (the charts); holds no model logic.
+Each model is an ordinary run (a worker process and a run folder, listed on
+the Runs page); the models launched together form a group, which this page
+shows. Composes msr.synthetic and msr.viz.synthetic; holds no model logic.
 """
+import secrets
+import time
+
 import streamlit as st
 
 from msr.config import ConfigError
-from msr.synthetic import (DEFAULT_CACHE, MODELS, PAPER_LATENT, PROBLEMS, SyntheticConfig, SyntheticJob,
-                           conv_score)
+from msr.runs import CheckpointError, list_runs, load_checkpoint, progress_of, request_stop
+from msr.synthetic import (DEFAULT_CACHE, MODELS, PAPER_LATENT, PROBLEMS, SyntheticConfig, conv_score,
+                           make_config, run_groups, snapshot_from_checkpoint, summarize)
+from msr.worker import start_run
+from ui.run_picker import runs_dir
+from ui.run_view import REFRESH_SECONDS
 from msr.viz.export import chart_png, figure_png, frame_csv
 from msr.viz.synthetic import (history_chart, history_frame, matrix_frame, mse_bar_chart, results_frame,
                                symmetry_figure, symmetry_frame, weight_figure)
 
-JOB_KEY = "paper_check_job"
-SEEN_KEY = "paper_check_seen_status"
+GROUP_KEY = "paper_check.group"
 DEFAULTS = SyntheticConfig()
 PROBLEM_TEXT = {
     "rank1": "rank1: every task is one random 3-tap convolution",
@@ -37,9 +44,6 @@ applies to every test task after adaptation; for MSR-FC, the score of `U` itself
 reach) is shown too.
 """
 )
-
-job: SyntheticJob | None = st.session_state.get(JOB_KEY)
-busy = job is not None and job.state().status == "running"
 
 with st.form("paper_check_form"):
     c1, c2, c3 = st.columns([1.2, 2, 0.8])
@@ -65,106 +69,129 @@ with st.form("paper_check_form"):
     submitted = st.form_submit_button("Run", type="primary")
 
 if submitted:
-    if busy:
-        st.warning("A run is still going; stop it first.")
-    else:
-        try:
-            job = SyntheticJob(problem, models, steps=int(steps), tasks_per_step=int(tasks_per_step),
+    group = time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+    try:
+        if not models:
+            raise ConfigError(f"pick at least one model; allowed: {', '.join(m.label for m in MODELS.values())}")
+        # Every model's settings are checked before any run starts.
+        configs = [make_config(problem, m, drop_latent=True, steps=int(steps), tasks_per_step=int(tasks_per_step),
                                eval_interval=int(eval_interval), test_tasks=int(test_tasks), seed=int(seed),
                                latent=int(latent) or None, inner_lr=float(inner_lr), outer_lr=float(outer_lr),
                                shots=int(shots), queries=20 - int(shots), n_tasks=int(n_tasks),
-                               data_seed=int(data_seed), cache_dir=cache_dir.strip() or None, threads=1)
-        except ConfigError as exc:
-            st.error(str(exc))
-        else:
-            job.start()
-            st.session_state[JOB_KEY] = job
+                               data_seed=int(data_seed), cache_dir=cache_dir.strip() or None, threads=1,
+                               runs_dir=runs_dir(), group=group)
+                   for m in models]
+        for cfg in configs:
+            start_run(cfg, "synthetic")
+    except ConfigError as exc:
+        st.error(f"Nothing was started: {exc}")
+    else:
+        st.session_state[GROUP_KEY] = group
+        st.rerun()
 
-if job is None:
-    st.info("Pick a problem and the models, then **Run**. The models run one after another in the background; "
-            "this page keeps responding and updates every second.")
+groups = run_groups(list_runs(runs_dir(), kind="synthetic"))
+if not groups:
+    st.info("Pick a problem and the models, then **Run**. Each model trains in a process of its own; this page "
+            "keeps responding, updates every couple of seconds, and finds the runs again after a reload.")
     st.stop()
 
 
-def latest_summaries(state) -> list[dict]:
-    """The last evaluation of every model so far (final for finished ones)."""
-    out = []
-    for m, records in state.histories.items():
-        if not records:
-            continue
-        r = records[-1]
-        if m in state.results:
-            out.append(state.results[m].summary())
-        else:
-            out.append({"problem": job.problem, "model": m, "latent": job.configs[m].resolved_latent(),
-                        "steps": r["step"], "test_mse": r["test_mse"], "test_err": r["test_err"],
-                        "conv_score": r["conv_score"], "seconds": r["seconds"]})
-    return out
+def group_label(key: str) -> str:
+    runs = groups[key]
+    first = runs[0]
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(first.created))
+    states = {r.state for r in runs}
+    state = "training" if states & {"starting", "running"} else " / ".join(sorted(states))
+    names = ", ".join(MODELS[r.config.model].label for r in runs if r.config.model in MODELS)
+    return f"{first.config.problem}: {names} · {when} · {state}"
 
 
-# The status this full run saw: the fragment reruns the whole page once when it changes.
-status_seen = job.state().status
-busy = status_seen == "running"
-st.session_state[SEEN_KEY] = status_seen
+keys = list(groups)
+wanted = st.session_state.get(GROUP_KEY)
+chosen = st.selectbox("Runs shown", keys, index=keys.index(wanted) if wanted in keys else 0,
+                      format_func=group_label, key="paper_check.shown")
+st.session_state[GROUP_KEY] = chosen
+paths = [str(r.path) for r in groups[chosen]]
+busy = any(r.active for r in groups[chosen])
 
 
-@st.fragment(run_every=1.0 if busy else None)
+def load_group():
+    from msr.runs import load_run
+    return [load_run(p) for p in paths]
+
+
+@st.fragment(run_every=REFRESH_SECONDS if busy else None)
 def live_view() -> None:
-    state = job.state()
-    if state.status == "running":
-        idx = job.models.index(state.current) + 1 if state.current in job.models else 0
-        label = MODELS[state.current].label if state.current in MODELS else "loading the dataset"
-        st.progress(min(state.step / max(state.total, 1), 1.0),
-                    text=f"{label}: step {state.step} of {state.total} (model {idx} of {len(job.models)})")
-        if st.button("Stop", key="paper_check_stop"):
-            job.stop()
-    elif state.status == "done":
-        st.success(f"Finished {len(state.results)} model(s) on {job.problem}.")
-    elif state.status == "stopped":
-        st.warning("Stopped; the numbers below are from the last evaluation of each model.")
-    elif state.status == "failed":
-        st.error(state.message or "the run failed")
+    runs = load_group()
+    problem_ = runs[0].config.problem
+    active = [r for r in runs if r.active]
+    if active:
+        for r in active:
+            p = progress_of(r)
+            st.progress(p.fraction, text=f"{MODELS[r.config.model].label}: step {p.step} of {p.total}"
+                        + (" (stopping…)" if p.stopping else ""))
+        if st.button("Stop these runs", key="paper_check_stop", icon=":material/stop_circle:"):
+            for r in active:
+                request_stop(r.path)
+    else:
+        states = [r.state for r in runs]
+        if all(s == "completed" for s in states):
+            st.success(f"Finished {len(runs)} model(s) on {problem_}.")
+        else:
+            notes = "; ".join(f"{MODELS[r.config.model].label}: {r.state}"
+                              + (f" ({r.status.get('message')})" if r.state == "failed" else "") for r in runs)
+            (st.error if "failed" in states else st.warning)(
+                f"{notes}. The numbers below are from each model's last evaluation; stopped or interrupted "
+                "runs can be resumed from the Runs page.")
 
-    summaries = latest_summaries(state)
+    summaries = [summarize(r.config, r.state, r.step, r.metrics) for r in runs if r.metrics]
     if summaries:
         frame = results_frame(summaries)
-        bars = mse_bar_chart(frame, title=f"{job.problem}: test MSE after adaptation (95% interval)")
+        bars = mse_bar_chart(frame, title=f"{problem_}: test MSE after adaptation (95% interval)")
         st.altair_chart(bars)
         st.dataframe(frame[["label", "latent", "steps", "test_mse", "test_err", "conv_score", "seconds"]],
                      hide_index=True)
-        hist = history_frame({m: h for m, h in state.histories.items() if h})
+        hist = history_frame({r.config.model: r.metrics for r in runs if r.metrics})
         left, right = st.columns(2)
         mse_chart, score_chart = history_chart(hist, "test_mse"), history_chart(hist, "conv_score")
         left.altair_chart(mse_chart)
         right.altair_chart(score_chart)
         d1, d2, d3, d4 = st.columns(4)
-        d1.download_button("Results (CSV)", frame_csv(frame), f"paper_check_{job.problem}.csv", "text/csv")
-        d2.download_button("History (CSV)", frame_csv(hist), f"paper_check_{job.problem}_history.csv", "text/csv")
-        d3.download_button("Bar chart (PNG)", lambda: chart_png(bars), f"paper_check_{job.problem}_mse.png",
+        d1.download_button("Results (CSV)", frame_csv(frame), f"paper_check_{problem_}.csv", "text/csv")
+        d2.download_button("History (CSV)", frame_csv(hist), f"paper_check_{problem_}_history.csv", "text/csv")
+        d3.download_button("Bar chart (PNG)", lambda: chart_png(bars), f"paper_check_{problem_}_mse.png",
                            "image/png")
         d4.download_button("Conv score chart (PNG)", lambda: chart_png(score_chart),
-                           f"paper_check_{job.problem}_conv_score.png", "image/png")
-    if state.finished and st.session_state.get(SEEN_KEY) == "running":
-        st.session_state[SEEN_KEY] = state.status
+                           f"paper_check_{problem_}_conv_score.png", "image/png")
+    if busy and not active:
         st.rerun()  # once, so the weights view below shows the final state
 
 
 live_view()
 
 st.subheader("What the weights look like")
-state = job.state()
-have = [m for m in job.models if state.snapshots.get(m)]
+runs = load_group()
+have = [r for r in runs if r.checkpoint_steps()]
 if not have:
     st.caption("Weights appear here after the first evaluation.")
     st.stop()
-default = "msr-fc" if "msr-fc" in have else have[0]
+by_model = {r.config.model: r for r in have}
+default = "msr-fc" if "msr-fc" in by_model else next(iter(by_model))
 w1, w2 = st.columns([1, 2])
-model = w1.selectbox("Model", have, index=have.index(default), format_func=lambda m: MODELS[m].label)
-snaps = state.snapshots[model]
-steps_seen = [s.step for s in snaps]
+model = w1.selectbox("Model", list(by_model), index=list(by_model).index(default),
+                     format_func=lambda m: MODELS[m].label)
+rec = by_model[model]
+steps_seen = rec.checkpoint_steps()
 step = w2.select_slider("Evaluation step", options=steps_seen, value=steps_seen[-1]) if len(steps_seen) > 1 \
     else steps_seen[0]
-snap = snaps[steps_seen.index(step)]
+try:
+    snap = snapshot_from_checkpoint(load_checkpoint(rec.path, step))
+except CheckpointError as exc:
+    st.error(str(exc))
+    st.stop()
+if snap is None:
+    st.caption("This checkpoint holds no weight pictures.")
+    st.stop()
 if busy:
     st.caption("Training is still going: move the slider or rerun the page to see newer steps.")
 

@@ -1,13 +1,15 @@
-"""Runs: every saved run, their curves side by side, downloads, deletion."""
+"""Runs: every saved run, their curves side by side, stop, resume, downloads, deletion."""
 from pathlib import Path
 
 import streamlit as st
 
-from msr.jobs import REGISTRY
-from msr.runs import delete_run, list_runs
+from msr.config import ConfigError
+from msr.runs import RunFolderError, check_run_file, checkpoint_name, delete_run, list_runs, progress_of, read_run_file
+from msr.worker import resume_run
 from msr.viz.export import frame_csv
 from msr.viz.training import METRICS, metrics_frame, overlay_chart
 from ui.run_picker import runs_dir
+from ui.run_view import progress_text, stop_controls
 from ui.run_table import config_diff, run_label, runs_frame
 
 CONFIRM_KEY = "runs.confirm_delete"
@@ -27,29 +29,43 @@ if not records:
     st.info("No runs yet. Start one on the **Train** page.")
     st.stop()
 
-st.dataframe(
-    runs_frame(records), hide_index=True, width="stretch",
-    column_config={
-        # pixel widths that fit a laptop screen beside the sidebar
-        "run": st.column_config.TextColumn(width=250, help="The run's name, if it has one, and its folder."),
-        "architecture": st.column_config.TextColumn(width=80),
-        "angles": st.column_config.TextColumn(width=90),
-        "steps": st.column_config.TextColumn(width=65, help="Steps done / steps asked for."),
-        "test loss": st.column_config.NumberColumn(format="%.4f", width=70,
-                                                   help="Mean query loss at the last evaluation."),
-        "± 95%": st.column_config.NumberColumn(format="%.4f", width=60),
-        "test accuracy": st.column_config.ProgressColumn(format="percent", min_value=0.0, max_value=1.0,
-                                                         width=95),
-        "status": st.column_config.TextColumn(width=100),
-        "date": st.column_config.TextColumn(width=115),
-    },
-)
+
+@st.fragment(run_every=3.0 if any(r.active for r in records) else None)
+def table() -> None:
+    """The table refreshes itself while a run trains (a full rerun once none does)."""
+    fresh = list_runs(folder, include_damaged=True)
+    draw_table(fresh)
+    if any(r.active for r in records) and not any(r.active for r in fresh):
+        st.rerun()
+
+
+def draw_table(records) -> None:
+    st.dataframe(
+        runs_frame(records), hide_index=True, width="stretch",
+        column_config={
+            # pixel widths that fit a laptop screen beside the sidebar
+            "run": st.column_config.TextColumn(width=250, help="The run's name, if it has one, and its folder."),
+            "architecture": st.column_config.TextColumn(width=80),
+            "angles": st.column_config.TextColumn(width=90),
+            "steps": st.column_config.TextColumn(width=65, help="Steps done / steps asked for."),
+            "test loss": st.column_config.NumberColumn(format="%.4f", width=70,
+                                                       help="Mean query loss at the last evaluation."),
+            "± 95%": st.column_config.NumberColumn(format="%.4f", width=60),
+            "test accuracy": st.column_config.ProgressColumn(format="percent", min_value=0.0, max_value=1.0,
+                                                             width=95),
+            "status": st.column_config.TextColumn(width=100),
+            "date": st.column_config.TextColumn(width=115),
+        },
+    )
+
+
+table()
 damaged = [r for r in records if r.damaged]
 if damaged:
     st.caption("Left out of the charts, as they cannot be read as runs (you may delete them below): "
                + "; ".join(f"`{r.run_id}`: {r.damaged}" for r in damaged) + ".")
 
-valid = [r for r in records if not r.damaged]
+valid = [r for r in records if not r.damaged and r.kind == "mnist"]
 by_path = {str(r.path): r for r in records}
 
 # ------------------------------------------------------------------ compare
@@ -75,54 +91,81 @@ if valid:
         st.caption("Pick one or more runs to see their curves.")
 
 # --------------------------------------------------------------- one run
-st.subheader("Download or delete")
+st.subheader("Stop, resume, download or delete")
 paths = [str(r.path) for r in records]
 preferred = st.session_state.get("last_run_path")
 if preferred not in paths:
     preferred = str(valid[0].path) if valid else paths[0]
 rec = by_path[st.selectbox("Run", paths, index=paths.index(preferred),
                            key="runs.one", format_func=lambda p: run_label(by_path[p])
-                           + (" · damaged" if by_path[p].damaged else ""))]
+                           + (" · damaged" if by_path[p].damaged else f" · {by_path[p].state}"))]
 path = Path(rec.path)
 if rec.damaged:
     st.warning(f"This folder is damaged: {rec.damaged}.")
 
+if rec.active:
+    p = progress_of(rec)
+    bar, side = st.columns([6, 1], vertical_alignment="bottom")
+    bar.progress(p.fraction, text=progress_text(p))
+    with side:
+        stop_controls(str(path), p, key=f"runs.{rec.run_id}")
+elif rec.resumable:
+    why = {"stopped": "It was stopped", "interrupted": "Its worker process is gone (killed, or the machine "
+           "restarted)", "failed": f"It failed ({rec.status.get('message') or 'unknown error'})"}[rec.state]
+    st.info(f"{why} at step {rec.step} of {rec.total}. Resume continues it from its last evaluation to its "
+            "planned steps; the records after that evaluation are replaced.")
+    if st.button("Resume", key="runs.resume", icon=":material/play_arrow:", type="primary"):
+        try:
+            resume_run(path)
+        except (ConfigError, OSError) as exc:  # a memory refusal too
+            st.error(f"Cannot resume: {exc}")
+        else:
+            st.session_state["last_run_path"] = str(path)
+            st.session_state[NOTICE_KEY] = f"Resumed {rec.run_id}; it trains in the background (see the sidebar)."
+            st.rerun()
+
+
+def download(label: str, relative: str, file_name: str, mime: str, key: str) -> None:
+    """Only the run's own regular files are offered, read when clicked."""
+    try:
+        check_run_file(path, relative)
+    except RunFolderError:
+        row.caption(f"No {label}.")
+        return
+    row.download_button(label, lambda: read_run_file(path, relative), file_name=file_name, mime=mime, key=key,
+                        icon=":material/download:")
+
+
 row = st.container(horizontal=True)
-config_file = path / "config.json"
-if config_file.is_file():
-    row.download_button("config.json", config_file.read_bytes(), file_name=f"{rec.run_id}-config.json",
-                            mime="application/json", key="runs.dl.config", icon=":material/download:")
-else:
-    row.caption("No config.json.")
-if rec.metrics:
+download("config.json", "config.json", f"{rec.run_id}-config.json", "application/json", "runs.dl.config")
+if not rec.damaged and rec.kind == "mnist" and rec.metrics:
     row.download_button("Metrics (CSV)", frame_csv(metrics_frame(rec.metrics)),
-                            file_name=f"{rec.run_id}-metrics.csv", mime="text/csv", key="runs.dl.metrics",
-                            icon=":material/download:")
-else:
-    row.caption("No metrics recorded.")
+                        file_name=f"{rec.run_id}-metrics.csv", mime="text/csv", key="runs.dl.metrics",
+                        icon=":material/download:")
+download("metrics.jsonl", "metrics.jsonl", f"{rec.run_id}-metrics.jsonl", "application/json", "runs.dl.jsonl")
 steps = rec.checkpoint_steps()
 if steps:
-    latest = path / "checkpoints" / f"step_{steps[-1]:06d}.pt"
-    # read when clicked, not on every rerun
-    row.download_button(f"Checkpoint, step {steps[-1]} (.pt)", lambda: latest.read_bytes(),
-                            file_name=f"{rec.run_id}-step_{steps[-1]:06d}.pt",
-                            mime="application/octet-stream", key="runs.dl.checkpoint", icon=":material/download:")
+    download(f"Checkpoint, step {steps[-1]} (.pt)", f"checkpoints/{checkpoint_name(steps[-1])}",
+             f"{rec.run_id}-{checkpoint_name(steps[-1])}", "application/octet-stream", "runs.dl.checkpoint")
 else:
     row.caption("No checkpoint saved.")
 
-owner = REGISTRY.owner_of(path)
-if owner is not None:
-    st.info("This run is still training; stop it on the Train page before deleting it.")
+if rec.active:
+    st.info("This run is still training; stop it before deleting it.")
 elif st.session_state.get(CONFIRM_KEY) == str(path):
     st.warning(f"Delete `{rec.run_id}` and everything in it? This cannot be undone.")
     yes, no, _ = st.columns([1, 1, 6])
     if yes.button("Yes, delete", type="primary", key="runs.delete.yes"):
-        delete_run(path)
         st.session_state.pop(CONFIRM_KEY, None)
-        if st.session_state.get("last_run_path") == str(path):
-            st.session_state.pop("last_run_path")
-        st.session_state[NOTICE_KEY] = f"Deleted {rec.run_id}."
-        st.rerun()
+        try:
+            delete_run(path)
+        except (RunFolderError, OSError) as exc:
+            st.error(f"Not deleted: {exc}")
+        else:
+            if st.session_state.get("last_run_path") == str(path):
+                st.session_state.pop("last_run_path")
+            st.session_state[NOTICE_KEY] = f"Deleted {rec.run_id}."
+            st.rerun()
     if no.button("Cancel", key="runs.delete.no"):
         st.session_state.pop(CONFIRM_KEY, None)
         st.rerun()

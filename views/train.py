@@ -2,27 +2,25 @@
 import streamlit as st
 
 from msr.config import ConfigError
-from msr.jobs import start_job
-from ui import job_view, train_form
+from msr.runs import active_runs, load_run
+from msr.worker import start_run
+from ui import run_view, train_form
 from ui.run_picker import runs_dir
 
 st.title("Train")
-st.caption("Meta-train a model on Rotated MNIST. The run goes on in the background: you may switch pages, "
-           "or close the tab, and it still finishes and is saved.")
-
-jobs = job_view.session_jobs()
-running = [j for j in jobs if not j.done]
+st.caption("Meta-train a model on Rotated MNIST. The run trains in a process of its own: you may switch pages, "
+           "reload, close the tab or restart the app, and it still finishes and is saved.")
 
 train_form.render_presets()
-form = train_form.render_form(
-    disabled_reason="A run is going; stop it or wait for it to end before starting another." if running else None)
+form = train_form.render_form()
+training = active_runs(runs_dir())
 
-if form.submitted and not running:
+if form.submitted:
     try:
         config = train_form.build_config(form.values, runs_dir())
-        with st.spinner("Loading the data…"):
-            data = train_form.load_data(config)
-        job = start_job(config, data)
+        with st.spinner("Checking the data…"):
+            train_form.load_data(config)
+        path = start_run(config)
     except train_form.FormError as exc:
         general = [msg for field, msg in exc.errors.items() if field not in form.slots]
         for field, msg in exc.errors.items():
@@ -32,16 +30,23 @@ if form.submitted and not running:
         general.append("Nothing was started" + (f": fix the field{'s' if marked > 1 else ''} marked above."
                                                 if marked else "."))
         form.general.error("\n\n".join(general), icon="⚠️")
-    except ConfigError as exc:  # the job's own check; the form's should have caught it
+    except ConfigError as exc:  # the run's own check (memory, runs folder); the form's may not catch it
         form.general.error(f"Nothing was started: {exc}", icon="⚠️")
     else:
-        job.wait_started(timeout=10)
-        job_view.remember(job)
-        st.rerun()  # redraw with Start disabled while the run goes
-elif form.submitted:
-    form.general.warning("A run is already going; stop it before starting another.")
+        st.session_state["last_run_path"] = str(path)
+        st.rerun()
+elif training:
+    form.general.caption(f"{len(training)} run(s) training on this machine now; a new one shares the CPU with them.")
 
 st.caption(f"Runs are saved under `{runs_dir()}/`.")
-if jobs:
-    job_view.show_job(jobs[-1])
-    job_view.render_history(jobs[:-1])
+followed = st.session_state.get("last_run_path")
+if followed and load_run(followed, with_metrics=False).damaged:
+    followed = None
+if not followed and training:
+    followed = str(training[0].path)
+if followed:
+    run_view.show_run(followed, key="train.run")
+    others = [r for r in training if str(r.path) != followed]
+    if others:
+        st.caption("Also training: " + ", ".join(f"`{r.run_id}`" for r in others)
+                   + " (see the sidebar, or open them on the Runs page).")
