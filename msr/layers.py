@@ -8,6 +8,12 @@ Every layer may hold a *bank* of independent copies (``bank=n``): parameters get
 a leading dimension of size n, and ``forward(x, index)`` sends each sample
 through its own copy. The dedicated architecture uses this to give every
 rotation angle its own circuit without a Python loop over circuits.
+
+Every constructor takes an optional ``generator`` and draws all its random
+values from it, so a model can be built reproducibly without touching the
+global random state; with ``generator=None`` the global generator is used.
+Layers that copy PyTorch's default initialization reproduce it draw for draw:
+for the same seed they get the same values as ``nn.Conv2d`` / ``nn.Linear``.
 """
 from __future__ import annotations
 
@@ -16,6 +22,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn import init
 
 SYMMETRY_PREFIX = "sym_"
 
@@ -32,6 +39,20 @@ def _bank_shape(bank: int | None, *shape: int) -> tuple[int, ...]:
 def _eye(bank: int | None, n: int) -> torch.Tensor:
     eye = torch.eye(n)
     return eye.expand(bank, n, n).clone() if bank else eye
+
+
+def _default_init(shape: tuple[int, ...], bias: bool, generator: torch.Generator | None
+                  ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Weight (and bias) drawn as ``nn.Conv2d`` / ``nn.Linear.reset_parameters``
+    would for a weight of ``shape`` (out, in, *kernel): kaiming-uniform with
+    a = √5 on the weight, then U(±1/√fan_in) on the bias, in that order."""
+    weight = torch.empty(*shape)
+    init.kaiming_uniform_(weight, a=math.sqrt(5), generator=generator)
+    if not bias:
+        return weight, None
+    fan_in = math.prod(shape[1:])
+    bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+    return weight, torch.empty(shape[0]).uniform_(-bound, bound, generator=generator)
 
 
 def _patches(x: torch.Tensor, k: int) -> torch.Tensor:
@@ -90,15 +111,14 @@ class KroneckerConv2d(nn.Module):
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int,
-                 bias: bool = True, bank: int | None = None):
+                 bias: bool = True, bank: int | None = None,
+                 generator: torch.Generator | None = None):
         super().__init__()
         self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, kernel_size
         self.bank = bank
-        ref = nn.Conv2d(in_channels, out_channels, kernel_size, bias=bias)
-        weight = ref.weight.detach()
+        weight, b = _default_init((out_channels, in_channels, kernel_size, kernel_size), bias, generator)
         self.weight = nn.Parameter(weight.expand(*_bank_shape(bank, *weight.shape)).clone())
-        if bias:
-            b = ref.bias.detach()
+        if b is not None:
             self.bias = nn.Parameter(b.expand(*_bank_shape(bank, *b.shape)).clone())
         else:
             self.register_parameter("bias", None)
@@ -106,17 +126,17 @@ class KroneckerConv2d(nn.Module):
         self.sym_B = nn.Parameter(_eye(bank, in_channels))
         self.sym_C = nn.Parameter(_eye(bank, kernel_size * kernel_size))
         if bank:
-            self.reset_bank()
+            self.reset_bank(generator=generator)
 
-    def reset_bank(self) -> None:
+    def reset_bank(self, generator: torch.Generator | None = None) -> None:
         """Give every copy in a bank its own random kernel."""
+        shape = (self.out_channels, self.in_channels, self.kernel_size, self.kernel_size)
         with torch.no_grad():
             for i in range(self.bank or 0):
-                ref = nn.Conv2d(self.in_channels, self.out_channels, self.kernel_size,
-                                bias=self.bias is not None)
-                self.weight[i].copy_(ref.weight)
-                if self.bias is not None:
-                    self.bias[i].copy_(ref.bias)
+                weight, b = _default_init(shape, self.bias is not None, generator)
+                self.weight[i].copy_(weight)
+                if b is not None:
+                    self.bias[i].copy_(b)
 
     def effective_weight(self) -> torch.Tensor:
         k2 = self.kernel_size * self.kernel_size
@@ -140,7 +160,8 @@ class DenseConv2d(nn.Module):
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, latent: int,
-                 bias: bool = True, bank: int | None = None):
+                 bias: bool = True, bank: int | None = None,
+                 generator: torch.Generator | None = None):
         super().__init__()
         self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, kernel_size
         self.latent = latent
@@ -149,16 +170,16 @@ class DenseConv2d(nn.Module):
         fan_in = in_channels * kernel_size * kernel_size
         if latent == numel:
             u = _eye(bank, numel)
-            v = torch.empty(*_bank_shape(bank, latent)).uniform_(-1, 1) / math.sqrt(fan_in)
+            v = torch.empty(*_bank_shape(bank, latent)).uniform_(-1, 1, generator=generator) / math.sqrt(fan_in)
         else:
             # Var(W) = latent · Var(U) · Var(v) = 1/fan_in, as for a usual conv.
-            u = torch.randn(*_bank_shape(bank, numel, latent)) / math.sqrt(latent)
-            v = torch.randn(*_bank_shape(bank, latent)) / math.sqrt(fan_in)
+            u = torch.randn(*_bank_shape(bank, numel, latent), generator=generator) / math.sqrt(latent)
+            v = torch.randn(*_bank_shape(bank, latent), generator=generator) / math.sqrt(fan_in)
         self.sym_U = nn.Parameter(u)
         self.weight = nn.Parameter(v)
         if bias:
             self.bias = nn.Parameter(torch.empty(*_bank_shape(bank, out_channels)).uniform_(
-                -1 / math.sqrt(fan_in), 1 / math.sqrt(fan_in)))
+                -1 / math.sqrt(fan_in), 1 / math.sqrt(fan_in), generator=generator))
         else:
             self.register_parameter("bias", None)
 
@@ -186,15 +207,18 @@ class DenseLinear(nn.Module):
     """
 
     def __init__(self, in_features: int, out_features: int, latent: int = 3,
-                 bias: bool = True, bank: int | None = None):
+                 bias: bool = True, bank: int | None = None,
+                 generator: torch.Generator | None = None):
         super().__init__()
         self.in_features, self.out_features, self.latent = in_features, out_features, latent
         self.bank = bank
-        self.sym_U = nn.Parameter(torch.randn(*_bank_shape(bank, out_features * in_features, latent)) * 0.01)
-        self.weight = nn.Parameter(torch.randn(*_bank_shape(bank, latent)) / out_features)
+        self.sym_U = nn.Parameter(torch.randn(*_bank_shape(bank, out_features * in_features, latent),
+                                              generator=generator) * 0.01)
+        self.weight = nn.Parameter(torch.randn(*_bank_shape(bank, latent), generator=generator) / out_features)
         if bias:
             bound = 1 / math.sqrt(in_features)
-            self.bias = nn.Parameter(torch.empty(*_bank_shape(bank, out_features)).uniform_(-bound, bound))
+            self.bias = nn.Parameter(torch.empty(*_bank_shape(bank, out_features)).uniform_(
+                -bound, bound, generator=generator))
         else:
             self.register_parameter("bias", None)
 
@@ -224,14 +248,16 @@ class BankedConv2d(nn.Module):
     """A plain conv (no symmetry matrices), optionally one copy per bank entry."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int,
-                 bias: bool = True, bank: int | None = None):
+                 bias: bool = True, bank: int | None = None,
+                 generator: torch.Generator | None = None):
         super().__init__()
         self.kernel_size = kernel_size
-        refs = [nn.Conv2d(in_channels, out_channels, kernel_size, bias=bias) for _ in range(bank or 1)]
-        w = torch.stack([r.weight.detach() for r in refs])
+        shape = (out_channels, in_channels, kernel_size, kernel_size)
+        copies = [_default_init(shape, bias, generator) for _ in range(bank or 1)]
+        w = torch.stack([weight for weight, _ in copies])
         self.weight = nn.Parameter(w if bank else w[0])
         if bias:
-            b = torch.stack([r.bias.detach() for r in refs])
+            b = torch.stack([b for _, b in copies])
             self.bias = nn.Parameter(b if bank else b[0])
         else:
             self.register_parameter("bias", None)
@@ -247,13 +273,13 @@ class BankedLinear(nn.Module):
     """A plain linear layer, optionally one copy per bank entry."""
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
-                 bank: int | None = None):
+                 bank: int | None = None, generator: torch.Generator | None = None):
         super().__init__()
-        refs = [nn.Linear(in_features, out_features, bias=bias) for _ in range(bank or 1)]
-        w = torch.stack([r.weight.detach() for r in refs])
+        copies = [_default_init((out_features, in_features), bias, generator) for _ in range(bank or 1)]
+        w = torch.stack([weight for weight, _ in copies])
         self.weight = nn.Parameter(w if bank else w[0])
         if bias:
-            b = torch.stack([r.bias.detach() for r in refs])
+            b = torch.stack([b for _, b in copies])
             self.bias = nn.Parameter(b if bank else b[0])
         else:
             self.register_parameter("bias", None)

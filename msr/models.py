@@ -83,17 +83,20 @@ class DedicatedClassifier(MetaModel):
     identity so that at init every circuit is a plain single-circuit model.
     """
 
-    def __init__(self, spec: ModelSpec):
+    def __init__(self, spec: ModelSpec, generator: torch.Generator | None = None):
         super().__init__()
         n = spec.n_angles
         side = spec.image_size - spec.kernel_size + 1
         self.n_circuits = n
-        self.conv = KroneckerConv2d(1, spec.channels, spec.kernel_size, bank=n)
-        self.head = DenseLinear(spec.channels * side * side, spec.ways, latent=spec.latent, bank=n)
-        self.align = nn.Linear(spec.ways, spec.ways)
-        with torch.no_grad():
-            self.align.weight.copy_(torch.eye(spec.ways))
-            self.align.bias.zero_()
+        self.conv = KroneckerConv2d(1, spec.channels, spec.kernel_size, bank=n, generator=generator)
+        self.head = DenseLinear(spec.channels * side * side, spec.ways, latent=spec.latent, bank=n,
+                                generator=generator)
+        # The alignment head starts at exactly the identity: no random draw at
+        # all (a "meta" module allocates nothing and initializes nothing), then
+        # real parameters are put in place.
+        self.align = nn.Linear(spec.ways, spec.ways, device="meta")
+        self.align.weight = nn.Parameter(torch.eye(spec.ways))
+        self.align.bias = nn.Parameter(torch.zeros(spec.ways))
 
     @property
     def circuits(self) -> int:
@@ -110,26 +113,31 @@ def _side(spec: ModelSpec) -> int:
     return spec.image_size - spec.kernel_size + 1
 
 
-def _shared(spec: ModelSpec) -> MetaModel:
-    return ConvClassifier(KroneckerConv2d(1, spec.channels, spec.kernel_size),
-                          DenseLinear(spec.channels * _side(spec) ** 2, spec.ways, latent=spec.latent))
+def _shared(spec: ModelSpec, generator: torch.Generator | None = None) -> MetaModel:
+    return ConvClassifier(KroneckerConv2d(1, spec.channels, spec.kernel_size, generator=generator),
+                          DenseLinear(spec.channels * _side(spec) ** 2, spec.ways, latent=spec.latent,
+                                      generator=generator))
 
 
-def _dense(spec: ModelSpec) -> MetaModel:
-    return ConvClassifier(DenseConv2d(1, spec.channels, spec.kernel_size, latent=spec.conv_latent),
-                          DenseLinear(spec.channels * _side(spec) ** 2, spec.ways, latent=spec.latent))
+def _dense(spec: ModelSpec, generator: torch.Generator | None = None) -> MetaModel:
+    return ConvClassifier(DenseConv2d(1, spec.channels, spec.kernel_size, latent=spec.conv_latent,
+                                      generator=generator),
+                          DenseLinear(spec.channels * _side(spec) ** 2, spec.ways, latent=spec.latent,
+                                      generator=generator))
 
 
-def _conv(spec: ModelSpec) -> MetaModel:
-    return ConvClassifier(BankedConv2d(1, spec.channels, spec.kernel_size),
-                          BankedLinear(spec.channels * _side(spec) ** 2, spec.ways))
+def _conv(spec: ModelSpec, generator: torch.Generator | None = None) -> MetaModel:
+    return ConvClassifier(BankedConv2d(1, spec.channels, spec.kernel_size, generator=generator),
+                          BankedLinear(spec.channels * _side(spec) ** 2, spec.ways, generator=generator))
 
 
 @dataclass(frozen=True)
 class Architecture:
+    """``build(spec, generator)`` draws every random initial value from
+    ``generator`` (the global generator when it is None)."""
     name: str
     summary: str
-    build: Callable[[ModelSpec], MetaModel]
+    build: Callable[[ModelSpec, torch.Generator | None], MetaModel]
 
 
 ARCHITECTURES: dict[str, Architecture] = {a.name: a for a in [
@@ -142,11 +150,14 @@ ARCHITECTURES: dict[str, Architecture] = {a.name: a for a in [
 
 
 def build_model(spec: ModelSpec, seed: int | None = None) -> MetaModel:
-    """Build an architecture; with a seed, its initial weights are reproducible
-    without touching the global random state."""
+    """Build an architecture.
+
+    With a seed, the initial weights come from a private generator seeded with
+    it: reproducible, and the global random state is neither read nor advanced
+    (so models built at once from several threads cannot disturb each other).
+    Without one they come from the global generator.
+    """
     if spec.arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {spec.arch!r}; allowed: {', '.join(ARCHITECTURES)}")
-    with torch.random.fork_rng(devices=[]):
-        if seed is not None:
-            torch.manual_seed(seed)
-        return ARCHITECTURES[spec.arch].build(spec)
+    generator = torch.Generator().manual_seed(seed) if seed is not None else None
+    return ARCHITECTURES[spec.arch].build(spec, generator)
