@@ -306,8 +306,7 @@ def _torch_load(path: Path, what: str, run_path: Path) -> dict:
     except FileNotFoundError:
         raise CheckpointError(f"{what} of run '{run_path.name}' is missing") from None
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means the same thing to the user
-        reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
-        raise CheckpointError(f"{what} of run '{run_path.name}' cannot be read ({reason}); "
+        raise CheckpointError(f"{what} of run '{run_path.name}' cannot be read ({type(exc).__name__}); "
                               "the file is damaged or was not written by this app") from None
     if not isinstance(blob, dict):
         raise CheckpointError(f"{what} of run '{run_path.name}' does not hold a checkpoint")

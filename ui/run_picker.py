@@ -40,4 +40,10 @@ def select_run(key: str, label: str = "Run") -> RunRecord | None:
     index = paths.index(preferred) if preferred in paths else 0
     choice = st.selectbox(label, paths, index=index, key=key,
                           format_func=lambda p: _label(runs[paths.index(p)]))
-    return load_run(choice) if choice else None
+    if not choice:
+        return None
+    rec = load_run(choice)
+    if rec.damaged:
+        st.error(f"Run `{rec.run_id}` cannot be shown: {rec.damaged}.")
+        return None
+    return rec
