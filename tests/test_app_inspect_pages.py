@@ -1,6 +1,7 @@
 """The Data, Errors and Weights pages render for every architecture, for a
 saved run, for a run still training, and for one that has only just started."""
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -9,8 +10,9 @@ from streamlit.testing.v1 import AppTest
 
 from msr.config import RunConfig
 from msr.data import load_source
-from msr.runs import METRICS, STATUS, RunWriter, checkpoint_steps
+from msr.runs import HOST, METRICS, STATUS, RunWriter, checkpoint_steps
 from msr.train import train
+from msr.worker import create_run
 
 ARCHS = ("shared", "dedicated", "dense", "conv")
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,7 +27,8 @@ def small_config(arch: str) -> RunConfig:
 
 def make_live(run_dir: Path, target_root: Path) -> Path:
     """A copy of a finished run rolled back to mid-training: its last record
-    and checkpoint removed and its status set to running."""
+    and checkpoint removed and its status set to running (the caller holds
+    its worker lock, as a live worker does)."""
     live = target_root / run_dir.name
     shutil.copytree(run_dir, live)
     lines = (live / METRICS).read_text().splitlines()
@@ -53,9 +56,20 @@ def runs_dirs(tmp_path_factory):
         make_live(Path(result.run_dir), live_root)
         out[(arch, "live")] = live_root
     fresh = root / "fresh"
-    RunWriter.create(small_config("dedicated"), fresh)  # folder as written before the first evaluation
+    create_run(small_config("dedicated").replace(runs_dir=str(fresh)))  # as written before the first evaluation
     out[("dedicated", "fresh")] = fresh
-    return out
+    # Live runs are runs whose worker holds the lock: this process plays the worker.
+    workers = []
+    for (arch, kind), folder in out.items():
+        if kind in ("live", "fresh"):
+            for run in folder.iterdir():
+                if not run.name.startswith("."):
+                    writer = RunWriter(run).claim()
+                    writer.write_status(status="running", host=HOST, pid=os.getpid())
+                    workers.append(writer)
+    yield out
+    for writer in workers:
+        writer.release()
 
 
 def page(name: str, runs_dir: Path) -> AppTest:

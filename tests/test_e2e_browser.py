@@ -43,36 +43,57 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def server(tmp_path):
-    """`streamlit run app.py` on a free port, saving runs under tmp_path."""
-    port = _free_port()
-    env = {**os.environ, "MSR_RUNS_DIR": str(tmp_path / "runs")}
-    log = open(tmp_path / "server.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                             "--server.port", str(port), "--server.address", "127.0.0.1"],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
+class Server:
+    """`streamlit run app.py` on a free port, saving runs under ``runs``."""
+
+    def __init__(self, tmp_path: Path, runs: Path, name: str = "server"):
+        self.port = _free_port()
+        self.log_path = tmp_path / f"{name}.log"
+        self.log = open(self.log_path, "wb")
+        env = {**os.environ, "MSR_RUNS_DIR": str(runs)}
+        self.proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+                                      "--server.port", str(self.port), "--server.address", "127.0.0.1"],
+                                     cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.url = f"http://127.0.0.1:{self.port}"
         deadline = time.monotonic() + 60
         while True:
             try:
-                with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                with urllib.request.urlopen(self.url + "/_stcore/health", timeout=2) as r:
                     if r.status == 200:
                         break
             except OSError:
                 pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("streamlit did not start:\n" + (tmp_path / "server.log").read_text())
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("streamlit did not start:\n" + self.log_path.read_text())
             time.sleep(0.3)
-        yield url, tmp_path / "runs"
-    finally:
-        proc.terminate()
+
+    def stop(self) -> int | None:
+        self.proc.terminate()
         try:
-            proc.wait(10)
+            code = self.proc.wait(15)
         except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+            self.proc.kill()
+            code = None
+        self.log.close()
+        return code
+
+
+@pytest.fixture
+def server(tmp_path):
+    srv = Server(tmp_path, tmp_path / "runs")
+    try:
+        yield srv.url, tmp_path / "runs"
+    finally:
+        srv.stop()
+
+
+def need_browser() -> None:
+    missing = _missing()
+    if missing:
+        if IN_CI:
+            pytest.fail(f"the browser test is mandatory under CI=true, but {missing}")
+        pytest.skip(missing)
 
 
 def settle(page, timeout: float = 60.0) -> None:
@@ -103,11 +124,7 @@ def set_number(page, label: str, value) -> None:
 @pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_train_a_run_in_the_browser_and_visit_every_page(server):
-    missing = _missing()
-    if missing:
-        if IN_CI:
-            pytest.fail(f"the browser test is mandatory under CI=true, but {missing}")
-        pytest.skip(missing)
+    need_browser()
     from playwright.sync_api import sync_playwright
 
     url, runs = server
@@ -163,5 +180,78 @@ def test_train_a_run_in_the_browser_and_visit_every_page(server):
                     assert page.get_by_text(saved[0].name).count() >= 1
                     assert page.locator('[data-testid="stVegaLiteChart"]').count() >= 1
             assert not failures, "pages raised errors:\n" + "\n".join(failures)
+        finally:
+            browser.close()
+
+
+def fill_tiny_form(page, steps: int) -> None:
+    page.get_by_text("Model size, checkpoints and name").click()
+    for label, value in [("Angle count", 2), ("Angle step (degrees)", 90), ("Ways (classes per task)", 2),
+                         ("Shots (support images per class)", 1), ("Queries per class", 2),
+                         ("Tasks per step", 2), ("Outer steps", steps), ("Evaluate every … steps", 50),
+                         ("Test tasks per evaluation", 2), ("Conv channels", 4)]:
+        set_number(page, label, value)
+
+
+def status_of(run: Path) -> dict:
+    import json
+    try:
+        return json.loads((run / "status.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_a_run_outlives_a_server_restart_and_the_next_server_stops_it(tmp_path):
+    """Start a run in the browser, stop the server (SIGTERM, as Ctrl-C or a
+    service manager does), start a new one: the run kept training, and a
+    fresh page of the new server shows it with a Stop that works."""
+    need_browser()
+    from playwright.sync_api import sync_playwright
+
+    runs = tmp_path / "runs"
+    first = Server(tmp_path, runs, "first")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 720})
+            page.goto(first.url + "/train")
+            page.get_by_text("Start run").wait_for(timeout=60000)
+            settle(page)
+            fill_tiny_form(page, 100000)
+            page.get_by_role("button", name="Start run").click()
+            page.get_by_role("button", name="Stop").first.wait_for(timeout=60000)
+            run = next(d for d in runs.iterdir() if not d.name.startswith("."))
+            deadline = time.monotonic() + 60
+            while status_of(run).get("status") != "running" and time.monotonic() < deadline:
+                time.sleep(0.2)
+            code = first.stop()
+            assert code == 0, f"the server ended with {code}:\n" + first.log_path.read_text()[-2000:]
+            assert "terminate called" not in first.log_path.read_text()
+            step = status_of(run).get("step", 0)
+            time.sleep(3)
+            assert status_of(run)["status"] == "running" and status_of(run)["step"] > step  # still training
+
+            second = Server(tmp_path, runs, "second")
+            try:
+                page = browser.new_page(viewport={"width": 1280, "height": 720})
+                page.goto(second.url + "/runs")
+                page.get_by_text("Training now (1)").wait_for(timeout=60000)
+                settle(page)
+                page.screenshot(path=str(SHOTS / "restart_1280x720.png"))
+                page.set_viewport_size({"width": 1600, "height": 1000})
+                page.wait_for_timeout(500)
+                page.screenshot(path=str(SHOTS / "restart_1600x1000.png"))
+                assert page.locator('[data-testid="stException"]').count() == 0
+                page.locator('[data-testid="stSidebar"]').get_by_role("button", name="Stop").click()
+                deadline = time.monotonic() + 60
+                while status_of(run).get("status") != "stopped" and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                assert status_of(run)["status"] == "stopped"
+                page.get_by_text("No run is training now.").wait_for(timeout=30000)
+            finally:
+                assert second.stop() == 0
         finally:
             browser.close()

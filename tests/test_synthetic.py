@@ -375,30 +375,43 @@ def test_page_renders_without_a_run():
 
 
 def test_page_runs_models_and_shows_results_and_weights(tmp_path):
+    """Each model is a worker process and a run folder; after a reload (a new
+    session) the page finds the group again from the folders."""
+    import time
+    from msr.runs import list_runs
     at = _page()
+    at.session_state["runs_dir"] = str(tmp_path / "runs")
     at.run()
     values = {"Outer steps": 6, "Evaluate every": 3, "Test tasks": 10, "Tasks in the dataset": 100}
     for w in at.number_input:
         if w.label in values:
             w.set_value(values[w.label])
-    at.text_input[0].set_value(str(tmp_path))
+    at.text_input[0].set_value(str(tmp_path / "cache"))
     at.multiselect[0].set_value(["maml-fc", "msr-fc"])
     at.button[0].click()
     at.run()
     assert not at.exception and not at.error
-    job = at.session_state["paper_check_job"]
-    job.join(60)
+    end = time.monotonic() + 120
+    while time.monotonic() < end:
+        runs = list_runs(tmp_path / "runs", kind="synthetic")
+        if len(runs) == 2 and all(r.state == "completed" for r in runs):
+            break
+        time.sleep(0.2)
+    assert {r.config.model for r in runs} == {"maml-fc", "msr-fc"} and len({r.config.group for r in runs}) == 1
+    at = _page()  # a reload: nothing in session state but the runs folder
+    at.session_state["runs_dir"] = str(tmp_path / "runs")
     at.run()
     assert not at.exception and not at.error
     assert "Finished 2 model(s)" in at.success[0].value
     assert len(at.get("vega_lite_chart")) == 3  # MSE bars, MSE history, conv score history
-    assert at.selectbox[1].value == "msr-fc"
+    model_box = next(s for s in at.selectbox if s.label == "Model")
+    assert model_box.value == "msr-fc"
     assert at.select_slider[0].options == ["0", "3", "6"]
     assert len(at.get("image")) >= 2  # U and W
     at.select_slider[0].set_value(3).run()
     at.radio[0].set_value("meta-learned initial weight").run()
     assert not at.exception
-    at.selectbox[1].set_value("maml-fc").run()
+    next(s for s in at.selectbox if s.label == "Model").set_value("maml-fc").run()
     assert not at.exception and len(at.get("image")) == 1  # W only: MAML-FC has no U
 
 
@@ -410,4 +423,3 @@ def test_page_reports_bad_input_inline(tmp_path):
     at.run()
     assert not at.exception
     assert "pick at least one model" in at.error[0].value
-    assert "paper_check_job" not in at.session_state
