@@ -93,6 +93,9 @@ def load_torchvision(data_dir: str | Path, download: bool = False) -> MnistSplit
     root = Path(data_dir)
     try:
         sets = [MNIST(str(root), train=flag, download=download) for flag in (True, False)]
+    except (AssertionError, IndexError, TypeError) as exc:  # torchvision's reader on a damaged IDX file
+        raise DataError(f"cannot read MNIST from data folder '{root}': its IDX files are damaged "
+                        f"({type(exc).__name__}); delete them and download again") from None
     except (RuntimeError, OSError, ValueError, EOFError) as exc:
         hint = "" if download else " (add --download to fetch it)"
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -112,19 +115,34 @@ def load_source(source: str = "bundled", data_dir: str | Path = "data", download
 
 
 def make_angles(count: int = 5, step: float = 9.0) -> list[float]:
-    """{0, s, 2s, …, (n−1)s}, the student project's angle set."""
+    """{0, s, 2s, …, (n−1)s}, the student project's angle set.
+
+    Nothing is checked here; RunConfig.validate() refuses a count and step
+    whose angles repeat a rotation or leave -360° < angle < 360°.
+    """
     return [float(i * step) for i in range(count)]
 
 
 def parse_angles(text: str) -> list[float]:
-    """'0, 45, 90' → [0.0, 45.0, 90.0]; raises ValueError with a readable line."""
-    parts = [p for p in text.replace(";", ",").replace(" ", ",").split(",") if p]
-    if not parts:
-        raise ValueError("the angle list is empty; give degrees separated by commas, e.g. 0,45,90")
+    """'0, 45, 90' → [0.0, 45.0, 90.0]; raises ValueError with a readable line.
+
+    Commas, semicolons and spaces separate angles ('0 45 90' works too); an
+    empty entry between two commas ('0,,9') is refused rather than skipped,
+    and so is a leading one. One trailing comma is allowed.
+    """
+    usage = "give degrees separated by commas, e.g. 0,45,90"
+    entries = [e.strip() for e in text.replace(";", ",").split(",")]
+    if not any(entries):
+        raise ValueError(f"the angle list is empty; {usage}")
+    if len(entries) > 1 and entries[-1] == "":
+        entries.pop()  # a trailing comma
+    if "" in entries:
+        raise ValueError(f"angle list {text!r} has an empty entry between commas; {usage}")
+    parts = [p for e in entries for p in e.split()]
     try:
         angles = [float(p) for p in parts]
     except ValueError:
-        raise ValueError(f"cannot parse angle list {text!r}; give degrees separated by commas, e.g. 0,45,90") from None
+        raise ValueError(f"cannot parse angle list {text!r}; {usage}") from None
     if not all(math.isfinite(a) for a in angles):
         raise ValueError(f"angle list {text!r} holds a non-finite value; give finite degrees, e.g. 0,45,90")
     return angles

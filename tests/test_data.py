@@ -158,3 +158,23 @@ def test_torchvision_loader_says_what_is_wrong(tmp_path):
         load_torchvision(tmp_path / "missing")
     with pytest.raises(DataError, match="unknown data source"):
         load_source("imagenet")
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "wrong magic"])
+def test_a_damaged_idx_file_is_one_clear_line(tmp_path, damage):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for prefix, n in (("train", 30), ("t10k", 20)):
+        images = torch.zeros((n, 28, 28), dtype=torch.uint8)
+        _write_idx(raw, f"{prefix}-images-idx3-ubyte", images, 2051)
+        _write_idx(raw, f"{prefix}-labels-idx1-ubyte", (torch.arange(n) % 10).to(torch.uint8), 2049)
+    target = raw / "train-images-idx3-ubyte"
+    if damage == "garbage":
+        target.write_bytes(bytes(range(97)))
+    elif damage == "truncated":
+        target.write_bytes(target.read_bytes()[:500])
+    else:
+        target.write_bytes(b"\x00\x00\x09\x09" + target.read_bytes()[4:])
+    with pytest.raises(DataError) as caught:
+        load_source("mnist", tmp_path)
+    assert "\n" not in str(caught.value) and str(tmp_path) in str(caught.value)

@@ -1,0 +1,148 @@
+"""msr.resources: the peak-memory estimate against measured peaks, and the
+refusal of runs that would not fit."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from msr.config import PRESETS, ConfigError, RunConfig, preset
+from msr.resources import (GIB, LIMIT_ENV, MIB, available_memory_bytes, check_memory, estimate,
+                           estimate_peak_bytes, parameter_counts)
+from msr.train import train
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.memory_calibration import measure_peak_bytes  # noqa: E402
+
+
+def shape(base: str, **changes) -> RunConfig:
+    return RunConfig(**{**PRESETS[base], "steps": 2, **changes})
+
+
+# Small enough that all of them are measured in well under a minute on two cores.
+MEASURED = {
+    "demo": shape("demo"),
+    "seed": shape("seed"),
+    "dedicated": shape("seed", arch="dedicated", latent=20, queries=1, tasks_per_step=2, eval_tasks=2),
+    "dense": shape("demo", arch="dense", channels=64, conv_latent=200, eval_tasks=50),
+    "per_param, 3 inner steps": shape("demo", lr_mode="per_param", inner_steps=3, queries=10, tasks_per_step=8),
+    "big-ish": shape("seed", shots=5, queries=15, tasks_per_step=16, eval_tasks=50),
+}
+
+
+@pytest.mark.parametrize("name", list(MEASURED))
+def test_estimate_is_within_30_percent_of_the_measured_peak(name):
+    config = MEASURED[name]
+    measured = measure_peak_bytes(config, steps=2)
+    estimated = estimate_peak_bytes(config)
+    assert 0.7 * measured <= estimated <= 1.3 * measured, \
+        f"{name}: estimate {estimated / MIB:.0f} MiB, measured {measured / MIB:.0f} MiB"
+
+
+def test_parameter_counts_match_the_built_models():
+    from msr.meta import MetaLearner
+    from msr.models import build_model
+
+    for arch in ("shared", "dedicated", "dense", "conv"):
+        config = RunConfig(arch=arch, channels=8, ways=5, latent=4, conv_latent=20, n_angles=3, angle_step=30.0,
+                           lr_mode="per_param")
+        model = build_model(config.model_spec(), seed=0)
+        counts = model.param_counts()
+        adapted, symmetry, head_u = parameter_counts(config)
+        assert (adapted, symmetry) == (counts["adapted"], counts["symmetry"]), arch
+        learner = MetaLearner(model, config.meta_config())
+        assert sum(p.numel() for p in learner.inner_lrs.parameters()) == adapted
+        heads = [p.numel() for n, p in model.named_parameters() if n == "head.sym_U"]
+        assert head_u == sum(heads), arch
+
+
+@pytest.mark.parametrize("changes,part", [
+    (dict(tasks_per_step=10), "step"), (dict(queries=40), "step"), (dict(channels=64), "step"),
+    (dict(inner_steps=3), "step"), (dict(arch="conv", channels=128), "step"), (dict(latent=30), "step"),
+    (dict(eval_tasks=200), "evaluation"), (dict(ways=10, shots=5), "evaluation"), (dict(channels=64), "evaluation"),
+    (dict(latent=30), "parameters"), (dict(arch="dedicated"), "parameters"), (dict(lr_mode="per_param"), "parameters"),
+])
+def test_the_estimate_grows_with_every_shape_that_costs_memory(changes, part):
+    base = RunConfig()
+    before, after = estimate(base), estimate(base.replace(**changes))
+    assert getattr(after, part) > getattr(before, part)
+    assert after.total >= before.total
+
+
+def test_first_order_and_sgd_need_less():
+    base = RunConfig(inner_steps=3, latent=300)
+    assert estimate(base.replace(first_order=True)).step < estimate(base).step
+    assert estimate(base.replace(outer_opt="sgd")).parameters < estimate(base).parameters
+
+
+@pytest.mark.parametrize("changes", [
+    dict(ways=10, shots=50, queries=50, tasks_per_step=64),
+    dict(eval_tasks=100_000),
+    dict(channels=4096),
+    # the largest values the field checks allow still have to fit in memory
+    dict(eval_tasks=10_000),
+    dict(channels=1024),
+    dict(latent=4096),
+])
+def test_oversized_runs_are_refused_before_anything_is_written(changes, tmp_path, monkeypatch):
+    monkeypatch.setenv(LIMIT_ENV, str(8 * 1024))  # a machine with 8 GiB free
+    config = RunConfig(**changes, runs_dir=str(tmp_path / "runs"))
+    with pytest.raises(ConfigError) as caught:
+        config.validate()
+    message = str(caught.value)
+    assert message and "\n" not in message
+    with pytest.raises(ConfigError):
+        train(config)
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("changes", [dict(ways=10, shots=50, queries=50, tasks_per_step=64),
+                                     dict(eval_tasks=10_000), dict(channels=1024), dict(latent=4096)])
+def test_memory_refusal_names_the_estimate_and_the_limit(changes, monkeypatch):
+    monkeypatch.setenv(LIMIT_ENV, str(8 * 1024))
+    config = RunConfig(**changes)
+    need = estimate_peak_bytes(config)
+    assert need > 8 * GIB
+    with pytest.raises(ConfigError) as caught:
+        config.validate()
+    message = str(caught.value)
+    assert message.startswith("this run needs about ") and "\n" not in message
+    assert f"{need / GIB:.1f} GiB" in message and "8.0 GiB available" in message
+    assert "use fewer" in message
+
+
+def test_a_low_limit_refuses_even_the_demo_preset(monkeypatch):
+    monkeypatch.setenv(LIMIT_ENV, "100")
+    config = preset("demo")
+    with pytest.raises(ConfigError) as caught:
+        config.validate(cuda_available=False)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert f"{estimate_peak_bytes(config) / GIB:.1f} GiB" in message and "100 MiB available" in message
+    assert LIMIT_ENV in message
+    # pure field validation skips the memory check
+    assert config.validate(cuda_available=False, check_resources=False) is config
+
+
+def test_the_presets_fit_a_small_machine(monkeypatch):
+    monkeypatch.setenv(LIMIT_ENV, str(4 * 1024))
+    for name in PRESETS:
+        check_memory(preset(name), cuda_available=False)
+
+
+def test_available_memory_reads_the_machine_or_the_override(monkeypatch):
+    monkeypatch.delenv(LIMIT_ENV, raising=False)
+    free = available_memory_bytes()
+    assert 0 < free < 2**60
+    monkeypatch.setenv(LIMIT_ENV, "1536")
+    assert available_memory_bytes() == 1536 * MIB
+    monkeypatch.setenv(LIMIT_ENV, "lots")
+    with pytest.raises(ConfigError, match=LIMIT_ENV):
+        available_memory_bytes()
+
+
+def test_estimate_parts_add_up():
+    est = estimate(preset("seed"))
+    assert est.total == est.baseline + est.parameters + max(est.step, est.evaluation)
+    assert est.main_cost() in ("parameters", "step", "evaluation")
