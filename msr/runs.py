@@ -843,6 +843,7 @@ class Progress:
     elapsed: float | None
     message: str | None
     stopping: bool
+    stop_age: float | None = None  # seconds since the stop request, while it is pending
 
     @property
     def fraction(self) -> float:
@@ -864,5 +865,10 @@ def progress_of(rec: RunRecord, now: float | None = None) -> Progress:
             rate = done / elapsed
             if rec.state in ACTIVE:
                 left = (total - step) / rate
-    return Progress(rec.state, step, total, rate, left, elapsed, st_.get("message"),
-                    rec.state in ACTIVE and stop_requested(rec.path))
+    stop_age = None
+    if rec.state in ACTIVE:
+        try:
+            stop_age = max(0.0, now - (rec.path / STOP).stat().st_mtime)
+        except OSError:
+            stop_age = None
+    return Progress(rec.state, step, total, rate, left, elapsed, st_.get("message"), stop_age is not None, stop_age)

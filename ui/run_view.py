@@ -8,7 +8,6 @@ refreshes while the rest of the page stays as the user left it.
 from __future__ import annotations
 
 import math
-import time
 
 import streamlit as st
 
@@ -60,8 +59,7 @@ def progress_text(p: Progress) -> str:
 
 def stop_controls(path: str, p: Progress, key: str) -> None:
     """Stop, then (if the worker does not honour it) Force stop."""
-    asked = st.session_state.get(f"{key}.asked")
-    if p.stopping and asked and time.time() - asked > FORCE_AFTER_SECONDS:
+    if p.stopping and p.stop_age is not None and p.stop_age > FORCE_AFTER_SECONDS:
         if st.button("Force stop", key=f"{key}.force", icon=":material/cancel:", width="stretch",
                      help="End the worker now. The run becomes 'interrupted' and can be resumed from its "
                           "last evaluation."):
@@ -72,7 +70,6 @@ def stop_controls(path: str, p: Progress, key: str) -> None:
                  help="End the run after the current step, with a final evaluation; everything recorded "
                       "so far is kept."):
         request_stop(path)
-        st.session_state[f"{key}.asked"] = time.time()
 
 
 def render_metrics(last: dict, step_loss: float | None) -> None:

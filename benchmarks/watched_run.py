@@ -1,0 +1,100 @@
+"""Does watching a run slow it down? The `demo` preset trained with no page
+open, and with the Train page open in a headless Chromium (it follows the
+run live: progress, charts, the sidebar), interleaved, median of repeats.
+
+The run is a worker process of its own; the app only reads its folder. Both
+numbers are the run's own: its training rate (steps/sec over the training
+steps) and its wall time from start to end, evaluations included.
+
+    python benchmarks/watched_run.py
+    python benchmarks/watched_run.py --repeats 3 --update-readme
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.common import machine, update_readme  # noqa: E402
+from tests.test_e2e_browser import CHROMIUM, CHROMIUM_ARGS, Server, settle  # noqa: E402
+
+README_START, README_END = "<!-- watched-run:start -->", "<!-- watched-run:end -->"
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def one_run(runs: Path, steps: int, page=None, url: str | None = None) -> dict:
+    before = set(runs.iterdir()) if runs.exists() else set()
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "msr", "train", "--preset", "demo", "--steps", str(steps),
+                             "--runs-dir", str(runs), "--json", "--quiet"], stdout=subprocess.PIPE, text=True,
+                            cwd=ROOT, env=ENV)
+    if page is not None:
+        run = None
+        while run is None and proc.poll() is None:
+            new = [p for p in set(runs.iterdir()) - before if not p.name.startswith(".")] if runs.exists() else []
+            if new and '"running"' in (new[0] / "status.json").read_text():
+                run = new[0]
+            time.sleep(0.05)
+        page.goto(url + "/train")  # a fresh page follows the run that is training
+        settle(page)
+    out, _ = proc.communicate()
+    wall = time.perf_counter() - t0
+    summary = json.loads(out.strip().splitlines()[-1])
+    return {"steps_per_sec": summary["steps_per_sec"], "wall": wall}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--steps", type=int, default=300, help="the demo preset's own 300 by default")
+    p.add_argument("--update-readme", action="store_true")
+    args = p.parse_args(argv)
+    from playwright.sync_api import sync_playwright
+
+    results = {"unwatched": [], "watched": []}
+    with tempfile.TemporaryDirectory(prefix="msr-watch-bench-") as tmp:
+        runs = Path(tmp) / "runs"
+        server = Server(Path(tmp), runs)
+        try:
+            with sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                page = browser.new_page(viewport={"width": 1280, "height": 720})
+                one_run(runs, 20)  # warm-up: caches, the first import
+                for _ in range(args.repeats):
+                    page.goto("about:blank")
+                    results["unwatched"].append(one_run(runs, args.steps))
+                    results["watched"].append(one_run(runs, args.steps, page, server.url))
+                browser.close()
+        finally:
+            server.stop()
+    med = {k: {m: statistics.median(r[m] for r in v) for m in ("steps_per_sec", "wall")} for k, v in results.items()}
+    lines = [f"Machine: {machine()}. Preset `demo`, {args.steps} steps; median of {args.repeats} interleaved pairs "
+             "after a warm-up run; the watched run has the Train page open in headless Chromium (live progress, "
+             "charts and the sidebar, refreshed every 2–3 s) on the same 2 cores.", "",
+             "| | training steps/sec | wall time of the run |", "|---|---|---|"]
+    for k in ("unwatched", "watched"):
+        lines.append(f"| {k} | {med[k]['steps_per_sec']:.2f} | {med[k]['wall']:.1f} s |")
+    slow = 1 - med["watched"]["steps_per_sec"] / med["unwatched"]["steps_per_sec"]
+    wall = med["watched"]["wall"] / med["unwatched"]["wall"] - 1
+    lines += ["", f"Watched: {100 * slow:+.1f}% slower in steps/sec, {100 * wall:+.1f}% in wall time. "
+                  f"Every pair: " + "; ".join(
+                      f"{u['steps_per_sec']:.1f} vs {w['steps_per_sec']:.1f} steps/s"
+                      for u, w in zip(results["unwatched"], results["watched"])) + "."]
+    body = "\n".join(lines)
+    print(body)
+    if args.update_readme:
+        update_readme(README_START, README_END, body, "python benchmarks/watched_run.py --update-readme")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
