@@ -99,8 +99,30 @@ def _check_count_and_step(count, step) -> None:
                           f"{allowed}")
 
 
+class Settings:
+    """What every run config (Rotated MNIST, synthetic) shares: its dict
+    form for run folders, read back strictly."""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict):
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ConfigError(f"unknown config field(s): {', '.join(sorted(unknown))}")
+        return cls(**data)
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+
 @dataclass
-class RunConfig:
+class RunConfig(Settings):
     arch: str = "shared"
     angles: list[float] | None = None  # explicit list; else n_angles × angle_step
     n_angles: int = 5
@@ -218,23 +240,6 @@ class RunConfig:
         import torch
         return "cuda" if torch.cuda.is_available() else "cpu"
 
-    # ------------------------------------------------------------- (de)ser
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "RunConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ConfigError(f"unknown config field(s): {', '.join(sorted(unknown))}")
-        return cls(**data)
-
-    def replace(self, **changes) -> "RunConfig":
-        return dataclasses.replace(self, **changes)
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2)
 
 
 PRESETS: dict[str, dict] = {

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Callable
 
@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, vmap
 
-from .config import ConfigError
+from .config import ConfigError, Settings
 from .layers import DenseLinear
 from .meta import ENGINES, LR_MODES, Episode, MetaConfig, MetaLearner
 from .train import run_loop, t_halfwidth
@@ -363,7 +363,7 @@ def adapted_weights(learner: MetaLearner, ep: Episode) -> torch.Tensor:
 
 # ------------------------------------------------------------------ config
 @dataclass
-class SyntheticConfig:
+class SyntheticConfig(Settings):
     """One synthetic run; defaults are the protocol of the authors' code."""
     problem: str = "rank1"
     model: str = "msr-fc"
@@ -391,17 +391,6 @@ class SyntheticConfig:
     runs_dir: str = "runs"
     name: str = ""
     group: str = ""  # runs launched together (the Paper check page shows one group)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "SyntheticConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ConfigError(f"unknown config field(s): {', '.join(sorted(unknown))}")
-        return cls(**data)
 
     def resolved_latent(self) -> int | None:
         if self.model != "msr-fc":

@@ -95,9 +95,9 @@ class _Heartbeat(threading.Thread):
                 self.stop_flag.set()
             try:
                 with self.lock:
-                    self.writer.write_status(heartbeat=time.time(), **self.progress)
-            except OSError:
-                pass  # a full disk: the lock still says the worker lives
+                    self.writer.write_status(heartbeat=time.time(), **dict(self.progress))
+            except Exception:  # noqa: BLE001 - a full disk, say: the lock still says the worker lives
+                pass
 
 
 def execute(run_dir: str | Path, *, resume: bool = False, on_event: Callable[[Event], None] | None = None,
@@ -136,7 +136,7 @@ def execute(run_dir: str | Path, *, resume: bool = False, on_event: Callable[[Ev
         result = RunResult(cfg, "running", start, metrics=list(records), run_dir=str(run_dir),
                            learner=getattr(trainer, "learner", None), kind=kind)
         total = cfg.steps
-        progress = {"step": start, "total": total}
+        progress = {"step": start, "total": total, "wall_seconds": 0.0, "steps_per_sec": None}
         wall_start = time.time()
         with status_lock:
             writer.write_status(sync=True, status="running", started=wall_start, start_step=start, **progress,

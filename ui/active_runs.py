@@ -6,9 +6,11 @@ import streamlit as st
 
 from msr.runs import active_runs, progress_of
 from ui.run_picker import runs_dir
-from ui.run_view import REFRESH_SECONDS, stop_controls
+from ui.run_view import stop_controls
 
 LIVE_KEY = "active_runs.count"
+# On every page, so kept light: a run started elsewhere appears within this many seconds.
+SIDEBAR_REFRESH_SECONDS = 6.0
 
 
 def _title(rec) -> str:
@@ -18,7 +20,7 @@ def _title(rec) -> str:
     return f"{name} ({what})"
 
 
-@st.fragment(run_every=REFRESH_SECONDS * 1.5)
+@st.fragment(run_every=SIDEBAR_REFRESH_SECONDS)
 def sidebar_panel() -> None:
     runs = active_runs(runs_dir())
     previous = st.session_state.get(LIVE_KEY)

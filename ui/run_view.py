@@ -11,11 +11,12 @@ import math
 
 import streamlit as st
 
-from msr.runs import (METRICS_CACHE, Damaged, Progress, force_stop, load_run, progress_of, read_losses,
-                      request_stop)
+from msr.runs import (LOG, METRICS_CACHE, Damaged, Progress, RunFolderError, force_stop, load_run, progress_of,
+                      read_losses, read_run_file, request_stop)
 from msr.viz.training import accuracy_chart, inner_lr_chart, loss_chart
 
-REFRESH_SECONDS = 2.0
+REFRESH_SECONDS = 3.0
+CHART_REFRESH_SECONDS = 10.0
 FORCE_AFTER_SECONDS = 20.0  # a stop not honoured by then may be forced
 
 
@@ -72,14 +73,15 @@ def stop_controls(path: str, p: Progress, key: str) -> None:
         request_stop(path)
 
 
-def render_metrics(last: dict, step_loss: float | None) -> None:
+def render_metrics(last: dict) -> None:
     cols = st.columns(4)
     cols[0].metric("Test loss", _fmt(last.get("test_loss")),
                    help="Mean query loss over the test tasks of the latest evaluation.")
     cols[1].metric("± 95%", _fmt(last.get("test_err")), help="Half-width of the 95% Student-t interval.")
     acc = last.get("test_acc")
     cols[2].metric("Test accuracy", f"{100 * acc:.1f} %" if _finite(acc) else "–")
-    cols[3].metric("Train loss (last step)", _fmt(step_loss))
+    cols[3].metric("Evaluated at step", str(last.get("step", "–")),
+                   help="These numbers and the charts are refreshed every few seconds while the run trains.")
 
 
 def render_outcome(rec, p: Progress, last: dict) -> None:
@@ -96,6 +98,8 @@ def render_outcome(rec, p: Progress, last: dict) -> None:
     elif p.state == "stopped":
         st.warning(f"Run stopped at step {p.step} of {p.total}; what was recorded is kept, and it can be "
                    f"resumed from the Runs page.{result}{where}")
+    elif p.state == "interrupted" and p.step == 0 and (log := worker_log_tail(rec.path)):
+        st.error(f"The run's worker ended before its first step: {log}{where}")
     elif p.state == "interrupted":
         st.warning(f"Run interrupted at step {p.step} of {p.total}: its worker process is gone (killed, or the "
                    f"machine restarted). Resume it from the Runs page; it continues from its last "
@@ -104,37 +108,61 @@ def render_outcome(rec, p: Progress, last: dict) -> None:
         st.error(f"Run failed: {p.message or 'unknown error'}.{result}{where}")
 
 
-def render_run(path: str, key: str = "run") -> None:
-    """A run as its folder says now (no timer)."""
+def worker_log_tail(path) -> str | None:
+    """The last line a worker wrote, to say why it ended early."""
+    try:
+        lines = read_run_file(path, LOG).decode("utf-8", "replace").strip().splitlines()
+    except RunFolderError:
+        return None
+    return lines[-1][:300] if lines else None
+
+
+def _read(path: str):
+    """(record, metrics) of a run, or None after showing why it cannot be read."""
     rec = load_run(path, with_metrics=False)
     if rec.damaged:
         st.error(f"Run `{rec.run_id}` cannot be read: {rec.damaged}.")
-        return
+        return None
     try:
-        metrics = METRICS_CACHE.read(path)
+        return rec, METRICS_CACHE.read(path)
     except Damaged as exc:
         st.error(f"Run `{rec.run_id}`: {exc}.")
+        return None
+
+
+def render_status(path: str, key: str = "run") -> None:
+    """Title, progress (Stop while it trains, the outcome after) and the latest numbers."""
+    read = _read(path)
+    if read is None:
         return
+    rec, metrics = read
     p = progress_of(rec)
-    losses = read_losses(path)
-    title = rec.config.name or rec.run_id
-    st.subheader(f"Run {title}")
+    losses = read_losses(path, keep=1)
+    st.subheader(f"Run {rec.config.name or rec.run_id}")
+    text = progress_text(p) + (f" · train loss {losses[-1][1]:.4f}" if losses else "")
     if rec.active:
         bar, side = st.columns([8, 1], vertical_alignment="bottom")
-        bar.progress(p.fraction, text=progress_text(p))
+        bar.progress(p.fraction, text=text)
         with side:
             stop_controls(path, p, key)
     else:
-        last = metrics[-1] if metrics else {}
-        render_outcome(rec, p, last)
-        st.progress(p.fraction, text=progress_text(p))
-    last = metrics[-1] if metrics else {}
-    render_metrics(last, losses[-1][1] if losses else None)
+        render_outcome(rec, p, metrics[-1] if metrics else {})
+        st.progress(p.fraction, text=text)
+
+
+def render_charts(path: str) -> None:
+    """The latest evaluation's numbers; loss (evaluations with their 95%
+    band, and every step), accuracy, inner rates."""
+    read = _read(path)
+    if read is None:
+        return
+    rec, metrics = read
+    render_metrics(metrics[-1] if metrics else {})
     if not metrics:
         st.caption("Charts appear after the first evaluation.")
         return
     left, right = st.columns(2)
-    left.altair_chart(loss_chart(metrics, losses), width="stretch")
+    left.altair_chart(loss_chart(metrics, read_losses(path)), width="stretch")
     right.altair_chart(accuracy_chart(metrics), width="stretch")
     if any(r.get("inner_lrs") for r in metrics):
         if rec.config.lr_mode == "fixed":
@@ -144,17 +172,25 @@ def render_run(path: str, key: str = "run") -> None:
 
 
 def show_run(path: str, key: str = "run") -> None:
-    """The run, refreshed every couple of seconds while it trains; a full
-    rerun once it ends, so the page settles on the outcome."""
-    rec = load_run(path, with_metrics=False)
-    if not rec.active:
-        render_run(path, key)
+    """The run as its folder says. While it trains, the progress refreshes
+    every few seconds and the numbers and charts less often: redrawing them
+    is what costs a browser most, and the run shares the CPU with it
+    (benchmarks/watched_run.py). A full rerun once it ends, so the page
+    settles on the outcome."""
+    if not load_run(path, with_metrics=False).active:
+        render_status(path, key)
+        render_charts(path)
         return
 
     @st.fragment(run_every=REFRESH_SECONDS)
-    def live() -> None:
-        render_run(path, key)
+    def live_status() -> None:
+        render_status(path, key)
         if not load_run(path, with_metrics=False).active:
             st.rerun()
 
-    live()
+    @st.fragment(run_every=CHART_REFRESH_SECONDS)
+    def live_charts() -> None:
+        render_charts(path)
+
+    live_status()
+    live_charts()
