@@ -195,7 +195,14 @@ class RunWriter:
         self._lock_fd = fd
         current = read_status(self.path)
         self.status = current if isinstance(current, dict) else {}
-        (self.path / STOP).unlink(missing_ok=True)
+        # A stop request left from an earlier worker is stale; one made since
+        # this worker was launched (while it was starting) still counts.
+        launched = self.status.get("launched")
+        try:
+            if (self.path / STOP).stat().st_mtime < (launched if _number(launched) else time.time()):
+                (self.path / STOP).unlink()
+        except OSError:
+            pass
         return self
 
     def release(self) -> None:
@@ -802,7 +809,10 @@ def request_stop(path: str | Path) -> bool:
     except OSError:
         pass
     pid = status.get("pid")
-    if status.get("host") in (None, HOST) and isinstance(pid, int) and pid > 0 and pid != os.getpid():
+    # A signal only once the worker has claimed the run (it then stops on
+    # SIGTERM); one still starting reads the stop file as soon as it claims.
+    if (status.get("host") in (None, HOST) and isinstance(pid, int) and pid > 0 and pid != os.getpid()
+            and _lock_held(path)):
         try:
             os.kill(pid, 15)
         except OSError:

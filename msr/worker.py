@@ -110,9 +110,12 @@ def execute(run_dir: str | Path, *, resume: bool = False, on_event: Callable[[Ev
     run_dir = Path(run_dir)
     writer = RunWriter(run_dir).claim()
     stop_flag = threading.Event()
+    if stop_requested(run_dir):  # asked while this worker was starting
+        stop_flag.set()
     status_lock = threading.Lock()
     heartbeat = None
     result = None
+    signals = _Signals(stop_flag).__enter__()  # from here on SIGTERM and Ctrl-C stop the run cleanly
     try:
         rec = load_run(run_dir, with_metrics=False)
         if rec.damaged:
@@ -185,15 +188,14 @@ def execute(run_dir: str | Path, *, resume: bool = False, on_event: Callable[[Ev
             return stop_flag.is_set() or external_stop()
 
         since = int(getattr(trainer, "steps_since_eval", 0)) if start else 0
-        with _Signals(stop_flag):
-            try:
-                outcome = run_loop(total, cfg.eval_interval, trainer.step, evaluate, stop_now, on_step,
-                                   sync_every=trainer.sync_every, start=start, since_eval=since)
-            except KeyboardInterrupt:
-                outcome = None
-                result.status = "stopped"
-                result.message = (f"stopped at once by a second signal at step {result.steps}; "
-                                  "resume continues from the last evaluation")
+        try:
+            outcome = run_loop(total, cfg.eval_interval, trainer.step, evaluate, stop_now, on_step,
+                               sync_every=trainer.sync_every, start=start, since_eval=since)
+        except KeyboardInterrupt:
+            outcome = None
+            result.status = "stopped"
+            result.message = (f"stopped at once by a second signal at step {result.steps}; "
+                              "resume continues from the last evaluation")
         if outcome is not None:
             result.status, result.message, result.steps = outcome.status, outcome.message, outcome.steps
         heartbeat.done.set()
@@ -215,6 +217,7 @@ def execute(run_dir: str | Path, *, resume: bool = False, on_event: Callable[[Ev
             pass
         raise
     finally:
+        signals.__exit__(None, None, None)
         if heartbeat is not None:
             heartbeat.done.set()
         writer.release()

@@ -488,3 +488,12 @@ def test_the_app_launch_path_trains_stops_and_resumes(tmp_path):
     assert steps == sorted(steps) and len(set(steps)) == len(steps)
     assert "Traceback" not in (run / "worker.log").read_text()
     assert launch  # the same entry the app uses
+
+
+def test_a_stop_asked_while_the_worker_starts_is_honoured(tmp_path):
+    from msr.worker import start_run
+    run = start_run(tiny(tmp_path, steps=100000, eval_interval=50))
+    assert load_run(run, with_metrics=False).state == "starting"
+    assert request_stop(run)  # before the worker has even imported torch
+    wait_for(lambda: load_run(run, with_metrics=False).state == "stopped")
+    assert read_status(run)["step"] == 0 and [r["step"] for r in load_run(run).metrics] == [0]

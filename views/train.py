@@ -11,6 +11,7 @@ st.title("Train")
 st.caption("Meta-train a model on Rotated MNIST. The run trains in a process of its own: you may switch pages, "
            "reload, close the tab or restart the app, and it still finishes and is saved.")
 
+live_slot = st.container()  # the run being followed goes above the form, where a viewer looks first
 train_form.render_presets()
 form = train_form.render_form()
 training = active_runs(runs_dir())
@@ -45,8 +46,10 @@ if followed and load_run(followed, with_metrics=False).damaged:
 if not followed and training:
     followed = str(training[0].path)
 if followed:
-    run_view.show_run(followed, key="train.run")
-    others = [r for r in training if str(r.path) != followed]
-    if others:
-        st.caption("Also training: " + ", ".join(f"`{r.run_id}`" for r in others)
-                   + " (see the sidebar, or open them on the Runs page).")
+    with live_slot:
+        run_view.show_run(followed, key="train.run")
+        others = [r for r in training if str(r.path) != followed]
+        if others:
+            st.caption("Also training: " + ", ".join(f"`{r.run_id}`" for r in others)
+                       + " (see the sidebar, or open them on the Runs page).")
+        st.divider()
