@@ -78,8 +78,8 @@ def main(argv=None) -> int:
             server.stop()
     med = {k: {m: statistics.median(r[m] for r in v) for m in ("steps_per_sec", "wall")} for k, v in results.items()}
     lines = [f"Machine: {machine()}. Preset `demo`, {args.steps} steps; median of {args.repeats} interleaved pairs "
-             "after a warm-up run; the watched run has the Train page open in headless Chromium (live progress, "
-             "charts and the sidebar, refreshed every 2–3 s) on the same 2 cores.", "",
+             "after a warm-up run; the watched run has the Train page open in headless Chromium (progress every "
+             "3 s, numbers and charts every 10 s, the sidebar every 6 s) on the same 2 cores.", "",
              "| | training steps/sec | wall time of the run |", "|---|---|---|"]
     for k in ("unwatched", "watched"):
         lines.append(f"| {k} | {med[k]['steps_per_sec']:.2f} | {med[k]['wall']:.1f} s |")

@@ -677,9 +677,6 @@ class RunRecord:
     def checkpoint_steps(self) -> list[int]:
         return checkpoint_steps(self.path)
 
-    def reload(self) -> "RunRecord":
-        return load_run(self.path)
-
 
 def load_run(path: str | Path, with_metrics: bool = True) -> RunRecord:
     """Read and check a run folder. Never raises for a bad folder: the

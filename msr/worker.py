@@ -279,6 +279,5 @@ def check_resumable(run_dir: str | Path) -> None:
         raise RunFolderError(f"run '{rec.run_id}' has already completed its {rec.total} steps")
     if rec.state not in ("stopped", INTERRUPTED, "failed"):
         raise RunFolderError(f"run '{rec.run_id}' is {rec.state}; only stopped, interrupted or failed runs resume")
-    if hasattr(rec.config, "validate"):
-        if rec.kind == "mnist":
-            rec.config.validate()  # the memory check, against what is free now
+    if rec.kind == "mnist":
+        rec.config.validate()  # the memory check, against what is free now

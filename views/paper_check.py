@@ -10,7 +10,7 @@ import time
 import streamlit as st
 
 from msr.config import ConfigError
-from msr.runs import CheckpointError, list_runs, load_checkpoint, progress_of, request_stop
+from msr.runs import CheckpointError, list_runs, load_checkpoint, load_run, progress_of, request_stop
 from msr.synthetic import (DEFAULT_CACHE, MODELS, PAPER_LATENT, PROBLEMS, SyntheticConfig, conv_score,
                            make_config, run_groups, snapshot_from_checkpoint, summarize)
 from msr.worker import start_run
@@ -116,7 +116,6 @@ busy = any(r.active for r in groups[chosen])
 
 
 def load_group():
-    from msr.runs import load_run
     return [load_run(p) for p in paths]
 
 
