@@ -228,8 +228,20 @@ class RunWriter:
         records = read_metrics(self.path)[0] if keep_through is not None else []
         records = [r for r in records if r["step"] <= keep_through] if keep_through is not None else []
         atomic_write_text(self.path / METRICS, "".join(dumps(r) + "\n" for r in records))
-        losses = read_losses(self.path, keep=None) if keep_through is not None else []
-        atomic_write_text(self.path / LOSSES, "".join(f"{s},{v!r}\n" for s, v in losses if s <= keep_through))
+        kept = []
+        if keep_through is not None:
+            try:
+                lines = (self.path / LOSSES).read_text(encoding="utf-8").split("\n")[:-1]
+            except OSError:
+                lines = []
+            for line in lines:  # by step only: a step whose loss was not read back keeps its empty value
+                head = line.split(",", 1)[0]
+                if head.isdigit() and int(head) <= keep_through:
+                    kept.append(line + "\n")
+        atomic_write_text(self.path / LOSSES, "".join(kept))
+        for step in checkpoint_steps(self.path):  # weights of a timeline that resuming abandons
+            if keep_through is None or step > keep_through:
+                (self.path / CHECKPOINTS / checkpoint_name(step)).unlink(missing_ok=True)
         return records
 
     def append_metrics(self, record: dict) -> None:
@@ -247,9 +259,11 @@ class RunWriter:
         value = repr(float(loss)) if loss is not None and math.isfinite(loss) else ""
         self._losses_fh.write(f"{step},{value}\n")
 
-    def flush_losses(self) -> None:
+    def flush_losses(self, sync: bool = False) -> None:
         if self._losses_fh is not None:
             self._losses_fh.flush()
+            if sync:
+                os.fsync(self._losses_fh.fileno())
 
     def write_status(self, sync: bool = False, **fields) -> None:
         self.status.update(fields)
@@ -334,11 +348,20 @@ def load_checkpoint(run_path: str | Path, step: int | None = None) -> dict:
     return _torch_load(run_path / CHECKPOINTS / checkpoint_name(step), f"the checkpoint of step {step}", run_path)
 
 
+RESUME_KEYS = ("step", "model", "inner_lrs", "optimizer", "generators")
+
+
 def load_resume_state(run_path: str | Path) -> dict | None:
+    """What a resumed run continues from (None: it has nothing saved yet)."""
     run_path = Path(run_path)
     if not (run_path / RESUME).exists():
         return None
-    return _torch_load(run_path / RESUME, "the resume state", run_path)
+    state = _torch_load(run_path / RESUME, "the resume state", run_path)
+    missing = [k for k in RESUME_KEYS if k not in state]
+    if missing or not _whole(state.get("step")):
+        raise CheckpointError(f"the resume state of run '{run_path.name}' is incomplete "
+                              f"({', '.join(missing) or 'step'}); the file is damaged")
+    return state
 
 
 # -------------------------------------------------------------------- reads
@@ -374,7 +397,8 @@ STATUS_FIELDS = {  # field -> (check, what it must be)
     "steps": (_whole, "a whole number ≥ 0"), "pid": (_whole, "a whole number ≥ 0"),
     "host": (lambda v: isinstance(v, str), "text"),
     "message": (lambda v: isinstance(v, str), "text"),
-    "last": (lambda v: isinstance(v, dict), "an object"),
+    "last": (lambda v: isinstance(v, dict) and all(x is None or _number(x) for x in v.values())
+             and (v.get("step") is None or _whole(v.get("step"))), "an object of numbers"),
     "steps_per_sec": (_number, "a number"), "wall_seconds": (_number, "a number"),
     "stop_requested": (_number, "a number"),
 }
@@ -746,7 +770,7 @@ def delete_run(path: str | Path) -> None:
     if not is_marked_run(path):
         raise RunFolderError(f"'{path}' was not made by this app (no {MARKER} mark); delete it by hand if you must")
     status = read_status(path) or {}
-    if worker_alive(path, status):
+    if _lock_held(path) or worker_alive(path, status):
         raise RunFolderError(f"run '{path.name}' is still training; stop it before deleting it")
     # Rename first, so the folder is gone from the list at once and a late
     # writer cannot bring half of it back under the old name.
@@ -785,7 +809,7 @@ def read_run_file(run_path: str | Path, relative: str) -> bytes:
     run_path = Path(run_path)
     target = check_run_file(run_path, relative)
     try:
-        fd = os.open(target, os.O_RDONLY | os.O_NOFOLLOW)
+        fd = os.open(target, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         raise RunFolderError(f"'{relative}' is not a readable file of run '{run_path.name}'") from None
     with os.fdopen(fd, "rb") as fh:
@@ -801,6 +825,8 @@ def request_stop(path: str | Path) -> bool:
     status = read_status(path) or {}
     if not worker_alive(path, status):
         return False
+    if (path / STOP).exists():
+        return True  # already asked: a second signal would end the worker at once, without its final evaluation
     try:
         atomic_write_text(path / STOP, str(time.time()))
     except OSError:
@@ -825,7 +851,7 @@ def force_stop(path: str | Path) -> bool:
     pid = status.get("pid")
     if status.get("host") not in (None, HOST) or not isinstance(pid, int) or pid <= 0 or pid == os.getpid():
         return False
-    if not worker_alive(path, status):
+    if not _lock_held(path):  # only the worker that holds the run (whose pid it wrote) is ended
         return False
     try:
         os.kill(pid, 9)

@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .config import ConfigError
-from .runs import (HEARTBEAT_SECONDS, HOST, INTERRUPTED, LOG, RunFolderError, RunWriter, create_run_folder,
-                   describe_os_error, load_resume_state, load_run, read_status, stop_requested)
+from .runs import (HEARTBEAT_SECONDS, HOST, INTERRUPTED, LOG, STOP, Damaged, RunFolderError, RunWriter,
+                   create_run_folder, describe_os_error, load_resume_state, load_run, read_metrics, read_status,
+                   stop_requested)
 from .train import Event, RunResult, run_loop
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_STOPPED = 0, 1, 2, 3
@@ -80,6 +81,18 @@ class _Signals:
             signal.signal(sig, handler)
 
 
+def _ignore_stop_signals() -> dict:
+    """While the outcome is written, SIGTERM and Ctrl-C wait (are ignored)."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+
+def _restore(previous: dict) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
+
+
 class _Heartbeat(threading.Thread):
     """Writes the heartbeat and progress into status.json, and turns a stop
     file into a stop request, every couple of seconds, whatever the step."""
@@ -108,14 +121,18 @@ def execute(run_dir: str | Path, *, resume: bool = False, on_event: Callable[[Ev
     emit = on_event or (lambda event: None)
     external_stop = should_stop or (lambda: False)
     run_dir = Path(run_dir)
-    writer = RunWriter(run_dir).claim()
     stop_flag = threading.Event()
+    signals = _Signals(stop_flag).__enter__()  # from here on SIGTERM and Ctrl-C stop the run cleanly
+    try:
+        writer = RunWriter(run_dir).claim()
+    except BaseException:
+        signals.__exit__(None, None, None)
+        raise
     if stop_requested(run_dir):  # asked while this worker was starting
         stop_flag.set()
     status_lock = threading.Lock()
     heartbeat = None
     result = None
-    signals = _Signals(stop_flag).__enter__()  # from here on SIGTERM and Ctrl-C stop the run cleanly
     try:
         rec = load_run(run_dir, with_metrics=False)
         if rec.damaged:
@@ -150,6 +167,7 @@ def execute(run_dir: str | Path, *, resume: bool = False, on_event: Callable[[Ev
         last_flush = [time.monotonic()]
 
         def save_resume(step: int) -> None:
+            writer.flush_losses(sync=True)  # every loss up to the state saved is on disk before it
             writer.save_resume({**trainer.resume_state(), "step": step})
 
         def evaluate(step: int, stopping: bool) -> None:
@@ -196,6 +214,8 @@ def execute(run_dir: str | Path, *, resume: bool = False, on_event: Callable[[Ev
             result.status = "stopped"
             result.message = (f"stopped at once by a second signal at step {result.steps}; "
                               "resume continues from the last evaluation")
+        signals.__exit__(None, None, None)  # the run is over: a late signal must not rewrite its outcome
+        signal_ignore = _ignore_stop_signals()
         if outcome is not None:
             result.status, result.message, result.steps = outcome.status, outcome.message, outcome.steps
         heartbeat.done.set()
@@ -203,6 +223,8 @@ def execute(run_dir: str | Path, *, resume: bool = False, on_event: Callable[[Ev
         with status_lock:
             writer.write_status(sync=True, status=result.status, message=result.message, step=result.steps,
                                 steps=result.steps, heartbeat=time.time())
+        (run_dir / STOP).unlink(missing_ok=True)  # answered; a later resume must not see it
+        _restore(signal_ignore)
         emit(Event("done", result.steps, total, status=result.status, message=result.message,
                    run_dir=str(run_dir)))
         return result
@@ -240,6 +262,7 @@ def launch(run_dir: str | Path, resume: bool = False) -> int:
     status = read_status(run_dir)
     if status is None:
         raise RunFolderError(f"'{run_dir}' is not a run folder")
+    (run_dir / STOP).unlink(missing_ok=True)  # a request left from an earlier life of the run
     cmd = [sys.executable, "-m", "msr", "worker", str(run_dir.resolve())] + (["--resume"] if resume else [])
     env = dict(os.environ)
     package_root = str(Path(__file__).resolve().parent.parent)
@@ -279,5 +302,10 @@ def check_resumable(run_dir: str | Path) -> None:
         raise RunFolderError(f"run '{rec.run_id}' has already completed its {rec.total} steps")
     if rec.state not in ("stopped", INTERRUPTED, "failed"):
         raise RunFolderError(f"run '{rec.run_id}' is {rec.state}; only stopped, interrupted or failed runs resume")
+    try:
+        read_metrics(run_dir)
+    except Damaged as exc:
+        raise RunFolderError(f"run '{rec.run_id}' cannot be resumed: {exc}") from None
+    load_resume_state(run_dir)  # CheckpointError, one line, when it cannot be read
     if rec.kind == "mnist":
         rec.config.validate()  # the memory check, against what is free now

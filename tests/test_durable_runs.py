@@ -496,3 +496,51 @@ def test_a_stop_asked_while_the_worker_starts_is_honoured(tmp_path):
     assert request_stop(run)  # before the worker has even imported torch
     wait_for(lambda: load_run(run, with_metrics=False).state == "stopped")
     assert read_status(run)["step"] == 0 and [r["step"] for r in load_run(run).metrics] == [0]
+
+
+def test_asking_twice_to_stop_still_makes_the_final_evaluation(tmp_path):
+    from msr.worker import start_run
+    run = start_run(tiny(tmp_path, steps=100000, eval_interval=1000))
+    wait_for(lambda: (read_status(run) or {}).get("step", 0) >= 5)
+    assert request_stop(run) and request_stop(run)  # two browsers, or a double click
+    wait_for(lambda: load_run(run, with_metrics=False).state == "stopped")
+    rec = load_run(run)
+    assert rec.metrics[-1].get("stop") and rec.metrics[-1]["step"] == rec.step
+    assert "second signal" not in (rec.status.get("message") or "")
+    assert not (run / "stop").exists()  # answered, so a later resume is not stopped by it
+
+
+def test_after_kill_9_every_loss_up_to_the_resume_point_is_kept(tmp_path):
+    proc = start("train", *TINY, "--steps", "100000", "--eval-interval", "40", "--runs-dir", str(tmp_path / "k"),
+                 "--quiet")
+    run = wait_for(lambda: only_run(tmp_path / "k"))
+    wait_for(lambda: (read_status(run) or {}).get("step", 0) >= 130)
+    proc.kill()
+    proc.wait()
+    writer = RunWriter(run).claim()  # what resume does to the records, without training on
+    try:
+        from msr.runs import load_resume_state
+        state_step = load_resume_state(run)["step"]
+        writer.reset_records(state_step)
+    finally:
+        writer.release()
+    assert state_step >= 120
+    assert [s for s, _ in read_losses(run, keep=None)] == list(range(1, state_step + 1))
+    assert max(load_run(run).checkpoint_steps()) == state_step
+
+
+def test_a_wrong_type_inside_the_summary_marks_the_folder_damaged(tmp_path):
+    run = _good_run(tmp_path)
+    status = json.loads((run / STATUS).read_text())
+    (run / STATUS).write_text(json.dumps({**status, "last": {"step": "x", "test_loss": "abc"}}))
+    assert "'last' must be" in load_run(run).damaged
+    out = msr("runs", "--runs-dir", str(tmp_path / "runs"))
+    assert out.returncode == 0 and "Traceback" not in out.stderr
+
+
+def test_a_damaged_resume_state_is_one_line(tmp_path):
+    import torch
+    run = Path(train_until(tiny(tmp_path), 7))
+    torch.save({"step": 3}, run / "resume.pt")
+    out = msr("resume", str(run))
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1 and "incomplete" in out.stderr

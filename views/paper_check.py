@@ -116,20 +116,26 @@ busy = any(r.active for r in groups[chosen])
 
 
 def load_group():
-    return [load_run(p) for p in paths]
+    """The group's runs as their folders say now (one deleted meanwhile is left out)."""
+    return [r for r in (load_run(p) for p in paths) if not r.damaged]
 
 
 @st.fragment(run_every=REFRESH_SECONDS if busy else None)
 def live_view() -> None:
     runs = load_group()
+    if not runs:
+        st.warning("The runs of this group are gone (deleted or damaged); see the Runs page.")
+        return
     problem_ = runs[0].config.problem
     active = [r for r in runs if r.active]
     if active:
-        for r in active:
-            p = progress_of(r)
+        progress = [progress_of(r) for r in active]
+        for r, p in zip(active, progress):
             st.progress(p.fraction, text=f"{MODELS[r.config.model].label}: step {p.step} of {p.total}"
                         + (" (stopping…)" if p.stopping else ""))
-        if st.button("Stop these runs", key="paper_check_stop", icon=":material/stop_circle:"):
+        stopping = all(p.stopping for p in progress)
+        if st.button("Stopping…" if stopping else "Stop these runs", key="paper_check_stop", disabled=stopping,
+                     icon=":material/stop_circle:"):
             for r in active:
                 request_stop(r.path)
     else:
