@@ -233,8 +233,7 @@ def cmd_runs(args) -> int:
     print(f"{'run':40} {'kind':10} {'status':12} {'step':>13} {'test loss':>10} {'test acc':>9}")
     for r in runs:
         row = run_row(r)
-        loss = f"{row['test_loss']:.4f}" if row["test_loss"] is not None else "-"
-        acc = f"{row['test_acc']:.3f}" if row["test_acc"] is not None else "-"
+        loss, acc = _num(row["test_loss"]), _num(row["test_acc"], ".3f")
         steps = f"{row['step']} / {row['total']}" if row["total"] is not None else "-"
         what = row["arch"] or row["kind"] or "-"
         status = row["status"] if not r.damaged else "damaged"

@@ -196,8 +196,10 @@ class RunWriter:
         current = read_status(self.path)
         self.status = current if isinstance(current, dict) else {}
         # A stop request left from an earlier worker is stale; one made since
-        # this worker was launched (while it was starting) still counts.
-        launched = self.status.get("launched")
+        # this worker was launched (while it was starting) still counts. Only
+        # a worker the app launched (its pid is the one recorded) has a launch
+        # time; a command-line worker starts now.
+        launched = self.status.get("launched") if self.status.get("pid") == os.getpid() else None
         try:
             if (self.path / STOP).stat().st_mtime < (launched if _number(launched) else time.time()):
                 (self.path / STOP).unlink()

@@ -544,3 +544,16 @@ def test_a_damaged_resume_state_is_one_line(tmp_path):
     torch.save({"step": 3}, run / "resume.pt")
     out = msr("resume", str(run))
     assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1 and "incomplete" in out.stderr
+
+
+def test_a_stop_left_by_a_killed_worker_does_not_stop_its_resume(tmp_path):
+    from msr.worker import start_run
+    run = start_run(tiny(tmp_path, steps=100000, eval_interval=50))
+    wait_for(lambda: (read_status(run) or {}).get("step", 0) >= 60)
+    (run / "stop").write_text("asked, never answered")  # the worker is killed before it reads this
+    os.kill(read_status(run)["pid"], signal.SIGKILL)
+    wait_for(lambda: load_run(run, with_metrics=False).state == "interrupted")
+    proc = start("resume", str(run), "--quiet")
+    wait_for(lambda: (read_status(run) or {}).get("step", 0) >= 120)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(60) == 3
