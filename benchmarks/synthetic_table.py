@@ -50,7 +50,7 @@ def one_step_floor(shots: int, samples: int = 20_000, seed: int = 0) -> float:
 def run_all(problems: list[str], models: list[str], base: SyntheticConfig) -> list[dict]:
     rows = []
     for problem in problems:
-        data = load_or_generate(problem, base.data_seed, base.n_tasks, cache_dir=base.cache_dir)
+        data = load_or_generate(problem, base.data_seed, base.n_tasks, cache_dir=base.cache_dir)  # None: the problem's count
         for model in models:
             t0 = time.perf_counter()
             res = run_synthetic(problem, model, config=base, data=data, keep_snapshots=False)
@@ -102,7 +102,7 @@ Test MSE after adapting to each test task (mean over {base.test_tasks} test task
 Student-t interval, the authors' `test_err`; bold = lowest per problem). Protocol of the authors' code:
 {base.shots} support + {base.queries} query examples per task, {base.tasks_per_step} tasks per step, inner lr
 {base.inner_lr} learned per layer, {base.inner_steps} inner SGD step, Adam {base.outer_lr}, {base.steps} outer
-steps, {base.n_tasks} tasks split 80/20, seed {base.seed}, dataset seed {base.data_seed}.
+steps, {base.resolved_tasks()} tasks split 80/20, seed {base.seed}, dataset seed {base.data_seed}.
 
 {table}
 

@@ -144,12 +144,17 @@ def report(result, args) -> int:
         print(json.dumps(json_safe(summary), allow_nan=False))
     else:
         if result.kind == "synthetic":
-            from .synthetic import MODELS
+            from .synthetic import model_label
             cfg = result.config
-            print(f"{result.status}: {MODELS[cfg.model].label} on {cfg.problem}, {result.steps} steps, "
+            if cfg.is_rotation:
+                score = (f"equivariance error at 90° {_num(summary.get('equiv_error'), '.3f')}, "
+                         f"orbit score {_num(summary.get('orbit_score'), '.2f')}")
+            else:
+                score = (f"conv score {_num(summary.get('conv_score_start'), '.3f')} → "
+                         f"{_num(summary.get('conv_score'), '.3f')}")
+            print(f"{result.status}: {model_label(cfg.model)} on {cfg.problem}, {result.steps} steps, "
                   f"test MSE {_num(summary.get('test_mse'))} ± {_num(summary.get('test_err'))}, "
-                  f"conv score {_num(summary.get('conv_score_start'), '.3f')} → "
-                  f"{_num(summary.get('conv_score'), '.3f')}, run saved in {result.run_dir}")
+                  f"{score}, run saved in {result.run_dir}")
         else:
             print(f"{result.status}: {result.steps} steps, test loss {_num(summary.get('test_loss'))}, "
                   f"test acc {_num(summary.get('test_acc'), '.3f')}, run saved in {result.run_dir}")
@@ -218,6 +223,32 @@ def cmd_worker(args) -> int:
     return exit_code(result.status)
 
 
+def cmd_symmetry(args) -> int:
+    """The equivariance lens over a run's checkpoints."""
+    from .lens import lens_report
+
+    run_dir = find_run(args.run, args.runs_dir)
+    report = lens_report(run_dir, [args.step] if args.step is not None else None)
+    angles = [f"{a:g}" for a in report.angles]
+    print(f"{report.run_id}: {report.subject}. Equivariance error per angle (0 = group conv), "
+          "orbit score (1 = rotated copies), U = what the symmetry matrices generate")
+    head = f"{'step':>6} " + " ".join(f"{a + '°':>7}" for a in angles) + f" {'orbit':>6} {'U orbit':>8}"
+    invariance = any(s.invariance for s in report.steps)
+    print(head + ("  unchanged predictions per angle" if invariance else ""))
+    for name, ref in (("group", report.reference["group_conv"]), ("random", report.reference["random_conv"])):
+        print(f"{name:>6} " + " ".join(f"{ref['equivariance'][a]:7.3f}" for a in report.angles)
+              + f" {ref['orbit_score']:6.2f}")
+    for s in report.steps:
+        line = f"{s.step:>6} " + " ".join(f"{s.equivariance[a]:7.3f}" for a in angles) + f" {s.orbit_score:6.2f}"
+        line += f" {_num(s.u_orbit_score, '.2f'):>8}"
+        if s.invariance:
+            line += "  " + " ".join(f"{a}°: {v:.2f}" for a, v in s.invariance.items())
+        print(line)
+    if args.json:
+        print(json.dumps(json_safe(report.to_json()), allow_nan=False))
+    return EXIT_OK
+
+
 def cmd_runs(args) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -230,14 +261,14 @@ def cmd_runs(args) -> int:
     if not runs:
         print(f"no runs in '{args.runs_dir}'")
         return 0
-    print(f"{'run':40} {'kind':10} {'status':12} {'step':>13} {'test loss':>10} {'test acc':>9}")
+    print(f"{'run':40} {'kind':14} {'status':12} {'step':>13} {'test loss':>10} {'test acc':>9}")
     for r in runs:
         row = run_row(r)
         loss, acc = _num(row["test_loss"]), _num(row["test_acc"], ".3f")
         steps = f"{row['step']} / {row['total']}" if row["total"] is not None else "-"
         what = row["arch"] or row["kind"] or "-"
         status = row["status"] if not r.damaged else "damaged"
-        print(f"{r.run_id:40} {what:10} {status:12} {steps:>13} {loss:>10} {acc:>9}")
+        print(f"{r.run_id:40} {what:14} {status:12} {steps:>13} {loss:>10} {acc:>9}")
         if r.damaged:
             print(f"  damaged: {r.damaged}")
     return 0
@@ -280,6 +311,13 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("run", help="run folder, or run id under --runs-dir")
     st.add_argument("--runs-dir", default="runs")
     st.set_defaults(func=cmd_stop)
+    sy = sub.add_parser("symmetry", help="the equivariance lens: has a run's first layer learned rotation "
+                                         "symmetry? (Rotated MNIST and rot4 / rot8 / rot8_flip runs)")
+    sy.add_argument("run", help="run folder, or run id under --runs-dir")
+    sy.add_argument("--runs-dir", default="runs")
+    sy.add_argument("--step", type=int, default=None, help="one checkpoint step (default: every kept one)")
+    sy.add_argument("--json", action="store_true", help="print the numbers per step as JSON, the last line")
+    sy.set_defaults(func=cmd_symmetry)
     w = sub.add_parser("worker")  # the app's detached worker; not for direct use
     w.add_argument("run")
     w.add_argument("--resume", action="store_true")

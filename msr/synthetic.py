@@ -33,6 +33,10 @@ from torch.func import functional_call, vmap
 from .config import ConfigError, Settings
 from .layers import DenseLinear
 from .meta import ENGINES, LR_MODES, Episode, MetaConfig, MetaLearner
+from .rotation import (GROUPS, RotationData, RotationTaskSampler, build_rotation_model, default_latent,
+                       generate_rotation, layer_filters)
+from .rotation import IN_SIDE as IN_SIDE_2D
+from .symmetry import LENS_TASKS, PROBES, generated_filters, lens_record, smooth_probes
 from .train import run_loop, t_halfwidth
 
 IN_SIZE = 70
@@ -41,7 +45,9 @@ TAPS = 3
 EXAMPLES_PER_TASK = 20
 DEFAULT_TASKS = 10_000
 TRAIN_FRACTION = 0.8
-PROBLEMS: dict[str, int] = {"rank1": 1, "rank2": 2, "rank5": 5}
+PROBLEMS: dict[str, int] = {"rank1": 1, "rank2": 2, "rank5": 5}  # the 1-D problems and their ranks
+# Every problem: the 1-D ones, then the 2-D rotation problems (msr.rotation).
+ALL_PROBLEMS: tuple[str, ...] = (*PROBLEMS, *GROUPS)
 # Latent size of MSR-FC per problem, as in the authors' train_synthetic.py.
 PAPER_LATENT: dict[str, int] = {"rank1": 3, "rank2": 6, "rank5": 30}
 DEFAULT_CACHE = Path(".cache") / "synthetic"
@@ -110,14 +116,23 @@ def generate(problem: str, seed: int = 0, n_tasks: int = DEFAULT_TASKS,
     return SyntheticData(problem, seed, x, y, basis, logits)
 
 
+def default_tasks(problem: str) -> int:
+    """Tasks in the authors' dataset for the problem (2,000 for rot8_flip)."""
+    return GROUPS[problem].tasks if problem in GROUPS else DEFAULT_TASKS
+
+
 def cache_path(cache_dir: str | Path, problem: str, seed: int, n_tasks: int,
                examples: int = EXAMPLES_PER_TASK) -> Path:
     return Path(cache_dir) / f"{problem}-seed{seed}-tasks{n_tasks}-ex{examples}-v{CACHE_VERSION}.pt"
 
 
 def _matches(blob: dict, problem: str, n_tasks: int, examples: int) -> bool:
-    rank = PROBLEMS[problem]
     try:
+        if problem in GROUPS:
+            coefficients = GROUPS[problem].coefficients
+            return (blob["coeffs"].shape == (n_tasks, 3, coefficients) and blob["input_seeds"].shape == (n_tasks,)
+                    and blob["input_seeds"].dtype == torch.int64)
+        rank = PROBLEMS[problem]
         return (blob["x"].shape == (n_tasks, examples, 1, IN_SIZE)
                 and blob["y"].shape == (n_tasks, examples, 1, OUT_SIZE)
                 and blob["basis"].shape == (n_tasks, rank, TAPS)
@@ -126,18 +141,23 @@ def _matches(blob: dict, problem: str, n_tasks: int, examples: int) -> bool:
         return False
 
 
-def load_or_generate(problem: str, seed: int = 0, n_tasks: int = DEFAULT_TASKS,
+def load_or_generate(problem: str, seed: int = 0, n_tasks: int | None = None,
                      examples: int = EXAMPLES_PER_TASK,
-                     cache_dir: str | Path | None = DEFAULT_CACHE) -> SyntheticData:
-    """The dataset for (problem, seed, sizes), from the cache when it is there.
+                     cache_dir: str | Path | None = DEFAULT_CACHE) -> SyntheticData | RotationData:
+    """The dataset for (problem, seed, sizes), from the cache when it is there
+    (``n_tasks`` None: the authors' count for the problem).
+
+    A 2-D rotation dataset is cached as what defines it (msr.rotation).
 
     The file is written to a temporary name and renamed, so a reader never sees
     half a file; an unreadable or mismatched file is regenerated.
     """
-    if problem not in PROBLEMS:
-        raise ConfigError(f"unknown problem {problem!r}; allowed: {', '.join(PROBLEMS)}")
+    if problem not in ALL_PROBLEMS:
+        raise ConfigError(f"unknown problem {problem!r}; allowed: {', '.join(ALL_PROBLEMS)}")
+    make = generate_rotation if problem in GROUPS else generate
+    n_tasks = default_tasks(problem) if n_tasks is None else n_tasks
     if cache_dir is None:
-        return generate(problem, seed, n_tasks, examples)
+        return make(problem, seed, n_tasks, examples)
     path = cache_path(cache_dir, problem, seed, n_tasks, examples)
     if path.exists():
         try:
@@ -145,15 +165,20 @@ def load_or_generate(problem: str, seed: int = 0, n_tasks: int = DEFAULT_TASKS,
         except Exception:  # noqa: BLE001 - a broken cache file is just regenerated
             blob = None
         if isinstance(blob, dict) and _matches(blob, problem, n_tasks, examples):
+            if problem in GROUPS:
+                return RotationData(problem, seed, blob["coeffs"], blob["input_seeds"], examples)
             return SyntheticData(problem, seed, blob["x"], blob["y"], blob["basis"], blob["mixing_logits"])
-    data = generate(problem, seed, n_tasks, examples)
+    data = make(problem, seed, n_tasks, examples)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
         try:
             with os.fdopen(fd, "wb") as fh:
-                torch.save({"x": data.x, "y": data.y, "basis": data.basis,
-                            "mixing_logits": data.mixing_logits}, fh)
+                if isinstance(data, RotationData):
+                    torch.save({"coeffs": data.coeffs, "input_seeds": data.input_seeds}, fh)
+                else:
+                    torch.save({"x": data.x, "y": data.y, "basis": data.basis,
+                                "mixing_logits": data.mixing_logits}, fh)
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -258,6 +283,30 @@ MODELS: dict[str, ModelKind] = {m.name: m for m in [
     ModelKind("maml-conv", "MAML-Conv", "Conv1d kernel 3: convolution built in."),
     ModelKind("msr-fc", "MSR-FC", "Linear 70→68 with W = U v; U is meta-learned, only v adapts."),
 ]}
+# The models of the 2-D rotation problems (one bias-free conv 1→C, 3×3).
+ROTATION_MODELS: dict[str, ModelKind] = {m.name: m for m in [
+    ModelKind("maml-conv", "MAML-Conv", "Conv2d 3×3, every weight adapts: translation built in, rotation not."),
+    ModelKind("msr-conv", "MSR-Conv", "Kronecker U = A ⊗ B ⊗ C over the kernel (the authors' model); only V adapts."),
+    ModelKind("msr-conv-dense", "MSR-Conv (dense U)",
+              "vec(W) = U v with a dense U over the whole kernel: can tie channels into rotated copies."),
+]}
+LATENT_MODELS = ("msr-fc", "msr-conv-dense")
+
+
+def models_for(problem: str) -> dict[str, ModelKind]:
+    """The models that apply to a problem (1-D or 2-D)."""
+    return ROTATION_MODELS if problem in GROUPS else MODELS
+
+
+def model_label(model: str) -> str:
+    kind = MODELS.get(model) or ROTATION_MODELS.get(model)
+    return kind.label if kind else model
+
+
+def paper_latent(problem: str) -> int:
+    """The latent size used when none is given: the paper's for MSR-FC, the
+    number of generating coefficients for the dense MSR-Conv."""
+    return default_latent(problem) if problem in GROUPS else PAPER_LATENT[problem]
 
 
 def build_synthetic_model(model: str, latent: int | None = None, problem: str = "rank1",
@@ -269,9 +318,12 @@ def build_synthetic_model(model: str, latent: int | None = None, problem: str = 
     (so models built at once from several threads cannot disturb each other).
     Without one they come from the global generator.
     """
-    if model not in MODELS:
-        raise ConfigError(f"unknown model {model!r}; allowed: {', '.join(MODELS)}")
+    allowed = models_for(problem)
+    if model not in allowed:
+        raise ConfigError(f"unknown model {model!r} for {problem}; allowed: {', '.join(allowed)}")
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
+    if problem in GROUPS:
+        return build_rotation_model(model, problem, latent, generator)
     if model == "maml-fc":
         return FCModel(generator)
     if model == "maml-lc":
@@ -367,7 +419,7 @@ class SyntheticConfig(Settings):
     """One synthetic run; defaults are the protocol of the authors' code."""
     problem: str = "rank1"
     model: str = "msr-fc"
-    latent: int | None = None  # MSR-FC only; None = the paper's size for the problem
+    latent: int | None = None  # MSR-FC and dense MSR-Conv only; None = paper_latent(problem)
     steps: int = 1000
     tasks_per_step: int = 32
     shots: int = 1
@@ -380,7 +432,7 @@ class SyntheticConfig(Settings):
     test_tasks: int = 300
     seed: int = 0
     data_seed: int = 0
-    n_tasks: int = DEFAULT_TASKS
+    n_tasks: int | None = None  # None: the authors' count for the problem (default_tasks)
     engine: str = "func"
     device: str = "cpu"
     cache_dir: str | None = str(DEFAULT_CACHE)
@@ -393,9 +445,17 @@ class SyntheticConfig(Settings):
     group: str = ""  # runs launched together (the Paper check page shows one group)
 
     def resolved_latent(self) -> int | None:
-        if self.model != "msr-fc":
+        if self.model not in LATENT_MODELS:
             return None
-        return self.latent if self.latent is not None else PAPER_LATENT[self.problem]
+        return self.latent if self.latent is not None else paper_latent(self.problem)
+
+    def resolved_tasks(self) -> int:
+        return self.n_tasks if self.n_tasks is not None else default_tasks(self.problem)
+
+    @property
+    def is_rotation(self) -> bool:
+        """A 2-D rotation problem (msr.rotation), not a 1-D one."""
+        return self.problem in GROUPS
 
     def resolved_device(self) -> str:
         if self.device != "auto":
@@ -422,22 +482,27 @@ class SyntheticConfig(Settings):
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value <= 0:
                 raise ConfigError(f"{name} must be a number > 0, got {value!r}")
 
-        one_of("problem", self.problem, list(PROBLEMS))
-        one_of("model", self.model, list(MODELS))
+        one_of("problem", self.problem, list(ALL_PROBLEMS))
+        allowed = models_for(self.problem)
+        if self.model not in allowed:
+            raise ConfigError(f"unknown model {self.model!r} for {self.problem}; allowed: {', '.join(allowed)}")
         if self.latent is not None:
-            if self.model != "msr-fc":
-                raise ConfigError(f"latent size applies to msr-fc only, not to {self.model}")
-            whole("latent size", self.latent, 1, IN_SIZE * OUT_SIZE)
+            if self.model not in LATENT_MODELS:
+                raise ConfigError(f"latent size applies to {' and '.join(LATENT_MODELS)} only, not to {self.model}")
+            most = GROUPS[self.problem].channels * 9 if self.is_rotation else IN_SIZE * OUT_SIZE
+            whole("latent size", self.latent, 1, most)
         whole("steps", self.steps)
         whole("shots", self.shots)
         whole("queries", self.queries)
         if self.shots + self.queries > EXAMPLES_PER_TASK:
             raise ConfigError(f"shots + queries = {self.shots + self.queries} exceeds the {EXAMPLES_PER_TASK} "
                               f"examples of a task; allowed: at most {EXAMPLES_PER_TASK}")
-        whole("number of tasks in the dataset", self.n_tasks, 10)
-        n_train = int(TRAIN_FRACTION * self.n_tasks)
+        if self.n_tasks is not None:
+            whole("number of tasks in the dataset", self.n_tasks, 10, 1_000_000)
+        n_tasks = self.resolved_tasks()
+        n_train = int(TRAIN_FRACTION * n_tasks)
         whole("tasks per step", self.tasks_per_step, 1, n_train)
-        whole("test tasks", self.test_tasks, 2, self.n_tasks - n_train)
+        whole("test tasks", self.test_tasks, 2, n_tasks - n_train)
         positive("inner learning rate", self.inner_lr)
         positive("outer learning rate", self.outer_lr)
         one_of("lr mode", self.lr_mode, LR_MODES)
@@ -445,7 +510,6 @@ class SyntheticConfig(Settings):
         whole("evaluation interval", self.eval_interval)
         whole("seed", self.seed, 0, 2 ** 31 - 1)
         whole("data seed", self.data_seed, 0, 2 ** 63 - 1)
-        whole("number of tasks in the dataset", self.n_tasks, 10, 1_000_000)
         whole("inner steps", self.inner_steps, 1, 100)
         if self.threads is not None:
             whole("threads", self.threads, 1)
@@ -513,7 +577,7 @@ def make_config(problem: str, model: str, base: SyntheticConfig | None = None, *
     unknown = set(settings) - known
     if unknown:
         raise ConfigError(f"unknown setting(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(known))}")
-    if drop_latent and model != "msr-fc":
+    if drop_latent and model not in LATENT_MODELS:
         settings.pop("latent", None)
     return replace(base or SyntheticConfig(), problem=problem, model=model, **settings).validate()
 
@@ -528,6 +592,8 @@ def summarize(cfg: SyntheticConfig, status: str, steps: int, history: list[dict]
             "test_err": last.get("test_err"), "conv_score": last.get("conv_score"),
             "u_conv_score": last.get("u_conv_score"),
             "conv_score_start": history[0].get("conv_score") if history else None,
+            "equiv_error": last.get("equiv_error"), "orbit_score": last.get("orbit_score"),
+            "u_equiv_error": last.get("u_equiv_error"), "u_orbit_score": last.get("u_orbit_score"),
             "seconds": round(seconds, 3), "steps_per_sec": last.get("step", 0) / seconds if seconds > 0 else None,
             "seed": cfg.seed, "data_seed": cfg.data_seed, "message": message}
 
@@ -538,22 +604,32 @@ class SyntheticTrainer:
 
     def __init__(self, config: SyntheticConfig, data: SyntheticData | None = None):
         self.config = cfg = config.validate()
+        n_tasks = cfg.resolved_tasks()
         if data is None:
-            data = load_or_generate(cfg.problem, cfg.data_seed, cfg.n_tasks, cache_dir=cfg.cache_dir)
-        elif (data.problem, data.n_tasks, data.seed) != (cfg.problem, cfg.n_tasks, cfg.data_seed):
+            data = load_or_generate(cfg.problem, cfg.data_seed, n_tasks, cache_dir=cfg.cache_dir)
+        elif (data.problem, data.n_tasks, data.seed) != (cfg.problem, n_tasks, cfg.data_seed):
             raise ConfigError(f"the given dataset is {data.problem} with {data.n_tasks} tasks (seed {data.seed}), "
-                              f"the run asks for {cfg.problem} with {cfg.n_tasks} (seed {cfg.data_seed})")
+                              f"the run asks for {cfg.problem} with {n_tasks} (seed {cfg.data_seed})")
         if cfg.threads is not None:
             torch.set_num_threads(cfg.threads)
         self.device = torch.device(cfg.resolved_device())
         self.model = build_synthetic_model(cfg.model, cfg.resolved_latent(), cfg.problem, seed=cfg.seed).to(self.device)
         self.learner = MetaLearner(self.model, cfg.meta_config()).to(self.device)
-        self.train_sampler = TaskSampler(*data.split("train"), cfg.shots, cfg.queries,
-                                         torch.Generator().manual_seed(cfg.seed * 2 + 1), self.device)
+        train_gen = torch.Generator().manual_seed(cfg.seed * 2 + 1)
+        test_gen = torch.Generator().manual_seed(cfg.seed * 2 + 2)
         # One fixed test set per seed: every evaluation and every model of a seed
         # is scored on the same tasks and support/query splits.
-        self.test_ep = TaskSampler(*data.split("test"), cfg.shots, cfg.queries,
-                                   torch.Generator().manual_seed(cfg.seed * 2 + 2), self.device).sample(cfg.test_tasks)
+        if cfg.is_rotation:
+            # 2-D tasks are made when drawn; the test tasks are fixed by index
+            # and built a chunk at a time (all 300 at once would take 1 GB).
+            self.train_sampler = RotationTaskSampler(data, "train", cfg.shots, cfg.queries, train_gen, self.device)
+            self.test_sampler = RotationTaskSampler(data, "test", cfg.shots, cfg.queries, test_gen, self.device)
+            self.test_draw = self.test_sampler.draw(cfg.test_tasks)
+            self.probes = smooth_probes(PROBES, IN_SIDE_2D)
+        else:
+            self.train_sampler = TaskSampler(*data.split("train"), cfg.shots, cfg.queries, train_gen, self.device)
+            self.test_ep = TaskSampler(*data.split("test"), cfg.shots, cfg.queries, test_gen,
+                                       self.device).sample(cfg.test_tasks)
         self.loss_sum = torch.zeros((), device=self.device)
         self.steps_since_eval = 0
         self.train_seconds = 0.0
@@ -573,6 +649,8 @@ class SyntheticTrainer:
         return loss
 
     def evaluate(self, step: int) -> dict:
+        if self.config.is_rotation:
+            return self._evaluate_rotation(step)
         learner, model = self.learner, self.model
         train_mse = float(self.loss_sum / self.steps_since_eval) if self.steps_since_eval else None
         result = learner.evaluate(self.test_ep)
@@ -588,6 +666,38 @@ class SyntheticTrainer:
             u = model.symmetry_columns().cpu().clone()
             record["u_conv_score"] = symmetry_conv_score(u)
         self.snapshot = Snapshot(step, w_init.cpu().clone(), weights[0].cpu().clone(), u)
+        self.loss_sum.zero_()
+        self.steps_since_eval = 0
+        return record
+
+    def test_episode(self, start: int, stop: int) -> Episode:
+        """Test tasks start..stop of a 2-D problem (the same at every evaluation)."""
+        tasks, order = self.test_draw
+        return self.test_sampler.episode(tasks[start:stop], order[start:stop])
+
+    def adapted_filters(self, ep: Episode) -> torch.Tensor:
+        """(T, C, 1, 3, 3): each task's layer after the inner loop."""
+        learner, model = self.learner, self.model
+
+        def one(xs, ys):
+            return layer_filters(model, learner.adapt_one(xs, ys))
+
+        return vmap(one, randomness="error")(ep.xs, ep.ys).detach()
+
+    def _evaluate_rotation(self, step: int) -> dict:
+        learner, model, cfg = self.learner, self.model, self.config
+        train_mse = float(self.loss_sum / self.steps_since_eval) if self.steps_since_eval else None
+        chunk = 50
+        losses = torch.cat([learner.evaluate(self.test_episode(i, min(i + chunk, cfg.test_tasks))).task_losses
+                            for i in range(0, cfg.test_tasks, chunk)]).cpu()
+        banks = self.adapted_filters(self.test_episode(0, min(LENS_TASKS, cfg.test_tasks))).cpu()
+        with torch.no_grad():
+            w_init = layer_filters(model).detach().cpu()
+        record = {"step": step, "test_mse": float(losses.mean()), "test_err": t_halfwidth(losses),
+                  "train_mse": train_mse, **lens_record(model.conv, banks, cfg.problem, self.probes),
+                  "seconds": self.train_seconds, "inner_lrs": learner.lr_summary()}
+        generated = generated_filters(model.conv, draws=2)
+        self.snapshot = Snapshot(step, w_init.clone(), banks[0].clone(), generated)
         self.loss_sum.zero_()
         self.steps_since_eval = 0
         return record

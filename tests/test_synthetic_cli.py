@@ -55,7 +55,7 @@ def test_plain_output(tmp_path, capsys):
     (["--model", "cnn"], "invalid choice: 'cnn'"),
     (["--steps", "0"], "steps must be a whole number ≥ 1"),
     (["--steps", "ten"], "invalid int value: 'ten'"),
-    (["--model", "maml-fc", "--latent", "3"], "latent size applies to msr-fc only"),
+    (["--model", "maml-fc", "--latent", "3"], "latent size applies to msr-fc and msr-conv-dense only"),
     (["--shots", "5", "--queries", "19"], "exceeds the 20 examples"),
     (["--test-tasks", "3000"], "test tasks must be a whole number between 2 and 2000"),
     (["--outer-lr", "-1"], "outer learning rate must be a number > 0"),

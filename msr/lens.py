@@ -1,0 +1,293 @@
+"""The equivariance lens on a saved run: has its first layer learned rotation
+symmetry, and for which angles? (The measurements are in msr.symmetry.)
+
+Works on Rotated MNIST runs and on runs of the 2-D rotation problems, at any
+checkpoint. What is read:
+
+- Rotated MNIST: the first conv's filters at the checkpoint (each circuit's,
+  for the dedicated model), probed with held-out upright digits, at every
+  angle of the run and at 90°, 180° and 270°; and the *invariance of
+  predictions*: after adapting on upright supports, the share of queries whose
+  predicted label stays the same when the query is rotated by each angle.
+- 2-D rotation problems: the layers adapted to the first test tasks (the data
+  are made by a group convolution, so this is what a good model should show),
+  probed with smooth random images at the group's angles up to 180°.
+- For models with symmetry matrices, also the layers U generates for random v:
+  what the inner loop can reach, whatever the task.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .config import ConfigError
+from .runs import load_checkpoint, load_run
+from .symmetry import (C4, PROBE_SEED, PROBES, angle_key, filter_metrics, generated_filters, orbit_score,
+                       problem_rotations, reference_metrics, smooth_probes)
+
+INVARIANCE_TASKS = 20
+INVARIANCE_SEED = 777
+
+
+class LensError(ConfigError):
+    """The lens does not apply to this run (one line)."""
+
+
+@dataclass
+class LensStep:
+    step: int
+    equivariance: dict[str, float]          # angle → error of the layer the model applies
+    orbit_score: float
+    orbit_scores: dict[str, float]
+    u_equivariance: dict[str, float] | None = None  # the same for what U generates
+    u_orbit_score: float | None = None
+    invariance: dict[str, float] | None = None      # angle → share of unchanged predictions
+    filters: np.ndarray | None = None               # (C, k, k) one bank, for pictures
+    orbits: list[list[int]] = field(default_factory=list)  # its channels grouped by matched rotation
+    generated: np.ndarray | None = None             # (C, k, k) one layer U generates
+    generated_orbits: list[list[int]] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        out = asdict(self)
+        for key in ("filters", "generated"):
+            out.pop(key)
+        return out
+
+
+@dataclass
+class LensReport:
+    run_id: str
+    kind: str  # "mnist" or "synthetic"
+    subject: str  # e.g. "shared on Rotated MNIST", "msr-conv-dense on rot4"
+    angles: list[float]
+    reference: dict  # {"group_conv": metrics, "random_conv": metrics}
+    steps: list[LensStep]
+
+    def to_json(self) -> dict:
+        return {"run": self.run_id, "kind": self.kind, "subject": self.subject, "angles": self.angles,
+                "reference": _json_metrics(self.reference), "steps": [s.to_json() for s in self.steps]}
+
+
+def _json_metrics(ref: dict) -> dict:
+    return {name: {"equivariance": {angle_key(a): e for a, e in m["equivariance"].items()},
+                   "orbit_score": m["orbit_score"], "orbit_scores": m["orbit_scores"]} for name, m in ref.items()}
+
+
+def _bank_picture(banks: torch.Tensor) -> tuple[np.ndarray, list[list[int]]]:
+    """The first bank's filters (input channels averaged) and their orbits."""
+    first = banks.reshape(-1, *banks.shape[-4:])[0]
+    return first.mean(1).numpy(), orbit_score(first, C4).cycles()
+
+
+class _Subject:
+    """What the lens needs from a run at one step (one kind per subclass)."""
+    angles: list[float]
+    rotations: tuple
+    probes: torch.Tensor
+    channels: int
+    kernel: int
+
+    def load(self, step: int | None) -> int: ...
+    def banks(self) -> torch.Tensor: ...
+    def conv(self): ...
+    def invariance(self) -> dict[str, float] | None:
+        return None
+
+
+class _MnistSubject(_Subject):
+    def __init__(self, path: Path, config):
+        from .data import load_source
+
+        self.path, self.config = path, config
+        self.run_angles = config.angle_list()
+        extra = [90.0, 180.0, 270.0]
+        self.angles = sorted({a % 360 for a in self.run_angles if a % 360} | set(extra))
+        self.rotations = (C4,)
+        try:
+            data = load_source(config.data_source, config.data_dir)
+        except Exception as exc:  # noqa: BLE001 - one line for any data problem
+            raise LensError(f"cannot read the run's data ({config.data_source}): {exc}") from None
+        self.data = data
+        g = torch.Generator().manual_seed(PROBE_SEED)
+        pick = torch.randperm(len(data.test), generator=g)[:PROBES]
+        from .data import prepare
+
+        self.probes = prepare(data.test.images[pick], torch.zeros(len(pick)))
+        self.channels, self.kernel = config.channels, config.kernel_size if hasattr(config, "kernel_size") else 3
+
+    def load(self, step):
+        from .inspect import load_snapshot
+
+        self.snap = load_snapshot(self.path, step)
+        return self.snap.step
+
+    def conv(self):
+        return self.snap.model.conv
+
+    def banks(self):
+        with torch.no_grad():
+            w = self.conv().effective_weight().detach().cpu()
+        return w if w.dim() == 5 else w.unsqueeze(0)
+
+    def invariance(self):
+        """Share of queries whose predicted label is unchanged when the query
+        is rotated, after adapting on upright supports (needs 0° in the run)."""
+        if 0.0 not in [a % 360 for a in self.run_angles]:
+            return None
+        from .data import TaskSampler
+        from .meta import Episode
+
+        cfg, zero = self.config, [a % 360 for a in self.run_angles].index(0.0)
+
+        class Upright(TaskSampler):
+            query_angle = zero
+
+            def _angles(self, tasks, n_s, n_q):
+                super()._angles(tasks, n_s, n_q)  # the same draws whatever the query angle
+                return torch.full((tasks, n_s), zero), torch.full((tasks, n_q), self.query_angle)
+
+        preds = {}
+        for i, angle in enumerate(self.run_angles):
+            sampler = Upright(self.data.test, self.run_angles, cfg.ways, cfg.shots, cfg.queries, "mixed",
+                              torch.Generator().manual_seed(INVARIANCE_SEED), "cpu")
+            sampler.query_angle = i
+            out = self.snap.learner.evaluate(Episode.of(sampler.sample(INVARIANCE_TASKS))).query_out
+            preds[angle] = out.argmax(-1)
+        base = preds[self.run_angles[zero]]
+        return {angle_key(a % 360): float((p == base).float().mean()) for a, p in preds.items()
+                if a % 360 != 0}
+
+
+class _RotationSubject(_Subject):
+    def __init__(self, path: Path, config):
+        from dataclasses import replace
+
+        from .rotation import GROUPS, KERNEL
+        from .synthetic import SyntheticTrainer
+
+        self.path = path
+        group = GROUPS[config.problem]
+        self.angles = [r * group.degrees for r in range(1, group.rotations // 2 + 1)]
+        self.rotations = problem_rotations(config.problem)
+        self.trainer = SyntheticTrainer(replace(config, device="cpu", threads=None, test_tasks=max(
+            2, min(config.test_tasks, 8))))
+        self.probes = self.trainer.probes
+        self.channels, self.kernel = group.channels, KERNEL
+
+    def load(self, step):
+        ckpt = load_checkpoint(self.path, step)
+        self.trainer.model.load_state_dict(ckpt["model"])
+        self.trainer.learner.inner_lrs.load_state_dict(ckpt["inner_lrs"])
+        return int(ckpt["step"])
+
+    def conv(self):
+        return self.trainer.model.conv
+
+    def banks(self):
+        from .symmetry import LENS_TASKS
+
+        tr = self.trainer
+        return tr.adapted_filters(tr.test_episode(0, min(LENS_TASKS, tr.config.test_tasks))).cpu()
+
+
+def _subject(path: Path):
+    rec = load_run(path, with_metrics=False)
+    if rec.damaged:
+        raise LensError(f"run '{path.name}' cannot be read: {rec.damaged}")
+    if rec.kind == "mnist":
+        return rec, _MnistSubject(path, rec.config), f"{rec.config.arch} on Rotated MNIST"
+    if getattr(rec.config, "is_rotation", False):
+        return rec, _RotationSubject(path, rec.config), f"{rec.config.model} on {rec.config.problem}"
+    raise LensError(f"the lens reads 2-D conv layers; run '{path.name}' is the 1-D problem "
+                    f"{rec.config.problem} (use a Rotated MNIST run or rot4 / rot8 / rot8_flip)")
+
+
+def lens_step(subject: _Subject, step: int | None) -> LensStep:
+    at = subject.load(step)
+    banks = subject.banks()
+    m = filter_metrics(banks.reshape(-1, *banks.shape[-4:]), subject.probes, subject.angles, subject.rotations)
+    filters, orbits = _bank_picture(banks)
+    out = LensStep(at, {angle_key(a): e for a, e in m["equivariance"].items()}, m["orbit_score"],
+                   m["orbit_scores"], filters=filters, orbits=orbits, invariance=subject.invariance())
+    generated = generated_filters(subject.conv(), draws=4)
+    if generated is not None:
+        g = generated.reshape(-1, *generated.shape[-4:])
+        u = filter_metrics(g, subject.probes, subject.angles, subject.rotations)
+        out.u_equivariance = {angle_key(a): e for a, e in u["equivariance"].items()}
+        out.u_orbit_score = u["orbit_score"]
+        out.generated, out.generated_orbits = _bank_picture(g)
+    return out
+
+
+def lens_report(path: str | Path, steps: list[int] | None = None) -> LensReport:
+    """The lens at the given checkpoint steps (all kept ones when None).
+    LensError / CheckpointError (one line) when it cannot be read."""
+    from .runs import checkpoint_steps
+
+    path = Path(path)
+    rec, subject, label = _subject(path)
+    kept = checkpoint_steps(path)
+    if not kept:
+        raise LensError(f"run '{path.name}' has no checkpoint yet")
+    wanted = kept if steps is None else sorted({min(kept, key=lambda s: abs(s - w)) for w in steps})
+    reference = reference_metrics(subject.channels, subject.kernel, subject.probes, subject.angles,
+                                  subject.rotations)
+    return LensReport(rec.run_id, rec.kind, label, subject.angles, reference,
+                      [lens_step(subject, s) for s in wanted])
+
+
+# ------------------------------------------------------------ tables
+def equivariance_frame(report: LensReport) -> pd.DataFrame:
+    """Long form (step, angle, layer, error): 'applied' is the layer the model
+    uses, 'generated by U' what its symmetry matrices let v reach."""
+    rows = []
+    for s in report.steps:
+        for layer, values in (("applied", s.equivariance), ("generated by U", s.u_equivariance)):
+            for angle, err in (values or {}).items():
+                rows.append({"step": s.step, "angle": float(angle), "layer": layer, "error": err})
+    return pd.DataFrame(rows, columns=["step", "angle", "layer", "error"])
+
+
+def reference_frame(report: LensReport) -> pd.DataFrame:
+    """(reference, angle, error, orbit_score) for the two reference layers."""
+    names = {"group_conv": "exact group conv", "random_conv": "random conv"}
+    return pd.DataFrame([{"reference": names[k], "angle": float(a), "error": e, "orbit_score": m["orbit_score"]}
+                         for k, m in report.reference.items() for a, e in m["equivariance"].items()],
+                        columns=["reference", "angle", "error", "orbit_score"])
+
+
+def orbit_frame(report: LensReport) -> pd.DataFrame:
+    """(step, layer, orbit_score) over training."""
+    rows = [{"step": s.step, "layer": "applied", "orbit_score": s.orbit_score} for s in report.steps]
+    rows += [{"step": s.step, "layer": "generated by U", "orbit_score": s.u_orbit_score}
+             for s in report.steps if s.u_orbit_score is not None]
+    return pd.DataFrame(rows, columns=["step", "layer", "orbit_score"])
+
+
+def invariance_frame(report: LensReport) -> pd.DataFrame:
+    rows = [{"step": s.step, "angle": float(a), "unchanged": v}
+            for s in report.steps for a, v in (s.invariance or {}).items()]
+    return pd.DataFrame(rows, columns=["step", "angle", "unchanged"])
+
+
+def verdict(report: LensReport) -> str:
+    """One sentence answering the page's question from the last step."""
+    last = report.steps[-1]
+    ref = report.reference
+    lines = []
+    exact = [a for a, e in last.equivariance.items()
+             if e <= 0.5 * ref["random_conv"]["equivariance"][float(a)] and not math.isnan(e)]
+    if last.orbit_score >= 0.5 or exact:
+        lines.append(f"At step {last.step} the layer is close to rotation-equivariant at "
+                     f"{', '.join(a + '°' for a in exact) or 'no angle'} (orbit score {last.orbit_score:.2f}).")
+    else:
+        lines.append(f"At step {last.step} the layer is not rotation-equivariant: its errors are near a random "
+                     f"conv's and its orbit score is {last.orbit_score:.2f} (1 = rotated copies).")
+    if last.u_orbit_score is not None:
+        lines.append(f"What U generates scores {last.u_orbit_score:.2f}.")
+    return " ".join(lines)

@@ -1,0 +1,292 @@
+"""The equivariance lens: has a first layer become a rotation group convolution?
+
+Everything here works on a bank of filters W (C, c_in, k, k), the linear part
+of a first conv layer (bias left out: it carries no spatial structure).
+
+- **Equivariance error** at an angle θ with rotation R:
+  ``min_P ||f(R x) − P R f(x)|| / ||f(x)||`` over probe images x, where
+  f(x) = conv(x, W) and P permutes output channels (found by linear assignment,
+  scipy). Only a disc inside the maps counts, so zero fill and the borders of
+  the rotated images do not. It is 0 for an exact group convolution: rotating
+  the input rotates every map and permutes the channels.
+- **Orbit score**: how well the filters split into rotated copies of one
+  another. With g the rotation of a filter (90° by default) of order n, and the
+  permutation P that best matches g·W_i to W_P(i), the group average
+  ``W̄ = (1/n) Σ_r g^{−r} W_{P^r}`` keeps the share ρ = ||W̄||²/||W||² of the
+  energy: 1 exactly when g·W_i = W_P(i) for every i. Random filters keep a
+  share ρ₀ well above 1/n (3×3 filters have only 9 values, so the matching
+  finds look-alikes by chance); the score ``(ρ − ρ₀)/(1 − ρ₀)``, clipped to
+  [0, 1], is 1 for an exact lifting layer and about 0 for random filters.
+
+Rotations by multiples of 90° are exact on the pixel grid (``torch.rot90``);
+other angles use bilinear interpolation (``msr.data.rotate``), so even an exact
+group convolution has some error there: compare with :func:`reference_metrics`.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy.optimize import linear_sum_assignment
+from torch import nn
+from torch.func import functional_call
+
+from .data import rotate as rotate_bilinear
+from .layers import is_symmetry_param
+from .rotation import GROUPS, ring_permutation
+
+PROBE_SEED = 20_210_503  # the same probe images at every step and for every model
+PROBES = 32
+GENERATED_DRAWS = 8
+
+
+def rotate(x: torch.Tensor, degrees: float) -> torch.Tensor:
+    """Rotate (n, c, H, W) counter-clockwise: exact for multiples of 90°."""
+    quarter, rest = divmod(float(degrees), 90.0)
+    if rest == 0.0:
+        return torch.rot90(x, int(quarter) % 4, dims=(-2, -1))
+    return rotate_bilinear(x, torch.full((x.shape[0],), float(degrees), device=x.device))
+
+
+def inner_mask(side: int, margin: int = 2) -> torch.Tensor:
+    """(side, side) bool: a centred disc ``margin`` pixels inside the inscribed
+    circle, where a rotated map has neither zero fill nor border effects."""
+    c = (side - 1) / 2
+    yy, xx = torch.meshgrid(torch.arange(side), torch.arange(side), indexing="ij")
+    return (yy - c) ** 2 + (xx - c) ** 2 <= (side / 2 - margin) ** 2
+
+
+# ------------------------------------------------------------ equivariance
+@dataclass
+class Equivariance:
+    angle: float
+    error: float
+    perm: list[int]  # f(R x)_i is matched with R f(x)_perm[i]
+
+
+def equivariance_error(weight: torch.Tensor, probes: torch.Tensor, angle: float) -> Equivariance:
+    """The relative error of the best channel permutation at one angle."""
+    w = weight.detach().double().cpu()
+    x = probes.detach().double().cpu()
+    k = w.shape[-1]
+    fx = F.conv2d(x, w)                                   # (n, C, h, w)
+    frx = F.conv2d(rotate(x, angle), w)
+    rfx = rotate(fx, angle)
+    mask = inner_mask(fx.shape[-1], margin=k // 2 + 1)
+    a = frx[..., mask].transpose(0, 1).reshape(w.shape[0], -1)   # (C, n·pixels)
+    b = rfx[..., mask].transpose(0, 1).reshape(w.shape[0], -1)
+    ref = float(b.pow(2).sum())
+    if ref == 0.0:
+        return Equivariance(float(angle), math.nan, list(range(w.shape[0])))
+    cost = (a.pow(2).sum(1)[:, None] + b.pow(2).sum(1)[None, :] - 2 * a @ b.T).clamp_min(0).numpy()
+    rows, cols = linear_sum_assignment(cost)
+    perm = [int(c) for _, c in sorted(zip(rows, cols))]
+    return Equivariance(float(angle), math.sqrt(float(cost[rows, cols].sum()) / ref), perm)
+
+
+def equivariance_errors(weight: torch.Tensor, probes: torch.Tensor, angles: list[float]) -> dict[float, float]:
+    return {float(a): equivariance_error(weight, probes, a).error for a in angles}
+
+
+# ---------------------------------------------------------------- orbits
+def rot90_filters(w: torch.Tensor, times: int = 1) -> torch.Tensor:
+    return torch.rot90(w, times % 4, dims=(-2, -1))
+
+
+@dataclass(frozen=True)
+class FilterRotation:
+    """A rotation of filters and its order (how many make a full turn)."""
+    name: str
+    order: int
+    apply: Callable[[torch.Tensor, int], torch.Tensor]  # (filters, times) -> filters
+
+
+def _ring_shift(w: torch.Tensor, times: int = 1) -> torch.Tensor:
+    flat = w.reshape(*w.shape[:-2], 9)[..., ring_permutation(times % 8)]
+    return flat.reshape(w.shape)
+
+
+C4 = FilterRotation("C4", 4, rot90_filters)
+C8_RING = FilterRotation("C8", 8, _ring_shift)  # 3×3 only: 45° as a shift of the ring of 8 neighbours
+
+
+@dataclass
+class Orbits:
+    score: float
+    perm: list[int]  # g·W_i is matched with W_perm[i]
+
+    def cycles(self) -> list[list[int]]:
+        """The channels grouped into orbits, each in rotation order."""
+        return permutation_cycles(self.perm)
+
+
+def _orbit_share(w: torch.Tensor, rotation: FilterRotation) -> tuple[float, list[int]]:
+    """ρ = ||W̄||² / ||W||² and the matching permutation (float64, CPU)."""
+    c = w.shape[0]
+    flat = w.reshape(c, -1)
+    total = float(flat.pow(2).sum())
+    if total == 0.0:
+        return 0.0, list(range(c))
+    turned = rotation.apply(w, 1).reshape(c, -1)
+    rows, cols = linear_sum_assignment((turned @ flat.T).numpy(), maximize=True)
+    perm = torch.tensor([int(j) for _, j in sorted(zip(rows, cols))])
+    n = rotation.order
+    index = torch.arange(c)
+    mean = torch.zeros_like(w)
+    for r in range(n):
+        mean += rotation.apply(w[index], n - r)          # g^{-r} W_{P^r}
+        index = perm[index]
+    return float((mean / n).pow(2).sum()) / total, perm.tolist()
+
+
+@lru_cache(maxsize=64)
+def chance_share(shape: tuple[int, ...], rotation: FilterRotation, banks: int = 32) -> float:
+    """The mean ρ of random N(0, 1) filter banks of this shape. With few input
+    values per filter (9 for 3×3) and many filters, the best matching finds
+    similar pairs by chance, so ρ sits well above 1/n; the score is measured
+    from this level."""
+    g = torch.Generator().manual_seed(PROBE_SEED + 2)
+    return float(np.mean([_orbit_share(torch.randn(shape, generator=g, dtype=torch.float64), rotation)[0]
+                          for _ in range(banks)]))
+
+
+def orbit_score(weight: torch.Tensor, rotation: FilterRotation = C4) -> Orbits:
+    """(ρ − ρ₀)/(1 − ρ₀) clipped to [0, 1], ρ₀ = :func:`chance_share`: 1 for
+    exact rotated copies, about 0 for random filters of the same shape."""
+    w = weight.detach().double().cpu()
+    rho, perm = _orbit_share(w, rotation)
+    chance = chance_share(tuple(w.shape), rotation)
+    return Orbits(min(1.0, max(0.0, (rho - chance) / (1 - chance))), perm)
+
+
+def permutation_cycles(perm: list[int]) -> list[list[int]]:
+    seen, out = set(), []
+    for start in range(len(perm)):
+        if start in seen:
+            continue
+        cycle, i = [], start
+        while i not in seen:
+            seen.add(i)
+            cycle.append(i)
+            i = perm[i]
+        out.append(cycle)
+    return out
+
+
+# ------------------------------------------------------------- references
+def lifting_conv(channels: int, kernel: int = 3, generator: torch.Generator | None = None) -> torch.Tensor:
+    """A hand-built C4 lifting convolution (exactly 90°-equivariant): channels//4
+    random base filters, each with its rotations by 0/90/180/270°."""
+    fields = max(1, channels // 4)
+    base = torch.randn(fields, 1, 1, kernel, kernel, generator=generator)
+    return torch.cat([rot90_filters(base, r) for r in range(4)], dim=1).reshape(fields * 4, 1, kernel, kernel)
+
+
+def random_conv(channels: int, kernel: int = 3, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Filters drawn like nn.Conv2d's default initialization."""
+    w = torch.empty(channels, 1, kernel, kernel)
+    return nn.init.kaiming_uniform_(w, a=math.sqrt(5), generator=generator)
+
+
+def smooth_probes(n: int = PROBES, side: int = 32, seed: int = PROBE_SEED) -> torch.Tensor:
+    """(n, 1, side, side) low-pass random images: smooth enough that bilinear
+    rotation by 45° barely changes them, unlike white noise."""
+    from torchvision.transforms.functional import gaussian_blur
+
+    g = torch.Generator().manual_seed(seed)
+    x = gaussian_blur(torch.randn(n, 1, side, side, generator=g), kernel_size=7, sigma=1.2)
+    return x / x.std()
+
+
+def filter_metrics(banks: torch.Tensor, probes: torch.Tensor, angles: list[float],
+                   rotations: tuple[FilterRotation, ...] = (C4,)) -> dict:
+    """Lens numbers for one or more filter banks (B, C, c_in, k, k), averaged
+    over the banks: ``equivariance`` {angle: error}, ``orbit_score`` (the first
+    rotation) and ``orbit_scores`` {rotation name: score}."""
+    if banks.dim() == 4:
+        banks = banks.unsqueeze(0)
+    errors = {a: float(np.nanmean([equivariance_error(b, probes, a).error for b in banks])) for a in angles}
+    scores = {r.name: float(np.mean([orbit_score(b, r).score for b in banks])) for r in rotations}
+    return {"equivariance": errors, "orbit_score": scores[rotations[0].name], "orbit_scores": scores}
+
+
+def reference_metrics(channels: int, kernel: int, probes: torch.Tensor, angles: list[float],
+                      rotations: tuple[FilterRotation, ...] = (C4,), banks: int = 4) -> dict:
+    """The lens on an exact C4 group conv and on random convs of the same shape:
+    the two ends every model is read against."""
+    g = torch.Generator().manual_seed(PROBE_SEED + 1)
+    group = torch.stack([lifting_conv(channels, kernel, g) for _ in range(banks)])
+    rand = torch.stack([random_conv(channels, kernel, g) for _ in range(banks)])
+    return {"group_conv": filter_metrics(group, probes, angles, rotations),
+            "random_conv": filter_metrics(rand, probes, angles, rotations)}
+
+
+# ------------------------------------------------- what a U lets v reach
+def generated_filters(layer: nn.Module, draws: int = GENERATED_DRAWS, seed: int = PROBE_SEED
+                      ) -> torch.Tensor | None:
+    """(draws, [bank,] C, c_in, k, k): the layer's effective weight for random
+    filter parameters v ~ N(0, I), its symmetry matrices kept. This is what the
+    inner loop can reach, whatever v it starts from. None without a symmetry
+    matrix (a plain conv reaches every filter)."""
+    params = dict(layer.named_parameters())
+    if not any(is_symmetry_param(n) for n in params) or not hasattr(layer, "effective_weight"):
+        return None
+    g = torch.Generator().manual_seed(seed)
+    v = params["weight"]
+    out = []
+    with torch.no_grad():
+        for _ in range(draws):
+            random_v = torch.randn(v.shape, generator=g).to(v)
+            w = functional_call(_EffectiveWeight(layer), {"layer.weight": random_v}, (), strict=False)
+            out.append(w.detach().cpu())
+    return torch.stack(out)
+
+
+class _EffectiveWeight(nn.Module):
+    """Calls a layer's ``effective_weight`` as ``forward``, so functional_call
+    can swap its parameters."""
+
+    def __init__(self, layer: nn.Module):
+        super().__init__()
+        self.layer = layer
+
+    def forward(self) -> torch.Tensor:
+        return self.layer.effective_weight()
+
+
+# ------------------------------------------------ the 2-D rotation problems
+LENS_TASKS = 4  # test tasks whose adapted layers are read at every evaluation
+
+
+def problem_angles(problem: str) -> list[float]:
+    """Angles read during training: 90° (exact on the grid), and 45° for C8/D8."""
+    return [45.0, 90.0] if GROUPS[problem].rotations == 8 else [90.0]
+
+
+def problem_rotations(problem: str) -> tuple[FilterRotation, ...]:
+    return (C4, C8_RING) if GROUPS[problem].rotations == 8 else (C4,)
+
+
+def angle_key(angle: float) -> str:
+    return f"{float(angle):g}"
+
+
+def lens_record(conv: nn.Module, banks: torch.Tensor, problem: str, probes: torch.Tensor) -> dict:
+    """The lens numbers a 2-D synthetic run records at an evaluation: on the
+    layers adapted to test tasks (``banks``), and on what U generates."""
+    angles, rotations = problem_angles(problem), problem_rotations(problem)
+    adapted = filter_metrics(banks, probes, angles, rotations)
+    record = {"equiv_error": adapted["equivariance"][90.0],
+              "equiv_errors": {angle_key(a): e for a, e in adapted["equivariance"].items()},
+              "orbit_score": adapted["orbit_score"], "orbit_scores": adapted["orbit_scores"],
+              "u_equiv_error": None, "u_orbit_score": None}
+    generated = generated_filters(conv, draws=LENS_TASKS)
+    if generated is not None:
+        reach = filter_metrics(generated, probes, angles, rotations)
+        record.update(u_equiv_error=reach["equivariance"][90.0], u_orbit_score=reach["orbit_score"])
+    return record

@@ -1,0 +1,189 @@
+"""The equivariance lens, calibrated at both ends: an exact group convolution
+scores error 0 and orbit score 1, random filters clearly worse."""
+import json
+
+import pytest
+import torch
+
+from msr.cli import main
+from msr.config import ConfigError
+from msr.layers import DenseConv2d, KroneckerConv2d
+from msr.lens import equivariance_frame, lens_report, orbit_frame, reference_frame, verdict
+from msr.rotation import generate_rotation
+from msr.symmetry import (C4, C8_RING, equivariance_error, generated_filters, inner_mask, lifting_conv,
+                          orbit_score, permutation_cycles, random_conv, rotate, smooth_probes)
+
+PROBES = smooth_probes(16)
+
+
+def seeded(seed):
+    return torch.Generator().manual_seed(seed)
+
+
+def test_rotate_is_exact_for_quarter_turns_and_counter_clockwise():
+    x = torch.randn(2, 1, 9, 9)
+    assert torch.equal(rotate(x, 90), torch.rot90(x, 1, (-2, -1)))
+    assert torch.equal(rotate(x, -90), torch.rot90(x, 3, (-2, -1)))
+    assert torch.equal(rotate(x, 360), x)
+    # A bilinear 90° rotation agrees with the exact one away from the borders.
+    bilinear = rotate(x, 89.999)
+    assert torch.allclose(bilinear[..., 1:-1, 1:-1], torch.rot90(x, 1, (-2, -1))[..., 1:-1, 1:-1], atol=1e-3)
+
+
+def test_inner_mask_is_a_centred_disc():
+    m = inner_mask(30, margin=2)
+    assert m[15, 15] and not m[0, 0] and not m[15, 1] and m[15, 3]
+    assert torch.equal(m, m.flip(0)) and torch.equal(m, m.T)
+
+
+@pytest.mark.parametrize("channels", [12, 32])
+def test_group_conv_scores_zero_error_and_orbit_one(channels):
+    w = lifting_conv(channels, generator=seeded(0))
+    for angle in (90, 180, 270):
+        eq = equivariance_error(w, PROBES, angle)
+        assert eq.error < 1e-6
+    assert orbit_score(w).score == pytest.approx(1.0, abs=1e-9)
+
+
+def test_group_conv_channels_in_any_order_still_score_exactly():
+    """The lens must find the permutation itself."""
+    w = lifting_conv(32, generator=seeded(1))
+    shuffled = w[torch.randperm(32, generator=seeded(2))]
+    assert equivariance_error(shuffled, PROBES, 90).error < 1e-6
+    orbits = orbit_score(shuffled)
+    assert orbits.score == pytest.approx(1.0, abs=1e-9)
+    cycles = orbits.cycles()
+    assert sorted(len(c) for c in cycles) == [4] * 8
+    for cycle in cycles:  # each orbit lists rotated copies in turn
+        for a, b in zip(cycle, cycle[1:] + cycle[:1]):
+            assert torch.allclose(torch.rot90(shuffled[a], 1, (-2, -1)), shuffled[b])
+
+
+def test_random_conv_is_clearly_worse():
+    errors, scores = [], []
+    for seed in range(6):
+        w = random_conv(32, generator=seeded(10 + seed))
+        errors.append(equivariance_error(w, PROBES, 90).error)
+        scores.append(orbit_score(w).score)
+    assert min(errors) > 0.3
+    assert max(scores) < 0.3 and sum(scores) / len(scores) < 0.12
+
+
+def test_the_data_layers_are_group_convs_for_the_lens():
+    for problem, rotation in (("rot4", C4), ("rot8", C8_RING), ("rot8_flip", C8_RING)):
+        w = generate_rotation(problem, seed=0, n_tasks=3).weights(torch.tensor([1]))[0]
+        assert equivariance_error(w, PROBES, 90).error < 1e-5
+        assert orbit_score(w, C4).score > 0.999
+        assert orbit_score(w, rotation).score > 0.999
+    # rot4's filters are not 45° copies of one another.
+    w = generate_rotation("rot4", seed=0, n_tasks=3).weights(torch.tensor([1]))[0]
+    assert orbit_score(w, C8_RING).score < 0.9
+
+
+def test_orbit_score_of_zero_filters_is_zero():
+    assert orbit_score(torch.zeros(8, 1, 3, 3)).score == 0.0
+
+
+def test_permutation_cycles():
+    assert permutation_cycles([1, 2, 0, 3, 5, 4]) == [[0, 1, 2], [3], [4, 5]]
+
+
+def test_generated_filters_follow_u_and_plain_convs_have_none():
+    dense = DenseConv2d(1, 8, 3, latent=4, bias=False, generator=seeded(0))
+    g = generated_filters(dense, draws=3)
+    assert g.shape == (3, 8, 1, 3, 3)
+    # Every generated layer lies in the span of U's columns.
+    cols = dense.sym_U.detach()
+    flat = g.reshape(3, -1).T
+    coef = torch.linalg.lstsq(cols, flat).solution
+    assert torch.allclose(cols @ coef, flat, atol=1e-5)
+    kron = KroneckerConv2d(1, 8, 3, bias=False, generator=seeded(0))
+    assert generated_filters(kron, draws=2).shape == (2, 8, 1, 3, 3)
+    from msr.layers import BankedConv2d
+    assert generated_filters(BankedConv2d(1, 8, 3, generator=seeded(0))) is None
+
+
+def test_a_dense_u_holding_a_group_conv_generates_only_group_convs():
+    """Proposition 1: a suitable U makes every v a group convolution."""
+    base = torch.randn(2, 9, generator=seeded(3))
+    columns = []
+    for f in range(2):
+        for t in range(9):
+            delta = torch.zeros(2, 1, 1, 3, 3)
+            delta[f, 0, 0].view(-1)[t] = 1.0
+            copies = torch.cat([torch.rot90(delta, r, (-2, -1)) for r in range(4)], dim=1)
+            columns.append(copies.reshape(-1))
+    layer = DenseConv2d(1, 8, 3, latent=18, bias=False, generator=seeded(0))
+    with torch.no_grad():
+        layer.sym_U.copy_(torch.stack(columns, dim=1))
+    for w in generated_filters(layer, draws=3):
+        assert equivariance_error(w, PROBES, 90).error < 1e-5
+        assert orbit_score(w).score > 0.999
+    del base
+
+
+def _tiny_runs(tmp_path):
+    root = str(tmp_path)
+    assert main(["train", "--preset", "demo", "--steps", "4", "--eval-interval", "2", "--tasks-per-step", "2",
+                 "--runs-dir", root, "--quiet"]) == 0
+    assert main(["synthetic", "--problem", "rot4", "--model", "msr-conv-dense", "--steps", "4", "--eval-interval",
+                 "2", "--test-tasks", "4", "--tasks", "40", "--no-cache", "--runs-dir", root, "--quiet"]) == 0
+    assert main(["synthetic", "--problem", "rank1", "--steps", "2", "--eval-interval", "2", "--test-tasks", "4",
+                 "--tasks", "40", "--no-cache", "--runs-dir", root, "--quiet"]) == 0
+    runs = {p.name.split("-", 2)[2]: p for p in tmp_path.iterdir() if p.is_dir()}
+    return runs
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    return _tiny_runs(tmp_path_factory.mktemp("lens_runs"))
+
+
+def _run(runs, prefix):
+    return next(p for name, p in runs.items() if name.startswith(prefix))
+
+
+def test_lens_report_on_a_rotated_mnist_run(runs):
+    report = lens_report(_run(runs, "shared"))
+    assert report.kind == "mnist" and [s.step for s in report.steps] == [0, 2, 4]
+    assert report.angles == [9.0, 18.0, 27.0, 36.0, 90.0, 180.0, 270.0]
+    last = report.steps[-1]
+    assert set(last.equivariance) == {"9", "18", "27", "36", "90", "180", "270"}
+    assert set(last.invariance) == {"9", "18", "27", "36"}
+    assert all(0 <= v <= 1 for v in last.invariance.values())
+    assert last.u_orbit_score is not None  # the Kronecker conv has symmetry matrices
+    assert last.filters.shape == (32, 3, 3) and sorted(i for c in last.orbits for i in c) == list(range(32))
+    ref = report.reference
+    assert ref["group_conv"]["equivariance"][90.0] < 1e-6 < 0.3 < ref["random_conv"]["equivariance"][90.0]
+    frame = equivariance_frame(report)
+    assert len(frame) == 3 * 7 * 2 and set(frame["layer"]) == {"applied", "generated by U"}
+    assert len(reference_frame(report)) == 14 and len(orbit_frame(report)) == 6
+    assert "step 4" in verdict(report)
+
+
+def test_lens_report_on_a_2d_run_and_one_step(runs):
+    report = lens_report(_run(runs, "rot4"), steps=[3])
+    assert report.kind == "synthetic" and report.angles == [90.0, 180.0]
+    assert [s.step for s in report.steps] == [2]  # the nearest kept checkpoint
+    step = report.steps[0]
+    assert step.invariance is None and step.generated.shape == (12, 3, 3)
+
+
+def test_lens_refuses_a_1d_run_in_one_line(runs):
+    with pytest.raises(ConfigError) as exc:
+        lens_report(_run(runs, "rank1"))
+    assert "1-D problem rank1" in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_symmetry_command(runs, capsys):
+    path = _run(runs, "rot4")
+    assert main(["symmetry", str(path), "--json"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    data = json.loads(out[-1])
+    assert data["kind"] == "synthetic" and [s["step"] for s in data["steps"]] == [0, 2, 4]
+    assert set(data["steps"][0]["equivariance"]) == {"90", "180"}
+    assert data["reference"]["group_conv"]["orbit_score"] == pytest.approx(1.0)
+    assert any(line.lstrip().startswith("random") for line in out)
+    assert main(["symmetry", str(_run(runs, "rank1"))]) == 2
+    assert "1-D problem" in capsys.readouterr().err
+    assert main(["symmetry", "no-such-run", "--runs-dir", str(path.parent)]) == 2
