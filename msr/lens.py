@@ -118,7 +118,8 @@ class _MnistSubject(_Subject):
         from .data import prepare
 
         self.probes = prepare(data.test.images[pick], torch.zeros(len(pick)))
-        self.channels, self.kernel = config.channels, config.kernel_size if hasattr(config, "kernel_size") else 3
+        spec = config.model_spec()
+        self.channels, self.kernel = spec.channels, spec.kernel_size
 
     def load(self, step):
         from .inspect import load_snapshot

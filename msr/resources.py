@@ -284,3 +284,30 @@ def check_memory(config, cuda_available: bool | None = None) -> None:
     if need > limit:
         raise ConfigError(f"this run needs about {format_bytes(need)} of {where} at its peak (estimate), "
                           f"more than the {format_bytes(limit)} available{source}; {_ADVICE[est.main_cost()]}")
+
+
+# The 2-D rotation problems: a task's 20 output maps (C × 30 × 30 floats) are
+# made when it is drawn, and the vmapped second-order step holds about four
+# copies of them per task (measured: rot8_flip, 32 tasks: +480 MB over the
+# built trainer; an evaluation chunk of 50 tasks: +580 MB).
+ROTATION_BASE_MIB = 800
+ROTATION_COPIES = 4
+ROTATION_EVAL_CHUNK = 50
+
+
+def rotation_peak_bytes(config) -> int:
+    """Estimated peak memory of a 2-D rotation run (msr.synthetic config)."""
+    from .rotation import GROUPS, OUT_SIDE
+
+    group = GROUPS[config.problem]
+    per_task = 20 * group.channels * OUT_SIDE * OUT_SIDE * 4 * ROTATION_COPIES
+    tasks = max(config.tasks_per_step, min(ROTATION_EVAL_CHUNK, config.test_tasks))
+    return ROTATION_BASE_MIB * MIB + tasks * per_task
+
+
+def check_rotation_memory(config) -> None:
+    need, limit = rotation_peak_bytes(config), available_memory_bytes()
+    if need > limit:
+        source = f" (the limit set by {LIMIT_ENV})" if _override_bytes() is not None else ""
+        raise ConfigError(f"this run needs about {format_bytes(need)} of memory at its peak (estimate), more than "
+                          f"the {format_bytes(limit)} available{source}; use fewer tasks per step")

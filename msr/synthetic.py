@@ -468,7 +468,8 @@ class SyntheticConfig(Settings):
 
     def validate(self, check_device: bool = True) -> "SyntheticConfig":
         """Raise ConfigError with one line on the first bad field
-        (``check_device=False``: a saved run read on a machine without its GPU)."""
+        (``check_device=False``: a saved run read on a machine without its GPU
+        or its free memory, so neither is checked)."""
         def one_of(name, value, allowed):
             if value not in allowed:
                 raise ConfigError(f"unknown {name} {value!r}; allowed: {', '.join(map(str, allowed))}")
@@ -522,6 +523,9 @@ class SyntheticConfig(Settings):
             raise ConfigError(f"cache folder must be text, got {self.cache_dir!r}")
         if check_device and self.device == "cuda" and not torch.cuda.is_available():
             raise ConfigError("device 'cuda' was asked for but no CUDA GPU is available; use 'cpu' or 'auto'")
+        if check_device and self.is_rotation:
+            from .resources import check_rotation_memory
+            check_rotation_memory(self)
         return self
 
 

@@ -200,3 +200,14 @@ def test_command_line_saves_a_resumable_2d_run(tmp_path, capsys):
     assert summary["orbit_score"] is not None and summary["equiv_error"] is not None
     assert main(["synthetic", "--problem", "rot4", "--model", "msr-fc", "--runs-dir", str(tmp_path)]) == 2
     assert "allowed: maml-conv, msr-conv, msr-conv-dense" in capsys.readouterr().err
+
+
+def test_a_run_too_big_for_memory_is_refused_in_one_line(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("MSR_MEMORY_LIMIT_MB", "1500")
+    assert SyntheticConfig(problem="rot4", model="maml-conv").validate()  # about 1 GB: fits
+    assert main(["synthetic", "--problem", "rot8_flip", "--tasks-per-step", "200", "--runs-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "needs about" in err and "MSR_MEMORY_LIMIT_MB" in err and "fewer tasks per step" in err
+    assert not any(tmp_path.iterdir())
+    # A saved run read back on a smaller machine is still readable.
+    assert SyntheticConfig(problem="rot8_flip", model="maml-conv", tasks_per_step=200).validate(check_device=False)
