@@ -62,3 +62,11 @@ def test_reference_loop_computes_the_same_meta_gradient_as_the_func_engine():
                                                                      "head.bias")]
     for a, b in zip(ours_lrs, reference.lrs):
         torch.testing.assert_close(a, b.grad, rtol=1e-4, atol=1e-12)
+
+
+def test_rotation_table_script_prints_its_tables():
+    out = _run("benchmarks/rotation_table.py", "--problems", "rot4", "--steps", "2", "--test-tasks", "4",
+               "--out", "")
+    assert "| Model | rot4 |" in out
+    for label in ("MAML-Conv", "MSR-Conv", "MSR-Conv (dense U) (latent 27)", "*the data's own layer*"):
+        assert f"| {label} |" in out
