@@ -30,14 +30,23 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "docs" / "rotation_table.md"
 README = ROOT / "README.md"
 MARKERS = ("<!-- rotation-table:start -->", "<!-- rotation-table:end -->")
+DIAGNOSIS_MARKERS = ("<!-- rotation-diagnosis:start -->", "<!-- rotation-diagnosis:end -->")
 
 
-def run_one(problem: str, model: str, base: SyntheticConfig) -> dict:
+def one_step_rate(problem: str) -> float:
+    """The inner rate at which one SGD step solves a task: the MSE averages
+    over C output channels, so its gradient is (2/C)(W − W*)Σ with Σ ≈ I for
+    white-noise inputs, and a step of C/2 lands on W*."""
+    return GROUPS[problem].channels / 2
+
+
+def run_one(problem: str, model: str, base: SyntheticConfig, **settings) -> dict:
     t0 = time.perf_counter()
-    res = run_synthetic(problem, model, config=base, keep_snapshots=False)
+    res = run_synthetic(problem, model, config=base, keep_snapshots=False, **settings)
     s = res.summary()
     s["wall_seconds"] = time.perf_counter() - t0
     s["equiv_errors"] = res.last.get("equiv_errors")
+    s["final_lr"] = next(iter(res.last.get("inner_lrs", {}).values()), None)
     s["start"] = {k: res.history[0].get(k) for k in ("equiv_error", "orbit_score", "u_equiv_error", "u_orbit_score")}
     return s
 
@@ -59,8 +68,8 @@ def markdown(rows: list[dict], problems: list[str], models: list[str]) -> str:
                 continue
             text = f"{r['test_mse']:.3f} ± {r['test_err']:.3f}"
             cells.append(f"**{text}**" if r["test_mse"] == best[p] else text)
-        latent = sorted({by[(p, m)]["latent"] for p in problems if (p, m) in by and by[(p, m)]["latent"]})
-        name = ROTATION_MODELS[m].label + (f" (latent {', '.join(map(str, latent))})" if latent else "")
+        latent = [str(by[(p, m)]["latent"]) for p in problems if (p, m) in by and by[(p, m)]["latent"]]
+        name = ROTATION_MODELS[m].label + (f" (latent {' / '.join(latent)})" if latent else "")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += ["", "The lens at the end of training: equivariance error at 90° and orbit score (C4) of the layers "
               "adapted to test tasks; then the same for the layers U generates from random v (start → end):", "",
@@ -107,9 +116,20 @@ Machine: {machine()}; {jobs} run(s) at a time, 1 thread each. All {len(rows)} ru
 """
 
 
-def update_readme(text: str, readme: Path = README) -> None:
+def diagnosis(rows: list[dict], problems: list[str], base: SyntheticConfig) -> str:
+    lines = [f"MAML-Conv with its inner rate starting at C/2 instead of {base.inner_lr} (C output channels: one SGD "
+             "step then solves a task whose inputs are white noise), everything else as above:", "",
+             "| Model | " + " | ".join(problems) + " |", "|---|" + "---:|" * len(problems)]
+    by = {r["problem"]: r for r in rows}
+    cells = [f"{by[p]['test_mse']:.3f} ± {by[p]['test_err']:.3f} (rate {one_step_rate(p):g} → "
+             f"{by[p]['final_lr']:.2f})" if p in by else "–" for p in problems]
+    lines.append("| MAML-Conv, inner rate from C/2 | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def update_readme(text: str, readme: Path = README, markers: tuple[str, str] = MARKERS) -> None:
     content = readme.read_text(encoding="utf-8")
-    start, end = MARKERS
+    start, end = markers
     pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
     if not pattern.search(content):
         raise SystemExit(f"README has no {start} … {end} block")
@@ -128,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cache-dir", default=str(DEFAULT_CACHE))
     p.add_argument("--out", default=str(DEFAULT_OUT), help="markdown file to write ('' = none)")
     p.add_argument("--update-readme", action="store_true", help="write the table into README.md")
+    p.add_argument("--diagnose", action="store_true",
+                   help="instead: MAML-Conv with its inner rate starting at C/2 (is MAML-Conv's gap its step size?)")
     args = p.parse_args(argv)
     problems = [s for s in args.problems.split(",") if s]
     models = [s for s in args.models.split(",") if s]
@@ -139,6 +161,16 @@ def main(argv: list[str] | None = None) -> int:
     base = SyntheticConfig(problem=problems[0], model=models[0], steps=args.steps, test_tasks=args.test_tasks,
                            seed=args.seed, threads=1, cache_dir=args.cache_dir)
     t0 = time.perf_counter()
+    if args.diagnose:
+        with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+            futures = [pool.submit(run_one, pr, "maml-conv", base, inner_lr=one_step_rate(pr)) for pr in problems]
+            rows = [f.result() for f in futures]
+        text = diagnosis(rows, problems, base)
+        print(text)
+        if args.update_readme:
+            update_readme(text, markers=DIAGNOSIS_MARKERS)
+            print("updated README.md")
+        return 0
     pairs = [(pr, m) for pr in problems for m in models]
     # The slowest problems first, so parallel workers finish together.
     pairs.sort(key=lambda pm: -GROUPS[pm[0]].channels)
