@@ -532,11 +532,13 @@ class SyntheticConfig(Settings):
 # ------------------------------------------------------------------- results
 @dataclass
 class Snapshot:
-    """Weights at one evaluation step (CPU tensors)."""
+    """Weights at one evaluation step (CPU tensors). 1-D problems: (68, 70)
+    matrices, ``u`` MSR-FC's columns (latent, 68, 70). 2-D problems: filter
+    banks (C, 1, 3, 3), ``u`` two layers U generates (2, C, 1, 3, 3)."""
     step: int
-    w_init: torch.Tensor  # (68, 70) the meta-learned initial weight
-    w_task: torch.Tensor  # (68, 70) after adapting to the first test task
-    u: torch.Tensor | None = None  # (latent, 68, 70), MSR-FC only
+    w_init: torch.Tensor  # the meta-learned initial weight
+    w_task: torch.Tensor  # after adapting to the first test task
+    u: torch.Tensor | None = None  # None without a symmetry matrix
 
 
 @dataclass
@@ -793,7 +795,7 @@ def run_groups(records: list) -> dict[str, list]:
         if rec.damaged or rec.kind != "synthetic":
             continue
         groups.setdefault(rec.config.group or rec.run_id, []).append(rec)
+    order = list(dict.fromkeys([*MODELS, *ROTATION_MODELS]))
     for runs in groups.values():
-        order = list(MODELS)
         runs.sort(key=lambda r: order.index(r.config.model) if r.config.model in order else len(order))
     return dict(sorted(groups.items(), key=lambda kv: -max(r.created for r in kv[1])))

@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 
 import msr.synthetic as syn
 from msr.config import ConfigError
-from msr.synthetic import (IN_SIZE, MODELS, OUT_SIZE, PAPER_LATENT, PROBLEMS, TaskSampler,
+from msr.synthetic import (ALL_PROBLEMS, IN_SIZE, MODELS, OUT_SIZE, PAPER_LATENT, PROBLEMS, TaskSampler,
                            build_synthetic_model, conv_score, dense_weight, generate, load_or_generate,
                            run_synthetic, symmetry_conv_score, toeplitz_filter, toeplitz_projection)
 from msr.viz import synthetic as vz
@@ -371,7 +371,7 @@ def test_page_renders_without_a_run():
     at.run()
     assert not at.exception
     assert at.title[0].value.startswith("Paper check")
-    assert at.selectbox[0].value == "rank1" and len(at.selectbox[0].options) == len(PROBLEMS)
+    assert at.selectbox[0].value == "rank1" and len(at.selectbox[0].options) == len(ALL_PROBLEMS)
     assert at.multiselect[0].value == list(MODELS)
 
 

@@ -11,26 +11,38 @@ import streamlit as st
 
 from msr.config import ConfigError
 from msr.runs import CheckpointError, list_runs, load_checkpoint, load_run, progress_of, request_stop
-from msr.synthetic import (DEFAULT_CACHE, MODELS, PAPER_LATENT, PROBLEMS, SyntheticConfig, conv_score,
-                           make_config, run_groups, snapshot_from_checkpoint, summarize)
+from msr.rotation import FIELDS, GROUPS
+from msr.synthetic import (ALL_PROBLEMS, DEFAULT_CACHE, SyntheticConfig, conv_score, default_tasks,
+                           make_config, model_label, models_for, paper_latent, run_groups, snapshot_from_checkpoint,
+                           summarize)
 from msr.worker import start_run
 from ui.run_picker import runs_dir
 from ui.run_view import REFRESH_SECONDS
 from msr.viz.export import chart_png, figure_png, frame_csv
-from msr.viz.synthetic import (history_chart, history_frame, matrix_frame, mse_bar_chart, results_frame,
-                               symmetry_figure, symmetry_frame, weight_figure)
+from msr.viz.synthetic import (ARRANGEMENTS, LENS_COLUMNS, MODEL_ORDER, filter_bank_figure, filter_rotation,
+                               filters_frame, history_chart, history_frame, lens_chart, lens_frame, lens_history_frame,
+                               matrix_frame, mse_bar_chart, results_frame, symmetry_figure, symmetry_frame,
+                               weight_figure)
 
 GROUP_KEY = "paper_check.group"
+PROBLEM_KEY = "paper_check.problem"
+SHOWN_KEY = "paper_check.shown"
 DEFAULTS = SyntheticConfig()
 PROBLEM_TEXT = {
     "rank1": "rank1: every task is one random 3-tap convolution",
     "rank2": "rank2: locally connected, each position mixes 2 task filters",
     "rank5": "rank5: locally connected, each position mixes 5 task filters",
+    "rot4": "rot4: each task is a C4 lifting conv (3 random filters × 4 rotations)",
+    "rot8": "rot8: each task is a C8 lifting conv (3 steerable filters × 8 rotations)",
+    "rot8_flip": "rot8_flip: as rot8 plus mirror images (D8: 3 filters × 16)",
 }
+# Filter pictures side by side per row, by group order: narrower columns would shrink their labels.
+PICTURES_PER_ROW = {4: 3, 8: 2}
+# Short table headers (the full wording is each column's help), so the table fits at 1280 px.
+LENS_HEADERS = {"equiv_90": "equiv. 90°", "equiv_45": "equiv. 45°", "orbit_C4": "orbit 90°", "orbit_C8": "orbit 45°",
+                "u_equiv_90": "U: equiv. 90°", "u_orbit": "U: orbit 90°"}
 
-st.title("Paper check: does MSR-FC learn convolution?")
-st.markdown(
-    """
+INTRO_1D = """
 The paper's first experiment (Zhou, Knowles & Finn, ICLR 2021, §5.1). Each task maps 70 inputs to 68 outputs
 with a bias-free linear map; a learner sees **one** support example, takes one SGD step and is scored by the
 mean squared error on 19 queries. On **rank1** every task is a convolution with its own random 3-tap filter.
@@ -43,12 +55,82 @@ matrix (1 = exactly a convolution, a random 68×70 matrix ≈ 0.0006). It is mea
 applies to every test task after adaptation; for MSR-FC, the score of `U` itself (what it lets any `v`
 reach) is shown too.
 """
-)
+
+INTRO_2D = """
+The paper's rotation experiment (Zhou, Knowles & Finn, ICLR 2021, §5.1). Every task is one bias-free 3×3
+convolution from a 32×32 image to C = 3·|G| channels: 3 random filters (*fields*), each copied under every
+element of a group G (C4 on rot4, C8 on rot8, D8 with mirror images on rot8_flip), so the data are made by a group
+convolution. The question: does **MSR-Conv** learn this rotation sharing from the data alone, as MSR-FC learned
+convolution on rank1? MAML-Conv shares across positions but not across rotations. The authors' MSR-Conv
+factors its symmetry matrix as **U = A⊗B⊗C**: one 9×9 spatial factor C is shared by every output channel, so it
+cannot tie output channels together as rotated copies of one filter. A **dense U** over the whole kernel,
+`vec(W) = U v`, can: by Proposition 1 of the paper it represents the group convolution's sharing exactly.
+
+**Equivariance error** (at 90°, and 45° on rot8 / rot8_flip): rotate the input and compare with the rotated
+output, channels allowed to trade places; 0 for an exact group convolution, about 0.5–0.8 for random filters
+(45° is interpolated, so even an exact layer keeps a little error there). **Orbit score**: how well the filters
+split into rotated copies of one another (1 = exactly, ≈0 = random). Both read the layers adapted to the first
+test tasks and, for the MSR models, the layers U generates from random v (what U lets adaptation reach).
+"""
+
+
+
+def in_model_order(runs: list) -> list:
+    """1-D models, then MAML-Conv, MSR-Conv, dense MSR-Conv: the order of every chart."""
+    rank = {m: i for i, m in enumerate(MODEL_ORDER)}
+    return sorted(runs, key=lambda r: rank.get(r.config.model, len(rank)))
+
+
+groups = {k: in_model_order(v) for k, v in run_groups(list_runs(runs_dir(), kind="synthetic")).items()}
+
+
+def group_problem(key: str | None) -> str | None:
+    return groups[key][0].config.problem if key in groups else None
+
+
+def problem_changed() -> None:
+    """Show the newest group of the newly chosen problem, if there is one."""
+    newest = next((k for k in groups if group_problem(k) == st.session_state[PROBLEM_KEY]), None)
+    if newest is not None:
+        st.session_state[GROUP_KEY] = newest
+
+
+def shown_changed() -> None:
+    """The problem select (and the explanation) follow the group picked to be shown."""
+    st.session_state[GROUP_KEY] = st.session_state.get(SHOWN_KEY)
+    problem_ = group_problem(st.session_state.get(SHOWN_KEY))
+    if problem_ in ALL_PROBLEMS:
+        st.session_state[PROBLEM_KEY] = problem_
+
+
+# A fresh page opens on the problem of the group it shows (the newest, or the one last launched).
+if st.session_state.get(PROBLEM_KEY) not in ALL_PROBLEMS:
+    st.session_state.pop(PROBLEM_KEY, None)
+    start = st.session_state.get(GROUP_KEY)
+    start = start if start in groups else next(iter(groups), None)
+    if group_problem(start) in ALL_PROBLEMS:
+        st.session_state[PROBLEM_KEY] = group_problem(start)
+chosen_problem = st.session_state.get(PROBLEM_KEY, ALL_PROBLEMS[0])
+if chosen_problem in GROUPS:
+    st.title("Paper check: does MSR-Conv learn rotation sharing?")
+    st.markdown(INTRO_2D)
+else:
+    st.title("Paper check: does MSR-FC learn convolution?")
+    st.markdown(INTRO_1D)
+
+# Outside the form: the models on offer follow the problem at once.
+problem = st.columns([3, 1])[0].selectbox("Problem", list(ALL_PROBLEMS), key=PROBLEM_KEY, on_change=problem_changed,
+                                          format_func=lambda p: PROBLEM_TEXT.get(p, p))
+kinds = models_for(problem)
+LATENT_HELP = ("Latent size of U for MSR-FC and MSR-Conv (dense U); 0 uses the default: "
+               + ", ".join(f"{p} {paper_latent(p)}" for p in ALL_PROBLEMS)
+               + " (the paper's for MSR-FC; the generating coefficients for the dense U).")
 
 with st.form("paper_check_form"):
-    c1, c2, c3 = st.columns([1.2, 2, 0.8])
-    problem = c1.selectbox("Problem", list(PROBLEMS), format_func=lambda p: PROBLEM_TEXT.get(p, p))
-    models = c2.multiselect("Models", list(MODELS), default=list(MODELS), format_func=lambda m: MODELS[m].label)
+    c2, c3 = st.columns([3.4, 0.8])
+    # One selection per problem, so switching problems never leaves another problem's models selected.
+    models = c2.multiselect("Models", list(kinds), default=list(kinds), format_func=lambda m: kinds[m].label,
+                            key=f"paper_check.models.{problem}")
     steps = c3.number_input("Outer steps", min_value=1, max_value=100_000, value=DEFAULTS.steps, step=100)
     with st.expander("Protocol (defaults are the authors')"):
         p1, p2, p3, p4 = st.columns(4)
@@ -57,13 +139,15 @@ with st.form("paper_check_form"):
         test_tasks = p3.number_input("Test tasks", min_value=2, value=DEFAULTS.test_tasks)
         seed = p4.number_input("Seed", min_value=0, value=DEFAULTS.seed)
         q1, q2, q3, q4 = st.columns(4)
-        latent = q1.number_input("MSR-FC latent (0 = paper's)", min_value=0, value=0,
-                                 help="The paper uses " + ", ".join(f"{k}: {v}" for k, v in PAPER_LATENT.items()))
+        latent = q1.number_input("Latent (0 = default)", min_value=0, value=0, help=LATENT_HELP)
         inner_lr = q2.number_input("Inner lr (initial)", min_value=0.0, value=DEFAULTS.inner_lr, format="%.4f")
         outer_lr = q3.number_input("Outer lr (Adam)", min_value=0.0, value=DEFAULTS.outer_lr, format="%.5f")
         shots = q4.number_input("Support examples", min_value=1, max_value=19, value=DEFAULTS.shots)
         r1, r2, r3 = st.columns([1, 1, 2])
-        n_tasks = r1.number_input("Tasks in the dataset", min_value=10, value=DEFAULTS.n_tasks, step=1000)
+        n_tasks = r1.number_input("Tasks in the dataset", min_value=10, value=None, step=1000,
+                                  placeholder=f"{default_tasks(problem):,}",
+                                  help=f"Blank: the authors' dataset size for {problem}, "
+                                       f"{default_tasks(problem):,} tasks.")
         data_seed = r2.number_input("Dataset seed", min_value=0, value=DEFAULTS.data_seed)
         cache_dir = r3.text_input("Dataset cache folder", value=str(DEFAULT_CACHE))
     submitted = st.form_submit_button("Run", type="primary")
@@ -71,13 +155,15 @@ with st.form("paper_check_form"):
 if submitted:
     group = time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
     try:
+        models = [m for m in models if m in kinds]
         if not models:
-            raise ConfigError(f"pick at least one model; allowed: {', '.join(m.label for m in MODELS.values())}")
+            raise ConfigError(f"pick at least one model; allowed: {', '.join(k.label for k in kinds.values())}")
         # Every model's settings are checked before any run starts.
         configs = [make_config(problem, m, drop_latent=True, steps=int(steps), tasks_per_step=int(tasks_per_step),
                                eval_interval=int(eval_interval), test_tasks=int(test_tasks), seed=int(seed),
                                latent=int(latent) or None, inner_lr=float(inner_lr), outer_lr=float(outer_lr),
-                               shots=int(shots), queries=20 - int(shots), n_tasks=int(n_tasks),
+                               shots=int(shots), queries=20 - int(shots),
+                               n_tasks=None if n_tasks is None else int(n_tasks),
                                data_seed=int(data_seed), cache_dir=cache_dir.strip() or None, threads=1,
                                runs_dir=runs_dir(), group=group)
                    for m in models]
@@ -89,7 +175,6 @@ if submitted:
         st.session_state[GROUP_KEY] = group
         st.rerun()
 
-groups = run_groups(list_runs(runs_dir(), kind="synthetic"))
 if not groups:
     st.info("Pick a problem and the models, then **Run**. Each model trains in a process of its own; this page "
             "keeps responding, updates every couple of seconds, and finds the runs again after a reload.")
@@ -102,14 +187,18 @@ def group_label(key: str) -> str:
     when = time.strftime("%Y-%m-%d %H:%M", time.localtime(first.created))
     states = {r.state for r in runs}
     state = "training" if states & {"starting", "running"} else " / ".join(sorted(states))
-    names = ", ".join(MODELS[r.config.model].label for r in runs if r.config.model in MODELS)
+    names = ", ".join(model_label(r.config.model) for r in runs)
     return f"{first.config.problem}: {names} · {when} · {state}"
 
 
 keys = list(groups)
 wanted = st.session_state.get(GROUP_KEY)
-chosen = st.selectbox("Runs shown", keys, index=keys.index(wanted) if wanted in keys else 0,
-                      format_func=group_label, key="paper_check.shown")
+wanted = wanted if wanted in keys else keys[0]
+# The select's own state is set, not its index: a keyed select keeps its value when only the index changes,
+# so a group just launched (or chosen through the problem) would not be shown.
+if st.session_state.get(SHOWN_KEY) != wanted:
+    st.session_state[SHOWN_KEY] = wanted
+chosen = st.selectbox("Runs shown", keys, format_func=group_label, key=SHOWN_KEY, on_change=shown_changed)
 st.session_state[GROUP_KEY] = chosen
 paths = [str(r.path) for r in groups[chosen]]
 busy = any(r.active for r in groups[chosen])
@@ -117,7 +206,39 @@ busy = any(r.active for r in groups[chosen])
 
 def load_group():
     """The group's runs as their folders say now (one deleted meanwhile is left out)."""
-    return [r for r in (load_run(p) for p in paths) if not r.damaged]
+    return in_model_order([r for r in (load_run(p) for p in paths) if not r.damaged])
+
+
+def rotation_results(runs: list, summaries: list[dict], problem_: str) -> None:
+    """Test MSE and the lens numbers of a 2-D group, last evaluation and over training."""
+    frame = results_frame(summaries)
+    histories = {r.config.model: r.metrics for r in runs if r.metrics}
+    hist = history_frame(histories)
+    lens_hist = lens_history_frame(histories)
+    bars = mse_bar_chart(frame, title=f"{problem_}: test MSE after adaptation (95% interval)")
+    mse_chart = history_chart(hist, "test_mse")
+    equiv_chart, orbit_chart = lens_chart(lens_hist, "equiv"), lens_chart(lens_hist, "orbit")
+    top_left, top_right = st.columns(2)
+    top_left.altair_chart(bars)
+    top_right.altair_chart(mse_chart)
+    lens = lens_frame(histories).merge(frame[["model", "latent", "seconds"]], on="model", how="left")
+    # The latent size stays in the CSV: one more column would not fit at 1280 px on D8.
+    shown = ["label", "step", "test_mse", "test_err", *[c for c in LENS_COLUMNS if c in lens], "seconds"]
+    number = st.column_config.NumberColumn
+    st.dataframe(lens[shown], hide_index=True, column_config={
+        "label": st.column_config.TextColumn("model"), "test_mse": number("test MSE", format="%.4f"),
+        "test_err": number("± 95%", format="%.4f"), "seconds": number("seconds", format="%.1f"),
+        **{c: number(LENS_HEADERS[c], help=LENS_COLUMNS[c], format="%.3f") for c in LENS_COLUMNS}})
+    left, right = st.columns(2)
+    left.altair_chart(equiv_chart)
+    right.altair_chart(orbit_chart)
+    d1, d2, d3, d4 = st.columns(4)
+    d1.download_button("Results (CSV)", frame_csv(lens), f"paper_check_{problem_}.csv", "text/csv")
+    d2.download_button("Lens history (CSV)", frame_csv(lens_hist), f"paper_check_{problem_}_lens_history.csv",
+                       "text/csv")
+    d3.download_button("Bar chart (PNG)", lambda: chart_png(bars), f"paper_check_{problem_}_mse.png", "image/png")
+    d4.download_button("Equivariance chart (PNG)", lambda: chart_png(equiv_chart),
+                       f"paper_check_{problem_}_equivariance.png", "image/png")
 
 
 @st.fragment(run_every=REFRESH_SECONDS if busy else None)
@@ -131,7 +252,7 @@ def live_view() -> None:
     if active:
         progress = [progress_of(r) for r in active]
         for r, p in zip(active, progress):
-            st.progress(p.fraction, text=f"{MODELS[r.config.model].label}: step {p.step} of {p.total}"
+            st.progress(p.fraction, text=f"{model_label(r.config.model)}: step {p.step} of {p.total}"
                         + (" (stopping…)" if p.stopping else ""))
         stopping = all(p.stopping for p in progress)
         if st.button("Stopping…" if stopping else "Stop these runs", key="paper_check_stop", disabled=stopping,
@@ -143,14 +264,16 @@ def live_view() -> None:
         if all(s == "completed" for s in states):
             st.success(f"Finished {len(runs)} model(s) on {problem_}.")
         else:
-            notes = "; ".join(f"{MODELS[r.config.model].label}: {r.state}"
+            notes = "; ".join(f"{model_label(r.config.model)}: {r.state}"
                               + (f" ({r.status.get('message')})" if r.state == "failed" else "") for r in runs)
             (st.error if "failed" in states else st.warning)(
                 f"{notes}. The numbers below are from each model's last evaluation; stopped or interrupted "
                 "runs can be resumed from the Runs page.")
 
     summaries = [summarize(r.config, r.state, r.step, r.metrics) for r in runs if r.metrics]
-    if summaries:
+    if summaries and problem_ in GROUPS:
+        rotation_results(runs, summaries, problem_)
+    elif summaries:
         frame = results_frame(summaries)
         bars = mse_bar_chart(frame, title=f"{problem_}: test MSE after adaptation (95% interval)")
         st.altair_chart(bars)
@@ -172,7 +295,103 @@ def live_view() -> None:
         st.rerun()  # once, so the weights view below shows the final state
 
 
+def nearest_snapshot(rec, step: int):
+    """The run's snapshot at its last evaluation up to ``step`` (its first one
+    if it has none that early); None if it cannot be read."""
+    steps_ = rec.checkpoint_steps()
+    if not steps_:
+        return None
+    at = max((s_ for s_ in steps_ if s_ <= step), default=steps_[0])
+    try:
+        return snapshot_from_checkpoint(load_checkpoint(rec.path, at))
+    except CheckpointError:
+        return None
+
+
+def show_pictures(pictures: list[tuple[str, object]], order: int) -> None:
+    """Filter pictures in rows of columns, as many per row as stay legible."""
+    per_row = PICTURES_PER_ROW.get(order, 1)
+    for start in range(0, len(pictures), per_row):
+        cols = st.columns(per_row)
+        for col, (_, fig) in zip(cols, pictures[start:start + per_row]):
+            col.pyplot(fig, clear_figure=False)
+
+
+@st.fragment(run_every=REFRESH_SECONDS if busy else None)
+def rotation_filters() -> None:
+    """The filters of a 2-D group at one evaluation, redrawn while it trains."""
+    runs_ = [r for r in load_group() if r.checkpoint_steps()]
+    if not runs_:
+        st.caption("Filters appear here after the first evaluation.")
+        return
+    problem_ = runs_[0].config.problem
+    group = GROUPS[problem_]
+    training = any(r.active for r in runs_)
+    all_steps = sorted(set().union(*(r.checkpoint_steps() for r in runs_)))
+    a1, a2, a3 = st.columns([1.2, 1.2, 2])
+    arrange = a1.radio("Arrange the filters by", list(ARRANGEMENTS), format_func=ARRANGEMENTS.get,
+                       key="paper_check.arrange")
+    layer = a2.radio("Layer of every model", ["adapted", "initial"], key="paper_check.layer",
+                     format_func={"adapted": "adapted to the first test task",
+                                  "initial": "meta-learned initial filters"}.get)
+    follow = training and a3.toggle("Follow training (newest evaluation)", value=True, key="paper_check.follow")
+    if follow or len(all_steps) == 1:
+        step = all_steps[-1]
+        a3.caption(f"Evaluation step {step}")
+    else:
+        step = a3.select_slider("Evaluation step", options=all_steps, value=all_steps[-1],
+                                key=f"paper_check.rot_step.{chosen}")
+    snaps = [(r, nearest_snapshot(r, step)) for r in runs_]
+    snaps = [(r, s_) for r, s_ in snaps if s_ is not None]
+    if not snaps:
+        st.caption("No weights could be read at this step.")
+        return
+
+    banks: dict[str, object] = {}
+    generated = [(r, s_) for r, s_ in snaps if s_.u is not None]
+    if generated:
+        if arrange == "elements":
+            st.markdown(f"**What U generates** from one random v: rows are the {FIELDS} fields, columns the "
+                        f"{group.order} elements of {group.name}, as the data are made. For a U that has learned "
+                        "the data's sharing each row is one filter in every rotation"
+                        + (" and mirror image" if group.flips else "") + "; U may also have put the copies in "
+                        "other channels, which the arrangement by matched rotation shows.")
+        else:
+            turns = filter_rotation(problem_)
+            st.markdown(f"**What U generates** from one random v, arranged by matched rotation: each row starts "
+                        f"with a filter and continues with the filters that best match it turned by "
+                        f"{360 // turns.order}°, {2 * 360 // turns.order}°, …, wherever U put them. For a U that "
+                        f"has learned the data's sharing every row is a full orbit of {turns.order} rotated copies "
+                        f"({group.channels // turns.order} rows); a longer chain wraps onto a row marked …")
+        pictures = []
+        for r, s_ in generated:
+            name = f"{model_label(r.config.model)}: from U"
+            banks[name] = s_.u[0]
+            pictures.append((name, filter_bank_figure(s_.u[0], problem_, arrange,
+                                                      f"{model_label(r.config.model)} · step {s_.step}")))
+        show_pictures(pictures, group.order)
+    what = "adapted to the first test task" if layer == "adapted" else "meta-learned initial filters"
+    st.markdown(f"**Every model's filters, {what}**, in the same layout.")
+    pictures = []
+    for r, s_ in snaps:
+        w = s_.w_task if layer == "adapted" else s_.w_init
+        name = f"{model_label(r.config.model)}: {layer}"
+        banks[name] = w
+        pictures.append((name, filter_bank_figure(w, problem_, arrange,
+                                                  f"{model_label(r.config.model)} · step {s_.step}")))
+    show_pictures(pictures, group.order)
+    st.caption("Red taps are positive, blue negative; each picture is scaled to its largest tap. The orbit score "
+               "in each title is that of the filters shown.")
+    st.download_button("Filters (CSV)", frame_csv(filters_frame(banks, problem_)),
+                       f"paper_check_{problem_}_filters_step{step}.csv", "text/csv")
+
+
 live_view()
+
+if groups[chosen][0].config.problem in GROUPS:
+    st.subheader("What the filters look like")
+    rotation_filters()
+    st.stop()
 
 st.subheader("What the weights look like")
 runs = load_group()
@@ -184,7 +403,7 @@ by_model = {r.config.model: r for r in have}
 default = "msr-fc" if "msr-fc" in by_model else next(iter(by_model))
 w1, w2 = st.columns([1, 2])
 model = w1.selectbox("Model", list(by_model), index=list(by_model).index(default),
-                     format_func=lambda m: MODELS[m].label)
+                     format_func=model_label)
 rec = by_model[model]
 steps_seen = rec.checkpoint_steps()
 step = w2.select_slider("Evaluation step", options=steps_seen, value=steps_seen[-1]) if len(steps_seen) > 1 \
@@ -215,7 +434,7 @@ if snap.u is not None:
 
 which = st.radio("Weight", ["adapted to the first test task", "meta-learned initial weight"], horizontal=True)
 w = snap.w_task if which.startswith("adapted") else snap.w_init
-label = MODELS[model].label
+label = model_label(model)
 w_fig = weight_figure(w, f"{label} W, step {step}")
 st.pyplot(w_fig, clear_figure=False)
 f1, f2 = st.columns(2)

@@ -1,11 +1,13 @@
 """Charts for the paper's synthetic problems (pure functions, no UI).
 
 Frames first (the CSV downloads are exactly what a chart draws), then Altair
-charts for the numbers and matplotlib Figures for the weight matrices.
+charts for the numbers and matplotlib Figures for the weight matrices (1-D)
+and the 3×3 filter banks (2-D rotation problems).
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Iterable, Mapping
 
 import altair as alt
@@ -14,16 +16,32 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
-from ..synthetic import MODELS, TAPS, conv_score, toeplitz_filter
+from ..rotation import GROUPS
+from ..symmetry import C4, C8_RING, FilterRotation, orbit_score
+from ..synthetic import MODELS, ROTATION_MODELS, TAPS, conv_score, model_label, toeplitz_filter
 
-MODEL_ORDER = list(MODELS)
-MODEL_LABELS = [MODELS[m].label for m in MODEL_ORDER]
-# The convolution model gets the "right answer" colour, MSR-FC the accent.
-MODEL_COLORS = {"MAML-FC": "#868e96", "MAML-LC": "#f08c00", "MAML-Conv": "#2f9e44", "MSR-FC": "#3b5bdb"}
+MODEL_ORDER = list(dict.fromkeys([*MODELS, *ROTATION_MODELS]))
+MODEL_LABELS = [model_label(m) for m in MODEL_ORDER]
+# The convolution model gets the "right answer" colour, the MSR models that
+# can learn the sharing the accent.
+MODEL_COLORS = {"MAML-FC": "#868e96", "MAML-LC": "#f08c00", "MAML-Conv": "#2f9e44", "MSR-FC": "#3b5bdb",
+                "MSR-Conv": "#ae3ec9", "MSR-Conv (dense U)": "#3b5bdb"}
+# Pixel sizes that stay legible when a chart is shown at 1280×720.
+AXIS_LABEL_PX = 12
+AXIS_TITLE_PX = 13
+TITLE_PX = 14
 
 
 def _label(model: str) -> str:
-    return MODELS[model].label if model in MODELS else model
+    return model_label(model)
+
+
+def _readable(chart):
+    """Axis, legend and title text of at least 12 px, and no cut-off legend labels."""
+    return (chart.configure_axis(labelFontSize=AXIS_LABEL_PX, titleFontSize=AXIS_TITLE_PX)
+            .configure_legend(labelFontSize=AXIS_LABEL_PX, titleFontSize=AXIS_TITLE_PX, labelLimit=0)
+            .configure_header(labelFontSize=AXIS_TITLE_PX, titleFontSize=AXIS_TITLE_PX)
+            .configure_title(fontSize=TITLE_PX))
 
 
 def _color_scale(labels: Iterable[str]) -> alt.Scale:
@@ -45,8 +63,11 @@ def results_frame(summaries: Iterable[Mapping]) -> pd.DataFrame:
                      "latent": s.get("latent"), "steps": s.get("steps"), "test_mse": mse, "test_err": err,
                      "lo": None if mse is None else max(mse - half, 0.0),
                      "hi": None if mse is None else mse + half,
-                     "conv_score": s.get("conv_score"), "seconds": s.get("seconds")})
-    cols = ["problem", "model", "label", "latent", "steps", "test_mse", "test_err", "lo", "hi", "conv_score", "seconds"]
+                     "conv_score": s.get("conv_score"), "equiv_error": s.get("equiv_error"),
+                     "orbit_score": s.get("orbit_score"), "u_equiv_error": s.get("u_equiv_error"),
+                     "u_orbit_score": s.get("u_orbit_score"), "seconds": s.get("seconds")})
+    cols = ["problem", "model", "label", "latent", "steps", "test_mse", "test_err", "lo", "hi", "conv_score",
+            "equiv_error", "orbit_score", "u_equiv_error", "u_orbit_score", "seconds"]
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -84,21 +105,27 @@ def mse_bar_chart(frame: pd.DataFrame, title: str = "Test MSE after adaptation (
     """Bars of test MSE per model with 95 % error bars; one panel per problem
     when the frame holds several."""
     data = frame.dropna(subset=["test_mse"])
-    order = [lab for lab in MODEL_LABELS if lab in set(data["label"])]
-    x = alt.X("label:N", sort=order, title=None, axis=alt.Axis(labelAngle=0))
+    present = set(data["label"])
+    order = [lab for lab in MODEL_LABELS if lab in present] + sorted(present - set(MODEL_LABELS))
+    x = alt.X("label:N", sort=order, title=None, axis=alt.Axis(labelAngle=0, labelLimit=0))
     tooltip = [alt.Tooltip("label:N", title="model"), alt.Tooltip("test_mse:Q", format=".4f"),
-               alt.Tooltip("test_err:Q", title="± 95%", format=".4f"), alt.Tooltip("conv_score:Q", format=".3f"),
-               alt.Tooltip("steps:Q")]
+               alt.Tooltip("test_err:Q", title="± 95%", format=".4f")]
+    for col in ("conv_score", "orbit_score", "equiv_error"):
+        if col in data and data[col].notna().any():
+            tooltip.append(alt.Tooltip(f"{col}:Q", format=".3f"))
+    tooltip.append(alt.Tooltip("steps:Q"))
     base = alt.Chart(data)
     bars = base.mark_bar().encode(x=x, y=alt.Y("test_mse:Q", title="test MSE"),
                                   color=alt.Color("label:N", scale=_color_scale(order), legend=None), tooltip=tooltip)
     errors = base.mark_rule(strokeWidth=2, color="#1f2430").encode(x=x, y="lo:Q", y2="hi:Q")
     ticks = base.mark_tick(color="#1f2430", width=14).encode(x=x, y="hi:Q")
-    layered = alt.layer(bars, errors, ticks).properties(width=max(90 * len(order), 200), height=260)
+    # Wide enough bands that the longest label ("MSR-Conv (dense U)") fits unbroken.
+    band = 140 if any(len(lab) > 10 for lab in order) else 90
+    layered = alt.layer(bars, errors, ticks).properties(width=max(band * len(order), 200), height=260)
     if data["problem"].nunique() > 1:
-        return (layered.facet(column=alt.Column("problem:N", title=None))
-                .resolve_scale(y="independent").properties(title=title))
-    return layered.properties(title=title)
+        return _readable(layered.facet(column=alt.Column("problem:N", title=None))
+                         .resolve_scale(y="independent").properties(title=title))
+    return _readable(layered.properties(title=title))
 
 
 def history_chart(frame: pd.DataFrame, field: str = "test_mse") -> alt.Chart:
@@ -111,11 +138,98 @@ def history_chart(frame: pd.DataFrame, field: str = "test_mse") -> alt.Chart:
     y = alt.Y(f"{field}:Q", title=titles[field])
     if field in ("conv_score", "u_conv_score"):
         y = alt.Y(f"{field}:Q", title=titles[field], scale=alt.Scale(domain=[0, 1]))
-    return alt.Chart(data).mark_line(point=True).encode(
+    return _readable(alt.Chart(data).mark_line(point=True).encode(
         x=alt.X("step:Q", title="outer step"), y=y,
         color=alt.Color("label:N", scale=_color_scale(data["label"]), title="model"),
         tooltip=["label:N", "step:Q", alt.Tooltip(f"{field}:Q", format=".4f")],
-    ).properties(title=f"{titles[field]} over training", height=240)
+    ).properties(title=f"{titles[field]} over training", height=240))
+
+
+# ------------------------------------------------- the 2-D lens (rotation problems)
+# Column of lens_frame -> (what it measures, header shown on the page).
+LENS_COLUMNS: dict[str, str] = {
+    "equiv_90": "equivariance error, 90°",
+    "equiv_45": "equivariance error, 45°",
+    "orbit_C4": "orbit score (90°)",
+    "orbit_C8": "orbit score (45°)",
+    "u_equiv_90": "U: equivariance error, 90°",
+    "u_orbit": "U: orbit score (90°)",
+}
+LENS_MEASURES = {"equiv": "equivariance error", "orbit": "orbit score"}
+
+
+def _lens_values(record: Mapping) -> dict:
+    """A record's lens numbers under the names of LENS_COLUMNS (None: not measured)."""
+    errors = record.get("equiv_errors") or {}
+    orbits = record.get("orbit_scores") or {}
+    return {"equiv_90": errors.get("90", record.get("equiv_error")), "equiv_45": errors.get("45"),
+            "orbit_C4": orbits.get("C4", record.get("orbit_score")), "orbit_C8": orbits.get("C8"),
+            "u_equiv_90": record.get("u_equiv_error"), "u_orbit": record.get("u_orbit_score")}
+
+
+def lens_frame(histories: Mapping[str, list[dict]]) -> pd.DataFrame:
+    """One row per model from its last evaluation: test MSE and the lens numbers
+    (columns that no model measured are left out)."""
+    rows = []
+    for model, records in histories.items():
+        if not records:
+            continue
+        last = records[-1]
+        rows.append({"model": model, "label": _label(model), "step": last.get("step"),
+                     "test_mse": last.get("test_mse"), "test_err": last.get("test_err"), **_lens_values(last)})
+    frame = pd.DataFrame(rows, columns=["model", "label", "step", "test_mse", "test_err", *LENS_COLUMNS])
+    frame = frame.sort_values("label", key=lambda c: c.map(_label_rank), kind="stable", ignore_index=True)
+    empty = [c for c in LENS_COLUMNS if frame[c].isna().all()]
+    return frame.drop(columns=empty)
+
+
+def _label_rank(label: str) -> int:
+    return MODEL_LABELS.index(label) if label in MODEL_LABELS else len(MODEL_LABELS)
+
+
+def lens_history_frame(histories: Mapping[str, list[dict]]) -> pd.DataFrame:
+    """Long format: one row per (model, step, measure, layer read) with a value."""
+    series = {"equiv_90": ("equiv", "adapted · 90°"), "equiv_45": ("equiv", "adapted · 45°"),
+              "u_equiv_90": ("equiv", "from U · 90°"), "orbit_C4": ("orbit", "adapted · 90°"),
+              "orbit_C8": ("orbit", "adapted · 45°"), "u_orbit": ("orbit", "from U · 90°")}
+    rows = []
+    for model, records in histories.items():
+        for r in records:
+            for key, value in _lens_values(r).items():
+                if value is None or not math.isfinite(value):
+                    continue
+                measure, read = series[key]
+                rows.append({"model": model, "label": _label(model), "step": r["step"], "measure": measure,
+                             "layer": read, "value": float(value)})
+    return pd.DataFrame(rows, columns=["model", "label", "step", "measure", "layer", "value"])
+
+
+def lens_chart(frame: pd.DataFrame, measure: str = "equiv") -> alt.LayerChart:
+    """One lens number over training: colour = model, dash = which layer it
+    reads (adapted to test tasks, or generated by U from random v)."""
+    if measure not in LENS_MEASURES:
+        raise ValueError(f"unknown measure {measure!r}; allowed: {', '.join(LENS_MEASURES)}")
+    data = frame[frame["measure"] == measure]
+    layers = [lab for lab in ("adapted · 90°", "adapted · 45°", "from U · 90°") if lab in set(data["layer"])]
+    top = max(1.0, float(data["value"].max())) if len(data) else 1.0
+    title = {"equiv": "equivariance error (0 = group conv, random ≈ 0.5–0.8)",
+             "orbit": "orbit score (1 = rotated copies, random ≈ 0)"}[measure]
+    # Legends on the right: below the plot they would take its height (the chart is fitted to its box).
+    base = alt.Chart(data).encode(
+        x=alt.X("step:Q", title="outer step"),
+        y=alt.Y("value:Q", title=LENS_MEASURES[measure], scale=alt.Scale(domain=[0, top])),
+        color=alt.Color("label:N", scale=_color_scale(data["label"]), title="model"),
+        tooltip=[alt.Tooltip("label:N", title="model"), alt.Tooltip("layer:N", title="layer"), "step:Q",
+                 alt.Tooltip("value:Q", title=LENS_MEASURES[measure], format=".3f")],
+    )
+    # Points as a layer of their own: on a line with points the dash legend loses its symbols.
+    lines = base.mark_line(strokeWidth=2).encode(
+        strokeDash=alt.StrokeDash("layer:N", sort=layers, title="layer read",
+                                  scale=alt.Scale(domain=layers, range=[[1, 0], [6, 3], [2, 2]][:len(layers)])),
+        detail="layer:N")
+    points = base.mark_point(filled=True, size=28).encode(detail="layer:N")
+    chart = alt.layer(lines, points).properties(title=title, height=260)
+    return _readable(chart)
 
 
 # ---------------------------------------------------------- matplotlib figures
@@ -171,3 +285,126 @@ def weight_figure(w: torch.Tensor, title: str = "Weight W (68×70)", zoom: int =
     fig.colorbar(im, ax=[ax_full, ax_zoom], shrink=0.8)
     fig.suptitle("nearest 3-tap filter h = [" + ", ".join(f"{v:+.3f}" for v in h) + "]", fontsize=9)
     return fig
+
+
+# ------------------------------------------- 3×3 filter banks (2-D problems)
+ARRANGEMENTS = {"elements": "fields × group elements", "orbits": "matched rotation (orbits)"}
+FILTER_FONT_PT = 13
+CELL_INCHES = 0.55
+
+
+def filter_rotation(problem: str) -> FilterRotation:
+    """The rotation a bank's orbits are read under: 90° on C4, 45° (a shift of
+    the ring of 8 neighbours) on C8 and D8."""
+    return C8_RING if GROUPS[problem].rotations == 8 else C4
+
+
+def element_grid(channels: int, order: int) -> np.ndarray:
+    """Channel f·|G| + e at row f (field), column e (group element)."""
+    if channels % order:
+        raise ValueError(f"{channels} channels do not split into fields of {order} group elements")
+    return np.arange(channels).reshape(-1, order)
+
+
+@dataclass
+class OrbitGrid:
+    grid: np.ndarray  # (rows, order): the channel in each cell, -1 for none
+    row_labels: list[str]
+    score: float
+
+
+def orbit_grid(filters: torch.Tensor, rotation: FilterRotation = C4) -> OrbitGrid:
+    """Channels arranged by matched rotation, since a learned U may put the
+    copies of one filter in any channels: each orbit starts a row, and column
+    k holds the filter matched with the row's first one rotated k times.
+    Orbits longer than the rotation's order wrap onto further rows ("…")."""
+    c = filters.shape[0]
+    w = filters.detach().reshape(c, 1, *filters.shape[-2:])
+    orbits = orbit_score(w, rotation)
+    n = rotation.order
+    rows, labels = [], []
+    for k, cycle in enumerate(sorted(orbits.cycles(), key=lambda cy: (-len(cy), cy[0])), start=1):
+        for j in range(0, len(cycle), n):
+            part = cycle[j:j + n]
+            rows.append(part + [-1] * (n - len(part)))
+            labels.append(f"orbit {k}" if j == 0 else "…")
+    return OrbitGrid(np.array(rows, dtype=int), labels, orbits.score)
+
+
+def _mosaic(filters: np.ndarray, grid: np.ndarray, scale: int = 4, gap: int = 1) -> np.ndarray:
+    """The grid's 3×3 filters tiled into one image, each tap ``scale`` pixels
+    wide, NaN (drawn blank) between cells and where a cell has no channel."""
+    k = filters.shape[-1]
+    cell = k * scale
+    rows, cols = grid.shape
+    out = np.full((rows * (cell + gap) - gap, cols * (cell + gap) - gap), np.nan)
+    for r in range(rows):
+        for col in range(cols):
+            ch = grid[r, col]
+            if ch < 0:
+                continue
+            tile = np.kron(filters[ch], np.ones((scale, scale)))
+            out[r * (cell + gap):r * (cell + gap) + cell, col * (cell + gap):col * (cell + gap) + cell] = tile
+    return out
+
+
+def filter_bank_figure(filters: torch.Tensor, problem: str, arrange: str = "elements", title: str = "") -> Figure:
+    """A bank of 3×3 filters (C, 1, 3, 3) of a 2-D problem, one cell per
+    channel. ``elements``: rows are the 3 fields, columns the group elements,
+    as the data are made, so a layer that shares like the data shows each row
+    as rotated copies. ``orbits``: arranged by matched rotation (orbit_grid).
+    The title carries the bank's orbit score."""
+    if arrange not in ARRANGEMENTS:
+        raise ValueError(f"unknown arrangement {arrange!r}; allowed: {', '.join(ARRANGEMENTS)}")
+    group = GROUPS[problem]
+    c, k = filters.shape[0], filters.shape[-1]
+    a = filters.detach().cpu().double().reshape(c, k, k).numpy()
+    rotation = filter_rotation(problem)
+    step_deg = 360.0 / rotation.order
+    if arrange == "elements":
+        grid = element_grid(c, group.order)
+        row_labels = [f"field {f + 1}" for f in range(grid.shape[0])]
+        col_labels = [f"{(e % group.rotations) * group.degrees:g}°" for e in range(group.order)]
+        xlabel = "rotation  |  mirrored, then rotation" if group.flips else "group element (rotation)"
+        score = orbit_score(torch.from_numpy(a).reshape(c, 1, k, k), rotation).score
+    else:
+        og = orbit_grid(torch.from_numpy(a), rotation)
+        grid, row_labels, score = og.grid, og.row_labels, og.score
+        col_labels = [f"+{j * step_deg:g}°" for j in range(grid.shape[1])]
+        xlabel = "rotation from the row's first"  # short: a long label would shrink the picture
+    n_rows, n_cols = grid.shape
+    scale, gap = 4, 1
+    mosaic = _mosaic(a, grid, scale, gap)
+    fig = Figure(figsize=(1.3 + n_cols * CELL_INCHES, 1.45 + n_rows * CELL_INCHES), layout="constrained")
+    ax = fig.subplots()
+    lim = float(np.abs(a).max()) or 1.0
+    ax.imshow(mosaic, cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest", aspect="equal")
+    pitch = k * scale + gap
+    centre = (k * scale - 1) / 2
+    ax.set_xticks([j * pitch + centre for j in range(n_cols)], col_labels, fontsize=FILTER_FONT_PT)
+    ax.set_yticks([r * pitch + centre for r in range(n_rows)], row_labels, fontsize=FILTER_FONT_PT)
+    ax.tick_params(length=0)
+    for side in ax.spines.values():
+        side.set_visible(False)
+    if arrange == "elements" and group.flips:
+        ax.axvline(group.rotations * pitch - (gap + 1) / 2, color="#1f2430", linewidth=1.5)
+    ax.set_xlabel(xlabel, fontsize=FILTER_FONT_PT)
+    head = f"{title}\n" if title else ""
+    ax.set_title(f"{head}orbit score {score:.2f} ({step_deg:g}°)", fontsize=FILTER_FONT_PT, loc="left")
+    return fig
+
+
+def filters_frame(banks: Mapping[str, torch.Tensor], problem: str) -> pd.DataFrame:
+    """Filter banks as (bank, channel, field, element, row, col, value) rows,
+    the CSV of what the filter pictures draw."""
+    group = GROUPS[problem]
+    parts = []
+    for name, filters in banks.items():
+        c, k = filters.shape[0], filters.shape[-1]
+        a = filters.detach().cpu().reshape(c, k, k).numpy()
+        ch, rows, cols = np.indices(a.shape)
+        parts.append(pd.DataFrame({"bank": name, "channel": ch.ravel(), "field": ch.ravel() // group.order + 1,
+                                   "element": [group.element_label(int(e)) for e in (ch.ravel() % group.order)],
+                                   "row": rows.ravel(), "col": cols.ravel(), "value": a.ravel()}))
+    cols = ["bank", "channel", "field", "element", "row", "col", "value"]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)
