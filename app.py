@@ -20,6 +20,7 @@ PAGES = {
         st.Page("views/data.py", title="Data", icon=":material/image:"),
         st.Page("views/errors.py", title="Errors", icon=":material/error:"),
         st.Page("views/weights.py", title="Weights", icon=":material/grid_on:"),
+        st.Page("views/symmetry.py", title="Symmetry", icon=":material/change_circle:"),
     ],
     "Paper": [
         st.Page("views/paper_check.py", title="Paper check", icon=":material/description:"),

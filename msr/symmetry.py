@@ -216,11 +216,15 @@ def filter_metrics(banks: torch.Tensor, probes: torch.Tensor, angles: list[float
 
 
 def reference_metrics(channels: int, kernel: int, probes: torch.Tensor, angles: list[float],
-                      rotations: tuple[FilterRotation, ...] = (C4,), banks: int = 4) -> dict:
-    """The lens on an exact C4 group conv and on random convs of the same shape:
-    the two ends every model is read against."""
+                      rotations: tuple[FilterRotation, ...] = (C4,), banks: int = 4,
+                      group: torch.Tensor | None = None) -> dict:
+    """The lens on exact group convs and on random convs of the same shape:
+    the two ends every model is read against. ``group`` (B, C, c_in, k, k):
+    the group convs to use (a 2-D problem's own layers); C4 lifting convs
+    when None."""
     g = torch.Generator().manual_seed(PROBE_SEED + 1)
-    group = torch.stack([lifting_conv(channels, kernel, g) for _ in range(banks)])
+    if group is None:
+        group = torch.stack([lifting_conv(channels, kernel, g) for _ in range(banks)])
     rand = torch.stack([random_conv(channels, kernel, g) for _ in range(banks)])
     return {"group_conv": filter_metrics(group, probes, angles, rotations),
             "random_conv": filter_metrics(rand, probes, angles, rotations)}

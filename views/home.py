@@ -20,7 +20,8 @@ rates from the query loss after adaptation. Here the tasks are few-shot digit cl
 | **Data** | Digits at each angle, images per angle and per class that a run actually sampled. |
 | **Errors** | Wrong predictions per angle over training, per-angle accuracy, confusion matrices. |
 | **Weights** | Filters, activations, the learned symmetry matrices and how far they moved. |
-| **Paper check** | The paper's synthetic problems: does MSR-FC discover convolution from data? |
+| **Symmetry** | Has a run's first layer learned rotation symmetry, and for which angles? |
+| **Paper check** | The paper's synthetic problems: does MSR-FC discover convolution, and MSR-Conv rotation sharing, from data? |
 """
 )
 st.subheader("Architectures")
