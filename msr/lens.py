@@ -301,21 +301,31 @@ def invariance_frame(report: LensReport) -> pd.DataFrame:
 
 
 def verdict(report: LensReport) -> str:
-    """One sentence answering the page's question from the last step."""
+    """A few sentences answering the page's question from the last step: an
+    angle counts as learned when the error is at most a fifth of a random
+    conv's there, as partly learned at most 60 %."""
     last = report.steps[-1]
-    ref = report.reference
-    lines = []
-    exact = [a for a, e in last.equivariance.items()
-             if e <= 0.5 * ref["random_conv"]["equivariance"][float(a)] and not math.isnan(e)]
-    if exact:
-        lines.append(f"At step {last.step} the layer is close to rotation-equivariant at "
-                     f"{', '.join(a + '°' for a in exact)} (orbit score {last.orbit_score:.2f}).")
-    elif last.orbit_score >= 0.5:
-        lines.append(f"At step {last.step} the filters are partly rotated copies of one another (orbit score "
-                     f"{last.orbit_score:.2f}), but at no angle is the error below half a random conv's.")
+    random_errors = report.reference["random_conv"]["equivariance"]
+    close, partly = [], []
+    for angle, err in last.equivariance.items():
+        if math.isnan(err):
+            continue
+        ratio = err / random_errors[float(angle)] if random_errors[float(angle)] else math.inf
+        (close if ratio <= 0.2 else partly if ratio <= 0.6 else []).append(angle + "°")
+    lines = [f"At step {last.step}:"]
+    if close:
+        lines.append(f"the layer is close to rotation-equivariant at {', '.join(close)}"
+                     + (f", partly at {', '.join(partly)}" if partly else "") + ".")
+    elif partly:
+        lines.append(f"the layer is partly rotation-equivariant at {', '.join(partly)} (its error there is "
+                     "20–60 % of a random conv's).")
     else:
-        lines.append(f"At step {last.step} the layer is not rotation-equivariant: its errors are near a random "
-                     f"conv's and its orbit score is {last.orbit_score:.2f} (1 = rotated copies).")
+        lines.append("the layer is not rotation-equivariant at any angle measured (its errors are near a "
+                     "random conv's).")
+    lines.append(f"Its filters' orbit score is {last.orbit_score:.2f} (1 = rotated copies of one another).")
     if last.u_orbit_score is not None:
-        lines.append(f"What U generates scores {last.u_orbit_score:.2f}.")
+        lines.append(f"The layers its U generates score {last.u_orbit_score:.2f}: "
+                     + ("U has learned to make rotated copies." if last.u_orbit_score >= 0.6 else
+                        "U makes partly rotated copies." if last.u_orbit_score >= 0.3 else
+                        "U has not learned rotation sharing."))
     return " ".join(lines)
