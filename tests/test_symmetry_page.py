@@ -171,7 +171,7 @@ def test_page_answers_for_mnist_rot4_and_rot8_flip_and_leaves_1d_runs_out(runs):
         kind = next((k for k in ("rot4", "rot8_flip") if k in option), "mnist")
         seen.add(kind)
         has_u = kind != "rot8_flip"
-        assert any(i.value.startswith("At step 20 the layer") for i in at.info), "the verdict"
+        assert any(i.value.startswith("At step 20: the layer") for i in at.info), "the verdict"
         labels = [m.label for m in at.metric]
         assert labels[0] == "Orbit score" and "Error at 90°" in labels
         assert ("U orbit score" in labels) == has_u
