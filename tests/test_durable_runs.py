@@ -168,7 +168,7 @@ def test_a_second_signal_ends_at_once_and_resume_continues(tmp_path):
 
 
 # --------------------------------------------------------- resume = never stopped
-@pytest.mark.parametrize("kind", ["mnist", "synthetic"])
+@pytest.mark.parametrize("kind", ["mnist", "synthetic", "rotation"])
 @pytest.mark.parametrize("stop_at", [6, 7])  # on an evaluation, and between two
 def test_resume_gives_the_records_of_a_run_never_interrupted(tmp_path, kind, stop_at):
     if kind == "mnist":
@@ -177,9 +177,14 @@ def test_resume_gives_the_records_of_a_run_never_interrupted(tmp_path, kind, sto
         half_dir = train_until(cfg, stop_at)
     else:
         from msr.synthetic import SyntheticConfig
-        cfg = SyntheticConfig(model="msr-fc", steps=12, eval_interval=3, n_tasks=100, test_tasks=10,
-                              tasks_per_step=4, latent=2, cache_dir=str(tmp_path / "cache"),
-                              runs_dir=str(tmp_path / "runs"))
+        if kind == "synthetic":
+            cfg = SyntheticConfig(model="msr-fc", steps=12, eval_interval=3, n_tasks=100, test_tasks=10,
+                                  tasks_per_step=4, latent=2, cache_dir=str(tmp_path / "cache"),
+                                  runs_dir=str(tmp_path / "runs"))
+        else:  # a 2-D problem: tasks made when drawn, the lens in every record
+            cfg = SyntheticConfig(problem="rot4", model="msr-conv-dense", steps=12, eval_interval=3, n_tasks=40,
+                                  test_tasks=4, tasks_per_step=4, cache_dir=str(tmp_path / "cache"),
+                                  runs_dir=str(tmp_path / "runs"))
         from msr.worker import create_run
         whole = execute(create_run(cfg, "synthetic"))
         half_dir = create_run(cfg, "synthetic")
