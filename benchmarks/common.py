@@ -96,3 +96,12 @@ def update_readme(start: str, end: str, body: str, rerun: str) -> None:
     else:
         text += "\n" + block + "\n"
     readme.write_text(text)
+
+
+def pick(text: str, allowed, name: str) -> list[str]:
+    """A comma-separated choice list; ValueError (one line) on an unknown entry."""
+    values = [v for v in text.split(",") if v]
+    bad = [v for v in values if v not in allowed]
+    if bad:
+        raise ValueError(f"unknown {name} {bad[0]!r}; allowed: {', '.join(allowed)}")
+    return values

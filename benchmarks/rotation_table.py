@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import re
 import shlex
 import sys
 import time
@@ -22,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import machine  # noqa: E402
+from benchmarks.common import machine, pick, update_readme  # noqa: E402
 from msr.rotation import GROUPS  # noqa: E402
 from msr.synthetic import DEFAULT_CACHE, ROTATION_MODELS, SyntheticConfig, run_synthetic  # noqa: E402
 
@@ -31,6 +30,7 @@ DEFAULT_OUT = ROOT / "docs" / "rotation_table.md"
 README = ROOT / "README.md"
 MARKERS = ("<!-- rotation-table:start -->", "<!-- rotation-table:end -->")
 DIAGNOSIS_MARKERS = ("<!-- rotation-diagnosis:start -->", "<!-- rotation-diagnosis:end -->")
+COMMAND = "nice -n 10 python benchmarks/rotation_table.py"
 
 
 def one_step_rate(problem: str) -> float:
@@ -91,7 +91,7 @@ def markdown(rows: list[dict], problems: list[str], models: list[str]) -> str:
     return "\n".join(lines)
 
 
-def document(table: str, rows: list[dict], base: SyntheticConfig, command: str, total: float, jobs: int) -> str:
+def document(table: str, rows: list[dict], base: SyntheticConfig, total: float, jobs: int) -> str:
     when = dt.datetime.now().strftime("%Y-%m-%d")
     times = ", ".join(f"{r['problem']} {ROTATION_MODELS[r['model']].label} {r['wall_seconds']:.0f} s" for r in rows)
     return f"""Test MSE after adapting to each test task (mean over {base.test_tasks} test tasks ± half-width of the 95 %
@@ -108,12 +108,7 @@ convolution; random convolutions of these shapes give about 0.5–0.7). Orbit sc
 rotated copies of one another, about 0 for random filters. See `msr/symmetry.py`.
 
 Machine: {machine()}; {jobs} run(s) at a time, 1 thread each. All {len(rows)} runs took {total / 60:.1f} min
-({when}): {times}. Rerun with:
-
-```sh
-{command}
-```
-"""
+({when}): {times}."""
 
 
 def diagnosis(rows: list[dict], problems: list[str], base: SyntheticConfig) -> str:
@@ -125,15 +120,6 @@ def diagnosis(rows: list[dict], problems: list[str], base: SyntheticConfig) -> s
              f"{by[p]['final_lr']:.2f})" if p in by else "–" for p in problems]
     lines.append("| MAML-Conv, inner rate from C/2 | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
-
-
-def update_readme(text: str, readme: Path = README, markers: tuple[str, str] = MARKERS) -> None:
-    content = readme.read_text(encoding="utf-8")
-    start, end = markers
-    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
-    if not pattern.search(content):
-        raise SystemExit(f"README has no {start} … {end} block")
-    readme.write_text(pattern.sub(lambda _: f"{start}\n{text}{end}", content), encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -151,13 +137,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--diagnose", action="store_true",
                    help="instead: MAML-Conv with its inner rate starting at C/2 (is MAML-Conv's gap its step size?)")
     args = p.parse_args(argv)
-    problems = [s for s in args.problems.split(",") if s]
-    models = [s for s in args.models.split(",") if s]
-    for name, values, allowed in (("problem", problems, GROUPS), ("model", models, ROTATION_MODELS)):
-        bad = [v for v in values if v not in allowed]
-        if bad:
-            print(f"error: unknown {name} {bad[0]!r}; allowed: {', '.join(allowed)}", file=sys.stderr)
-            return 2
+    try:
+        problems, models = pick(args.problems, GROUPS, "problem"), pick(args.models, ROTATION_MODELS, "model")
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     base = SyntheticConfig(problem=problems[0], model=models[0], steps=args.steps, test_tasks=args.test_tasks,
                            seed=args.seed, threads=1, cache_dir=args.cache_dir)
     t0 = time.perf_counter()
@@ -168,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         text = diagnosis(rows, problems, base)
         print(text)
         if args.update_readme:
-            update_readme(text, markers=DIAGNOSIS_MARKERS)
+            update_readme(*DIAGNOSIS_MARKERS, text, f"{COMMAND} {shlex.join(argv_list(argv))}")
             print("updated README.md")
         return 0
     pairs = [(pr, m) for pr in problems for m in models]
@@ -187,18 +171,21 @@ def main(argv: list[str] | None = None) -> int:
     rows.sort(key=lambda r: (problems.index(r["problem"]), models.index(r["model"])))
     table = markdown(rows, problems, models)
     print(table)
-    argv_text = " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
-    command = ("nice -n 10 python benchmarks/rotation_table.py " + argv_text).strip()
-    text = document(table, rows, base, command, total, args.jobs)
+    command = f"{COMMAND} {shlex.join(argv_list(argv))}".strip()
+    text = document(table, rows, base, total, args.jobs)
     if args.out:
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text("### 2-D rotation problems\n\n" + text, encoding="utf-8")
+        out.write_text(f"### 2-D rotation problems\n\n{text}\n\nRerun: `{command}`\n", encoding="utf-8")
         print(f"wrote {out}")
     if args.update_readme:
-        update_readme(text)
+        update_readme(*MARKERS, text, command)
         print("updated README.md")
     return 0
+
+
+def argv_list(argv: list[str] | None) -> list[str]:
+    return list(argv if argv is not None else sys.argv[1:])
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from benchmarks.common import machine  # noqa: E402
+from benchmarks.common import machine, pick  # noqa: E402
 from msr.synthetic import (DEFAULT_CACHE, IN_SIZE, MODELS, PROBLEMS, TAPS, SyntheticConfig,  # noqa: E402
                            load_or_generate, run_synthetic)
 
@@ -135,13 +135,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cache-dir", default=str(DEFAULT_CACHE))
     p.add_argument("--out", default=str(DEFAULT_OUT), help="markdown file to write ('' = none)")
     args = p.parse_args(argv)
-    problems = [s for s in args.problems.split(",") if s]
-    models = [s for s in args.models.split(",") if s]
-    for name, values, allowed in (("problem", problems, PROBLEMS), ("model", models, MODELS)):
-        bad = [v for v in values if v not in allowed]
-        if bad:
-            print(f"error: unknown {name} {bad[0]!r}; allowed: {', '.join(allowed)}", file=sys.stderr)
-            return 2
+    try:
+        problems, models = pick(args.problems, PROBLEMS, "problem"), pick(args.models, MODELS, "model")
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     base = SyntheticConfig(steps=args.steps, seed=args.seed, threads=args.threads, cache_dir=args.cache_dir)
     t0 = time.perf_counter()
     rows = run_all(problems, models, base)
