@@ -1,4 +1,7 @@
-"""The MSR paper's synthetic problems: can MSR-FC discover convolution from data?
+"""The MSR paper's synthetic problems: can MSR-FC discover convolution from data
+(the 1-D problems, here), and MSR-Conv rotation sharing (the 2-D problems,
+generated and modelled in msr.rotation; their runs, config and trainer are the
+ones below)?
 
 Each task maps a 1-D input of 70 values to 68 outputs with a linear, bias-free
 map that is either a 3-tap convolution (``rank1``) or locally connected with a
