@@ -26,6 +26,8 @@ import pandas as pd
 import torch
 
 from .config import ConfigError
+from .data import TaskSampler, load_source, prepare
+from .meta import Episode
 from .runs import load_checkpoint, load_run
 from .symmetry import (C4, PROBE_SEED, PROBES, angle_key, filter_metrics, generated_filters, orbit_score,
                        problem_rotations, reference_metrics, smooth_probes)
@@ -108,8 +110,6 @@ class _Subject:
 
 class _MnistSubject(_Subject):
     def __init__(self, path: Path, config):
-        from .data import load_source
-
         self.path, self.config = path, config
         self.run_angles = config.angle_list()
         extra = [90.0, 180.0, 270.0]
@@ -122,8 +122,6 @@ class _MnistSubject(_Subject):
         self.data = data
         g = torch.Generator().manual_seed(PROBE_SEED)
         pick = torch.randperm(len(data.test), generator=g)[:PROBES]
-        from .data import prepare
-
         self.probes = prepare(data.test.images[pick], torch.zeros(len(pick)))
         spec = config.model_spec()
         self.channels, self.kernel = spec.channels, spec.kernel_size
@@ -147,9 +145,6 @@ class _MnistSubject(_Subject):
         is rotated, after adapting on upright supports (needs 0° in the run)."""
         if 0.0 not in [a % 360 for a in self.run_angles]:
             return None
-        from .data import TaskSampler
-        from .meta import Episode
-
         cfg, zero = self.config, [a % 360 for a in self.run_angles].index(0.0)
 
         class Upright(TaskSampler):

@@ -280,16 +280,16 @@ def angle_key(angle: float) -> str:
     return f"{float(angle):g}"
 
 
-def lens_record(conv: nn.Module, banks: torch.Tensor, problem: str, probes: torch.Tensor) -> dict:
+def lens_record(banks: torch.Tensor, generated: torch.Tensor | None, problem: str, probes: torch.Tensor) -> dict:
     """The lens numbers a 2-D synthetic run records at an evaluation: on the
-    layers adapted to test tasks (``banks``), and on what U generates."""
+    layers adapted to test tasks (``banks``), and on what U generates
+    (``generated``, from :func:`generated_filters`; None without a U)."""
     angles, rotations = problem_angles(problem), problem_rotations(problem)
     adapted = filter_metrics(banks, probes, angles, rotations)
     record = {"equiv_error": adapted["equivariance"][90.0],
               "equiv_errors": {angle_key(a): e for a, e in adapted["equivariance"].items()},
               "orbit_score": adapted["orbit_score"], "orbit_scores": adapted["orbit_scores"],
               "u_equiv_error": None, "u_orbit_score": None}
-    generated = generated_filters(conv, draws=LENS_TASKS)
     if generated is not None:
         reach = filter_metrics(generated, probes, angles, rotations)
         record.update(u_equiv_error=reach["equivariance"][90.0], u_orbit_score=reach["orbit_score"])

@@ -38,6 +38,7 @@ from .layers import DenseLinear
 from .meta import ENGINES, LR_MODES, Episode, MetaConfig, MetaLearner
 from .rotation import (GROUPS, RotationData, RotationTaskSampler, build_rotation_model, default_latent,
                        generate_rotation, layer_filters)
+from .rotation import FIELDS as ROTATION_FIELDS
 from .rotation import IN_SIDE as IN_SIDE_2D
 from .symmetry import LENS_TASKS, PROBES, generated_filters, lens_record, smooth_probes
 from .train import run_loop, t_halfwidth
@@ -133,7 +134,7 @@ def _matches(blob: dict, problem: str, n_tasks: int, examples: int) -> bool:
     try:
         if problem in GROUPS:
             coefficients = GROUPS[problem].coefficients
-            return (blob["coeffs"].shape == (n_tasks, 3, coefficients) and blob["input_seeds"].shape == (n_tasks,)
+            return (blob["coeffs"].shape == (n_tasks, ROTATION_FIELDS, coefficients) and blob["input_seeds"].shape == (n_tasks,)
                     and blob["input_seeds"].dtype == torch.int64)
         rank = PROBLEMS[problem]
         return (blob["x"].shape == (n_tasks, examples, 1, IN_SIZE)
@@ -702,11 +703,12 @@ class SyntheticTrainer:
         banks = self.adapted_filters(self.test_episode(0, min(LENS_TASKS, cfg.test_tasks))).cpu()
         with torch.no_grad():
             w_init = layer_filters(model).detach().cpu()
+        generated = generated_filters(model.conv, draws=LENS_TASKS)  # the lens's draws; the first two are pictured
         record = {"step": step, "test_mse": float(losses.mean()), "test_err": t_halfwidth(losses),
-                  "train_mse": train_mse, **lens_record(model.conv, banks, cfg.problem, self.probes),
+                  "train_mse": train_mse, **lens_record(banks, generated, cfg.problem, self.probes),
                   "seconds": self.train_seconds, "inner_lrs": learner.lr_summary()}
-        generated = generated_filters(model.conv, draws=2)
-        self.snapshot = Snapshot(step, w_init.clone(), banks[0].clone(), generated)
+        self.snapshot = Snapshot(step, w_init.clone(), banks[0].clone(),
+                                 None if generated is None else generated[:2].clone())
         self.loss_sum.zero_()
         self.steps_since_eval = 0
         return record
