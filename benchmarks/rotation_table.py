@@ -22,8 +22,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import machine, pick, update_readme  # noqa: E402
-from msr.rotation import GROUPS  # noqa: E402
-from msr.synthetic import DEFAULT_CACHE, ROTATION_MODELS, SyntheticConfig, run_synthetic  # noqa: E402
+from msr.synthetic.config import SyntheticConfig  # noqa: E402
+from msr.synthetic.data import DEFAULT_CACHE  # noqa: E402
+from msr.synthetic.models import ROTATION_MODELS  # noqa: E402
+from msr.synthetic.rotation import GROUPS  # noqa: E402
+from msr.synthetic.run import run_synthetic  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "docs" / "rotation_table.md"

@@ -22,8 +22,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 from benchmarks.common import machine, pick  # noqa: E402
-from msr.synthetic import (DEFAULT_CACHE, IN_SIZE, MODELS, PROBLEMS, TAPS, SyntheticConfig,  # noqa: E402
-                           load_or_generate, run_synthetic)
+from msr.synthetic.config import SyntheticConfig  # noqa: E402
+from msr.synthetic.data import DEFAULT_CACHE, IN_SIZE, PROBLEMS, TAPS, load_or_generate  # noqa: E402
+from msr.synthetic.models import MODELS  # noqa: E402
+from msr.synthetic.run import run_synthetic  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "docs" / "synthetic_table.md"

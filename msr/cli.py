@@ -125,7 +125,7 @@ class CliProgress:
 
     def line(self, rec: dict) -> str:
         if self.kind == "synthetic":
-            from .synthetic_cli import progress_line
+            from .synthetic.cli import progress_line
             return progress_line(rec)
         sps = rec.get("steps_per_sec")
         return (f"Step: {rec['step']}. Steps/sec: {sps:.2f}. " if sps else f"Step: {rec['step']}. ") + \
@@ -144,7 +144,7 @@ def report(result, args) -> int:
         print(json.dumps(json_safe(summary), allow_nan=False))
     else:
         if result.kind == "synthetic":
-            from .synthetic import model_label
+            from .synthetic.models import model_label
             cfg = result.config
             if cfg.is_rotation:
                 score = (f"equivariance error at 90° {_num(summary.get('equiv_error'), '.3f')}, "
@@ -322,7 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("run")
     w.add_argument("--resume", action="store_true")
     w.set_defaults(func=cmd_worker)
-    from .synthetic_cli import register
+    from .synthetic.cli import register
     register(sub)
     return parser
 

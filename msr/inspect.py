@@ -15,7 +15,6 @@ from typing import Callable, Iterable
 import numpy as np
 import pandas as pd
 import torch
-from scipy import stats
 
 from .config import RunConfig
 from .data import MnistSplits, Split, TaskSampler, prepare
@@ -23,6 +22,7 @@ from .layers import DenseConv2d, DenseLinear, is_symmetry_param
 from .meta import Episode, MetaLearner
 from .models import build_model
 from .runs import CHECKPOINTS, load_checkpoint
+from .stats import wilson_interval
 
 CONFUSION_SEED = 4242  # the same test tasks at every step, so confusion matrices compare across steps
 DIGIT_SEED = 7  # which held-out digits the data and weights views show
@@ -360,25 +360,6 @@ def per_angle_errors(records: list[dict], angles: list[float], split: str = "tes
             rows.append({"step": r["step"], "angle": float(a), "angle_label": _angle_label(a),
                          "images": int(n), "errors": int(e), "rate": e / n if n else math.nan})
     return pd.DataFrame(rows, columns=["step", "angle", "angle_label", "images", "errors", "rate"])
-
-
-def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval for a proportion.
-
-    Chosen over the normal approximation because it stays inside [0, 1] and
-    behaves at 0 or n successes, which per-angle accuracies often hit. It
-    treats images as independent; queries of one task share an adapted model,
-    so the true interval is somewhat wider."""
-    if n <= 0:
-        return (math.nan, math.nan)
-    z = float(stats.norm.ppf(0.5 + confidence / 2))
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    low = 0.0 if successes == 0 else max(0.0, centre - half)  # exact ends: rounding must not exclude p
-    high = 1.0 if successes == n else min(1.0, centre + half)
-    return (low, high)
 
 
 def per_angle_accuracy(record: dict, angles: list[float], split: str = "test",

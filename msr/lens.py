@@ -30,7 +30,7 @@ from .data import TaskSampler, load_source, prepare
 from .meta import Episode
 from .runs import load_checkpoint, load_run
 from .symmetry import (C4, PROBE_SEED, PROBES, angle_key, filter_metrics, generated_filters, orbit_score,
-                       problem_rotations, reference_metrics, smooth_probes)
+                       problem_rotations, reference_metrics)
 
 INVARIANCE_TASKS = 20
 INVARIANCE_SEED = 777
@@ -170,8 +170,8 @@ class _RotationSubject(_Subject):
     def __init__(self, path: Path, config):
         from dataclasses import replace
 
-        from .rotation import GROUPS, KERNEL
-        from .synthetic import SyntheticTrainer
+        from .synthetic.rotation import GROUPS, KERNEL
+        from .synthetic.run import SyntheticTrainer
 
         self.path = path
         group = GROUPS[config.problem]

@@ -215,9 +215,3 @@ class MetaLearner(nn.Module):
         return {k: v.detach() for k, v in {**adapted, **sym}.items()}
 
 
-def per_angle_counts(angle_idx: torch.Tensor, correct: torch.Tensor, n_angles: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(images, errors) per angle, by bincount: no Python loop, no sync."""
-    flat = angle_idx.reshape(-1)
-    counts = torch.bincount(flat, minlength=n_angles)
-    errors = torch.bincount(flat, weights=(~correct.reshape(-1)).to(torch.float32), minlength=n_angles)
-    return counts, errors.round().to(torch.long)

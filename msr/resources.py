@@ -297,7 +297,7 @@ ROTATION_EVAL_CHUNK = 50
 
 def rotation_peak_bytes(config) -> int:
     """Estimated peak memory of a 2-D rotation run (msr.synthetic config)."""
-    from .rotation import GROUPS, OUT_SIDE
+    from .synthetic.rotation import GROUPS, OUT_SIDE
 
     group = GROUPS[config.problem]
     per_task = 20 * group.channels * OUT_SIDE * OUT_SIDE * 4 * ROTATION_COPIES

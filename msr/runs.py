@@ -568,7 +568,7 @@ def parse_config(data) -> tuple[str, Any]:
             from .config import RunConfig
             cfg = RunConfig.from_dict(data).validate(cuda_available=True, check_resources=False)
         else:
-            from .synthetic import SyntheticConfig
+            from .synthetic.config import SyntheticConfig
             cfg = SyntheticConfig.from_dict(data).validate(check_device=False)
     except (ConfigError, TypeError, ValueError) as exc:
         raise Damaged(f"config.json does not describe a run ({exc})") from None

@@ -38,7 +38,7 @@ from torch.func import functional_call
 
 from .data import rotate as rotate_bilinear
 from .layers import is_symmetry_param
-from .rotation import GROUPS, ring_permutation
+from .synthetic.rotation import GROUPS, ring_permutation
 
 PROBE_SEED = 20_210_503  # the same probe images at every step and for every model
 PROBES = 32

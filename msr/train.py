@@ -1,23 +1,23 @@
-"""The run loop: sample tasks, meta-step, evaluate, record, save.
+"""A Rotated MNIST run: its trainer (sample tasks, meta-step, evaluate, record).
 
 ``train`` knows nothing about who watches it: progress goes to an ``on_event``
 callback, and ``should_stop`` is polled once per step, so the same loop serves
-the command line and a background thread of the app.
+the command line and a worker process of the app.
 """
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
-from scipy import stats
 
 from .config import ConfigError, RunConfig
 from .data import MnistSplits, TaskSampler, load_source
-from .meta import Episode, MetaLearner, per_angle_counts
+from .meta import Episode, MetaLearner
 from .models import build_model
+from .schedule import run_loop
+from .stats import per_angle_counts, t_halfwidth
 
 
 @dataclass
@@ -48,7 +48,7 @@ class RunResult:
     def summary(self) -> dict:
         """The command line's --json object."""
         if self.kind == "synthetic":
-            from .synthetic import summarize
+            from .synthetic.run import summarize
             return {"run_dir": self.run_dir, **summarize(self.config, self.status, self.steps, self.metrics,
                                                           self.message)}
         last = self.metrics[-1] if self.metrics else {}
@@ -70,65 +70,8 @@ def _angle_key(a: float) -> str:
     return f"{a:g}"
 
 
-def t_halfwidth(values: torch.Tensor, confidence: float = 0.95) -> float:
-    """Half-width of the Student-t interval of the mean (the authors' test_err)."""
-    n = values.numel()
-    if n < 2:
-        return float("nan")
-    sem = float(values.double().std(unbiased=True)) / math.sqrt(n)
-    return float(stats.t.ppf(0.5 + confidence / 2, n - 1) * sem)
-
-
 def _seeded(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
-
-
-@dataclass
-class LoopOutcome:
-    status: str  # completed, stopped, failed
-    message: str | None
-    steps: int
-
-
-def run_loop(total: int, eval_interval: int, step: Callable[[], torch.Tensor],
-             evaluate: Callable[[int, bool], None], should_stop: Callable[[], bool],
-             on_step: Callable[[int, float | None, float], None], sync_every: int = 1,
-             start: int = 0, since_eval: int = 0) -> LoopOutcome:
-    """The schedule every meta-training run follows (Rotated MNIST and the
-    synthetic problems alike): evaluate at step 0, every eval_interval steps,
-    at the last step, and where a stop request ends the run; poll the stop
-    flag before each step; end as failed on a non-finite loss.
-
-    evaluate(step, stopping) is told whether it is the extra evaluation of a
-    stop, so the caller can save the state to resume from *before* it: a
-    resumed run then continues exactly as an uninterrupted one. A resumed
-    run passes ``start`` (steps already done) and ``since_eval`` (steps since
-    the last evaluation). step() returns the step's loss; it is read back (a
-    host sync) only every sync_every steps. on_step(step, loss or None,
-    seconds the step took) runs after each good step.
-    """
-    done = start
-    if start == 0:
-        evaluate(0, False)
-    while done < total:
-        if should_stop():
-            if since_eval and done > 0:
-                evaluate(done, True)
-            return LoopOutcome("stopped", f"stopped by request at step {done}", done)
-        t0 = time.perf_counter()
-        loss = step()
-        done += 1
-        since_eval += 1
-        value = float(loss) if done % sync_every == 0 or done == total else None
-        seconds = time.perf_counter() - t0
-        if value is not None and not math.isfinite(value):
-            return LoopOutcome("failed", f"the loss became {value} at step {done}; "
-                                         "try a smaller inner or outer learning rate", done)
-        on_step(done, value, seconds)
-        if done % eval_interval == 0 or done == total:
-            evaluate(done, False)
-            since_eval = 0
-    return LoopOutcome("completed", None, done)
 
 
 class Trainer:

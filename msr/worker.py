@@ -28,7 +28,8 @@ from .config import ConfigError
 from .runs import (HEARTBEAT_SECONDS, HOST, INTERRUPTED, LOG, STOP, Damaged, RunFolderError, RunWriter,
                    create_run_folder, describe_os_error, load_resume_state, load_run, read_metrics, read_status,
                    stop_requested)
-from .train import Event, RunResult, run_loop
+from .schedule import run_loop
+from .train import Event, RunResult
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_STOPPED = 0, 1, 2, 3
 
@@ -48,7 +49,7 @@ def make_trainer(kind: str, config, data=None):
     if kind == "mnist":
         from .train import Trainer
         return Trainer(config, data)
-    from .synthetic import SyntheticTrainer
+    from .synthetic.run import SyntheticTrainer
     return SyntheticTrainer(config, data)
 
 

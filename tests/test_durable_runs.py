@@ -176,7 +176,7 @@ def test_resume_gives_the_records_of_a_run_never_interrupted(tmp_path, kind, sto
         whole = train(cfg)
         half_dir = train_until(cfg, stop_at)
     else:
-        from msr.synthetic import SyntheticConfig
+        from msr.synthetic.config import SyntheticConfig
         if kind == "synthetic":
             cfg = SyntheticConfig(model="msr-fc", steps=12, eval_interval=3, n_tasks=100, test_tasks=10,
                                   tasks_per_step=4, latent=2, cache_dir=str(tmp_path / "cache"),

@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from msr.data import TaskSampler, load_bundled, make_angles
-from msr.meta import LR_MODES, Episode, MetaConfig, MetaLearner, per_angle_counts
+from msr.meta import LR_MODES, Episode, MetaConfig, MetaLearner
+from msr.stats import per_angle_counts
 from msr.models import ARCHITECTURES, ModelSpec, build_model
 
 

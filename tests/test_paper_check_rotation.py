@@ -10,9 +10,10 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from msr.rotation import FIELDS, GROUPS, generating_basis, group_filters
 from msr.symmetry import C4, C8_RING
-from msr.synthetic import ROTATION_MODELS, make_config
+from msr.synthetic.config import make_config
+from msr.synthetic.models import ROTATION_MODELS
+from msr.synthetic.rotation import FIELDS, GROUPS, generating_basis, group_filters
 from msr.viz import synthetic as vz
 
 

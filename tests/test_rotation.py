@@ -8,10 +8,12 @@ import torch.nn.functional as F
 
 from msr.cli import main
 from msr.config import ConfigError
-from msr.rotation import (FIELDS, GROUPS, RING, RotationTaskSampler, apply_layers, element_permutations,
-                          generate_rotation, group_filters, layer_filters, ring_permutation, steerable_basis)
-from msr.synthetic import (ROTATION_MODELS, SyntheticConfig, build_synthetic_model, load_or_generate, models_for,
-                           paper_latent, run_synthetic)
+from msr.synthetic.config import SyntheticConfig
+from msr.synthetic.data import load_or_generate
+from msr.synthetic.models import ROTATION_MODELS, build_synthetic_model, models_for, paper_latent
+from msr.synthetic.rotation import (FIELDS, GROUPS, RING, RotationTaskSampler, apply_layers, element_permutations,
+                                    generate_rotation, layer_filters, ring_permutation, steerable_basis)
+from msr.synthetic.run import run_synthetic
 
 TINY = dict(steps=6, tasks_per_step=4, test_tasks=6, eval_interval=3, n_tasks=40, threads=1, cache_dir=None)
 

@@ -17,7 +17,8 @@ from torch import nn
 
 from msr.layers import BankedConv2d, BankedLinear, DenseConv2d, DenseLinear, KroneckerConv2d
 from msr.models import ARCHITECTURES, ModelSpec, build_model
-from msr.synthetic import IN_SIZE, MODELS, OUT_SIZE, TAPS, build_synthetic_model
+from msr.synthetic.data import IN_SIZE, OUT_SIZE, TAPS
+from msr.synthetic.models import MODELS, build_synthetic_model
 
 # Default sizes, and a small dense spec whose conv latent equals the kernel
 # size (identity U, uniform v: the other initialization branch).

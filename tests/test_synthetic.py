@@ -11,11 +11,12 @@ import torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure
 
-import msr.synthetic as syn
+import msr.synthetic.data as syn
 from msr.config import ConfigError
-from msr.synthetic import (ALL_PROBLEMS, IN_SIZE, MODELS, OUT_SIZE, PAPER_LATENT, PROBLEMS, TaskSampler,
-                           build_synthetic_model, conv_score, dense_weight, generate, load_or_generate,
-                           run_synthetic, symmetry_conv_score, toeplitz_filter, toeplitz_projection)
+from msr.synthetic.data import ALL_PROBLEMS, IN_SIZE, OUT_SIZE, PROBLEMS, TaskSampler, generate, load_or_generate
+from msr.synthetic.models import MODELS, PAPER_LATENT, build_synthetic_model
+from msr.synthetic.run import run_synthetic
+from msr.synthetic.score import conv_score, dense_weight, symmetry_conv_score, toeplitz_filter, toeplitz_projection
 from msr.viz import synthetic as vz
 
 # A budget at which MSR-FC reliably finds the convolution within seconds: a

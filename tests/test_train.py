@@ -6,7 +6,8 @@ import torch
 
 from msr.config import ConfigError, RunConfig, preset
 from msr.runs import (checkpoint_steps, enforce_budget, list_runs, load_checkpoint, load_run)
-from msr.train import t_halfwidth, train
+from msr.stats import t_halfwidth
+from msr.train import train
 
 TIMING = {"steps_per_sec", "steps_per_sec_overall", "train_seconds"}
 

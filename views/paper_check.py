@@ -11,10 +11,12 @@ import streamlit as st
 
 from msr.config import ConfigError
 from msr.runs import CheckpointError, list_runs, load_checkpoint, load_run, progress_of, request_stop
-from msr.rotation import FIELDS, GROUPS
-from msr.synthetic import (ALL_PROBLEMS, DEFAULT_CACHE, SyntheticConfig, conv_score, default_tasks,
-                           make_config, model_label, models_for, paper_latent, run_groups, snapshot_from_checkpoint,
-                           summarize)
+from msr.synthetic.config import SyntheticConfig, make_config
+from msr.synthetic.data import ALL_PROBLEMS, DEFAULT_CACHE, default_tasks
+from msr.synthetic.models import model_label, models_for, paper_latent
+from msr.synthetic.rotation import FIELDS, GROUPS
+from msr.synthetic.run import run_groups, snapshot_from_checkpoint, summarize
+from msr.synthetic.score import conv_score
 from msr.worker import start_run
 from ui.run_picker import runs_dir
 from ui.run_view import REFRESH_SECONDS

@@ -16,9 +16,11 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
-from ..rotation import GROUPS
+from ..synthetic.rotation import GROUPS
 from ..symmetry import C4, C8_RING, FilterRotation, orbit_score
-from ..synthetic import MODELS, ROTATION_MODELS, TAPS, conv_score, model_label, toeplitz_filter
+from ..synthetic.data import TAPS
+from ..synthetic.models import MODELS, ROTATION_MODELS, model_label
+from ..synthetic.score import conv_score, toeplitz_filter
 
 MODEL_ORDER = list(dict.fromkeys([*MODELS, *ROTATION_MODELS]))
 MODEL_LABELS = [model_label(m) for m in MODEL_ORDER]

@@ -33,12 +33,11 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from .layers import BankedConv2d, DenseConv2d, KroneckerConv2d
-from .meta import Episode
+from ..layers import BankedConv2d, DenseConv2d, KroneckerConv2d
+from ..meta import Episode
 
 IN_SIDE = 32
 KERNEL = 3

@@ -8,12 +8,13 @@ last line). Exit codes as for ``train``.
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 
-from .meta import ENGINES, LR_MODES
+from ..config import DEVICES
+from ..meta import ENGINES, LR_MODES
+from .config import SyntheticConfig
+from .data import ALL_PROBLEMS, DEFAULT_CACHE
+from .models import MODELS, ROTATION_MODELS
 from .rotation import GROUPS as ROTATION_PROBLEMS
-from .synthetic import ALL_PROBLEMS, DEFAULT_CACHE, DEVICES, MODELS, ROTATION_MODELS, SyntheticConfig
 
 DEFAULTS = SyntheticConfig()
 
@@ -85,7 +86,7 @@ def progress_line(record: dict) -> str:
 
 
 def cmd_synthetic(args: argparse.Namespace) -> int:
-    from .cli import start_in_this_process
+    from ..cli import start_in_this_process
 
     return start_in_this_process(config_from_args(args), "synthetic", args)
 
