@@ -31,7 +31,7 @@ from msr.config import preset  # noqa: E402
 from msr.runs import (CHECKPOINTS, CONFIG, MARKER, MARKER_TEXT, METRICS, STATUS, dumps, list_runs,  # noqa: E402
                       read_metrics)
 from msr.worker import scalars  # noqa: E402
-from ui.run_table import runs_frame  # noqa: E402
+from msr.tables import runs_frame  # noqa: E402
 
 README_START, README_END = "<!-- list-runs:start -->", "<!-- list-runs:end -->"
 

@@ -22,7 +22,6 @@ from .layers import DenseConv2d, DenseLinear, is_symmetry_param
 from .meta import Episode, MetaLearner
 from .models import build_model
 from .runs import CHECKPOINTS, load_checkpoint
-from .stats import wilson_interval
 
 CONFUSION_SEED = 4242  # the same test tasks at every step, so confusion matrices compare across steps
 DIGIT_SEED = 7  # which held-out digits the data and weights views show
@@ -303,79 +302,9 @@ def generated_filters(snap: Snapshot) -> list[GeneratedFilters]:
 
 
 # ------------------------------------------------------------- inner rates
-def inner_rates_frame(records: list[dict]) -> pd.DataFrame:
-    """Long form (step, tensor, lr) of the learned inner rates in the records
-    (per_param runs record the mean rate of each tensor)."""
-    rows = [{"step": r["step"], "tensor": name, "lr": float(lr)}
-            for r in records for name, lr in (r.get("inner_lrs") or {}).items()]
-    return pd.DataFrame(rows, columns=["step", "tensor", "lr"])
 
 
 # ------------------------------------------------------- records: data, errors
-def _angle_label(a: float) -> str:
-    return f"{a:g}°"
-
-
-def record_at(records: list[dict], step: int | None = None) -> dict:
-    """The record of ``step``, or the last one at or before it (the last when None)."""
-    if not records:
-        return {}
-    if step is None:
-        return records[-1]
-    before = [r for r in records if r["step"] <= step]
-    return before[-1] if before else records[0]
-
-
-def images_per_angle(record: dict, angles: list[float]) -> pd.DataFrame:
-    """Images each angle received up to this record, support and query, train and test."""
-    rows = []
-    for split in ("train", "test"):
-        counts = (record.get("images_per_angle") or {}).get(split) or [0] * len(angles)
-        for a, n in zip(angles, counts):
-            rows.append({"split": split, "angle": float(a), "angle_label": _angle_label(a), "images": int(n)})
-    return pd.DataFrame(rows, columns=["split", "angle", "angle_label", "images"])
-
-
-def images_per_class(record: dict) -> pd.DataFrame:
-    rows = []
-    for split in ("train", "test"):
-        counts = (record.get("images_per_class") or {}).get(split) or [0] * 10
-        for digit, n in enumerate(counts):
-            rows.append({"split": split, "digit": digit, "images": int(n)})
-    return pd.DataFrame(rows, columns=["split", "digit", "images"])
-
-
-def per_angle_errors(records: list[dict], angles: list[float], split: str = "test") -> pd.DataFrame:
-    """One row per (step, angle): query images scored and how many were wrong.
-
-    test: the evaluation at that step. train: the meta-training queries since
-    the previous evaluation (none at step 0, so step 0 has no train row)."""
-    rows = []
-    for r in records:
-        part = (r.get("per_angle") or {}).get(split) or {}
-        counts, errors = part.get("counts"), part.get("errors")
-        if not counts or sum(counts) == 0:
-            continue
-        for a, n, e in zip(angles, counts, errors):
-            rows.append({"step": r["step"], "angle": float(a), "angle_label": _angle_label(a),
-                         "images": int(n), "errors": int(e), "rate": e / n if n else math.nan})
-    return pd.DataFrame(rows, columns=["step", "angle", "angle_label", "images", "errors", "rate"])
-
-
-def per_angle_accuracy(record: dict, angles: list[float], split: str = "test",
-                       confidence: float = 0.95) -> pd.DataFrame:
-    """Accuracy per angle at one record with its Wilson interval."""
-    part = (record.get("per_angle") or {}).get(split) or {}
-    counts = part.get("counts") or [0] * len(angles)
-    errors = part.get("errors") or [0] * len(angles)
-    rows = []
-    for a, n, e in zip(angles, counts, errors):
-        correct = int(n) - int(e)
-        low, high = wilson_interval(correct, int(n), confidence)
-        rows.append({"step": record.get("step"), "angle": float(a), "angle_label": _angle_label(a),
-                     "images": int(n), "correct": correct, "acc": correct / n if n else math.nan,
-                     "low": low, "high": high})
-    return pd.DataFrame(rows, columns=["step", "angle", "angle_label", "images", "correct", "acc", "low", "high"])
 
 
 # --------------------------------------------------------------- confusion

@@ -1,5 +1,4 @@
 """The Train and Runs pages, driven through Streamlit's AppTest."""
-import json
 import time
 from pathlib import Path
 
@@ -9,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 from msr.config import ConfigError, RunConfig
 from msr.runs import load_run, read_status
 from msr.train import train
-from ui.run_table import config_diff, runs_frame
+from msr.tables import config_diff, runs_frame
 from ui.train_form import ANGLES_TEXT, FormError, build_config, field_for_error, preset_values
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")

@@ -8,6 +8,7 @@ from msr import inspect as mi
 from msr.config import RunConfig
 from msr.data import load_source, prepare
 from msr.runs import load_run
+from msr import tables
 from msr.train import train
 
 ARCHS = ("shared", "dedicated", "dense", "conv")
@@ -202,7 +203,7 @@ def test_generated_filters_add_up_to_the_weight(runs, arch):
 def test_inner_rates_frame(runs):
     path = runs["shared"][0]
     records = load_run(path).metrics
-    frame = mi.inner_rates_frame(records)
+    frame = tables.inner_rates_frame(records)
     tensors = ["conv.weight", "conv.bias", "head.weight", "head.bias"]
     assert len(frame) == len(records) * len(tensors)
     assert sorted(frame.tensor.unique()) == sorted(tensors)
@@ -210,50 +211,50 @@ def test_inner_rates_frame(runs):
     for t in tensors:
         assert last[t] == pytest.approx(records[-1]["inner_lrs"][t])
     assert frame[frame.step == 0].lr.tolist() == pytest.approx([RunConfig().inner_lr] * 4)
-    assert mi.inner_rates_frame([{"step": 0, "inner_lrs": {}}]).empty
+    assert tables.inner_rates_frame([{"step": 0, "inner_lrs": {}}]).empty
 
 
 def test_records_per_angle_and_class(runs):
     records = load_run(runs["conv"][0]).metrics
     assert [r["step"] for r in records] == [0, 2, 4]
-    assert mi.record_at(records)["step"] == 4
-    assert mi.record_at(records, 3)["step"] == 2
-    assert mi.record_at(records, 0)["step"] == 0
-    assert mi.record_at([], 3) == {}
+    assert tables.record_at(records)["step"] == 4
+    assert tables.record_at(records, 3)["step"] == 2
+    assert tables.record_at(records, 0)["step"] == 0
+    assert tables.record_at([], 3) == {}
     last = records[-1]
-    ipa = mi.images_per_angle(last, ANGLES)
+    ipa = tables.images_per_angle(last, ANGLES)
     assert len(ipa) == 2 * 3
     assert ipa[ipa.split == "train"].images.tolist() == last["images_per_angle"]["train"]
     assert ipa[ipa.split == "test"].images.sum() == 3 * 2 * 2 * (1 + 2)  # 3 evals × 2 tasks × 2 ways × 3 images
-    ipc = mi.images_per_class(last)
+    ipc = tables.images_per_class(last)
     assert len(ipc) == 20 and ipc[ipc.split == "test"].images.sum() == 36
 
-    test = mi.per_angle_errors(records, ANGLES, "test")
+    test = tables.per_angle_errors(records, ANGLES, "test")
     assert len(test) == 3 * 3 and list(test.columns[:2]) == ["step", "angle"]
     row = test[(test.step == 2) & (test.angle == 90.0)].iloc[0]
     counts, errors = records[1]["per_angle"]["test"]["counts"][1], records[1]["per_angle"]["test"]["errors"][1]
     assert (row.images, row.errors) == (counts, errors)
     assert row.rate == pytest.approx(errors / counts) if counts else math.isnan(row.rate)
     assert test.groupby("step").images.sum().tolist() == [8, 8, 8]
-    train_rows = mi.per_angle_errors(records, ANGLES, "train")
+    train_rows = tables.per_angle_errors(records, ANGLES, "train")
     assert sorted(train_rows.step.unique()) == [2, 4], "step 0 has no training queries"
 
 
 def test_wilson_interval():
-    low, high = mi.wilson_interval(8, 10)
+    low, high = tables.wilson_interval(8, 10)
     assert (low, high) == (pytest.approx(0.4902, abs=1e-4), pytest.approx(0.9433, abs=1e-4))
-    low, high = mi.wilson_interval(0, 20)
+    low, high = tables.wilson_interval(0, 20)
     assert low == 0.0 and 0.1 < high < 0.2
-    low, high = mi.wilson_interval(20, 20)
+    low, high = tables.wilson_interval(20, 20)
     assert high == 1.0 and 0.8 < low < 0.9
-    assert all(math.isnan(v) for v in mi.wilson_interval(0, 0))
-    narrow = mi.wilson_interval(800, 1000)
+    assert all(math.isnan(v) for v in tables.wilson_interval(0, 0))
+    narrow = tables.wilson_interval(800, 1000)
     assert narrow[1] - narrow[0] < high - low
 
 
 def test_per_angle_accuracy():
     record = {"step": 7, "per_angle": {"test": {"counts": [10, 20, 0], "errors": [2, 0, 0]}}}
-    frame = mi.per_angle_accuracy(record, ANGLES)
+    frame = tables.per_angle_accuracy(record, ANGLES)
     assert frame.acc.iloc[0] == pytest.approx(0.8) and frame.acc.iloc[1] == 1.0
     assert math.isnan(frame.acc.iloc[2])
     assert frame.low.iloc[0] == pytest.approx(0.4902, abs=1e-4)

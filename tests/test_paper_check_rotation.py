@@ -14,6 +14,7 @@ from msr.symmetry import C4, C8_RING
 from msr.synthetic.config import make_config
 from msr.synthetic.models import ROTATION_MODELS
 from msr.synthetic.rotation import FIELDS, GROUPS, generating_basis, group_filters
+from msr import tables
 from msr.viz import synthetic as vz
 
 
@@ -40,22 +41,22 @@ def _exact_bank(problem: str, seed: int = 0) -> torch.Tensor:
 # ------------------------------------------------------------------ numbers
 def test_lens_frame_keeps_the_last_evaluation_in_model_order():
     hist = {"msr-conv-dense": _records("msr-conv-dense", u=True), "maml-conv": _records("maml-conv", u=False)}
-    frame = vz.lens_frame(hist)
+    frame = tables.lens_frame(hist)
     assert list(frame["label"]) == ["MAML-Conv", "MSR-Conv (dense U)"]
-    assert set(vz.LENS_COLUMNS) <= set(frame.columns)
+    assert set(tables.LENS_COLUMNS) <= set(frame.columns)
     dense = frame.set_index("model").loc["msr-conv-dense"]
     assert dense["step"] == 100 and dense["equiv_90"] == pytest.approx(0.1)
     assert dense["equiv_45"] == pytest.approx(0.15) and dense["orbit_C8"] == pytest.approx(0.8)
     assert dense["u_equiv_90"] == pytest.approx(0.05) and dense["u_orbit"] == pytest.approx(0.9)
     assert pd.isna(frame.set_index("model").loc["maml-conv", "u_orbit"])
     # On C4 nothing is measured at 45°: those columns are left out.
-    rot4 = vz.lens_frame({"maml-conv": _records("maml-conv", u=False, rot8=False)})
+    rot4 = tables.lens_frame({"maml-conv": _records("maml-conv", u=False, rot8=False)})
     assert "equiv_45" not in rot4 and "orbit_C8" not in rot4 and "equiv_90" in rot4
 
 
 def test_lens_history_and_charts():
     hist = {"msr-conv-dense": _records("msr-conv-dense", u=True), "maml-conv": _records("maml-conv", u=False)}
-    frame = vz.lens_history_frame(hist)
+    frame = tables.lens_history_frame(hist)
     # dense: 2 steps × 6 numbers; MAML-Conv: 2 steps × 4 (it has no U)
     assert len(frame) == 2 * 6 + 2 * 4
     assert set(frame["layer"]) == {"adapted · 90°", "adapted · 45°", "from U · 90°"}
@@ -78,7 +79,7 @@ def test_results_and_bars_use_the_rotation_model_labels():
     summaries = [{"problem": "rot4", "model": m, "latent": None, "steps": 10, "test_mse": v, "test_err": 0.1,
                   "equiv_error": 0.5, "orbit_score": 0.2, "u_equiv_error": None, "u_orbit_score": None}
                  for m, v in [("msr-conv-dense", 0.5), ("maml-conv", 2.0), ("msr-conv", 1.9)]]
-    frame = vz.results_frame(summaries)
+    frame = tables.results_frame(summaries)
     assert list(frame["label"]) == ["MSR-Conv (dense U)", "MAML-Conv", "MSR-Conv"]
     assert list(frame["orbit_score"]) == [0.2, 0.2, 0.2]
     spec = vz.mse_bar_chart(frame).to_dict()
@@ -89,7 +90,7 @@ def test_results_and_bars_use_the_rotation_model_labels():
 
 
 def test_history_frame_labels_the_rotation_models():
-    frame = vz.history_frame({"msr-conv": _records("msr-conv", u=True)})
+    frame = tables.history_frame({"msr-conv": _records("msr-conv", u=True)})
     assert set(frame["label"]) == {"MSR-Conv"} and list(frame["test_mse"]) == [2.0, 1.0]
 
 

@@ -8,7 +8,8 @@ import torch
 from msr.cli import main
 from msr.config import ConfigError
 from msr.layers import DenseConv2d, KroneckerConv2d
-from msr.lens import equivariance_frame, lens_report, orbit_frame, reference_frame, verdict
+from msr.lens import lens_report, verdict
+from msr.tables import equivariance_frame, orbit_frame, reference_frame
 from msr.synthetic.rotation import generate_rotation
 from msr.symmetry import (C4, C8_RING, equivariance_error, generated_filters, inner_mask, lifting_conv,
                           orbit_score, permutation_cycles, random_conv, rotate, smooth_probes)

@@ -11,7 +11,8 @@ from matplotlib.figure import Figure
 from streamlit.testing.v1 import AppTest
 
 from msr.cli import main
-from msr.lens import LensReport, LensStep, equivariance_frame, invariance_frame, orbit_frame, reference_frame
+from msr.lens import LensReport, LensStep
+from msr.tables import equivariance_frame, invariance_frame, orbit_frame, reference_frame
 from msr.viz import symmetry as vs
 from msr.viz.export import figure_png
 

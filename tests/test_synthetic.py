@@ -17,6 +17,7 @@ from msr.synthetic.data import ALL_PROBLEMS, IN_SIZE, OUT_SIZE, PROBLEMS, TaskSa
 from msr.synthetic.models import MODELS, PAPER_LATENT, build_synthetic_model
 from msr.synthetic.run import run_synthetic
 from msr.synthetic.score import conv_score, dense_weight, symmetry_conv_score, toeplitz_filter, toeplitz_projection
+from msr import tables
 from msr.viz import synthetic as vz
 
 # A budget at which MSR-FC reliably finds the convolution within seconds: a
@@ -304,7 +305,7 @@ def _summaries():
 
 
 def test_results_frame_and_bar_chart():
-    frame = vz.results_frame(_summaries())
+    frame = tables.results_frame(_summaries())
     assert list(frame["label"]) == ["MAML-FC", "MAML-Conv", "MSR-FC"]
     assert frame.loc[0, "lo"] == pytest.approx(2.6) and frame.loc[0, "hi"] == pytest.approx(3.0)
     assert frame.loc[2, "lo"] == 0.0  # an MSE interval is clipped at 0
@@ -312,7 +313,7 @@ def test_results_frame_and_bar_chart():
     marks = [layer["mark"]["type"] if isinstance(layer["mark"], dict) else layer["mark"] for layer in spec["layer"]]
     assert marks == ["bar", "rule", "tick"]
     assert spec["layer"][1]["encoding"]["y"]["field"] == "lo" and spec["layer"][1]["encoding"]["y2"]["field"] == "hi"
-    two = vz.results_frame(_summaries() + [dict(s, problem="rank2") for s in _summaries()])
+    two = tables.results_frame(_summaries() + [dict(s, problem="rank2") for s in _summaries()])
     assert "facet" in vz.mse_bar_chart(two).to_dict()
 
 
@@ -320,7 +321,7 @@ def test_history_frame_and_charts():
     hist = {"msr-fc": [{"step": 0, "test_mse": 3.0, "test_err": 0.3, "conv_score": 0.0, "u_conv_score": 0.0},
                        {"step": 10, "test_mse": 1.0, "test_err": 0.1, "conv_score": 0.9, "u_conv_score": 0.95}],
             "maml-fc": [{"step": 0, "test_mse": 3.1, "test_err": 0.3, "conv_score": 0.001}]}
-    frame = vz.history_frame(hist)
+    frame = tables.history_frame(hist)
     assert len(frame) == 3 and set(frame["label"]) == {"MSR-FC", "MAML-FC"}
     spec = vz.history_chart(frame, "conv_score").to_dict()
     assert spec["encoding"]["y"]["field"] == "conv_score" and spec["encoding"]["y"]["scale"]["domain"] == [0, 1]
@@ -358,7 +359,7 @@ def test_frames_for_download_and_png_export():
     assert list(sf["column"].unique()) == [1, 2] and len(sf) == 2 * 68 * 70
     assert pd.read_csv(__import__("io").BytesIO(frame_csv(mf))).shape == (68 * 70, 3)
     assert figure_png(vz.weight_figure(w)).startswith(b"\x89PNG")
-    assert chart_png(vz.mse_bar_chart(vz.results_frame(_summaries()))).startswith(b"\x89PNG")
+    assert chart_png(vz.mse_bar_chart(tables.results_frame(_summaries()))).startswith(b"\x89PNG")
 
 
 # -------------------------------------------------------------------- page

@@ -7,6 +7,7 @@ from msr import inspect as mi
 from msr.config import RunConfig
 from msr.data import load_source
 from msr.runs import load_run
+from msr import tables
 from msr.train import train
 from msr.viz import inspect as vi
 from msr.viz.export import chart_png, figure_png
@@ -62,14 +63,14 @@ def test_digit_grid(data):
 
 def test_images_per_angle_and_class_charts(runs):
     record = load_run(runs["shared"]).last
-    frame = mi.images_per_angle(record, ANGLES)
+    frame = tables.images_per_angle(record, ANGLES)
     chart = vi.images_per_angle_chart(frame)
     assert len(chart.data) == 2 * 3
     spec = chart.to_dict()
     assert spec["mark"]["type"] == "bar"
     assert spec["encoding"]["y"]["field"] == "images" and spec["encoding"]["xOffset"]["field"] == "split"
     assert chart.data[chart.data.split == "train"].images.tolist() == record["images_per_angle"]["train"]
-    classes = vi.class_distribution_chart(mi.images_per_class(record))
+    classes = vi.class_distribution_chart(tables.images_per_class(record))
     assert len(classes.data) == 20
     assert classes.data[classes.data.split == "test"].images.tolist() == record["images_per_class"]["test"]
     assert chart_png(chart).startswith(PNG)
@@ -77,7 +78,7 @@ def test_images_per_angle_and_class_charts(runs):
 
 def test_errors_over_steps_chart_counts_and_rates(runs):
     records = load_run(runs["dedicated"]).metrics
-    frame = mi.per_angle_errors(records, ANGLES)
+    frame = tables.per_angle_errors(records, ANGLES)
     counts = vi.errors_over_steps_chart(frame, "errors")
     rates = vi.errors_over_steps_chart(frame, "rate")
     assert len(counts.data) == len(records) * len(ANGLES), "one row per (step, angle)"
@@ -91,7 +92,7 @@ def test_errors_over_steps_chart_counts_and_rates(runs):
 
 def test_accuracy_per_angle_chart():
     record = {"step": 9, "per_angle": {"test": {"counts": [10, 20, 30], "errors": [2, 10, 0]}}}
-    frame = mi.per_angle_accuracy(record, ANGLES)
+    frame = tables.per_angle_accuracy(record, ANGLES)
     chart = vi.accuracy_per_angle_chart(frame)
     assert len(chart.layer) == 2
     assert len(chart.data) == 3
@@ -212,7 +213,7 @@ def test_generated_filters_figures(runs):
 
 def test_inner_rates_chart(runs):
     records = load_run(runs["shared"]).metrics
-    frame = mi.inner_rates_frame(records)
+    frame = tables.inner_rates_frame(records)
     chart = vi.inner_rates_chart(frame)
     assert len(chart.data) == len(records) * 4
     assert chart.to_dict()["encoding"]["color"]["field"] == "tensor"

@@ -4,8 +4,8 @@ import altair as alt
 import pandas as pd
 import pytest
 
-from msr.viz.training import (accuracy_chart, inner_lr_chart, inner_lr_frame, loss_chart, metrics_frame,
-                              overlay_chart, overlay_frame)
+from msr.viz.training import accuracy_chart, inner_lr_chart, inner_lr_frame, loss_chart, overlay_chart, overlay_frame
+from msr.tables import metrics_frame
 
 
 def record(step, train_loss, test_loss, test_err, train_acc, test_acc, lrs):

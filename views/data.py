@@ -7,6 +7,7 @@ import streamlit as st
 from msr import inspect as mi
 from msr.data import DataError, load_source
 from msr.runs import load_run
+from msr import tables
 from msr.viz import inspect as vi
 from msr.viz.export import figure_png
 from ui.inspect_widgets import choose_step, render_run, show_chart
@@ -65,15 +66,15 @@ def counts(path: str) -> None:
         return
     angles = rec.config.angle_list()
     slug = rec.run_id
-    record = mi.record_at(rec.metrics, choose_step("Counted up to step", [r["step"] for r in rec.metrics],
+    record = tables.record_at(rec.metrics, choose_step("Counted up to step", [r["step"] for r in rec.metrics],
                                                    "data_step"))
     st.caption("Support and query images of every task the run sampled up to that step: training tasks "
                "(train) and evaluation tasks (test).")
-    per_angle = mi.images_per_angle(record, angles)
+    per_angle = tables.images_per_angle(record, angles)
     st.subheader("Images per angle")
     show_chart(vi.images_per_angle_chart(per_angle), per_angle, f"{slug}-images-per-angle-step{record['step']}",
                "dl_per_angle")
-    per_class = mi.images_per_class(record)
+    per_class = tables.images_per_class(record)
     st.subheader("Images per class")
     show_chart(vi.class_distribution_chart(per_class), per_class,
                f"{slug}-images-per-class-step{record['step']}", "dl_per_class")

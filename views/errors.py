@@ -7,6 +7,7 @@ import streamlit as st
 from msr import inspect as mi
 from msr.data import DataError, load_source
 from msr.runs import load_run
+from msr import tables
 from msr.viz import inspect as vi
 from msr.viz.export import frame_csv
 from ui.inspect_widgets import choose_step, render_run, show_chart, show_figure
@@ -59,7 +60,7 @@ def body(path: str) -> None:
                      format_func=lambda s: {"test": "test evaluations", "train": "training queries"}[s])
     measure = c2.radio("Show", ("errors", "rate"), horizontal=True, key="errors_measure",
                        format_func=lambda m: {"errors": "counts", "rate": "rates"}[m])
-    frame = mi.per_angle_errors(rec.metrics, angles, split)
+    frame = tables.per_angle_errors(rec.metrics, angles, split)
     if frame.empty:
         st.info("No training queries have been scored yet.")
     else:
@@ -70,8 +71,8 @@ def body(path: str) -> None:
                    "dl_errors")
 
     st.subheader("Accuracy per angle")
-    record = mi.record_at(rec.metrics, choose_step("At step", [r["step"] for r in rec.metrics], "acc_step"))
-    acc = mi.per_angle_accuracy(record, angles, "test")
+    record = tables.record_at(rec.metrics, choose_step("At step", [r["step"] for r in rec.metrics], "acc_step"))
+    acc = tables.per_angle_accuracy(record, angles, "test")
     st.caption("Query images of that step's test evaluation, with a 95% Wilson score interval per angle. "
                "It treats images as independent; queries of one task share an adapted model, so the true "
                "uncertainty is somewhat larger.")

@@ -21,10 +21,9 @@ from msr.worker import start_run
 from ui.run_picker import runs_dir
 from ui.run_view import REFRESH_SECONDS
 from msr.viz.export import chart_png, figure_png, frame_csv
-from msr.viz.synthetic import (ARRANGEMENTS, LENS_COLUMNS, MODEL_ORDER, filter_bank_figure, filter_rotation,
-                               filters_frame, history_chart, history_frame, lens_chart, lens_frame, lens_history_frame,
-                               matrix_frame, mse_bar_chart, results_frame, symmetry_figure, symmetry_frame,
-                               weight_figure)
+from msr.viz.synthetic import ARRANGEMENTS, filter_bank_figure, filter_rotation, filters_frame, history_chart, lens_chart, matrix_frame, mse_bar_chart, symmetry_figure, symmetry_frame, weight_figure
+from msr.synthetic.models import MODEL_ORDER
+from msr.tables import LENS_COLUMNS, history_frame, lens_frame, lens_history_frame, results_frame
 
 GROUP_KEY = "paper_check.group"
 PROBLEM_KEY = "paper_check.problem"

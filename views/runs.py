@@ -7,10 +7,11 @@ from msr.config import ConfigError
 from msr.runs import RunFolderError, check_run_file, checkpoint_name, delete_run, list_runs, progress_of, read_run_file
 from msr.worker import resume_run
 from msr.viz.export import frame_csv
-from msr.viz.training import METRICS, metrics_frame, overlay_chart
+from msr.viz.training import METRICS, overlay_chart
+from msr.tables import metrics_frame
 from ui.run_picker import runs_dir
 from ui.run_view import progress_text, stop_controls
-from ui.run_table import config_diff, run_label, runs_frame
+from msr.tables import config_diff, run_label, runs_frame
 
 CONFIRM_KEY = "runs.confirm_delete"
 NOTICE_KEY = "runs.notice"

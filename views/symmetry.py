@@ -9,8 +9,8 @@ import streamlit as st
 
 from msr import inspect as mi
 from msr.config import ConfigError
-from msr.lens import (LensReport, equivariance_frame, invariance_frame, lens_reference, lens_report, orbit_frame,
-                      reference_frame, verdict)
+from msr.lens import LensReport, lens_reference, lens_report, verdict
+from msr.tables import equivariance_frame, invariance_frame, orbit_frame, reference_frame
 from msr.runs import CheckpointError, RunRecord, list_runs, load_run
 from msr.viz import symmetry as vs
 from msr.viz.export import figure_png, frame_csv

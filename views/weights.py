@@ -7,6 +7,7 @@ import streamlit as st
 from msr import inspect as mi
 from msr.data import DataError, load_source
 from msr.runs import load_run
+from msr import tables
 from msr.viz import inspect as vi
 from msr.viz.export import figure_png, frame_csv
 from ui.inspect_widgets import choose_step, render_run, show_chart, show_figure, show_png
@@ -180,7 +181,7 @@ def body(path: str) -> None:
                            mime="text/csv", key="dl_change_csv")
 
     elif view == "Inner rates":
-        frame = mi.inner_rates_frame(rec.metrics)
+        frame = tables.inner_rates_frame(rec.metrics)
         if frame.empty:
             st.info("This run keeps its inner learning rate fixed (or has no evaluation yet).")
             return

@@ -98,6 +98,8 @@ ROTATION_MODELS: dict[str, ModelKind] = {m.name: m for m in [
               "vec(W) = U v with a dense U over the whole kernel: can tie channels into rotated copies."),
 ]}
 LATENT_MODELS = ("msr-fc", "msr-conv-dense")
+# Every model once, in the order pages, tables and legends list them.
+MODEL_ORDER: list[str] = list(dict.fromkeys([*MODELS, *ROTATION_MODELS]))
 
 
 def models_for(problem: str) -> dict[str, ModelKind]:

@@ -14,7 +14,7 @@ from ..stats import t_halfwidth
 from ..symmetry import LENS_TASKS, PROBES, generated_filters, lens_record, smooth_probes
 from .config import SyntheticConfig, make_config
 from .data import SyntheticData, TaskSampler, load_or_generate
-from .models import MODELS, ROTATION_MODELS, MSRFCModel, build_synthetic_model
+from .models import MODEL_ORDER, MSRFCModel, build_synthetic_model
 from .rotation import IN_SIDE as IN_SIDE_2D
 from .rotation import RotationTaskSampler, layer_filters
 from .score import adapted_weights, conv_score, dense_weight, symmetry_conv_score
@@ -273,7 +273,7 @@ def run_groups(records: list) -> dict[str, list]:
         if rec.damaged or rec.kind != "synthetic":
             continue
         groups.setdefault(rec.config.group or rec.run_id, []).append(rec)
-    order = list(dict.fromkeys([*MODELS, *ROTATION_MODELS]))
+    order = MODEL_ORDER
     for runs in groups.values():
         runs.sort(key=lambda r: order.index(r.config.model) if r.config.model in order else len(order))
     return dict(sorted(groups.items(), key=lambda kv: -max(r.created for r in kv[1])))

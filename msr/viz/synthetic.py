@@ -19,11 +19,9 @@ from matplotlib.figure import Figure
 from ..synthetic.rotation import GROUPS
 from ..symmetry import C4, C8_RING, FilterRotation, orbit_score
 from ..synthetic.data import TAPS
-from ..synthetic.models import MODELS, ROTATION_MODELS, model_label
+from ..synthetic.models import MODEL_ORDER, model_label
 from ..synthetic.score import conv_score, toeplitz_filter
 
-MODEL_ORDER = list(dict.fromkeys([*MODELS, *ROTATION_MODELS]))
-MODEL_LABELS = [model_label(m) for m in MODEL_ORDER]
 # The convolution model gets the "right answer" colour, the MSR models that
 # can learn the sharing the accent.
 MODEL_COLORS = {"MAML-FC": "#868e96", "MAML-LC": "#f08c00", "MAML-Conv": "#2f9e44", "MSR-FC": "#3b5bdb",
@@ -32,10 +30,6 @@ MODEL_COLORS = {"MAML-FC": "#868e96", "MAML-LC": "#f08c00", "MAML-Conv": "#2f9e4
 AXIS_LABEL_PX = 12
 AXIS_TITLE_PX = 13
 TITLE_PX = 14
-
-
-def _label(model: str) -> str:
-    return model_label(model)
 
 
 def _readable(chart):
@@ -54,35 +48,6 @@ def _color_scale(labels: Iterable[str]) -> alt.Scale:
 
 
 # -------------------------------------------------------------------- frames
-def results_frame(summaries: Iterable[Mapping]) -> pd.DataFrame:
-    """One row per run from ``SyntheticResult.summary()`` dicts, with the 95 %
-    interval's ends (lo is clipped at 0: an MSE cannot be negative)."""
-    rows = []
-    for s in summaries:
-        mse, err = s.get("test_mse"), s.get("test_err")
-        half = err if err is not None and math.isfinite(err) else 0.0
-        rows.append({"problem": s.get("problem"), "model": s.get("model"), "label": _label(s.get("model")),
-                     "latent": s.get("latent"), "steps": s.get("steps"), "test_mse": mse, "test_err": err,
-                     "lo": None if mse is None else max(mse - half, 0.0),
-                     "hi": None if mse is None else mse + half,
-                     "conv_score": s.get("conv_score"), "equiv_error": s.get("equiv_error"),
-                     "orbit_score": s.get("orbit_score"), "u_equiv_error": s.get("u_equiv_error"),
-                     "u_orbit_score": s.get("u_orbit_score"), "seconds": s.get("seconds")})
-    cols = ["problem", "model", "label", "latent", "steps", "test_mse", "test_err", "lo", "hi", "conv_score",
-            "equiv_error", "orbit_score", "u_equiv_error", "u_orbit_score", "seconds"]
-    return pd.DataFrame(rows, columns=cols)
-
-
-def history_frame(histories: Mapping[str, list[dict]]) -> pd.DataFrame:
-    """Long format: one row per (model, evaluation step)."""
-    rows = []
-    for model, records in histories.items():
-        for r in records:
-            rows.append({"model": model, "label": _label(model), "step": r["step"], "test_mse": r["test_mse"],
-                         "test_err": r["test_err"], "train_mse": r.get("train_mse"),
-                         "conv_score": r.get("conv_score"), "u_conv_score": r.get("u_conv_score")})
-    cols = ["model", "label", "step", "test_mse", "test_err", "train_mse", "conv_score", "u_conv_score"]
-    return pd.DataFrame(rows, columns=cols)
 
 
 def matrix_frame(w: torch.Tensor, name: str = "value") -> pd.DataFrame:
@@ -108,7 +73,8 @@ def mse_bar_chart(frame: pd.DataFrame, title: str = "Test MSE after adaptation (
     when the frame holds several."""
     data = frame.dropna(subset=["test_mse"])
     present = set(data["label"])
-    order = [lab for lab in MODEL_LABELS if lab in present] + sorted(present - set(MODEL_LABELS))
+    labels = [model_label(m) for m in MODEL_ORDER]
+    order = [lab for lab in labels if lab in present] + sorted(present - set(labels))
     x = alt.X("label:N", sort=order, title=None, axis=alt.Axis(labelAngle=0, labelLimit=0))
     tooltip = [alt.Tooltip("label:N", title="model"), alt.Tooltip("test_mse:Q", format=".4f"),
                alt.Tooltip("test_err:Q", title="± 95%", format=".4f")]
@@ -148,62 +114,7 @@ def history_chart(frame: pd.DataFrame, field: str = "test_mse") -> alt.Chart:
 
 
 # ------------------------------------------------- the 2-D lens (rotation problems)
-# Column of lens_frame -> (what it measures, header shown on the page).
-LENS_COLUMNS: dict[str, str] = {
-    "equiv_90": "equivariance error, 90°",
-    "equiv_45": "equivariance error, 45°",
-    "orbit_C4": "orbit score (90°)",
-    "orbit_C8": "orbit score (45°)",
-    "u_equiv_90": "U: equivariance error, 90°",
-    "u_orbit": "U: orbit score (90°)",
-}
 LENS_MEASURES = {"equiv": "equivariance error", "orbit": "orbit score"}
-
-
-def _lens_values(record: Mapping) -> dict:
-    """A record's lens numbers under the names of LENS_COLUMNS (None: not measured)."""
-    errors = record.get("equiv_errors") or {}
-    orbits = record.get("orbit_scores") or {}
-    return {"equiv_90": errors.get("90", record.get("equiv_error")), "equiv_45": errors.get("45"),
-            "orbit_C4": orbits.get("C4", record.get("orbit_score")), "orbit_C8": orbits.get("C8"),
-            "u_equiv_90": record.get("u_equiv_error"), "u_orbit": record.get("u_orbit_score")}
-
-
-def lens_frame(histories: Mapping[str, list[dict]]) -> pd.DataFrame:
-    """One row per model from its last evaluation: test MSE and the lens numbers
-    (columns that no model measured are left out)."""
-    rows = []
-    for model, records in histories.items():
-        if not records:
-            continue
-        last = records[-1]
-        rows.append({"model": model, "label": _label(model), "step": last.get("step"),
-                     "test_mse": last.get("test_mse"), "test_err": last.get("test_err"), **_lens_values(last)})
-    frame = pd.DataFrame(rows, columns=["model", "label", "step", "test_mse", "test_err", *LENS_COLUMNS])
-    frame = frame.sort_values("label", key=lambda c: c.map(_label_rank), kind="stable", ignore_index=True)
-    empty = [c for c in LENS_COLUMNS if frame[c].isna().all()]
-    return frame.drop(columns=empty)
-
-
-def _label_rank(label: str) -> int:
-    return MODEL_LABELS.index(label) if label in MODEL_LABELS else len(MODEL_LABELS)
-
-
-def lens_history_frame(histories: Mapping[str, list[dict]]) -> pd.DataFrame:
-    """Long format: one row per (model, step, measure, layer read) with a value."""
-    series = {"equiv_90": ("equiv", "adapted · 90°"), "equiv_45": ("equiv", "adapted · 45°"),
-              "u_equiv_90": ("equiv", "from U · 90°"), "orbit_C4": ("orbit", "adapted · 90°"),
-              "orbit_C8": ("orbit", "adapted · 45°"), "u_orbit": ("orbit", "from U · 90°")}
-    rows = []
-    for model, records in histories.items():
-        for r in records:
-            for key, value in _lens_values(r).items():
-                if value is None or not math.isfinite(value):
-                    continue
-                measure, read = series[key]
-                rows.append({"model": model, "label": _label(model), "step": r["step"], "measure": measure,
-                             "layer": read, "value": float(value)})
-    return pd.DataFrame(rows, columns=["model", "label", "step", "measure", "layer", "value"])
 
 
 def lens_chart(frame: pd.DataFrame, measure: str = "equiv") -> alt.LayerChart:

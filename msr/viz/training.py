@@ -7,14 +7,13 @@ and the CSV download all read the same table.
 from __future__ import annotations
 
 import math
-from typing import Iterable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import altair as alt
 import pandas as pd
 
-SCALARS = ("step", "train_loss", "train_acc", "test_loss", "test_err", "test_acc", "test_acc_err",
-           "steps_per_sec", "steps_per_sec_overall", "train_seconds")
-LR_PREFIX = "inner_lr:"
+from ..tables import LR_PREFIX, metrics_frame
+
 
 # what each overlay-able metric is called, and which column holds its 95% half-width
 METRICS: dict[str, tuple[str, str | None]] = {
@@ -25,35 +24,6 @@ METRICS: dict[str, tuple[str, str | None]] = {
 }
 
 Records = Sequence[Mapping] | pd.DataFrame
-
-
-def _number(value):
-    if value is None:
-        return math.nan
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
-
-
-def metrics_frame(records: Iterable[Mapping]) -> pd.DataFrame:
-    """One row per evaluation: the scalar metrics, then one ``inner_lr:<param>``
-    column per adapted tensor. Missing values are NaN, never dropped rows."""
-    rows = []
-    for rec in records:
-        row = {k: _number(rec.get(k)) for k in SCALARS}
-        for name, value in (rec.get("inner_lrs") or {}).items():
-            row[LR_PREFIX + name] = _number(value)
-        rows.append(row)
-    frame = pd.DataFrame(rows, columns=None if rows else list(SCALARS))
-    for k in SCALARS:
-        if k not in frame:
-            frame[k] = math.nan
-    lr_cols = sorted(c for c in frame.columns if c.startswith(LR_PREFIX))
-    frame = frame[list(SCALARS) + lr_cols]
-    if len(frame):
-        frame["step"] = frame["step"].astype(int)
-    return frame.reset_index(drop=True)
 
 
 def _frame(data: Records) -> pd.DataFrame:

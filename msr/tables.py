@@ -1,0 +1,326 @@
+"""Records and run listings as pandas tables: what pages, charts and downloads read.
+
+Every function takes evaluation records (dicts as written to metrics.jsonl),
+run records or reports, and returns a DataFrame; nothing here draws or trains.
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Iterable, Mapping
+
+import pandas as pd
+
+from .config import RunConfig
+from .lens import LensReport
+from .runs import RunRecord
+from .stats import wilson_interval
+from .synthetic.models import MODEL_ORDER, model_label
+
+
+def inner_rates_frame(records: list[dict]) -> pd.DataFrame:
+    """Long form (step, tensor, lr) of the learned inner rates in the records
+    (per_param runs record the mean rate of each tensor)."""
+    rows = [{"step": r["step"], "tensor": name, "lr": float(lr)}
+            for r in records for name, lr in (r.get("inner_lrs") or {}).items()]
+    return pd.DataFrame(rows, columns=["step", "tensor", "lr"])
+
+
+def _angle_label(a: float) -> str:
+    return f"{a:g}°"
+
+
+def record_at(records: list[dict], step: int | None = None) -> dict:
+    """The record of ``step``, or the last one at or before it (the last when None)."""
+    if not records:
+        return {}
+    if step is None:
+        return records[-1]
+    before = [r for r in records if r["step"] <= step]
+    return before[-1] if before else records[0]
+
+
+def images_per_angle(record: dict, angles: list[float]) -> pd.DataFrame:
+    """Images each angle received up to this record, support and query, train and test."""
+    rows = []
+    for split in ("train", "test"):
+        counts = (record.get("images_per_angle") or {}).get(split) or [0] * len(angles)
+        for a, n in zip(angles, counts):
+            rows.append({"split": split, "angle": float(a), "angle_label": _angle_label(a), "images": int(n)})
+    return pd.DataFrame(rows, columns=["split", "angle", "angle_label", "images"])
+
+
+def images_per_class(record: dict) -> pd.DataFrame:
+    rows = []
+    for split in ("train", "test"):
+        counts = (record.get("images_per_class") or {}).get(split) or [0] * 10
+        for digit, n in enumerate(counts):
+            rows.append({"split": split, "digit": digit, "images": int(n)})
+    return pd.DataFrame(rows, columns=["split", "digit", "images"])
+
+
+def per_angle_errors(records: list[dict], angles: list[float], split: str = "test") -> pd.DataFrame:
+    """One row per (step, angle): query images scored and how many were wrong.
+
+    test: the evaluation at that step. train: the meta-training queries since
+    the previous evaluation (none at step 0, so step 0 has no train row)."""
+    rows = []
+    for r in records:
+        part = (r.get("per_angle") or {}).get(split) or {}
+        counts, errors = part.get("counts"), part.get("errors")
+        if not counts or sum(counts) == 0:
+            continue
+        for a, n, e in zip(angles, counts, errors):
+            rows.append({"step": r["step"], "angle": float(a), "angle_label": _angle_label(a),
+                         "images": int(n), "errors": int(e), "rate": e / n if n else math.nan})
+    return pd.DataFrame(rows, columns=["step", "angle", "angle_label", "images", "errors", "rate"])
+
+
+def per_angle_accuracy(record: dict, angles: list[float], split: str = "test",
+                       confidence: float = 0.95) -> pd.DataFrame:
+    """Accuracy per angle at one record with its Wilson interval."""
+    part = (record.get("per_angle") or {}).get(split) or {}
+    counts = part.get("counts") or [0] * len(angles)
+    errors = part.get("errors") or [0] * len(angles)
+    rows = []
+    for a, n, e in zip(angles, counts, errors):
+        correct = int(n) - int(e)
+        low, high = wilson_interval(correct, int(n), confidence)
+        rows.append({"step": record.get("step"), "angle": float(a), "angle_label": _angle_label(a),
+                     "images": int(n), "correct": correct, "acc": correct / n if n else math.nan,
+                     "low": low, "high": high})
+    return pd.DataFrame(rows, columns=["step", "angle", "angle_label", "images", "correct", "acc", "low", "high"])
+
+
+TABLE_COLUMNS = ["run", "architecture", "angles", "steps", "test loss", "± 95%", "test accuracy", "status", "date"]
+
+
+def run_label(rec: RunRecord) -> str:
+    """Unique and readable: the folder name, after the run's name if it has one."""
+    name = getattr(rec.config, "name", "") if rec.config is not None else ""
+    return f"{name} ({rec.run_id})" if name else rec.run_id
+
+
+def angles_text(config: RunConfig) -> str:
+    angles = config.angle_list()
+    if config.angles is None and len(angles) > 2:
+        return f"0–{angles[-1]:g}° by {config.angle_step:g}°"
+    return ", ".join(f"{a:g}°" for a in angles)
+
+
+def _num(value):
+    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
+
+
+def runs_frame(records: list[RunRecord]) -> pd.DataFrame:
+    """One row per run folder (named by ``run_label``); a damaged one keeps
+    its row, says why, and leaves the rest empty. Reads only each run's
+    summary (status.json), never its whole metrics file."""
+    rows = []
+    for rec in records:
+        try:
+            date = time.strftime("%Y-%m-%d %H:%M", time.localtime(rec.created))
+        except (OSError, OverflowError, ValueError):
+            date = ""
+        if rec.damaged or rec.config is None:
+            rows.append({"run": rec.run_id, "architecture": "", "angles": "", "steps": "",
+                         "test loss": None, "± 95%": None, "test accuracy": None,
+                         "status": f"damaged: {rec.damaged}", "date": date})
+            continue
+        last = rec.last
+        synthetic = rec.kind == "synthetic"
+        rows.append({
+            "run": run_label(rec),
+            "architecture": f"{rec.config.model} ({rec.config.problem})" if synthetic else rec.config.arch,
+            "angles": "–" if synthetic else angles_text(rec.config),
+            "steps": f"{rec.step} / {rec.total}",
+            "test loss": _num(last.get("test_mse" if synthetic else "test_loss")),
+            "± 95%": _num(last.get("test_err")),
+            "test accuracy": None if synthetic else _num(last.get("test_acc")),
+            "status": rec.state, "date": date,
+        })
+    return pd.DataFrame(rows, columns=TABLE_COLUMNS)
+
+
+def _comparable(config: RunConfig) -> dict:
+    """The config as compared: the angles resolved to the list actually used
+    (count × step and an explicit list that agree are the same), where
+    it is saved left out."""
+    data = config.to_dict()
+    for key in ("angles", "n_angles", "angle_step", "runs_dir"):
+        data.pop(key)
+    data = {"angles": ", ".join(f"{a:g}" for a in config.angle_list()), **data}
+    return data
+
+
+def config_diff(configs: dict[str, RunConfig]) -> pd.DataFrame:
+    """Only the fields whose values differ among the runs: one row per field,
+    one column per run."""
+    comparable = {label: _comparable(cfg) for label, cfg in configs.items()}
+    if len(comparable) < 2:
+        return pd.DataFrame(columns=["field", *comparable])
+    names = list(next(iter(comparable.values())))
+    rows = []
+    for name in names:
+        values = [c.get(name) for c in comparable.values()]
+        if any(v != values[0] for v in values[1:]):
+            rows.append({"field": name, **{label: str(v) for label, v in zip(comparable, values)}})
+    return pd.DataFrame(rows, columns=["field", *comparable])
+
+
+SCALARS = ("step", "train_loss", "train_acc", "test_loss", "test_err", "test_acc", "test_acc_err",
+           "steps_per_sec", "steps_per_sec_overall", "train_seconds")
+
+
+LR_PREFIX = "inner_lr:"
+
+
+def _number(value):
+    if value is None:
+        return math.nan
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def metrics_frame(records: Iterable[Mapping]) -> pd.DataFrame:
+    """One row per evaluation: the scalar metrics, then one ``inner_lr:<param>``
+    column per adapted tensor. Missing values are NaN, never dropped rows."""
+    rows = []
+    for rec in records:
+        row = {k: _number(rec.get(k)) for k in SCALARS}
+        for name, value in (rec.get("inner_lrs") or {}).items():
+            row[LR_PREFIX + name] = _number(value)
+        rows.append(row)
+    frame = pd.DataFrame(rows, columns=None if rows else list(SCALARS))
+    for k in SCALARS:
+        if k not in frame:
+            frame[k] = math.nan
+    lr_cols = sorted(c for c in frame.columns if c.startswith(LR_PREFIX))
+    frame = frame[list(SCALARS) + lr_cols]
+    if len(frame):
+        frame["step"] = frame["step"].astype(int)
+    return frame.reset_index(drop=True)
+
+
+def equivariance_frame(report: LensReport) -> pd.DataFrame:
+    """Long form (step, angle, layer, error): 'applied' is the layer the model
+    uses, 'generated by U' what its symmetry matrices let v reach."""
+    rows = []
+    for s in report.steps:
+        for layer, values in (("applied", s.equivariance), ("generated by U", s.u_equivariance)):
+            for angle, err in (values or {}).items():
+                rows.append({"step": s.step, "angle": float(angle), "layer": layer, "error": err})
+    return pd.DataFrame(rows, columns=["step", "angle", "layer", "error"])
+
+
+def reference_frame(report: LensReport) -> pd.DataFrame:
+    """(reference, angle, error, orbit_score) for the two reference layers."""
+    names = {"group_conv": "exact group conv", "random_conv": "random conv"}
+    return pd.DataFrame([{"reference": names[k], "angle": float(a), "error": e, "orbit_score": m["orbit_score"]}
+                         for k, m in report.reference.items() for a, e in m["equivariance"].items()],
+                        columns=["reference", "angle", "error", "orbit_score"])
+
+
+def orbit_frame(report: LensReport) -> pd.DataFrame:
+    """(step, layer, orbit_score) over training."""
+    rows = [{"step": s.step, "layer": "applied", "orbit_score": s.orbit_score} for s in report.steps]
+    rows += [{"step": s.step, "layer": "generated by U", "orbit_score": s.u_orbit_score}
+             for s in report.steps if s.u_orbit_score is not None]
+    return pd.DataFrame(rows, columns=["step", "layer", "orbit_score"])
+
+
+def invariance_frame(report: LensReport) -> pd.DataFrame:
+    rows = [{"step": s.step, "angle": float(a), "unchanged": v}
+            for s in report.steps for a, v in (s.invariance or {}).items()]
+    return pd.DataFrame(rows, columns=["step", "angle", "unchanged"])
+
+
+def results_frame(summaries: Iterable[Mapping]) -> pd.DataFrame:
+    """One row per run from ``SyntheticResult.summary()`` dicts, with the 95 %
+    interval's ends (lo is clipped at 0: an MSE cannot be negative)."""
+    rows = []
+    for s in summaries:
+        mse, err = s.get("test_mse"), s.get("test_err")
+        half = err if err is not None and math.isfinite(err) else 0.0
+        rows.append({"problem": s.get("problem"), "model": s.get("model"), "label": model_label(s.get("model")),
+                     "latent": s.get("latent"), "steps": s.get("steps"), "test_mse": mse, "test_err": err,
+                     "lo": None if mse is None else max(mse - half, 0.0),
+                     "hi": None if mse is None else mse + half,
+                     "conv_score": s.get("conv_score"), "equiv_error": s.get("equiv_error"),
+                     "orbit_score": s.get("orbit_score"), "u_equiv_error": s.get("u_equiv_error"),
+                     "u_orbit_score": s.get("u_orbit_score"), "seconds": s.get("seconds")})
+    cols = ["problem", "model", "label", "latent", "steps", "test_mse", "test_err", "lo", "hi", "conv_score",
+            "equiv_error", "orbit_score", "u_equiv_error", "u_orbit_score", "seconds"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def history_frame(histories: Mapping[str, list[dict]]) -> pd.DataFrame:
+    """Long format: one row per (model, evaluation step)."""
+    rows = []
+    for model, records in histories.items():
+        for r in records:
+            rows.append({"model": model, "label": model_label(model), "step": r["step"], "test_mse": r["test_mse"],
+                         "test_err": r["test_err"], "train_mse": r.get("train_mse"),
+                         "conv_score": r.get("conv_score"), "u_conv_score": r.get("u_conv_score")})
+    cols = ["model", "label", "step", "test_mse", "test_err", "train_mse", "conv_score", "u_conv_score"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+# Column of lens_frame -> (what it measures, header shown on the page).
+LENS_COLUMNS: dict[str, str] = {
+    "equiv_90": "equivariance error, 90°",
+    "equiv_45": "equivariance error, 45°",
+    "orbit_C4": "orbit score (90°)",
+    "orbit_C8": "orbit score (45°)",
+    "u_equiv_90": "U: equivariance error, 90°",
+    "u_orbit": "U: orbit score (90°)",
+}
+
+
+def _lens_values(record: Mapping) -> dict:
+    """A record's lens numbers under the names of LENS_COLUMNS (None: not measured)."""
+    errors = record.get("equiv_errors") or {}
+    orbits = record.get("orbit_scores") or {}
+    return {"equiv_90": errors.get("90", record.get("equiv_error")), "equiv_45": errors.get("45"),
+            "orbit_C4": orbits.get("C4", record.get("orbit_score")), "orbit_C8": orbits.get("C8"),
+            "u_equiv_90": record.get("u_equiv_error"), "u_orbit": record.get("u_orbit_score")}
+
+
+def lens_frame(histories: Mapping[str, list[dict]]) -> pd.DataFrame:
+    """One row per model from its last evaluation: test MSE and the lens numbers
+    (columns that no model measured are left out)."""
+    rows = []
+    for model, records in histories.items():
+        if not records:
+            continue
+        last = records[-1]
+        rows.append({"model": model, "label": model_label(model), "step": last.get("step"),
+                     "test_mse": last.get("test_mse"), "test_err": last.get("test_err"), **_lens_values(last)})
+    frame = pd.DataFrame(rows, columns=["model", "label", "step", "test_mse", "test_err", *LENS_COLUMNS])
+    frame = frame.sort_values("label", key=lambda c: c.map(_label_rank), kind="stable", ignore_index=True)
+    empty = [c for c in LENS_COLUMNS if frame[c].isna().all()]
+    return frame.drop(columns=empty)
+
+
+def _label_rank(label: str) -> int:
+    labels = [model_label(m) for m in MODEL_ORDER]
+    return labels.index(label) if label in labels else len(labels)
+
+
+def lens_history_frame(histories: Mapping[str, list[dict]]) -> pd.DataFrame:
+    """Long format: one row per (model, step, measure, layer read) with a value."""
+    series = {"equiv_90": ("equiv", "adapted · 90°"), "equiv_45": ("equiv", "adapted · 45°"),
+              "u_equiv_90": ("equiv", "from U · 90°"), "orbit_C4": ("orbit", "adapted · 90°"),
+              "orbit_C8": ("orbit", "adapted · 45°"), "u_orbit": ("orbit", "from U · 90°")}
+    rows = []
+    for model, records in histories.items():
+        for r in records:
+            for key, value in _lens_values(r).items():
+                if value is None or not math.isfinite(value):
+                    continue
+                measure, read = series[key]
+                rows.append({"model": model, "label": model_label(model), "step": r["step"], "measure": measure,
+                             "layer": read, "value": float(value)})
+    return pd.DataFrame(rows, columns=["model", "label", "step", "measure", "layer", "value"])
