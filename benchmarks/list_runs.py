@@ -28,8 +28,8 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import machine, update_readme  # noqa: E402
 from msr.config import preset  # noqa: E402
-from msr.runs import (CHECKPOINTS, CONFIG, MARKER, MARKER_TEXT, METRICS, STATUS, dumps, list_runs,  # noqa: E402
-                      read_metrics)
+from msr.layout import CHECKPOINTS, CONFIG, MARKER, MARKER_TEXT, METRICS, STATUS  # noqa: E402
+from msr.runs import dumps, list_runs, read_metrics  # noqa: E402
 from msr.worker import scalars  # noqa: E402
 from msr.tables import runs_frame  # noqa: E402
 

@@ -21,7 +21,8 @@ from .data import MnistSplits, Split, TaskSampler, prepare
 from .layers import DenseConv2d, DenseLinear, is_symmetry_param
 from .meta import Episode, MetaLearner
 from .models import build_model
-from .runs import CHECKPOINTS, load_checkpoint
+from .layout import run_files
+from .runs import load_checkpoint
 
 CONFUSION_SEED = 4242  # the same test tasks at every step, so confusion matrices compare across steps
 DIGIT_SEED = 7  # which held-out digits the data and weights views show
@@ -55,14 +56,10 @@ class Snapshot:
         return [f"{a:g}° circuit" for a in self.angles]
 
 
-def checkpoint_file(run_path: str | Path, step: int) -> Path:
-    return Path(run_path) / CHECKPOINTS / f"step_{step:06d}.pt"
-
-
 def checkpoint_mtime(run_path: str | Path, step: int) -> float:
     """Part of a cache key: a checkpoint rewritten under the same step is a new one."""
     try:
-        return checkpoint_file(run_path, step).stat().st_mtime
+        return run_files(run_path).checkpoint(step).stat().st_mtime
     except OSError:
         return 0.0
 

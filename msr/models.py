@@ -13,8 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import (BankedConv2d, BankedLinear, DenseConv2d, DenseLinear, KroneckerConv2d,
-                     is_symmetry_param)
+from .layers import BankedConv2d, BankedLinear, DenseConv2d, DenseLinear, KroneckerConv2d
 
 
 @dataclass(frozen=True)
@@ -31,16 +30,7 @@ class ModelSpec:
 
 
 class MetaModel(nn.Module):
-    """Shared behaviour: parameter accounting and activation capture."""
-
-    def param_counts(self) -> dict[str, int]:
-        adapted = symmetry = 0
-        for name, p in self.named_parameters():
-            if is_symmetry_param(name):
-                symmetry += p.numel()
-            else:
-                adapted += p.numel()
-        return {"adapted": adapted, "symmetry": symmetry, "total": adapted + symmetry}
+    """Shared behaviour: activation capture and the first layer."""
 
     def forward(self, x: torch.Tensor, angle_idx: torch.Tensor | None = None) -> torch.Tensor:
         return self.forward_with_activations(x, angle_idx)[0]

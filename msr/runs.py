@@ -40,10 +40,8 @@ from pathlib import Path
 from typing import Any
 
 from .config import ConfigError
+from .layout import MARKER, MARKER_TEXT, run_files
 
-MARKER, CONFIG, METRICS, STATUS = ".msr-run", "config.json", "metrics.jsonl", "status.json"
-LOSSES, CHECKPOINTS, RESUME, LOCK, STOP, LOG = "losses.csv", "checkpoints", "resume.pt", "worker.lock", "stop", "worker.log"
-MARKER_TEXT = "msr-run 1\n"
 KINDS = ("mnist", "synthetic")
 ACTIVE = ("starting", "running")
 FINISHED = ("completed", "stopped", "failed")
@@ -143,12 +141,12 @@ def create_run_folder(root: str | Path, kind: str, config: dict, label: str, tot
     staging = None
     try:
         staging = Path(tempfile.mkdtemp(dir=root, prefix=".new-"))
-        atomic_write_text(staging / MARKER, MARKER_TEXT)
-        atomic_write_text(staging / CONFIG, dumps({"kind": kind, **config}, indent=2))
-        atomic_write_text(staging / STATUS, dumps({"status": "starting", "kind": kind, "created": time.time(),
+        atomic_write_text(run_files(staging).marker, MARKER_TEXT)
+        atomic_write_text(run_files(staging).config, dumps({"kind": kind, **config}, indent=2))
+        atomic_write_text(run_files(staging).status, dumps({"status": "starting", "kind": kind, "created": time.time(),
                                                     "step": 0, "total": total}))
-        atomic_write_text(staging / METRICS, "")
-        (staging / CHECKPOINTS).mkdir()
+        atomic_write_text(run_files(staging).metrics, "")
+        run_files(staging).checkpoints.mkdir()
         final = root / new_run_id(label)
         os.rename(staging, final)
     except OSError as exc:
@@ -171,6 +169,7 @@ class RunWriter:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        self.files = run_files(self.path)
         self.status: dict = {}
         self._lock_fd: int | None = None
         self._metrics_fh = None
@@ -179,9 +178,9 @@ class RunWriter:
     # ------------------------------------------------------------ claiming
     def claim(self, wait: float = 5.0) -> "RunWriter":
         """Take the run's lock; RunFolderError if another worker holds it."""
-        if not (self.path / MARKER).is_file():
+        if not self.files.marker.is_file():
             raise RunFolderError(f"'{self.path}' is not a run folder")
-        fd = os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self.files.lock, os.O_RDWR | os.O_CREAT, 0o644)
         end = time.monotonic() + wait
         while True:
             try:
@@ -201,8 +200,8 @@ class RunWriter:
         # time; a command-line worker starts now.
         launched = self.status.get("launched") if self.status.get("pid") == os.getpid() else None
         try:
-            if (self.path / STOP).stat().st_mtime < (launched if _number(launched) else time.time()):
-                (self.path / STOP).unlink()
+            if self.files.stop.stat().st_mtime < (launched if _number(launched) else time.time()):
+                self.files.stop.unlink()
         except OSError:
             pass
         return self
@@ -229,27 +228,27 @@ class RunWriter:
         rewrite the files once; a resumed run continues after them."""
         records = read_metrics(self.path)[0] if keep_through is not None else []
         records = [r for r in records if r["step"] <= keep_through] if keep_through is not None else []
-        atomic_write_text(self.path / METRICS, "".join(dumps(r) + "\n" for r in records))
+        atomic_write_text(self.files.metrics, "".join(dumps(r) + "\n" for r in records))
         kept = []
         if keep_through is not None:
             try:
-                lines = (self.path / LOSSES).read_text(encoding="utf-8").split("\n")[:-1]
+                lines = self.files.losses.read_text(encoding="utf-8").split("\n")[:-1]
             except OSError:
                 lines = []
             for line in lines:  # by step only: a step whose loss was not read back keeps its empty value
                 head = line.split(",", 1)[0]
                 if head.isdigit() and int(head) <= keep_through:
                     kept.append(line + "\n")
-        atomic_write_text(self.path / LOSSES, "".join(kept))
+        atomic_write_text(self.files.losses, "".join(kept))
         for step in checkpoint_steps(self.path):  # weights of a timeline that resuming abandons
             if keep_through is None or step > keep_through:
-                (self.path / CHECKPOINTS / checkpoint_name(step)).unlink(missing_ok=True)
+                self.files.checkpoint(step).unlink(missing_ok=True)
         return records
 
     def append_metrics(self, record: dict) -> None:
         """One line, flushed and synced: O(1) however long the run."""
         if self._metrics_fh is None:
-            self._metrics_fh = open(self.path / METRICS, "a", encoding="utf-8")
+            self._metrics_fh = open(self.files.metrics, "a", encoding="utf-8")
         self._metrics_fh.write(dumps(record) + "\n")
         self._metrics_fh.flush()
         os.fsync(self._metrics_fh.fileno())
@@ -257,7 +256,7 @@ class RunWriter:
     def append_loss(self, step: int, loss: float | None) -> None:
         """Buffered; ``flush_losses`` makes them visible (about once a second)."""
         if self._losses_fh is None:
-            self._losses_fh = open(self.path / LOSSES, "a", encoding="utf-8")
+            self._losses_fh = open(self.files.losses, "a", encoding="utf-8")
         value = repr(float(loss)) if loss is not None and math.isfinite(loss) else ""
         self._losses_fh.write(f"{step},{value}\n")
 
@@ -270,39 +269,29 @@ class RunWriter:
     def write_status(self, sync: bool = False, **fields) -> None:
         self.status.update(fields)
         self.status["updated"] = time.time()
-        atomic_write_text(self.path / STATUS, dumps(self.status), sync=sync)
+        atomic_write_text(self.files.status, dumps(self.status), sync=sync)
 
     # --------------------------------------------------------- checkpoints
     def save_checkpoint(self, step: int, state: dict, config: dict, budget_mb: float) -> Path:
-        target = self.path / CHECKPOINTS / checkpoint_name(step)
+        target = self.files.checkpoint(step)
         atomic_write_bytes(target, _serialize({**state, "step": step, "config": config}))
-        enforce_budget(self.path / CHECKPOINTS, budget_mb * 1e6)
+        enforce_budget(self.files.checkpoints, budget_mb * 1e6)
         return target
 
     def save_resume(self, state: dict) -> None:
-        atomic_write_bytes(self.path / RESUME, _serialize(state))
-
-
-def checkpoint_name(step: int) -> str:
-    return f"step_{step:06d}.pt"
+        atomic_write_bytes(self.files.resume, _serialize(state))
 
 
 def checkpoint_steps(run_path: str | Path) -> list[int]:
-    folder = Path(run_path) / CHECKPOINTS
-    steps = []
-    for f in folder.glob("step_*.pt") if folder.is_dir() else []:
-        try:
-            steps.append(int(f.stem.split("_", 1)[1]))
-        except ValueError:
-            continue
-    return sorted(steps)
+    return run_files(run_path).checkpoint_steps()
 
 
 def enforce_budget(folder: Path, budget_bytes: float) -> list[int]:
     """Thin checkpoints until they fit the budget. The first and last always
     stay, and the survivors are the steps nearest to evenly spaced targets, so
     the step slider still covers the whole run."""
-    files = {s: folder / checkpoint_name(s) for s in checkpoint_steps(folder.parent)}
+    layout = run_files(folder.parent)
+    files = {s: layout.checkpoint(s) for s in layout.checkpoint_steps()}
     sizes = {s: f.stat().st_size for s, f in files.items()}
     if sum(sizes.values()) <= budget_bytes or len(files) <= 2:
         return []
@@ -347,7 +336,7 @@ def load_checkpoint(run_path: str | Path, step: int | None = None) -> dict:
         step = steps[-1]
     elif step not in steps:
         step = min(steps, key=lambda s: abs(s - step))
-    return _torch_load(run_path / CHECKPOINTS / checkpoint_name(step), f"the checkpoint of step {step}", run_path)
+    return _torch_load(run_files(run_path).checkpoint(step), f"the checkpoint of step {step}", run_path)
 
 
 RESUME_KEYS = ("step", "model", "inner_lrs", "optimizer", "generators")
@@ -356,9 +345,9 @@ RESUME_KEYS = ("step", "model", "inner_lrs", "optimizer", "generators")
 def load_resume_state(run_path: str | Path) -> dict | None:
     """What a resumed run continues from (None: it has nothing saved yet)."""
     run_path = Path(run_path)
-    if not (run_path / RESUME).exists():
+    if not run_files(run_path).resume.exists():
         return None
-    state = _torch_load(run_path / RESUME, "the resume state", run_path)
+    state = _torch_load(run_files(run_path).resume, "the resume state", run_path)
     missing = [k for k in RESUME_KEYS if k not in state]
     if missing or not _whole(state.get("step")):
         raise CheckpointError(f"the resume state of run '{run_path.name}' is incomplete "
@@ -421,7 +410,7 @@ def check_status(data) -> dict:
 
 def read_status(path: str | Path) -> dict | None:
     try:
-        return check_status(_read_json_file(Path(path) / STATUS))
+        return check_status(_read_json_file(run_files(path).status))
     except Damaged:
         return None
 
@@ -437,7 +426,7 @@ def check_record(data, where: str) -> dict:
 def read_metrics(path: str | Path) -> tuple[list[dict], str | None]:
     """(records, warning). A torn or bad *last* line is skipped with a
     warning (a worker killed mid-write); a bad line before it is damage."""
-    file = Path(path) / METRICS
+    file = run_files(path).metrics
     try:
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -479,7 +468,7 @@ class MetricsCache:
         self._lock = threading.Lock()
 
     def read(self, path: str | Path) -> list[dict]:
-        file = Path(path) / METRICS
+        file = run_files(path).metrics
         try:
             st = file.stat()
         except OSError:
@@ -521,7 +510,7 @@ METRICS_CACHE = MetricsCache()
 def read_losses(path: str | Path, keep: int | None = 5000) -> list[tuple[int, float]]:
     """The per-step training losses, the last ``keep`` of them (read from
     the end of the file, so a long run costs no more than a short one)."""
-    file = Path(path) / LOSSES
+    file = run_files(path).losses
     offset = 0
     try:
         with open(file, "rb") as fh:
@@ -578,7 +567,7 @@ def parse_config(data) -> tuple[str, Any]:
 # ----------------------------------------------------------------- liveness
 def _lock_held(path: Path) -> bool:
     try:
-        fd = os.open(path / LOCK, os.O_RDONLY | os.O_NOFOLLOW)
+        fd = os.open(run_files(path).lock, os.O_RDONLY | os.O_NOFOLLOW)
     except OSError:
         return False
     try:
@@ -712,9 +701,9 @@ def load_run(path: str | Path, with_metrics: bool = True) -> RunRecord:
     try:
         if path.is_symlink() or not path.is_dir():
             raise Damaged("not a folder")
-        kind, record.config = parse_config(_read_json_file(path / CONFIG))
+        kind, record.config = parse_config(_read_json_file(run_files(path).config))
         record.kind = kind
-        record.status = check_status(_read_json_file(path / STATUS))
+        record.status = check_status(_read_json_file(run_files(path).status))
         record.state = effective_status(path, record.status)
         if with_metrics:
             record.metrics  # noqa: B018 - read and check now
@@ -757,7 +746,7 @@ def is_marked_run(path: str | Path) -> bool:
     path = Path(path)
     if path.is_symlink() or not path.is_dir():
         return False
-    marker = path / MARKER
+    marker = run_files(path).marker
     return marker.is_file() and not marker.is_symlink()
 
 
@@ -827,10 +816,10 @@ def request_stop(path: str | Path) -> bool:
     status = read_status(path) or {}
     if not worker_alive(path, status):
         return False
-    if (path / STOP).exists():
+    if run_files(path).stop.exists():
         return True  # already asked: a second signal would end the worker at once, without its final evaluation
     try:
-        atomic_write_text(path / STOP, str(time.time()))
+        atomic_write_text(run_files(path).stop, str(time.time()))
     except OSError:
         pass
     pid = status.get("pid")
@@ -863,7 +852,7 @@ def force_stop(path: str | Path) -> bool:
 
 
 def stop_requested(path: str | Path) -> bool:
-    return (Path(path) / STOP).exists()
+    return run_files(path).stop.exists()
 
 
 @dataclass(frozen=True)
@@ -903,7 +892,7 @@ def progress_of(rec: RunRecord, now: float | None = None) -> Progress:
     stop_age = None
     if rec.state in ACTIVE:
         try:
-            stop_age = max(0.0, now - (rec.path / STOP).stat().st_mtime)
+            stop_age = max(0.0, now - run_files(rec.path).stop.stat().st_mtime)
         except OSError:
             stop_age = None
     return Progress(rec.state, step, total, rate, left, elapsed, st_.get("message"), stop_age is not None, stop_age)

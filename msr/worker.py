@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .config import ConfigError
-from .runs import (HEARTBEAT_SECONDS, HOST, INTERRUPTED, LOG, STOP, Damaged, RunFolderError, RunWriter,
+from .layout import run_files
+from .runs import (HEARTBEAT_SECONDS, HOST, INTERRUPTED, Damaged, RunFolderError, RunWriter,
                    create_run_folder, describe_os_error, load_resume_state, load_run, read_metrics, read_status,
                    stop_requested)
 from .schedule import run_loop
@@ -224,7 +225,7 @@ def execute(run_dir: str | Path, *, resume: bool = False, on_event: Callable[[Ev
         with status_lock:
             writer.write_status(sync=True, status=result.status, message=result.message, step=result.steps,
                                 steps=result.steps, heartbeat=time.time())
-        (run_dir / STOP).unlink(missing_ok=True)  # answered; a later resume must not see it
+        run_files(run_dir).stop.unlink(missing_ok=True)  # answered; a later resume must not see it
         _restore(signal_ignore)
         emit(Event("done", result.steps, total, status=result.status, message=result.message,
                    run_dir=str(run_dir)))
@@ -263,12 +264,12 @@ def launch(run_dir: str | Path, resume: bool = False) -> int:
     status = read_status(run_dir)
     if status is None:
         raise RunFolderError(f"'{run_dir}' is not a run folder")
-    (run_dir / STOP).unlink(missing_ok=True)  # a request left from an earlier life of the run
+    run_files(run_dir).stop.unlink(missing_ok=True)  # a request left from an earlier life of the run
     cmd = [sys.executable, "-m", "msr", "worker", str(run_dir.resolve())] + (["--resume"] if resume else [])
     env = dict(os.environ)
     package_root = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = package_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    with open(run_dir / LOG, "ab") as log:
+    with open(run_files(run_dir).log, "ab") as log:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True, env=env, cwd=os.getcwd())
     # Reap it when it ends, so it never lingers as a zombie of this process.

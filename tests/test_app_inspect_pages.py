@@ -10,7 +10,8 @@ from streamlit.testing.v1 import AppTest
 
 from msr.config import RunConfig
 from msr.data import load_source
-from msr.runs import HOST, METRICS, STATUS, RunWriter, checkpoint_steps
+from msr.layout import METRICS, STATUS
+from msr.runs import HOST, RunWriter, checkpoint_steps
 from msr.train import train
 from msr.worker import create_run
 

@@ -20,9 +20,10 @@ from pathlib import Path
 import pytest
 
 from msr.config import RunConfig
-from msr.runs import (HOST, METRICS, STATUS, CheckpointError, RunFolderError, RunWriter, check_run_file,
-                      create_run_folder, delete_run, dumps, list_runs, load_checkpoint, load_run, read_losses,
-                      read_metrics, read_run_file, read_status, request_stop, worker_alive)
+from msr.layout import METRICS, STATUS
+from msr.runs import (HOST, CheckpointError, RunFolderError, RunWriter, check_run_file, create_run_folder, delete_run,
+                      dumps, list_runs, load_checkpoint, load_run, read_losses, read_metrics, read_run_file, read_status,
+                      request_stop, worker_alive)
 from msr.train import train
 from msr.worker import execute
 

@@ -7,6 +7,7 @@ import torch
 from msr import inspect as mi
 from msr.config import RunConfig
 from msr.data import load_source, prepare
+from msr.layout import run_files
 from msr.runs import load_run
 from msr import tables
 from msr.train import train
@@ -291,4 +292,4 @@ def test_checkpoint_mtime(runs, tmp_path):
     path = runs["shared"][0]
     assert mi.checkpoint_mtime(path, 4) > 0
     assert mi.checkpoint_mtime(path, 3) == 0.0
-    assert mi.checkpoint_file(path, 4).is_file()
+    assert run_files(path).checkpoint(4).is_file()

@@ -11,7 +11,8 @@ import math
 
 import streamlit as st
 
-from msr.runs import (LOG, METRICS_CACHE, Damaged, Progress, RunFolderError, force_stop, load_run, progress_of,
+from msr.layout import LOG
+from msr.runs import (METRICS_CACHE, Damaged, Progress, RunFolderError, force_stop, load_run, progress_of,
                       read_losses, read_run_file, request_stop)
 from msr.viz.training import accuracy_chart, inner_lr_chart, loss_chart
 

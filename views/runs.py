@@ -3,15 +3,15 @@ from pathlib import Path
 
 import streamlit as st
 
+from msr import layout
 from msr.config import ConfigError
-from msr.runs import RunFolderError, check_run_file, checkpoint_name, delete_run, list_runs, progress_of, read_run_file
-from msr.worker import resume_run
+from msr.runs import RunFolderError, check_run_file, delete_run, list_runs, progress_of, read_run_file
+from msr.tables import config_diff, metrics_frame, run_label, runs_frame
 from msr.viz.export import frame_csv
 from msr.viz.training import METRICS, overlay_chart
-from msr.tables import metrics_frame
+from msr.worker import resume_run
 from ui.run_picker import runs_dir
 from ui.run_view import progress_text, stop_controls
-from msr.tables import config_diff, run_label, runs_frame
 
 CONFIRM_KEY = "runs.confirm_delete"
 NOTICE_KEY = "runs.notice"
@@ -138,16 +138,16 @@ def download(label: str, relative: str, file_name: str, mime: str, key: str) -> 
 
 
 row = st.container(horizontal=True)
-download("config.json", "config.json", f"{rec.run_id}-config.json", "application/json", "runs.dl.config")
+download(layout.CONFIG, layout.CONFIG, f"{rec.run_id}-config.json", "application/json", "runs.dl.config")
 if not rec.damaged and rec.kind == "mnist" and rec.metrics:
     row.download_button("Metrics (CSV)", frame_csv(metrics_frame(rec.metrics)),
                         file_name=f"{rec.run_id}-metrics.csv", mime="text/csv", key="runs.dl.metrics",
                         icon=":material/download:")
-download("metrics.jsonl", "metrics.jsonl", f"{rec.run_id}-metrics.jsonl", "application/json", "runs.dl.jsonl")
+download(layout.METRICS, layout.METRICS, f"{rec.run_id}-metrics.jsonl", "application/json", "runs.dl.jsonl")
 steps = rec.checkpoint_steps()
 if steps:
-    download(f"Checkpoint, step {steps[-1]} (.pt)", f"checkpoints/{checkpoint_name(steps[-1])}",
-             f"{rec.run_id}-{checkpoint_name(steps[-1])}", "application/octet-stream", "runs.dl.checkpoint")
+    download(f"Checkpoint, step {steps[-1]} (.pt)", f"{layout.CHECKPOINTS}/{layout.checkpoint_name(steps[-1])}",
+             f"{rec.run_id}-{layout.checkpoint_name(steps[-1])}", "application/octet-stream", "runs.dl.checkpoint")
 else:
     row.caption("No checkpoint saved.")
 

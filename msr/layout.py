@@ -1,0 +1,47 @@
+"""The layout of a run folder: the name of every file in it, in one place."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+MARKER, CONFIG, METRICS, STATUS = ".msr-run", "config.json", "metrics.jsonl", "status.json"
+LOSSES, CHECKPOINTS, RESUME, LOCK, STOP, LOG = "losses.csv", "checkpoints", "resume.pt", "worker.lock", "stop", "worker.log"
+MARKER_TEXT = "msr-run 1\n"
+_CHECKPOINT = re.compile(r"step_(\d+)\.pt")
+
+
+def checkpoint_name(step: int) -> str:
+    """A checkpoint's file name: zero-padded, so names sort as steps do."""
+    return f"step_{step:06d}.pt"
+
+
+@dataclass(frozen=True)
+class RunFiles:
+    """The paths of one run folder's files (see msr.runs for what each holds)."""
+    root: Path
+
+    marker = property(lambda self: self.root / MARKER)
+    config = property(lambda self: self.root / CONFIG)
+    status = property(lambda self: self.root / STATUS)
+    metrics = property(lambda self: self.root / METRICS)
+    losses = property(lambda self: self.root / LOSSES)
+    checkpoints = property(lambda self: self.root / CHECKPOINTS)
+    resume = property(lambda self: self.root / RESUME)
+    lock = property(lambda self: self.root / LOCK)
+    stop = property(lambda self: self.root / STOP)
+    log = property(lambda self: self.root / LOG)
+
+    def checkpoint(self, step: int) -> Path:
+        return self.checkpoints / checkpoint_name(step)
+
+    def checkpoint_steps(self) -> list[int]:
+        """The steps that have a checkpoint, in order."""
+        folder = self.checkpoints
+        if not folder.is_dir():
+            return []
+        return sorted(int(m.group(1)) for f in folder.iterdir() if (m := _CHECKPOINT.fullmatch(f.name)))
+
+
+def run_files(path: str | Path) -> RunFiles:
+    return RunFiles(Path(path))
