@@ -11,15 +11,12 @@ import argparse
 import json
 import sys
 import warnings
-from dataclasses import fields
 from pathlib import Path
 
 from .config import PRESETS, ConfigError, RunConfig, preset
-from .data import DataError, ROTATION_MODES, SOURCES, parse_angles
-from .meta import ENGINES, LR_MODES, OUTER_OPTIMIZERS
-from .models import ARCHITECTURES
-
+from .data import DataError, parse_angles
 from .runs import describe_os_error, json_safe, list_runs, load_run, request_stop
+from .settings import add_flags, given
 from .worker import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_STOPPED
 
 
@@ -42,53 +39,17 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     """A flag for every RunConfig field; None means 'keep the preset's value'."""
     p.add_argument("--preset", choices=list(PRESETS), default=None,
                    help="start from a preset: 'seed' = the student project's defaults, 'demo' = a quick run")
-    p.add_argument("--arch", choices=list(ARCHITECTURES), help="architecture")
-    p.add_argument("--angles", type=str, help="explicit angle list in degrees, e.g. 0,45,90")
-    p.add_argument("--n-angles", type=int, help="number of angles (with --angle-step)")
-    p.add_argument("--angle-step", type=float, help="degrees between angles")
-    p.add_argument("--rotation", choices=ROTATION_MODES, help="rotation mode")
-    p.add_argument("--ways", type=int, help="classes per task (2..10)")
-    p.add_argument("--shots", type=int, help="support images per class")
-    p.add_argument("--queries", type=int, help="query images per class")
-    p.add_argument("--tasks-per-step", type=int, help="tasks per meta-batch")
-    p.add_argument("--inner-lr", type=float, help="inner-loop learning rate (initial value when learned)")
-    p.add_argument("--outer-lr", type=float, help="outer-loop learning rate")
-    p.add_argument("--lr-mode", choices=LR_MODES, help="inner learning rate mode")
-    p.add_argument("--inner-steps", type=int, help="inner-loop SGD steps")
-    p.add_argument("--first-order", action=argparse.BooleanOptionalAction, default=None,
-                   help="drop second-order terms")
-    p.add_argument("--outer-opt", choices=OUTER_OPTIMIZERS, help="outer optimizer")
-    p.add_argument("--steps", type=int, help="outer steps")
-    p.add_argument("--eval-interval", type=int, help="evaluate every N steps")
-    p.add_argument("--eval-tasks", type=int, help="test tasks per evaluation (≥ 2)")
-    p.add_argument("--engine", choices=ENGINES, help="meta-gradient engine")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="where to train")
-    p.add_argument("--seed", type=int, help="random seed")
-    p.add_argument("--data-source", choices=SOURCES, help="'bundled' sample or full 'mnist' from --data-dir")
-    p.add_argument("--data-dir", type=str, help="folder for full MNIST")
-    p.add_argument("--download", action=argparse.BooleanOptionalAction, default=None,
-                   help="download full MNIST into --data-dir if missing")
-    p.add_argument("--runs-dir", type=str, help="where runs are saved")
-    p.add_argument("--channels", type=int, help="conv channels")
-    p.add_argument("--latent", type=int, help="latent size of the dense-U linear layer")
-    p.add_argument("--conv-latent", type=int, help="latent size of the dense-U conv ('dense' arch)")
-    p.add_argument("--checkpoint-budget-mb", type=float, help="disk cap for a run's checkpoints")
-    p.add_argument("--name", type=str, help="a label for the run")
+    add_flags(p, RunConfig)
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     base = preset(args.preset) if args.preset else RunConfig()
-    changes = {}
-    for f in fields(RunConfig):
-        value = getattr(args, f.name, None)
-        if value is None:
-            continue
-        if f.name == "angles":
-            try:
-                value = parse_angles(value)
-            except ValueError as exc:
-                raise ConfigError(str(exc)) from None
-        changes[f.name] = value
+    changes = given(args, RunConfig)
+    if "angles" in changes:
+        try:
+            changes["angles"] = parse_angles(changes["angles"])
+        except ValueError as exc:
+            raise ConfigError(str(exc), field="angles") from None
     if "angles" in changes and ({"n_angles", "angle_step"} & set(changes)):
         raise ConfigError("give either --angles or --n-angles/--angle-step, not both")
     if "angles" not in changes and ({"n_angles", "angle_step"} & set(changes)):

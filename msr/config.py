@@ -1,25 +1,20 @@
-"""The run configuration: one dataclass, its validation, and presets.
+"""The Rotated MNIST run's settings: their fields, validation and presets.
 
 Validation happens before anything touches the disk, and every message is one
 line saying what is wrong and what is allowed.
 """
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 from .data import ROTATION_MODES, SOURCES, make_angles
 from .meta import ENGINES, LR_MODES, OUTER_OPTIMIZERS, MetaConfig
 from .models import ARCHITECTURES, ModelSpec
+from .settings import Checks, ConfigError, Settings, setting
 
 DEVICES = ("auto", "cpu", "cuda")
 BUNDLED_PER_CLASS = 100  # images per class in the bundled sample's test split
-
-
-class ConfigError(ValueError):
-    """Bad input; str(error) is the one line to show the user."""
 
 
 # Upper bounds on the settings. The stop button is polled between meta-steps,
@@ -80,79 +75,84 @@ def _check_count_and_step(count, step) -> None:
     """Angles 0, s, …, (n−1)s: the same rule as for a list, which for a run of
     equal steps means 0 < |s| and (n−1)·|s| < 360°."""
     if not isinstance(count, int) or isinstance(count, bool) or count < 1:
-        raise ConfigError(f"angle count must be a whole number ≥ 1, got {count!r}")
+        raise ConfigError(f"angle count must be a whole number ≥ 1, got {count!r}", field="n_angles")
     if count > MAX_ANGLES:
-        raise ConfigError(f"at most {MAX_ANGLES} angles are allowed, got {count}")
+        raise ConfigError(f"at most {MAX_ANGLES} angles are allowed, got {count}", field="n_angles")
     if not isinstance(step, (int, float)) or isinstance(step, bool) or not math.isfinite(step):
-        raise ConfigError(f"angle step must be a finite number of degrees, got {step!r}")
+        raise ConfigError(f"angle step must be a finite number of degrees, got {step!r}", field="angle_step")
     if count == 1:
         return
     limit = 360.0 / (count - 1)
     allowed = f"allowed for {count} angles: 0° < |step| < {limit:.4g}°, so that they span less than a full turn"
     if _same_rotation(step) == 0.0:
-        raise ConfigError(f"angle step {_deg(step)} makes all {count} angles the same rotation; {allowed}")
+        raise ConfigError(f"angle step {_deg(step)} makes all {count} angles the same rotation; {allowed}",
+                          field="angle_step")
     last = (count - 1) * float(step)
     if not abs(last) < 360.0:
         reach = f"reaches {_deg(last)} (the same rotation as {_deg(_same_rotation(last))})" \
             if math.isfinite(last) else "overflows to an infinite angle"
         raise ConfigError(f"angle step {_deg(step)} with {count} angles {reach}, outside -360° < angle < 360°; "
-                          f"{allowed}")
-
-
-class Settings:
-    """What every run config (Rotated MNIST, synthetic) shares: its dict
-    form for run folders, read back strictly."""
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict):
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ConfigError(f"unknown config field(s): {', '.join(sorted(unknown))}")
-        return cls(**data)
-
-    def replace(self, **changes):
-        return dataclasses.replace(self, **changes)
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2)
+                          f"{allowed}", field="angle_step")
 
 
 @dataclass
 class RunConfig(Settings):
-    arch: str = "shared"
-    angles: list[float] | None = None  # explicit list; else n_angles × angle_step
-    n_angles: int = 5
-    angle_step: float = 9.0
-    rotation: str = "mixed"
-    ways: int = 10
-    shots: int = 1
-    queries: int = 19
-    tasks_per_step: int = 5
-    inner_lr: float = 0.01
-    outer_lr: float = 1e-4
-    lr_mode: str = "per_layer"
-    inner_steps: int = 1
-    first_order: bool = False
-    outer_opt: str = "adam"
-    steps: int = 1000
-    eval_interval: int = 100
-    eval_tasks: int = 20
-    engine: str = "func"
-    device: str = "cpu"
-    seed: int = 0
-    data_source: str = "bundled"
-    data_dir: str = "data"
-    download: bool = False
-    runs_dir: str = "runs"
-    channels: int = 32
-    latent: int = 3
-    conv_latent: int = 36
-    checkpoint_budget_mb: float = 200.0
-    name: str = ""
+    arch: str = setting("shared", "Architecture", "how the network shares weights across angles", check="choice",
+                        choices=ARCHITECTURES)
+    angles: list[float] | None = setting(None, "…or an explicit angle list", name="angles", kind=str,
+                                         help="degrees separated by commas, e.g. 0,45,90; when given, it replaces "
+                                              "count × step")
+    n_angles: int = setting(5, "Angle count", "number of angles 0, s, 2s, … (n−1)s (with the angle step); the "
+                                              "student project used 5")
+    angle_step: float = setting(9.0, "Angle step (degrees)", "degrees between angles", name="angle step")
+    rotation: str = setting("mixed", "Rotation mode", "mixed: every image its own random angle; per-task: one angle "
+                                                      "per task; query: supports upright, queries rotated (needs "
+                                                      "angle 0)", check="choice", choices=ROTATION_MODES)
+    ways: int = setting(10, "Ways (classes per task)", "classes per task, 2 to 10")
+    shots: int = setting(1, "Shots (support images per class)", "support images per class", name="shots",
+                         check="whole", low=1)
+    queries: int = setting(19, "Queries per class", "query images per class", name="queries", check="whole", low=1)
+    tasks_per_step: int = setting(5, "Tasks per step", "tasks in one meta-batch", check="whole", low=1,
+                                  high=MAX_TASKS_PER_STEP)
+    inner_lr: float = setting(0.01, "Inner learning rate", "inner-loop learning rate (the starting value when the "
+                                                           "rate is learned)", check="positive")
+    outer_lr: float = setting(1e-4, "Outer learning rate", "outer-loop learning rate", check="positive")
+    lr_mode: str = setting("per_layer", "Inner rate mode", "fixed; per_layer: one learned rate per adapted tensor; "
+                                                          "per_param: one learned rate per entry (Meta-SGD)",
+                           name="lr mode", check="choice", choices=LR_MODES)
+    inner_steps: int = setting(1, "Inner steps", "inner-loop SGD steps", check="whole", low=1, high=MAX_INNER_STEPS)
+    first_order: bool = setting(False, "First order", "drop the second-order terms of the meta-gradient: faster, "
+                                                      "less exact")
+    outer_opt: str = setting("adam", "Outer optimizer", "outer optimizer", check="choice", choices=OUTER_OPTIMIZERS)
+    steps: int = setting(1000, "Outer steps", "outer steps", name="steps", check="whole", low=1, high=MAX_STEPS)
+    eval_interval: int = setting(100, "Evaluate every … steps", "evaluate every N steps", name="evaluation interval",
+                                 check="whole", low=1)
+    eval_tasks: int = setting(20, "Test tasks per evaluation", "test tasks per evaluation, at least 2 for the 95% "
+                                                              "interval", name="evaluation tasks", check="whole",
+                              low=2, high=MAX_EVAL_TASKS)
+    engine: str = setting("func", "Engine", "meta-gradient engine; func: all tasks at once (fast), higher: one task "
+                                            "at a time, the authors' way", check="choice", choices=ENGINES)
+    device: str = setting("cpu", "Device", "where to train; 'cuda' needs a CUDA GPU", check="choice",
+                          choices=DEVICES)
+    seed: int = setting(0, "Seed", "random seed: the same seed gives the same run", check="whole", low=0,
+                        high=MAX_SEED)
+    data_source: str = setting("bundled", "Data source", "bundled: the 5,000-digit sample shipped with the app (no "
+                                                         "network); mnist: full MNIST from the data folder",
+                               check="choice", choices=SOURCES)
+    data_dir: str = setting("data", "Data folder (mnist only)", "folder for full MNIST")
+    download: bool = setting(False, "Download MNIST if missing", "download full MNIST into the data folder if it "
+                                                                 "is missing (needs a network connection)")
+    runs_dir: str = setting("runs", "Runs folder", "where runs are saved")
+    channels: int = setting(32, "Conv channels", "conv channels", name="channels", check="whole", low=1,
+                            high=MAX_CHANNELS)
+    latent: int = setting(3, "Latent size (dense-U linear)", "latent size of the dense-U linear layer",
+                          name="latent size", check="whole", low=1, high=MAX_LATENT)
+    conv_latent: int = setting(36, "Latent size (dense-U conv)", "latent size of the dense-U conv ('dense' "
+                                                                 "architecture)", name="conv latent size",
+                               check="whole", low=1, high=MAX_CONV_LATENT)
+    checkpoint_budget_mb: float = setting(200.0, "Checkpoint budget (MB)", "disk cap for a run's checkpoints",
+                                          name="checkpoint budget (MB)", check="positive")
+    name: str = setting("", "Run name (optional)", "a label for the run")
 
     # ------------------------------------------------------------ derived
     def angle_list(self) -> list[float]:
@@ -168,70 +168,47 @@ class RunConfig(Settings):
                           engine=self.engine)
 
     # --------------------------------------------------------- validation
-    def validate(self, cuda_available: bool | None = None, *, check_resources: bool = True) -> "RunConfig":
-        """Raise ConfigError on the first bad field; return self when all is well.
+    def check(self, cuda_available: bool | None = None, *, check_resources: bool = True) -> Checks:
+        """Every bad field with its one line (``.errors``, in field order).
 
-        With ``check_resources`` (the default) a config that passes every
-        field check is also refused when its estimated peak memory exceeds
-        what the machine has free (see msr.resources); pass False to check
-        the fields only.
+        With ``check_resources`` (the default) a config whose fields are all
+        good is also checked against the memory the machine has free (see
+        msr.resources).
         """
-        def one_of(name: str, value, allowed) -> None:
-            if value not in allowed:
-                raise ConfigError(f"unknown {name} {value!r}; allowed: {', '.join(map(str, allowed))}")
-
-        def whole(name: str, value, low: int = 1, high: int | None = None) -> None:
-            if not isinstance(value, int) or isinstance(value, bool) or value < low or \
-                    (high is not None and value > high):
-                allowed = f"≥ {low}" if high is None else f"from {low} to {high:,}"
-                raise ConfigError(f"{name} must be a whole number {allowed}, got {value!r}")
-
-        def positive(name: str, value) -> None:
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) \
-                    or value <= 0:
-                raise ConfigError(f"{name} must be a number > 0, got {value!r}")
-
-        one_of("architecture", self.arch, list(ARCHITECTURES))
+        c = Checks(self)
+        c.check("arch")
         if self.angles is not None:
-            _check_angle_list(self.angles)
+            c.guard("angles", _check_angle_list, self.angles)
         else:
-            _check_count_and_step(self.n_angles, self.angle_step)
-        one_of("rotation mode", self.rotation, ROTATION_MODES)
-        if self.rotation == "query" and 0.0 not in self.angle_list():
-            raise ConfigError("rotation mode 'query' keeps supports unrotated, so the angles must include 0")
+            c.guard("angle_step", _check_count_and_step, self.n_angles, self.angle_step)
+        c.check("rotation")
+        if c.ok("angles", "n_angles", "angle_step", "rotation") and self.rotation == "query" \
+                and 0.0 not in self.angle_list():
+            c.fail("rotation", "rotation mode 'query' keeps supports unrotated, so the angles must include 0")
         if not isinstance(self.ways, int) or isinstance(self.ways, bool) or not 2 <= self.ways <= 10:
-            raise ConfigError(f"ways must be between 2 and 10 (MNIST has 10 digits), got {self.ways!r}")
-        whole("shots", self.shots)
-        whole("queries", self.queries)
-        if self.data_source == "bundled" and self.shots + self.queries > BUNDLED_PER_CLASS:
-            raise ConfigError(f"shots + queries = {self.shots + self.queries} exceeds the {BUNDLED_PER_CLASS} "
+            c.fail("ways", f"ways must be between 2 and 10 (MNIST has 10 digits), got {self.ways!r}")
+        c.check("shots", "queries")
+        if c.ok("shots", "queries") and self.data_source == "bundled" and self.shots + self.queries > BUNDLED_PER_CLASS:
+            c.fail("queries", f"shots + queries = {self.shots + self.queries} exceeds the {BUNDLED_PER_CLASS} "
                               "images per class of the bundled data; allowed: at most 100")
-        whole("tasks per step", self.tasks_per_step, high=MAX_TASKS_PER_STEP)
-        positive("inner learning rate", self.inner_lr)
-        positive("outer learning rate", self.outer_lr)
-        one_of("lr mode", self.lr_mode, LR_MODES)
-        whole("inner steps", self.inner_steps, high=MAX_INNER_STEPS)
-        one_of("outer optimizer", self.outer_opt, OUTER_OPTIMIZERS)
-        whole("steps", self.steps, high=MAX_STEPS)
-        whole("evaluation interval", self.eval_interval)
-        whole("evaluation tasks", self.eval_tasks, low=2, high=MAX_EVAL_TASKS)
-        one_of("engine", self.engine, ENGINES)
-        one_of("device", self.device, DEVICES)
-        if self.device == "cuda":
+        c.check("tasks_per_step", "inner_lr", "outer_lr", "lr_mode", "inner_steps", "outer_opt", "steps",
+                "eval_interval", "eval_tasks", "engine", "device")
+        if c.ok("device") and self.device == "cuda":
             if cuda_available is None:
                 import torch
                 cuda_available = torch.cuda.is_available()
             if not cuda_available:
-                raise ConfigError("device 'cuda' was asked for but no CUDA GPU is available; use 'cpu' or 'auto'")
-        whole("seed", self.seed, low=0, high=MAX_SEED)
-        one_of("data source", self.data_source, SOURCES)
-        whole("channels", self.channels, high=MAX_CHANNELS)
-        whole("latent size", self.latent, high=MAX_LATENT)
-        whole("conv latent size", self.conv_latent, high=MAX_CONV_LATENT)
-        positive("checkpoint budget (MB)", self.checkpoint_budget_mb)
-        if check_resources:
+                c.fail("device", "device 'cuda' was asked for but no CUDA GPU is available; use 'cpu' or 'auto'")
+        c.check("seed", "data_source", "channels", "latent", "conv_latent", "checkpoint_budget_mb")
+        if check_resources and not c.errors:
             from .resources import check_memory
-            check_memory(self, cuda_available=cuda_available)
+            c.guard(None, check_memory, self, cuda_available)
+        return c
+
+    def validate(self, cuda_available: bool | None = None, *, check_resources: bool = True) -> "RunConfig":
+        """Raise ConfigError naming every bad field (its message is the first
+        one's line); return self when all is well."""
+        self.check(cuda_available, check_resources=check_resources).raise_any()
         return self
 
     def resolved_device(self) -> str:

@@ -241,18 +241,6 @@ def test_records_per_angle_and_class(runs):
     assert sorted(train_rows.step.unique()) == [2, 4], "step 0 has no training queries"
 
 
-def test_wilson_interval():
-    low, high = tables.wilson_interval(8, 10)
-    assert (low, high) == (pytest.approx(0.4902, abs=1e-4), pytest.approx(0.9433, abs=1e-4))
-    low, high = tables.wilson_interval(0, 20)
-    assert low == 0.0 and 0.1 < high < 0.2
-    low, high = tables.wilson_interval(20, 20)
-    assert high == 1.0 and 0.8 < low < 0.9
-    assert all(math.isnan(v) for v in tables.wilson_interval(0, 0))
-    narrow = tables.wilson_interval(800, 1000)
-    assert narrow[1] - narrow[0] < high - low
-
-
 def test_per_angle_accuracy():
     record = {"step": 7, "per_angle": {"test": {"counts": [10, 20, 0], "errors": [2, 0, 0]}}}
     frame = tables.per_angle_accuracy(record, ANGLES)

@@ -3,7 +3,6 @@ import torch
 
 from msr.data import TaskSampler, load_bundled, make_angles
 from msr.meta import LR_MODES, Episode, MetaConfig, MetaLearner
-from msr.stats import per_angle_counts
 from msr.models import ARCHITECTURES, ModelSpec, build_model
 
 
@@ -112,11 +111,3 @@ def test_outer_step_changes_symmetry_matrices(episode):
     before = learner.model.conv.sym_C.detach().clone()
     learner.step(episode)
     assert not torch.equal(before, learner.model.conv.sym_C)
-
-
-def test_per_angle_counts_by_bincount():
-    angle = torch.tensor([[0, 1, 1], [2, 2, 2]])
-    correct = torch.tensor([[True, False, True], [False, False, True]])
-    counts, errors = per_angle_counts(angle, correct, 4)
-    assert counts.tolist() == [1, 2, 3, 0]
-    assert errors.tolist() == [0, 1, 2, 0]

@@ -160,8 +160,8 @@ def test_dense_latent_defaults_to_the_generating_coefficients():
     (dict(problem="rot4", model="msr-fc"), "unknown model 'msr-fc' for rot4; allowed: maml-conv, msr-conv"),
     (dict(problem="rank1", model="msr-conv"), "unknown model 'msr-conv' for rank1"),
     (dict(problem="rot4", model="msr-conv", latent=3), "latent size applies to msr-fc and msr-conv-dense only"),
-    (dict(problem="rot4", model="msr-conv-dense", latent=109), "latent size must be a whole number between 1 and 108"),
-    (dict(problem="rot8_flip", model="maml-conv", test_tasks=401), "test tasks must be a whole number between 2 and 400"),
+    (dict(problem="rot4", model="msr-conv-dense", latent=109), "latent size must be a whole number from 1 to 108"),
+    (dict(problem="rot8_flip", model="maml-conv", test_tasks=401), "test tasks must be a whole number from 2 to 400"),
 ])
 def test_bad_2d_settings_are_one_line(changes, fragment):
     with pytest.raises(ConfigError) as exc:

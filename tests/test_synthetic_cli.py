@@ -57,7 +57,7 @@ def test_plain_output(tmp_path, capsys):
     (["--steps", "ten"], "invalid int value: 'ten'"),
     (["--model", "maml-fc", "--latent", "3"], "latent size applies to msr-fc and msr-conv-dense only"),
     (["--shots", "5", "--queries", "19"], "exceeds the 20 examples"),
-    (["--test-tasks", "3000"], "test tasks must be a whole number between 2 and 2000"),
+    (["--test-tasks", "3000"], "test tasks must be a whole number from 2 to 2,000"),
     (["--outer-lr", "-1"], "outer learning rate must be a number > 0"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, fragment, tmp_path, capsys):

@@ -6,7 +6,6 @@ import torch
 
 from msr.config import ConfigError, RunConfig, preset
 from msr.runs import (checkpoint_steps, enforce_budget, list_runs, load_checkpoint, load_run)
-from msr.stats import t_halfwidth
 from msr.train import train
 
 TIMING = {"steps_per_sec", "steps_per_sec_overall", "train_seconds"}
@@ -62,14 +61,6 @@ def test_records_hold_what_the_views_need(tmp_path):
     summary = result.summary()
     assert set(summary["per_angle"]) == {"0", "30", "60"}
     assert summary["steps"] == 4 and summary["status"] == "completed"
-
-
-def test_test_err_is_the_t_interval_half_width():
-    values = torch.tensor([1.0, 2.0, 3.0, 4.0])
-    # t(0.975, 3) = 3.182446; sd = 1.290994; sem = 0.645497
-    assert t_halfwidth(values) == pytest.approx(3.182446 * 0.645497, rel=1e-5)
-    assert math.isnan(t_halfwidth(torch.tensor([1.0])))
-    assert t_halfwidth(torch.tensor([1.0, 3.0])) == pytest.approx(12.7062 * 1.0, rel=1e-4)
 
 
 def test_run_folder_holds_config_metrics_and_checkpoints(tmp_path):

@@ -10,10 +10,10 @@ from dataclasses import dataclass, fields
 
 import streamlit as st
 
-from msr.config import PRESETS, ConfigError, RunConfig
-from msr.data import ROTATION_MODES, SOURCES, DataError, MnistSplits, load_source, parse_angles
-from msr.meta import ENGINES, LR_MODES, OUTER_OPTIMIZERS
+from msr.config import DEVICES, PRESETS, ConfigError, RunConfig
+from msr.data import DataError, MnistSplits, load_source, parse_angles
 from msr.models import ARCHITECTURES
+from msr.settings import spec
 
 VALUES_KEY = "train.values"
 PRESET_KEY = "train.preset"
@@ -22,33 +22,6 @@ ANGLES_TEXT = "angles_text"  # the explicit angle list as typed; empty means cou
 
 PRESET_HELP = {"seed": "the student project's defaults (1000 steps, 10-way 1-shot)",
                "demo": "a quick run that learns visibly in about a minute on a CPU"}
-
-# RunConfig.validate() messages start with what they are about; the first
-# matching prefix names the widget that shows the message.
-ERROR_FIELDS: list[tuple[str, str]] = [
-    ("the angle list", ANGLES_TEXT), ("angles must", ANGLES_TEXT), ("angle list", ANGLES_TEXT),
-    ("cannot parse angle list", ANGLES_TEXT), ("angle count", "n_angles"), ("angle step", "angle_step"),
-    ("unknown architecture", "arch"), ("unknown rotation mode", "rotation"), ("rotation mode", "rotation"),
-    ("ways", "ways"), ("shots + queries", "queries"), ("shots+queries", "queries"), ("shots", "shots"),
-    ("queries", "queries"), ("tasks per step", "tasks_per_step"), ("inner learning rate", "inner_lr"),
-    ("outer learning rate", "outer_lr"), ("unknown lr mode", "lr_mode"), ("inner steps", "inner_steps"),
-    ("unknown outer optimizer", "outer_opt"), ("steps", "steps"), ("evaluation interval", "eval_interval"),
-    ("evaluation tasks", "eval_tasks"), ("unknown engine", "engine"), ("unknown device", "device"),
-    ("device", "device"), ("seed", "seed"), ("unknown data source", "data_source"),
-    ("channels", "channels"), ("latent size", "latent"), ("conv latent size", "conv_latent"),
-    ("checkpoint budget", "checkpoint_budget_mb"),
-]
-
-
-def field_for_error(message: str, explicit_angles: bool = True) -> str | None:
-    """The form field a validation message is about (None: not one field)."""
-    if message.startswith("at most 360 angles"):
-        return ANGLES_TEXT if explicit_angles else "n_angles"
-    for prefix, name in ERROR_FIELDS:
-        if message.startswith(prefix):
-            return name
-    return None
-
 
 def widget_key(name: str) -> str:
     return f"train.w.{name}"
@@ -70,7 +43,7 @@ def cuda_available() -> bool:
 
 
 def device_options() -> list[str]:
-    return ["auto", "cpu"] + (["cuda"] if cuda_available() else [])
+    return [d for d in DEVICES if d != "cuda" or cuda_available()]
 
 
 def _values() -> dict:
@@ -111,122 +84,71 @@ def render_presets() -> None:
                    help="Replace every field below with the preset's values.")
 
 
+# The form's layout: sections of four columns, each column a stack of fields.
+# Labels, tooltips and choices come from the fields themselves (msr.config).
+SECTIONS: list[tuple[str, list[list[str]]]] = [
+    ("Model and data", [["arch"], ["data_source"], ["data_dir"], ["download"]]),
+    ("Rotations", [["n_angles"], ["angle_step"], [ANGLES_TEXT], ["rotation"]]),
+    ("Tasks", [["ways"], ["shots"], ["queries"], ["tasks_per_step"]]),
+    ("Learning", [["inner_lr", "lr_mode"], ["outer_lr", "outer_opt"], ["inner_steps", "first_order"],
+                  ["engine", "device"]]),
+    ("Schedule", [["steps"], ["eval_interval"], ["eval_tasks"], ["seed"]]),
+]
+MORE = ("Model size, checkpoints and name", [["channels"], ["latent"], ["conv_latent"], ["checkpoint_budget_mb"],
+                                             ["name"]])
+NOT_IN_FORM = ("runs_dir",)  # the app's runs folder (ui.run_picker), not a setting of one run
+STEP_SIZES = {"angle_step": 1.0, "inner_lr": 0.01, "outer_lr": 1e-4, "checkpoint_budget_mb": 10.0}
+PLACEHOLDERS = {ANGLES_TEXT: "e.g. 0, 90, 180, 270"}
+
+
+def form_fields() -> list[str]:
+    """Every field the form shows, in order (the angle list as ANGLES_TEXT)."""
+    return [name for _, columns in [*SECTIONS, MORE] for column in columns for name in column]
+
+
+def _tooltip(text: str | None) -> str | None:
+    return None if not text else text[0].upper() + text[1:] + ("" if text.endswith(".") else ".")
+
+
+def _widget(name: str) -> None:
+    """The widget of one RunConfig field, as its Spec and default describe it."""
+    s = spec(RunConfig, "angles" if name == ANGLES_TEXT else name)
+    key, tip = widget_key(name), _tooltip(s.help)
+    default = getattr(RunConfig, name, "")
+    if name == "arch":
+        tip = "\n\n".join(f"**{a.name}**: {a.summary}" for a in ARCHITECTURES.values())
+    if name == "device":
+        st.selectbox(s.label, device_options(), key=key, help=tip)
+    elif s.choices is not None:
+        st.selectbox(s.label, list(s.choices), key=key, help=tip)
+    elif isinstance(default, bool):
+        st.checkbox(s.label, key=key, help=tip)
+    elif name == ANGLES_TEXT or isinstance(default, str):
+        st.text_input(s.label, key=key, help=tip, placeholder=PLACEHOLDERS.get(name))
+    elif isinstance(default, float):
+        st.number_input(s.label, key=key, help=tip, step=STEP_SIZES.get(name, 1.0), format="%g")
+    else:
+        st.number_input(s.label, key=key, help=tip, step=1)
+
+
 def render_form(disabled_reason: str | None = None) -> FormResult:
     """Draw the form; widgets in it report nothing until Start is pressed."""
     _restore_widgets()
     slots: dict = {}
 
-    def slot(name: str) -> None:
-        slots[name] = st.empty()
+    def section(columns: list[list[str]]) -> None:
+        for col, names in zip(st.columns(len(columns) if len(columns) > 4 else 4), columns):
+            with col:
+                for name in names:
+                    _widget(name)
+                    slots[name] = st.empty()  # this field's message goes right under it
 
-    k = widget_key
     with st.form("train.form", border=True):
-        st.markdown("**Model and data**")
-        c = st.columns(4)
-        with c[0]:
-            st.selectbox("Architecture", list(ARCHITECTURES), key=k("arch"),
-                         help="\n\n".join(f"**{a.name}**: {a.summary}" for a in ARCHITECTURES.values()))
-            slot("arch")
-        with c[1]:
-            st.selectbox("Data source", list(SOURCES), key=k("data_source"),
-                         help="bundled: the 5,000-digit sample shipped with the app (no network). "
-                              "mnist: full MNIST from the data folder.")
-            slot("data_source")
-        with c[2]:
-            st.text_input("Data folder (mnist only)", key=k("data_dir"))
-            slot("data_dir")
-        with c[3]:
-            st.checkbox("Download MNIST if missing", key=k("download"),
-                        help="Only with data source 'mnist'; needs a network connection.")
-            slot("download")
-
-        st.markdown("**Rotations**")
-        c = st.columns(4)
-        with c[0]:
-            st.number_input("Angle count", key=k("n_angles"), step=1,
-                            help="Angles 0, s, 2s, … (n−1)s; the student project used 5.")
-            slot("n_angles")
-        with c[1]:
-            st.number_input("Angle step (degrees)", key=k("angle_step"), step=1.0, format="%g")
-            slot("angle_step")
-        with c[2]:
-            st.text_input("…or an explicit angle list", key=k(ANGLES_TEXT), placeholder="e.g. 0, 90, 180, 270",
-                          help="Degrees separated by commas. When filled, it replaces count × step.")
-            slot(ANGLES_TEXT)
-        with c[3]:
-            st.selectbox("Rotation mode", list(ROTATION_MODES), key=k("rotation"),
-                         help="mixed: every image its own random angle. per-task: one angle per task. "
-                              "query: supports upright, queries rotated (needs angle 0).")
-            slot("rotation")
-
-        st.markdown("**Tasks**")
-        c = st.columns(4)
-        for col, (name, label, help_) in zip(c, [
-            ("ways", "Ways (classes per task)", "2 to 10"),
-            ("shots", "Shots (support images per class)", None),
-            ("queries", "Queries per class", None),
-            ("tasks_per_step", "Tasks per step", "Tasks in one meta-batch."),
-        ]):
-            with col:
-                st.number_input(label, key=k(name), step=1, help=help_)
-                slot(name)
-
-        st.markdown("**Learning**")
-        c = st.columns(4)
-        with c[0]:
-            st.number_input("Inner learning rate", key=k("inner_lr"), step=0.01, format="%g",
-                            help="The starting value when the rate is learned.")
-            slot("inner_lr")
-            st.selectbox("Inner rate mode", list(LR_MODES), key=k("lr_mode"),
-                         help="fixed; per_layer: one learned rate per adapted tensor; "
-                              "per_param: one learned rate per entry (Meta-SGD).")
-            slot("lr_mode")
-        with c[1]:
-            st.number_input("Outer learning rate", key=k("outer_lr"), step=1e-4, format="%g")
-            slot("outer_lr")
-            st.selectbox("Outer optimizer", list(OUTER_OPTIMIZERS), key=k("outer_opt"))
-            slot("outer_opt")
-        with c[2]:
-            st.number_input("Inner steps", key=k("inner_steps"), step=1)
-            slot("inner_steps")
-            st.checkbox("First order", key=k("first_order"),
-                        help="Drop the second-order terms of the meta-gradient: faster, less exact.")
-            slot("first_order")
-        with c[3]:
-            st.selectbox("Engine", list(ENGINES), key=k("engine"),
-                         help="func: all tasks at once (fast). higher: one task at a time, the authors' way.")
-            slot("engine")
-            st.selectbox("Device", device_options(), key=k("device"),
-                         help="'cuda' is offered only when a CUDA GPU is available.")
-            slot("device")
-
-        st.markdown("**Schedule**")
-        c = st.columns(4)
-        for col, (name, label, help_) in zip(c, [
-            ("steps", "Outer steps", None),
-            ("eval_interval", "Evaluate every … steps", None),
-            ("eval_tasks", "Test tasks per evaluation", "At least 2, for the 95% interval."),
-            ("seed", "Seed", "The same seed gives the same run."),
-        ]):
-            with col:
-                st.number_input(label, key=k(name), step=1, help=help_)
-                slot(name)
-
-        with st.expander("Model size, checkpoints and name"):
-            c = st.columns(5)
-            for col, (name, label, step, fmt) in zip(c, [
-                ("channels", "Conv channels", 1, None),
-                ("latent", "Latent size (dense-U linear)", 1, None),
-                ("conv_latent", "Latent size (dense-U conv)", 1, None),
-                ("checkpoint_budget_mb", "Checkpoint budget (MB)", 10.0, "%g"),
-            ]):
-                with col:
-                    st.number_input(label, key=k(name), step=step, format=fmt)
-                    slot(name)
-            with c[4]:
-                st.text_input("Run name (optional)", key=k("name"))
-                slot("name")
-
+        for title, columns in SECTIONS:
+            st.markdown(f"**{title}**")
+            section(columns)
+        with st.expander(MORE[0]):
+            section(MORE[1])
         general = st.empty()
         submitted = st.form_submit_button("Start run", type="primary", disabled=disabled_reason is not None,
                                           help=disabled_reason)
@@ -236,20 +158,10 @@ def render_form(disabled_reason: str | None = None) -> FormResult:
     return FormResult(submitted, values, slots, general)
 
 
-class FormError(ConfigError):
-    """Every bad field at once: ``errors`` maps a field (None: no single
-    field) to its one-line message."""
-
-    def __init__(self, errors: dict[str | None, str]):
-        super().__init__(next(iter(errors.values())))
-        self.errors = errors
-
-
 def build_config(values: dict, runs_dir: str) -> RunConfig:
-    """A validated RunConfig from the form's values, or FormError naming each
-    bad field. validate() stops at the first problem, so each bad field is
-    put back to its default and the rest checked again."""
-    defaults = RunConfig()
+    """A validated RunConfig from the form's values, or ConfigError whose
+    ``errors`` name every bad field by its form field (the angle list's
+    under ANGLES_TEXT; None: no single field)."""
     errors: dict[str | None, str] = {}
     text = (values.get(ANGLES_TEXT) or "").strip()
     angles = None
@@ -261,22 +173,11 @@ def build_config(values: dict, runs_dir: str) -> RunConfig:
     changes = {k: v for k, v in values.items() if k != ANGLES_TEXT}
     changes["name"] = (changes.get("name") or "").strip()
     changes["data_dir"] = (changes.get("data_dir") or "").strip() or "data"
-    for _ in range(len(fields(RunConfig)) + 1):
-        try:
-            config = RunConfig(**changes, angles=angles, runs_dir=runs_dir).validate(cuda_available=cuda_available())
-            break
-        except ConfigError as exc:
-            name = field_for_error(str(exc), explicit_angles=angles is not None)
-            if name is None or name in errors:
-                errors.setdefault(name, str(exc))
-                break
-            errors[name] = str(exc)
-            if name == ANGLES_TEXT:
-                angles = None
-            else:
-                changes[name] = getattr(defaults, name)
+    config = RunConfig(**changes, angles=angles, runs_dir=runs_dir)
+    for name, message in config.check(cuda_available=cuda_available(), check_resources=not errors).errors.items():
+        errors.setdefault(ANGLES_TEXT if name == "angles" else name, message)
     if errors:
-        raise FormError(errors)
+        raise ConfigError.of(errors)
     return config
 
 
@@ -287,9 +188,9 @@ def load_data(config: RunConfig) -> MnistSplits:
         data = load_source(config.data_source, config.data_dir, config.download)
     except DataError as exc:
         message = str(exc).replace("add --download", "tick 'Download MNIST if missing'")
-        raise FormError({"data_dir" if config.data_source == "mnist" else "data_source": message}) from None
+        raise ConfigError(message, field="data_dir" if config.data_source == "mnist" else "data_source") from None
     smallest = data.min_per_class()
     if config.shots + config.queries > smallest:
-        raise FormError({"queries": f"shots + queries = {config.shots + config.queries} exceeds the {smallest} "
-                                    f"images of the smallest class of this data; allowed: at most {smallest}"})
+        raise ConfigError(f"shots + queries = {config.shots + config.queries} exceeds the {smallest} images of the "
+                          f"smallest class of this data; allowed: at most {smallest}", field="queries")
     return data

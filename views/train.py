@@ -22,17 +22,17 @@ if form.submitted:
         with st.spinner("Checking the data…"):
             train_form.load_data(config)
         path = start_run(config)
-    except train_form.FormError as exc:
+    except ConfigError as exc:  # every bad field, tagged; or the run's own check (memory, runs folder)
         general = [msg for field, msg in exc.errors.items() if field not in form.slots]
         for field, msg in exc.errors.items():
             if field in form.slots:
                 form.slots[field].error(msg, icon="⚠️")
         marked = len(exc.errors) - len(general)
-        general.append("Nothing was started" + (f": fix the field{'s' if marked > 1 else ''} marked above."
-                                                if marked else "."))
+        if marked:
+            general.append(f"Nothing was started: fix the field{'s' if marked > 1 else ''} marked above.")
+        else:
+            general = [f"Nothing was started: {' '.join(general)}"]
         form.general.error("\n\n".join(general), icon="⚠️")
-    except ConfigError as exc:  # the run's own check (memory, runs folder); the form's may not catch it
-        form.general.error(f"Nothing was started: {exc}", icon="⚠️")
     else:
         st.session_state["last_run_path"] = str(path)
         st.rerun()

@@ -9,62 +9,28 @@ from __future__ import annotations
 
 import argparse
 
-from ..config import DEVICES
-from ..meta import ENGINES, LR_MODES
+from ..settings import add_flags, given
 from .config import SyntheticConfig
-from .data import ALL_PROBLEMS, DEFAULT_CACHE
-from .models import MODELS, ROTATION_MODELS
 from .rotation import GROUPS as ROTATION_PROBLEMS
 
-DEFAULTS = SyntheticConfig()
+# What the command line sets where the config's own default differs.
+CLI_DEFAULTS = {"threads": 1}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--problem", choices=list(ALL_PROBLEMS), default=DEFAULTS.problem,
-                   help="rank1: convolution; rank2/rank5: locally connected with shared structure; "
-                        "rot4/rot8/rot8_flip: 2-D, made by a C4/C8/D8 group convolution")
-    p.add_argument("--model", choices=list(dict.fromkeys([*MODELS, *ROTATION_MODELS])), default=None,
-                   help="architecture (default: msr-fc for the 1-D problems, msr-conv-dense for the 2-D ones); "
-                        "1-D: " + ", ".join(MODELS) + "; 2-D: " + ", ".join(ROTATION_MODELS))
-    p.add_argument("--steps", type=int, default=DEFAULTS.steps, help="outer steps")
-    p.add_argument("--tasks-per-step", type=int, default=DEFAULTS.tasks_per_step, help="tasks per meta-batch")
-    p.add_argument("--latent", type=int, default=None,
-                   help="latent size of MSR-FC (default: the paper's, 3 / 6 / 30 for rank1 / rank2 / rank5) "
-                        "or of the dense MSR-Conv (default: the task's generating coefficients, 27 / 18 / 18)")
-    p.add_argument("--shots", type=int, default=DEFAULTS.shots, help="support examples per task")
-    p.add_argument("--queries", type=int, default=DEFAULTS.queries, help="query examples per task")
-    p.add_argument("--inner-lr", type=float, default=DEFAULTS.inner_lr, help="initial inner learning rate")
-    p.add_argument("--outer-lr", type=float, default=DEFAULTS.outer_lr, help="Adam learning rate")
-    p.add_argument("--lr-mode", choices=LR_MODES, default=DEFAULTS.lr_mode, help="inner learning rate mode")
-    p.add_argument("--inner-steps", type=int, default=DEFAULTS.inner_steps, help="inner SGD steps")
-    p.add_argument("--seed", type=int, default=DEFAULTS.seed, help="seed of the model and the task draws")
-    p.add_argument("--data-seed", type=int, default=DEFAULTS.data_seed, help="seed of the dataset")
-    p.add_argument("--tasks", type=int, default=None,
-                   help="tasks in the dataset, 80%% train (default: the authors', 2,000 for rot8_flip, else 10,000)")
-    p.add_argument("--eval-interval", type=int, default=DEFAULTS.eval_interval, help="evaluate every N steps")
-    p.add_argument("--test-tasks", type=int, default=DEFAULTS.test_tasks, help="test tasks per evaluation")
-    p.add_argument("--engine", choices=ENGINES, default=DEFAULTS.engine, help="meta-gradient engine")
-    p.add_argument("--device", choices=DEVICES, default=DEFAULTS.device, help="where to train")
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch threads (default 1: these models are too small to gain from more)")
-    p.add_argument("--cache-dir", default=str(DEFAULT_CACHE), help="folder for the generated datasets")
+    add_flags(p, SyntheticConfig)
     p.add_argument("--no-cache", action="store_true", help="generate the dataset in memory only")
-    p.add_argument("--runs-dir", default="runs", help="where runs are saved")
-    p.add_argument("--name", default="", help="a label for the run")
     p.add_argument("--json", action="store_true", help="print a JSON summary as the last line of stdout")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
 
 
 def config_from_args(args: argparse.Namespace) -> SyntheticConfig:
-    return SyntheticConfig(
-        problem=args.problem, model=args.model or ("msr-conv-dense" if args.problem in ROTATION_PROBLEMS else "msr-fc"),
-        latent=args.latent, steps=args.steps,
-        tasks_per_step=args.tasks_per_step, shots=args.shots, queries=args.queries, inner_lr=args.inner_lr,
-        outer_lr=args.outer_lr, lr_mode=args.lr_mode, inner_steps=args.inner_steps,
-        eval_interval=args.eval_interval, test_tasks=args.test_tasks, seed=args.seed, data_seed=args.data_seed,
-        n_tasks=args.tasks, engine=args.engine, device=args.device,
-        cache_dir=None if args.no_cache else args.cache_dir, threads=args.threads, runs_dir=args.runs_dir,
-        name=args.name).validate()
+    changes = {**CLI_DEFAULTS, **given(args, SyntheticConfig)}
+    problem = changes.get("problem", SyntheticConfig.problem)
+    changes.setdefault("model", "msr-conv-dense" if problem in ROTATION_PROBLEMS else "msr-fc")
+    if args.no_cache:
+        changes["cache_dir"] = None
+    return SyntheticConfig(**changes).validate()
 
 
 def progress_line(record: dict) -> str:

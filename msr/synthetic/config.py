@@ -1,47 +1,62 @@
 """A synthetic run's settings and their validation."""
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, fields, replace
 
 import torch
 
-from ..config import DEVICES, ConfigError, Settings
+from ..config import DEVICES, MAX_INNER_STEPS
 from ..meta import ENGINES, LR_MODES, MetaConfig
+from ..settings import Checks, ConfigError, Settings, setting
 from .data import ALL_PROBLEMS, DEFAULT_CACHE, EXAMPLES_PER_TASK, IN_SIZE, OUT_SIZE, TRAIN_FRACTION, default_tasks
-from .models import LATENT_MODELS, models_for, paper_latent
+from .models import LATENT_MODELS, MODEL_ORDER, MODELS, ROTATION_MODELS, models_for, paper_latent
 from .rotation import GROUPS
 
 
 @dataclass
 class SyntheticConfig(Settings):
     """One synthetic run; defaults are the protocol of the authors' code."""
-    problem: str = "rank1"
-    model: str = "msr-fc"
-    latent: int | None = None  # MSR-FC and dense MSR-Conv only; None = paper_latent(problem)
-    steps: int = 1000
-    tasks_per_step: int = 32
-    shots: int = 1
-    queries: int = 19
-    inner_lr: float = 0.1
-    outer_lr: float = 1e-3
-    lr_mode: str = "per_layer"
-    inner_steps: int = 1
-    eval_interval: int = 100
-    test_tasks: int = 300
-    seed: int = 0
-    data_seed: int = 0
-    n_tasks: int | None = None  # None: the authors' count for the problem (default_tasks)
-    engine: str = "func"
-    device: str = "cpu"
-    cache_dir: str | None = str(DEFAULT_CACHE)
+    problem: str = setting("rank1", "Problem", "rank1: convolution; rank2/rank5: locally connected with shared "
+                                               "structure; rot4/rot8/rot8_flip: 2-D, made by a C4/C8/D8 group "
+                                               "convolution", check="choice", choices=ALL_PROBLEMS)
+    model: str = setting("msr-fc", "Model", "architecture (default: msr-fc for the 1-D problems, msr-conv-dense for "
+                                            "the 2-D ones); 1-D: " + ", ".join(MODELS) + "; 2-D: "
+                         + ", ".join(ROTATION_MODELS), choices=MODEL_ORDER)
+    # MSR-FC and dense MSR-Conv only; None = paper_latent(problem)
+    latent: int | None = setting(None, "Latent size", "latent size of MSR-FC (default: the paper's, 3 / 6 / 30 for "
+                                                      "rank1 / rank2 / rank5) or of the dense MSR-Conv (default: the "
+                                                      "task's generating coefficients, 27 / 18 / 18)", kind=int)
+    steps: int = setting(1000, "Outer steps", "outer steps", name="steps", check="whole", low=1)
+    tasks_per_step: int = setting(32, "Tasks per step", "tasks per meta-batch")
+    shots: int = setting(1, "Shots", "support examples per task", check="whole", low=1)
+    queries: int = setting(19, "Queries", "query examples per task", check="whole", low=1)
+    inner_lr: float = setting(0.1, "Inner learning rate", "initial inner learning rate", check="positive")
+    outer_lr: float = setting(1e-3, "Outer learning rate", "Adam learning rate", check="positive")
+    lr_mode: str = setting("per_layer", "Inner rate mode", "inner learning rate mode", name="lr mode",
+                           check="choice", choices=LR_MODES)
+    inner_steps: int = setting(1, "Inner steps", "inner SGD steps", check="whole", low=1, high=MAX_INNER_STEPS)
+    eval_interval: int = setting(100, "Evaluate every … steps", "evaluate every N steps", name="evaluation interval",
+                                 check="whole", low=1)
+    test_tasks: int = setting(300, "Test tasks", "test tasks per evaluation")
+    seed: int = setting(0, "Seed", "seed of the model and the task draws", check="whole", low=0, high=2**31 - 1)
+    data_seed: int = setting(0, "Data seed", "seed of the dataset", check="whole", low=0, high=2**63 - 1)
+    # None: the authors' count for the problem (default_tasks)
+    n_tasks: int | None = setting(None, "Tasks in the dataset", "tasks in the dataset, 80% train (default: the "
+                                                                "authors', 2,000 for rot8_flip, else 10,000)",
+                                  name="number of tasks in the dataset", flag="--tasks", kind=int)
+    engine: str = setting("func", "Engine", "meta-gradient engine", check="choice", choices=ENGINES)
+    device: str = setting("cpu", "Device", "where to train", check="choice", choices=DEVICES)
+    cache_dir: str | None = setting(str(DEFAULT_CACHE), "Cache folder", "folder for the generated datasets",
+                                    name="cache folder")
     # torch intra-op threads while the run lasts (None: leave as is). These
     # models are tiny, so one thread avoids thread hand-off costs; with the
     # OpenMP backend the setting only affects the calling thread.
-    threads: int | None = None
-    runs_dir: str = "runs"
-    name: str = ""
-    group: str = ""  # runs launched together (the Paper check page shows one group)
+    threads: int | None = setting(None, "Threads", "torch threads (default 1: these models are too small to gain "
+                                                   "from more)", kind=int)
+    runs_dir: str = setting("runs", "Runs folder", "where runs are saved", name="runs_dir", check="text")
+    name: str = setting("", "Run name", "a label for the run", name="name", check="text")
+    # runs launched together (the Paper check page shows one group)
+    group: str = setting("", "Group", name="group", check="text", flag="")
 
     def resolved_latent(self) -> int | None:
         if self.model not in LATENT_MODELS:
@@ -65,66 +80,48 @@ class SyntheticConfig(Settings):
         return MetaConfig(inner_lr=self.inner_lr, lr_mode=self.lr_mode, inner_steps=self.inner_steps,
                           outer_lr=self.outer_lr, outer_opt="adam", engine=self.engine, loss="mse")
 
-    def validate(self, check_device: bool = True) -> "SyntheticConfig":
-        """Raise ConfigError with one line on the first bad field
-        (``check_device=False``: a saved run read on a machine without its GPU
-        or its free memory, so neither is checked)."""
-        def one_of(name, value, allowed):
-            if value not in allowed:
-                raise ConfigError(f"unknown {name} {value!r}; allowed: {', '.join(map(str, allowed))}")
-
-        def whole(name, value, low=1, high=None):
-            if not isinstance(value, int) or isinstance(value, bool) or value < low or (high is not None and value > high):
-                span = f"between {low} and {high}" if high is not None else f"≥ {low}"
-                raise ConfigError(f"{name} must be a whole number {span}, got {value!r}")
-
-        def positive(name, value):
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value <= 0:
-                raise ConfigError(f"{name} must be a number > 0, got {value!r}")
-
-        one_of("problem", self.problem, list(ALL_PROBLEMS))
-        allowed = models_for(self.problem)
-        if self.model not in allowed:
-            raise ConfigError(f"unknown model {self.model!r} for {self.problem}; allowed: {', '.join(allowed)}")
-        if self.latent is not None:
-            if self.model not in LATENT_MODELS:
-                raise ConfigError(f"latent size applies to {' and '.join(LATENT_MODELS)} only, not to {self.model}")
-            most = GROUPS[self.problem].channels * 9 if self.is_rotation else IN_SIZE * OUT_SIZE
-            whole("latent size", self.latent, 1, most)
-        whole("steps", self.steps)
-        whole("shots", self.shots)
-        whole("queries", self.queries)
-        if self.shots + self.queries > EXAMPLES_PER_TASK:
-            raise ConfigError(f"shots + queries = {self.shots + self.queries} exceeds the {EXAMPLES_PER_TASK} "
+    def check(self, check_device: bool = True) -> Checks:
+        """Every bad field with its one line (``.errors``, in the order
+        checked). ``check_device=False``: a saved run read on a machine
+        without its GPU or its free memory, so neither is checked."""
+        c = Checks(self)
+        c.check("problem")
+        if c.ok("problem"):
+            allowed = models_for(self.problem)
+            if self.model not in allowed:
+                c.fail("model", f"unknown model {self.model!r} for {self.problem}; allowed: {', '.join(allowed)}")
+            if self.latent is not None:
+                if self.model not in LATENT_MODELS:
+                    c.fail("latent", f"latent size applies to {' and '.join(LATENT_MODELS)} only, not to {self.model}")
+                most = GROUPS[self.problem].channels * 9 if self.is_rotation else IN_SIZE * OUT_SIZE
+                c.whole("latent", self.latent, 1, most)
+        c.check("steps", "shots", "queries")
+        if c.ok("shots", "queries") and self.shots + self.queries > EXAMPLES_PER_TASK:
+            c.fail("queries", f"shots + queries = {self.shots + self.queries} exceeds the {EXAMPLES_PER_TASK} "
                               f"examples of a task; allowed: at most {EXAMPLES_PER_TASK}")
         if self.n_tasks is not None:
-            whole("number of tasks in the dataset", self.n_tasks, 10, 1_000_000)
-        n_tasks = self.resolved_tasks()
-        n_train = int(TRAIN_FRACTION * n_tasks)
-        whole("tasks per step", self.tasks_per_step, 1, n_train)
-        whole("test tasks", self.test_tasks, 2, n_tasks - n_train)
-        positive("inner learning rate", self.inner_lr)
-        positive("outer learning rate", self.outer_lr)
-        one_of("lr mode", self.lr_mode, LR_MODES)
-        whole("inner steps", self.inner_steps)
-        whole("evaluation interval", self.eval_interval)
-        whole("seed", self.seed, 0, 2 ** 31 - 1)
-        whole("data seed", self.data_seed, 0, 2 ** 63 - 1)
-        whole("inner steps", self.inner_steps, 1, 100)
+            c.whole("n_tasks", self.n_tasks, 10, 1_000_000)
+        if c.ok("problem", "n_tasks"):
+            n_tasks = self.resolved_tasks()
+            n_train = int(TRAIN_FRACTION * n_tasks)
+            c.whole("tasks_per_step", self.tasks_per_step, 1, n_train)
+            c.whole("test_tasks", self.test_tasks, 2, n_tasks - n_train)
+        c.check("inner_lr", "outer_lr", "lr_mode", "inner_steps", "eval_interval", "seed", "data_seed")
         if self.threads is not None:
-            whole("threads", self.threads, 1)
-        one_of("engine", self.engine, ENGINES)
-        one_of("device", self.device, DEVICES)
-        for name in ("runs_dir", "name", "group"):
-            if not isinstance(getattr(self, name), str):
-                raise ConfigError(f"{name} must be text, got {getattr(self, name)!r}")
+            c.whole("threads", self.threads, 1)
+        c.check("engine", "device", "runs_dir", "name", "group")
         if self.cache_dir is not None and not isinstance(self.cache_dir, str):
-            raise ConfigError(f"cache folder must be text, got {self.cache_dir!r}")
-        if check_device and self.device == "cuda" and not torch.cuda.is_available():
-            raise ConfigError("device 'cuda' was asked for but no CUDA GPU is available; use 'cpu' or 'auto'")
-        if check_device and self.is_rotation:
+            c.fail("cache_dir", f"cache folder must be text, got {self.cache_dir!r}")
+        if check_device and c.ok("device") and self.device == "cuda" and not torch.cuda.is_available():
+            c.fail("device", "device 'cuda' was asked for but no CUDA GPU is available; use 'cpu' or 'auto'")
+        if check_device and self.is_rotation and not c.errors:
             from ..resources import check_rotation_memory
-            check_rotation_memory(self)
+            c.guard(None, check_rotation_memory, self)
+        return c
+
+    def validate(self, check_device: bool = True) -> "SyntheticConfig":
+        """Raise ConfigError naming every bad field (its message is the first one's line)."""
+        self.check(check_device).raise_any()
         return self
 
 

@@ -1,0 +1,175 @@
+"""Config fields that carry their own label, help and limits, and the checks, flags and errors made from them.
+
+A run config (msr.config.RunConfig, msr.synthetic.config.SyntheticConfig) is
+a dataclass whose fields are declared with :func:`setting`. The command
+line's flags (:func:`add_flags`), the form's labels and tooltips, and the
+bounds and wording of validation (:class:`Checks`) are all read from there, so
+they cannot drift apart.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Callable, Iterable
+
+
+class ConfigError(ValueError):
+    """Bad input; str(error) is the one line to show the user.
+
+    ``errors`` maps each bad field (None: no single field) to its line, in
+    the order they were found; str(error) is the first of them.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None, errors: dict[str | None, str] | None = None):
+        super().__init__(message)
+        self.errors: dict[str | None, str] = dict(errors) if errors else {field: message}
+
+    @classmethod
+    def of(cls, errors: dict[str | None, str]) -> "ConfigError":
+        return cls(next(iter(errors.values())), errors=errors)
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What a field says about itself (the dataclass field's metadata)."""
+    label: str  # the form's label
+    name: str  # the field in a message: "<name> must be …"
+    help: str | None = None  # the form's tooltip and the flag's help
+    check: str | None = None  # "choice", "whole", "positive", "text" or None (checked by hand)
+    low: float | None = None
+    high: float | None = None
+    choices: tuple | None = None
+    flag: str | None = None  # the command line's flag; "" for none
+    kind: type | None = None  # the flag's type (int, float, str, bool); None: from the default
+
+
+def setting(default: Any, label: str, help: str | None = None, *, name: str | None = None,
+            check: str | None = None, low: float | None = None, high: float | None = None,
+            choices: Iterable | None = None, flag: str | None = None, kind: type | None = None):
+    """A dataclass field that carries its Spec."""
+    spec = Spec(label, name or label.lower(), help, check, low, high,
+                tuple(choices) if choices is not None else None, flag, kind)
+    return dataclasses.field(default=default, metadata={"spec": spec})
+
+
+def spec(cls, name: str) -> Spec:
+    return next(f.metadata["spec"] for f in fields(cls) if f.name == name)
+
+
+def specs(cls) -> dict[str, Spec]:
+    """Every field's Spec, in field order (fields without one are left out)."""
+    return {f.name: f.metadata["spec"] for f in fields(cls) if "spec" in f.metadata}
+
+
+class Settings:
+    """What every run config shares: its dict form for run folders, read
+    back strictly."""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict):
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ConfigError(f"unknown config field(s): {', '.join(sorted(unknown))}")
+        return cls(**data)
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+
+def _is_whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+class Checks:
+    """Collects at most one line per bad field of a config, in the order
+    checked; ``raise_any`` raises them all as one ConfigError."""
+
+    def __init__(self, config):
+        self.config = config
+        self.specs = specs(type(config))
+        self.errors: dict[str | None, str] = {}
+
+    def fail(self, field: str | None, message: str) -> None:
+        self.errors.setdefault(field, message)
+
+    def ok(self, *names: str) -> bool:
+        """None of these fields has failed."""
+        return not any(n in self.errors for n in names)
+
+    def guard(self, field: str | None, check: Callable, *args) -> None:
+        """Run a check that raises ConfigError; its ``field`` (else ``field``) gets the line."""
+        try:
+            check(*args)
+        except ConfigError as exc:
+            for name, message in exc.errors.items():
+                self.fail(name if name is not None else field, message)
+
+    def check(self, *names: str, low: float | None = None, high: float | None = None) -> None:
+        """The check each field's Spec declares (``low``/``high`` override its bounds)."""
+        for name in names:
+            s, value = self.specs[name], getattr(self.config, name)
+            if s.check == "choice":
+                self.one_of(name, value, s.choices)
+            elif s.check == "whole":
+                self.whole(name, value, s.low if low is None else low, s.high if high is None else high)
+            elif s.check == "positive":
+                self.positive(name, value)
+            elif s.check == "text":
+                if not isinstance(value, str):
+                    self.fail(name, f"{s.name} must be text, got {value!r}")
+
+    def one_of(self, name: str, value, allowed) -> None:
+        if value not in allowed:
+            self.fail(name, f"unknown {self.specs[name].name} {value!r}; allowed: {', '.join(map(str, allowed))}")
+
+    def whole(self, name: str, value, low: float = 1, high: float | None = None) -> None:
+        if not _is_whole(value) or value < low or (high is not None and value > high):
+            allowed = f"≥ {low:,}" if high is None else f"from {low:,} to {high:,}"
+            self.fail(name, f"{self.specs[name].name} must be a whole number {allowed}, got {value!r}")
+
+    def positive(self, name: str, value) -> None:
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value <= 0:
+            self.fail(name, f"{self.specs[name].name} must be a number > 0, got {value!r}")
+
+    def raise_any(self) -> None:
+        if self.errors:
+            raise ConfigError.of(self.errors)
+
+
+# -------------------------------------------------------------- command line
+def flag_of(name: str, s: Spec) -> str:
+    return s.flag if s.flag is not None else "--" + name.replace("_", "-")
+
+
+def add_flags(parser: argparse.ArgumentParser, cls, skip: Iterable[str] = ()) -> None:
+    """A flag for every field of ``cls`` with a Spec (not those in ``skip``
+    nor those whose flag is ""). Every default is None, meaning 'not given'."""
+    defaults = cls()
+    for name, s in specs(cls).items():
+        flag = flag_of(name, s)
+        if name in skip or not flag:
+            continue
+        kind = s.kind or type(getattr(defaults, name))
+        help_ = (s.help or s.label).replace("%", "%%")
+        metavar = flag.lstrip("-").replace("-", "_").upper()
+        if kind is bool:
+            parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None, help=help_)
+        elif s.choices is not None:
+            parser.add_argument(flag, dest=name, choices=list(s.choices), default=None, help=help_)
+        else:
+            parser.add_argument(flag, dest=name, type=kind, default=None, metavar=metavar, help=help_)
+
+
+def given(args: argparse.Namespace, cls) -> dict:
+    """The fields of ``cls`` that were given on the command line."""
+    return {f.name: getattr(args, f.name) for f in fields(cls) if getattr(args, f.name, None) is not None}
