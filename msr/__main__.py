@@ -1,3 +1,4 @@
+"""``python -m msr``: the command line (msr.cli)."""
 import sys
 
 from .cli import main

@@ -1,9 +1,9 @@
-"""Looking inside a run: its model at any checkpoint, what the model computes,
-and what the run's records say about data and errors.
+"""Looking inside a Rotated MNIST model at any checkpoint: digits, activations, filters, symmetry matrices, confusions.
 
-Everything here reads a run folder (or a record list) and returns arrays or
-DataFrames, so the pages only draw, and tests check the numbers directly.
-Weights are read from checkpoints; nothing here trains or writes.
+Everything here reads a run folder and returns arrays or DataFrames, so the
+pages only draw, and tests check the numbers directly. Weights are read from
+checkpoints; nothing here trains or writes. (What the run's records say, as
+tables, is in msr.tables.)
 """
 from __future__ import annotations
 

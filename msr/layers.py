@@ -244,6 +244,20 @@ class DenseLinear(nn.Module):
         return out + self.bias[index] if self.bias is not None else out
 
 
+def _init_banked(module: nn.Module, shape: tuple[int, ...], bias: bool, bank: int | None,
+                 generator: torch.Generator | None) -> None:
+    """Give a plain layer its weight (and bias): torch's default init, one
+    copy per bank entry when banked (a leading bank axis), else one."""
+    copies = [_default_init(shape, bias, generator) for _ in range(bank or 1)]
+    w = torch.stack([weight for weight, _ in copies])
+    module.weight = nn.Parameter(w if bank else w[0])
+    if bias:
+        b = torch.stack([b for _, b in copies])
+        module.bias = nn.Parameter(b if bank else b[0])
+    else:
+        module.register_parameter("bias", None)
+
+
 class BankedConv2d(nn.Module):
     """A plain conv (no symmetry matrices), optionally one copy per bank entry."""
 
@@ -252,15 +266,7 @@ class BankedConv2d(nn.Module):
                  generator: torch.Generator | None = None):
         super().__init__()
         self.kernel_size = kernel_size
-        shape = (out_channels, in_channels, kernel_size, kernel_size)
-        copies = [_default_init(shape, bias, generator) for _ in range(bank or 1)]
-        w = torch.stack([weight for weight, _ in copies])
-        self.weight = nn.Parameter(w if bank else w[0])
-        if bias:
-            b = torch.stack([b for _, b in copies])
-            self.bias = nn.Parameter(b if bank else b[0])
-        else:
-            self.register_parameter("bias", None)
+        _init_banked(self, (out_channels, in_channels, kernel_size, kernel_size), bias, bank, generator)
 
     def effective_weight(self) -> torch.Tensor:
         return self.weight
@@ -275,14 +281,7 @@ class BankedLinear(nn.Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
                  bank: int | None = None, generator: torch.Generator | None = None):
         super().__init__()
-        copies = [_default_init((out_features, in_features), bias, generator) for _ in range(bank or 1)]
-        w = torch.stack([weight for weight, _ in copies])
-        self.weight = nn.Parameter(w if bank else w[0])
-        if bias:
-            b = torch.stack([b for _, b in copies])
-            self.bias = nn.Parameter(b if bank else b[0])
-        else:
-            self.register_parameter("bias", None)
+        _init_banked(self, (out_features, in_features), bias, bank, generator)
 
     def effective_weight(self) -> torch.Tensor:
         return self.weight

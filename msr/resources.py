@@ -1,5 +1,4 @@
-"""Peak memory of a run, estimated from its shapes, and the refusal of runs
-that cannot fit.
+"""Peak memory of a run, estimated from its shapes, and the refusal of runs that cannot fit.
 
 A run that asks for more memory than the machine has dies with a memory error
 (or is killed) after its folder was written. :func:`check_memory` refuses it

@@ -1,4 +1,4 @@
-"""The equivariance lens: has a first layer become a rotation group convolution?
+"""Measures of rotation symmetry in a filter bank: has a first layer become a rotation group convolution?
 
 Everything here works on a bank of filters W (C, c_in, k, k), the linear part
 of a first conv layer (bias left out: it carries no spatial structure).

@@ -28,31 +28,35 @@ class SyntheticConfig(Settings):
                                                       "task's generating coefficients, 27 / 18 / 18)", kind=int)
     steps: int = setting(1000, "Outer steps", "outer steps", name="steps", check="whole", low=1)
     tasks_per_step: int = setting(32, "Tasks per step", "tasks per meta-batch")
-    shots: int = setting(1, "Shots", "support examples per task", check="whole", low=1)
-    queries: int = setting(19, "Queries", "query examples per task", check="whole", low=1)
-    inner_lr: float = setting(0.1, "Inner learning rate", "initial inner learning rate", check="positive")
-    outer_lr: float = setting(1e-3, "Outer learning rate", "Adam learning rate", check="positive")
+    shots: int = setting(1, "Support examples", "support examples per task", name="shots", check="whole", low=1)
+    queries: int = setting(19, "Query examples", "query examples per task", name="queries", check="whole", low=1)
+    inner_lr: float = setting(0.1, "Inner lr (initial)", "initial inner learning rate", name="inner learning rate",
+                             check="positive")
+    outer_lr: float = setting(1e-3, "Outer lr (Adam)", "Adam learning rate", name="outer learning rate",
+                             check="positive")
     lr_mode: str = setting("per_layer", "Inner rate mode", "inner learning rate mode", name="lr mode",
                            check="choice", choices=LR_MODES)
     inner_steps: int = setting(1, "Inner steps", "inner SGD steps", check="whole", low=1, high=MAX_INNER_STEPS)
-    eval_interval: int = setting(100, "Evaluate every … steps", "evaluate every N steps", name="evaluation interval",
+    eval_interval: int = setting(100, "Evaluate every", "evaluate every N steps", name="evaluation interval",
                                  check="whole", low=1)
     test_tasks: int = setting(300, "Test tasks", "test tasks per evaluation")
     seed: int = setting(0, "Seed", "seed of the model and the task draws", check="whole", low=0, high=2**31 - 1)
-    data_seed: int = setting(0, "Data seed", "seed of the dataset", check="whole", low=0, high=2**63 - 1)
+    data_seed: int = setting(0, "Dataset seed", "seed of the dataset", name="data seed", check="whole", low=0,
+                         high=2**63 - 1)
     # None: the authors' count for the problem (default_tasks)
     n_tasks: int | None = setting(None, "Tasks in the dataset", "tasks in the dataset, 80% train (default: the "
                                                                 "authors', 2,000 for rot8_flip, else 10,000)",
-                                  name="number of tasks in the dataset", flag="--tasks", kind=int)
+                                  name="number of tasks in the dataset", flag="--tasks", kind=int,
+                                  check="whole", low=10, high=1_000_000)
     engine: str = setting("func", "Engine", "meta-gradient engine", check="choice", choices=ENGINES)
     device: str = setting("cpu", "Device", "where to train", check="choice", choices=DEVICES)
-    cache_dir: str | None = setting(str(DEFAULT_CACHE), "Cache folder", "folder for the generated datasets",
+    cache_dir: str | None = setting(str(DEFAULT_CACHE), "Dataset cache folder", "folder for the generated datasets",
                                     name="cache folder")
     # torch intra-op threads while the run lasts (None: leave as is). These
     # models are tiny, so one thread avoids thread hand-off costs; with the
     # OpenMP backend the setting only affects the calling thread.
     threads: int | None = setting(None, "Threads", "torch threads (default 1: these models are too small to gain "
-                                                   "from more)", kind=int)
+                                                   "from more)", kind=int, check="whole", low=1)
     runs_dir: str = setting("runs", "Runs folder", "where runs are saved", name="runs_dir", check="text")
     name: str = setting("", "Run name", "a label for the run", name="name", check="text")
     # runs launched together (the Paper check page shows one group)
@@ -100,7 +104,7 @@ class SyntheticConfig(Settings):
             c.fail("queries", f"shots + queries = {self.shots + self.queries} exceeds the {EXAMPLES_PER_TASK} "
                               f"examples of a task; allowed: at most {EXAMPLES_PER_TASK}")
         if self.n_tasks is not None:
-            c.whole("n_tasks", self.n_tasks, 10, 1_000_000)
+            c.check("n_tasks")
         if c.ok("problem", "n_tasks"):
             n_tasks = self.resolved_tasks()
             n_train = int(TRAIN_FRACTION * n_tasks)
@@ -108,7 +112,7 @@ class SyntheticConfig(Settings):
             c.whole("test_tasks", self.test_tasks, 2, n_tasks - n_train)
         c.check("inner_lr", "outer_lr", "lr_mode", "inner_steps", "eval_interval", "seed", "data_seed")
         if self.threads is not None:
-            c.whole("threads", self.threads, 1)
+            c.check("threads")
         c.check("engine", "device", "runs_dir", "name", "group")
         if self.cache_dir is not None and not isinstance(self.cache_dir, str):
             c.fail("cache_dir", f"cache folder must be text, got {self.cache_dir!r}")
