@@ -1,5 +1,7 @@
-"""Every run training on this machine, in the sidebar of every page, with its
-progress and a Stop button: runs belong to no browser session."""
+"""The sidebar panel of every page: each run training on this machine, with its progress and a Stop button.
+
+Runs belong to no browser session, so every session sees them all.
+"""
 from __future__ import annotations
 
 import streamlit as st

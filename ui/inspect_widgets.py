@@ -1,14 +1,17 @@
-"""Pieces the inspection pages (Data, Errors, Weights) share: charts with
-their downloads, a step slider that follows a live run, and rendering a page
-body live (refreshing) or once for a finished run."""
+"""Widgets shared by the run inspection pages (Data, Errors, Weights, Symmetry).
+
+Charts and pictures with their downloads, a step slider that follows a live
+run, and a page body drawn live while its run trains, or once after.
+"""
 from __future__ import annotations
 
 from typing import Callable
 
 import streamlit as st
 
-from msr.runs import RunRecord, load_run
+from msr.runs import RunRecord
 from msr.viz.export import figure_png, frame_csv
+from ui.live import live, run_training
 
 
 def show_png(png: bytes, name: str, key: str) -> None:
@@ -46,11 +49,4 @@ def render_run(rec: RunRecord, body: Callable[[str], None], key: str, refresh_s:
         body(str(rec.path))
         return
     follow = st.toggle(f"Follow the live run (refresh every {refresh_s} s)", value=True, key=f"{key}_follow")
-
-    @st.fragment(run_every=refresh_s if follow else None)
-    def live() -> None:
-        body(str(rec.path))
-        if not load_run(rec.path, with_metrics=False).active:
-            st.rerun()
-
-    live()
+    live(lambda: body(str(rec.path)), refresh_s if follow else None, still_active=run_training(rec.path))

@@ -15,6 +15,7 @@ from msr.layout import LOG
 from msr.runs import (METRICS_CACHE, Damaged, Progress, RunFolderError, force_stop, load_run, progress_of,
                       read_losses, read_run_file, request_stop)
 from msr.viz.training import accuracy_chart, inner_lr_chart, loss_chart
+from ui.live import live, run_training
 
 REFRESH_SECONDS = 3.0
 CHART_REFRESH_SECONDS = 10.0
@@ -182,16 +183,5 @@ def show_run(path: str, key: str = "run") -> None:
         render_status(path, key)
         render_charts(path)
         return
-
-    @st.fragment(run_every=REFRESH_SECONDS)
-    def live_status() -> None:
-        render_status(path, key)
-        if not load_run(path, with_metrics=False).active:
-            st.rerun()
-
-    @st.fragment(run_every=CHART_REFRESH_SECONDS)
-    def live_charts() -> None:
-        render_charts(path)
-
-    live_status()
-    live_charts()
+    live(lambda: render_status(path, key), REFRESH_SECONDS, still_active=run_training(path))
+    live(lambda: render_charts(path), CHART_REFRESH_SECONDS)

@@ -1,16 +1,21 @@
-"""Data: the digits at each of the run's angles, and how many images each
-angle and each digit received in the tasks the run actually sampled."""
+"""Data: a run's digits at each of its angles, and the images its tasks drew per angle and digit.
+
+The digits are shown rotated at every angle of the run; the counts are of
+the images each angle and each digit received in the tasks the run actually
+sampled.
+"""
 from __future__ import annotations
 
 import streamlit as st
 
 from msr import inspect as mi
-from msr.data import DataError, load_source
-from msr.runs import load_run
 from msr import tables
+from msr.data import DataError
+from msr.runs import load_run
 from msr.viz import inspect as vi
 from msr.viz.export import figure_png
 from ui.inspect_widgets import choose_step, render_run, show_chart
+from ui.page_cache import dataset
 from ui.run_picker import select_run
 
 LIVE_REFRESH_S = 5
@@ -19,19 +24,10 @@ MAX_GRID_ANGLES = 12
 st.title("Data")
 
 
-@st.cache_resource(show_spinner="Loading digits…")
-def _data(source: str, data_dir: str):
-    return load_source(source, data_dir)
-
-
 @st.cache_data(show_spinner=False, max_entries=32)
 def _grid_png(source: str, data_dir: str, angles: tuple, per_class: int) -> bytes:
-    images, labels = mi.sample_digits(_data(source, data_dir).test, per_class=per_class)
+    images, labels = mi.sample_digits(dataset(source, data_dir).test, per_class=per_class)
     return figure_png(vi.digit_grid_figure(mi.rotated_grid(images, angles), labels.tolist(), angles))
-
-
-
-
 
 
 def digit_grid(config, slug: str) -> None:

@@ -1,16 +1,16 @@
-"""Errors: which angles the model gets wrong, how that changes over training,
-and which digits it confuses at a chosen angle."""
+"""Errors: which angles a run gets wrong, how that changes over training, and its confusions."""
 from __future__ import annotations
 
 import streamlit as st
 
 from msr import inspect as mi
-from msr.data import DataError, load_source
-from msr.runs import load_run
 from msr import tables
+from msr.data import DataError
+from msr.runs import load_run
 from msr.viz import inspect as vi
 from msr.viz.export import frame_csv
 from ui.inspect_widgets import choose_step, render_run, show_chart, show_figure
+from ui.page_cache import dataset, snapshot
 from ui.run_picker import select_run
 
 LIVE_REFRESH_S = 5
@@ -18,31 +18,12 @@ LIVE_REFRESH_S = 5
 st.title("Errors")
 
 
-# ------------------------------------------------------------------ caches
-@st.cache_resource(show_spinner="Loading checkpoint…", max_entries=16)
-def _snapshot(path: str, step: int, mtime: float) -> mi.Snapshot:
-    return mi.load_snapshot(path, step)
-
-
-@st.cache_resource(show_spinner="Loading digits…")
-def _data(source: str, data_dir: str):
-    return load_source(source, data_dir)
-
-
 @st.cache_data(show_spinner="Adapting to held-out tasks…", max_entries=64)
 def _confusion(path: str, step: int, mtime: float, angle_index: int, tasks: int) -> mi.Confusion:
-    snap = _snapshot(path, step, mtime)
-    return mi.confusion_at_angle(snap, _data(snap.config.data_source, snap.config.data_dir), angle_index, tasks)
+    snap = snapshot(path, step)
+    return mi.confusion_at_angle(snap, dataset(snap.config.data_source, snap.config.data_dir), angle_index, tasks)
 
 
-# ----------------------------------------------------------------- helpers
-
-
-
-
-
-
-# -------------------------------------------------------------------- body
 def body(path: str) -> None:
     rec = load_run(path)
     if rec.damaged or rec.config is None:
@@ -106,7 +87,6 @@ def body(path: str) -> None:
                        mime="text/csv", key="dl_conf_csv")
 
 
-# ------------------------------------------------------------------- page
 rec = select_run("errors_run")
 if rec is None:
     st.stop()

@@ -1,4 +1,4 @@
-"""Landing view: what MSR is and what each page shows."""
+"""Home: what MSR is and what each page shows."""
 import streamlit as st
 
 from msr.models import ARCHITECTURES

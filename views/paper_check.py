@@ -10,20 +10,23 @@ import time
 import streamlit as st
 
 from msr.config import ConfigError
-from msr.runs import CheckpointError, list_runs, load_checkpoint, load_run, progress_of, request_stop
+from msr.runs import CheckpointError, list_runs, load_run, progress_of, request_stop
 from msr.synthetic.config import SyntheticConfig, make_config
 from msr.synthetic.data import ALL_PROBLEMS, DEFAULT_CACHE, default_tasks
-from msr.synthetic.models import model_label, models_for, paper_latent
+from msr.synthetic.models import MODEL_ORDER, model_label, models_for, paper_latent
 from msr.synthetic.rotation import FIELDS, GROUPS
-from msr.synthetic.run import run_groups, snapshot_from_checkpoint, summarize
+from msr.synthetic.run import run_groups, summarize
 from msr.synthetic.score import conv_score
+from msr.tables import LENS_COLUMNS, history_frame, lens_frame, lens_history_frame, results_frame
+from msr.viz.export import chart_png, figure_png, frame_csv
+from msr.viz.synthetic import (ARRANGEMENTS, filter_bank_figure, filter_rotation, filters_frame, history_chart,
+                               lens_chart, matrix_frame, mse_bar_chart, symmetry_figure, symmetry_frame,
+                               weight_figure)
 from msr.worker import start_run
+from ui.live import live
+from ui.page_cache import synthetic_snapshot
 from ui.run_picker import runs_dir
 from ui.run_view import REFRESH_SECONDS
-from msr.viz.export import chart_png, figure_png, frame_csv
-from msr.viz.synthetic import ARRANGEMENTS, filter_bank_figure, filter_rotation, filters_frame, history_chart, lens_chart, matrix_frame, mse_bar_chart, symmetry_figure, symmetry_frame, weight_figure
-from msr.synthetic.models import MODEL_ORDER
-from msr.tables import LENS_COLUMNS, history_frame, lens_frame, lens_history_frame, results_frame
 
 GROUP_KEY = "paper_check.group"
 PROBLEM_KEY = "paper_check.problem"
@@ -73,7 +76,6 @@ output, channels allowed to trade places; 0 for an exact group convolution, abou
 split into rotated copies of one another (1 = exactly, ≈0 = random). Both read the layers adapted to the first
 test tasks and, for the MSR models, the layers U generates from random v (what U lets adaptation reach).
 """
-
 
 
 def in_model_order(runs: list) -> list:
@@ -242,8 +244,15 @@ def rotation_results(runs: list, summaries: list[dict], problem_: str) -> None:
                        f"paper_check_{problem_}_equivariance.png", "image/png")
 
 
-@st.fragment(run_every=REFRESH_SECONDS if busy else None)
+def still_training() -> bool:
+    """While a run of the group shown trains. A group whose runs were all
+    deleted meanwhile counts too, so its warning stays up."""
+    runs_ = [r for r in (load_run(p, with_metrics=False) for p in paths) if not r.damaged]
+    return not runs_ or any(r.active for r in runs_)
+
+
 def live_view() -> None:
+    """The group's progress (Stop while it trains, the outcome after) and its results."""
     runs = load_group()
     if not runs:
         st.warning("The runs of this group are gone (deleted or damaged); see the Runs page.")
@@ -292,8 +301,6 @@ def live_view() -> None:
                            "image/png")
         d4.download_button("Conv score chart (PNG)", lambda: chart_png(score_chart),
                            f"paper_check_{problem_}_conv_score.png", "image/png")
-    if busy and not active:
-        st.rerun()  # once, so the weights view below shows the final state
 
 
 def nearest_snapshot(rec, step: int):
@@ -304,7 +311,7 @@ def nearest_snapshot(rec, step: int):
         return None
     at = max((s_ for s_ in steps_ if s_ <= step), default=steps_[0])
     try:
-        return snapshot_from_checkpoint(load_checkpoint(rec.path, at))
+        return synthetic_snapshot(rec.path, at)
     except CheckpointError:
         return None
 
@@ -318,7 +325,6 @@ def show_pictures(pictures: list[tuple[str, object]], order: int) -> None:
             col.pyplot(fig, clear_figure=False)
 
 
-@st.fragment(run_every=REFRESH_SECONDS if busy else None)
 def rotation_filters() -> None:
     """The filters of a 2-D group at one evaluation, redrawn while it trains."""
     runs_ = [r for r in load_group() if r.checkpoint_steps()]
@@ -387,11 +393,12 @@ def rotation_filters() -> None:
                        f"paper_check_{problem_}_filters_step{step}.csv", "text/csv")
 
 
-live_view()
+# Redrawn while the group trains; once it stops, a full rerun (so the weights view below shows the final state).
+live(live_view, REFRESH_SECONDS if busy else None, still_active=still_training if busy else None)
 
 if groups[chosen][0].config.problem in GROUPS:
     st.subheader("What the filters look like")
-    rotation_filters()
+    live(rotation_filters, REFRESH_SECONDS if busy else None)
     st.stop()
 
 st.subheader("What the weights look like")
@@ -410,7 +417,7 @@ steps_seen = rec.checkpoint_steps()
 step = w2.select_slider("Evaluation step", options=steps_seen, value=steps_seen[-1]) if len(steps_seen) > 1 \
     else steps_seen[0]
 try:
-    snap = snapshot_from_checkpoint(load_checkpoint(rec.path, step))
+    snap = synthetic_snapshot(rec.path, step)
 except CheckpointError as exc:
     st.error(str(exc))
     st.stop()

@@ -5,11 +5,13 @@ import streamlit as st
 
 from msr import layout
 from msr.config import ConfigError
-from msr.runs import RunFolderError, check_run_file, delete_run, list_runs, progress_of, read_run_file
+from msr.runs import (RunFolderError, active_runs, check_run_file, delete_run, list_runs, progress_of,
+                      read_run_file)
 from msr.tables import config_diff, metrics_frame, run_label, runs_frame
 from msr.viz.export import frame_csv
 from msr.viz.training import METRICS, overlay_chart
 from msr.worker import resume_run
+from ui.live import live
 from ui.run_picker import runs_dir
 from ui.run_view import progress_text, stop_controls
 
@@ -31,13 +33,12 @@ if not records:
     st.stop()
 
 
-@st.fragment(run_every=3.0 if any(r.active for r in records) else None)
 def table() -> None:
-    """The table refreshes itself while a run trains (a full rerun once none does)."""
-    fresh = list_runs(folder, include_damaged=True)
-    draw_table(fresh)
-    if any(r.active for r in records) and not any(r.active for r in fresh):
-        st.rerun()
+    draw_table(list_runs(folder, include_damaged=True))
+
+
+def still_training() -> bool:
+    return bool(active_runs(folder))
 
 
 def draw_table(records) -> None:
@@ -60,7 +61,9 @@ def draw_table(records) -> None:
     )
 
 
-table()
+# The table refreshes itself while a run trains (a full rerun once none does).
+training = any(r.active for r in records)
+live(table, 3.0 if training else None, still_active=still_training if training else None)
 damaged = [r for r in records if r.damaged]
 if damaged:
     st.caption("Left out of the charts, as they cannot be read as runs (you may delete them below): "

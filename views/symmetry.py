@@ -1,6 +1,8 @@
-"""Symmetry: has a run's first layer learned rotation symmetry, and for which
-angles? The equivariance lens (msr.lens) at the run's checkpoints, always
-read against an exact group conv and a random conv."""
+"""Symmetry: has a run's first layer learned rotation symmetry, and for which angles?
+
+The equivariance lens (msr.lens) at the run's checkpoints, always read
+against an exact group conv and a random conv.
+"""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -10,8 +12,8 @@ import streamlit as st
 from msr import inspect as mi
 from msr.config import ConfigError
 from msr.lens import LensReport, lens_reference, lens_report, verdict
-from msr.tables import equivariance_frame, invariance_frame, orbit_frame, reference_frame
 from msr.runs import CheckpointError, RunRecord, list_runs, load_run
+from msr.tables import equivariance_frame, invariance_frame, orbit_frame, reference_frame
 from msr.viz import symmetry as vs
 from msr.viz.export import figure_png, frame_csv
 from ui.inspect_widgets import choose_step, render_run, show_chart, show_png
