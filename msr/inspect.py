@@ -21,7 +21,6 @@ from .data import MnistSplits, Split, TaskSampler, prepare
 from .layers import DenseConv2d, DenseLinear, is_symmetry_param
 from .meta import Episode, MetaLearner
 from .models import build_model
-from .layout import run_files
 from .runs import load_checkpoint
 
 CONFUSION_SEED = 4242  # the same test tasks at every step, so confusion matrices compare across steps
@@ -54,14 +53,6 @@ class Snapshot:
         if self.circuits == 1:
             return ["single circuit"]
         return [f"{a:g}° circuit" for a in self.angles]
-
-
-def checkpoint_mtime(run_path: str | Path, step: int) -> float:
-    """Part of a cache key: a checkpoint rewritten under the same step is a new one."""
-    try:
-        return run_files(run_path).checkpoint(step).stat().st_mtime
-    except OSError:
-        return 0.0
 
 
 def load_snapshot(run_path: str | Path, step: int | None = None) -> Snapshot:

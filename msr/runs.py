@@ -339,6 +339,14 @@ def load_checkpoint(run_path: str | Path, step: int | None = None) -> dict:
     return _torch_load(run_files(run_path).checkpoint(step), f"the checkpoint of step {step}", run_path)
 
 
+def checkpoint_mtime(run_path: str | Path, step: int) -> float:
+    """Part of a cache key: a checkpoint rewritten under the same step is a new one."""
+    try:
+        return run_files(run_path).checkpoint(step).stat().st_mtime
+    except OSError:
+        return 0.0
+
+
 RESUME_KEYS = ("step", "model", "inner_lrs", "optimizer", "generators")
 
 

@@ -148,7 +148,7 @@ def test_train_a_run_in_the_browser_and_visit_every_page(server):
                                  ("Tasks per step", 2), ("Outer steps", 6), ("Evaluate every … steps", 2),
                                  ("Test tasks per evaluation", 2), ("Conv channels", 4)]:
                 set_number(page, label, value)
-            page.get_by_label("Run name (optional)").fill("browser")
+            page.get_by_label("Run name (optional)", exact=True).fill("browser")
             page.get_by_role("button", name="Start run").click()
             page.get_by_text("Run completed").wait_for(timeout=120000)
             settle(page)

@@ -8,7 +8,7 @@ from msr import inspect as mi
 from msr.config import RunConfig
 from msr.data import load_source, prepare
 from msr.layout import run_files
-from msr.runs import load_run
+from msr.runs import checkpoint_mtime, load_run
 from msr import tables
 from msr.train import train
 
@@ -278,6 +278,6 @@ def test_confusion_at_angle(runs, data, arch):
 
 def test_checkpoint_mtime(runs, tmp_path):
     path = runs["shared"][0]
-    assert mi.checkpoint_mtime(path, 4) > 0
-    assert mi.checkpoint_mtime(path, 3) == 0.0
+    assert checkpoint_mtime(path, 4) > 0
+    assert checkpoint_mtime(path, 3) == 0.0
     assert run_files(path).checkpoint(4).is_file()

@@ -78,3 +78,18 @@ def test_synthetic_validation_names_every_bad_field():
     assert errors["test_tasks"] == "test tasks must be a whole number from 2 to 2,000, got 1"
     # the sizes that depend on the problem are not judged against an unknown one
     assert list(SyntheticConfig(problem="rank9", test_tasks=10**6).check(check_device=False).errors) == ["problem"]
+
+
+def test_the_paper_check_form_reads_its_labels_and_bounds_from_the_fields(tmp_path, monkeypatch):
+    monkeypatch.setenv("MSR_RUNS_DIR", str(tmp_path / "runs"))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.run()
+    at.switch_page("views/paper_check.py").run()
+    assert not at.exception
+    by_label = {s.label: (name, s) for name, s in specs(SyntheticConfig).items()}
+    inputs = [w for w in [*at.number_input, *at.text_input] if w.label in by_label]
+    assert len(inputs) == 11  # every input but the latent size, whose 0 means "the default"
+    for w in at.number_input:
+        if w.label in by_label:
+            name, s = by_label[w.label]
+            assert w.min == s.low or s.low is None, name

@@ -12,7 +12,7 @@ import streamlit as st
 
 from msr import inspect as mi
 from msr.data import MnistSplits, load_source
-from msr.runs import load_checkpoint
+from msr.runs import checkpoint_mtime, load_checkpoint
 from msr.synthetic.run import Snapshot as SyntheticSnapshot, snapshot_from_checkpoint
 
 
@@ -29,7 +29,7 @@ def _snapshot(path: str, step: int, mtime: float) -> mi.Snapshot:
 
 def snapshot(path: str | Path, step: int) -> mi.Snapshot:
     """A Rotated MNIST run's model at a checkpoint step (msr.inspect.load_snapshot)."""
-    return _snapshot(str(path), step, mi.checkpoint_mtime(path, step))
+    return _snapshot(str(path), step, checkpoint_mtime(path, step))
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
@@ -40,4 +40,4 @@ def _synthetic_snapshot(path: str, step: int, mtime: float) -> SyntheticSnapshot
 def synthetic_snapshot(path: str | Path, step: int) -> SyntheticSnapshot | None:
     """A synthetic run's weight pictures at a checkpoint step (None: the
     checkpoint holds none). Raises CheckpointError."""
-    return _synthetic_snapshot(str(path), step, mi.checkpoint_mtime(path, step))
+    return _synthetic_snapshot(str(path), step, checkpoint_mtime(path, step))

@@ -6,7 +6,7 @@ import streamlit as st
 from msr import inspect as mi
 from msr import tables
 from msr.data import DataError
-from msr.runs import load_run
+from msr.runs import checkpoint_mtime, load_run
 from msr.viz import inspect as vi
 from msr.viz.export import frame_csv
 from ui.inspect_widgets import choose_step, render_run, show_chart, show_figure
@@ -77,7 +77,7 @@ def body(path: str) -> None:
                "like the run's own test tasks, except that every query is shown at this angle. Rows are the "
                "true digit; a digit can only be confused with the others in its task.")
     try:
-        conf = _confusion(path, step, mi.checkpoint_mtime(path, step), angle_i, tasks)
+        conf = _confusion(path, step, checkpoint_mtime(path, step), angle_i, tasks)
     except DataError as exc:
         st.error(str(exc))
         return

@@ -11,8 +11,9 @@ import streamlit as st
 
 from msr.config import ConfigError
 from msr.runs import CheckpointError, list_runs, load_run, progress_of, request_stop
+from msr.settings import spec
 from msr.synthetic.config import SyntheticConfig, make_config
-from msr.synthetic.data import ALL_PROBLEMS, DEFAULT_CACHE, default_tasks
+from msr.synthetic.data import ALL_PROBLEMS, EXAMPLES_PER_TASK, default_tasks
 from msr.synthetic.models import MODEL_ORDER, model_label, models_for, paper_latent
 from msr.synthetic.rotation import FIELDS, GROUPS
 from msr.synthetic.run import run_groups, summarize
@@ -129,30 +130,39 @@ LATENT_HELP = ("Latent size of U for MSR-FC and MSR-Conv (dense U); 0 uses the d
                + ", ".join(f"{p} {paper_latent(p)}" for p in ALL_PROBLEMS)
                + " (the paper's for MSR-FC; the generating coefficients for the dense U).")
 
+def field_input(col, name: str, **overrides):
+    """A number input for a SyntheticConfig field: its label, tooltip, lower
+    bound and default come from the field (msr.synthetic.config)."""
+    s = spec(SyntheticConfig, name)
+    kwargs = {"min_value": s.low, "value": getattr(DEFAULTS, name),
+              "help": s.help[0].upper() + s.help[1:] + "." if s.help else None, **overrides}
+    return col.number_input(overrides.pop("label", s.label), **{k: v for k, v in kwargs.items() if k != "label"})
+
+
 with st.form("paper_check_form"):
     c2, c3 = st.columns([3.4, 0.8])
     # One selection per problem, so switching problems never leaves another problem's models selected.
     models = c2.multiselect("Models", list(kinds), default=list(kinds), format_func=lambda m: kinds[m].label,
                             key=f"paper_check.models.{problem}")
-    steps = c3.number_input("Outer steps", min_value=1, max_value=100_000, value=DEFAULTS.steps, step=100)
+    steps = field_input(c3, "steps", max_value=100_000, step=100)
     with st.expander("Protocol (defaults are the authors')"):
         p1, p2, p3, p4 = st.columns(4)
-        tasks_per_step = p1.number_input("Tasks per step", min_value=1, value=DEFAULTS.tasks_per_step)
-        eval_interval = p2.number_input("Evaluate every", min_value=1, value=DEFAULTS.eval_interval)
-        test_tasks = p3.number_input("Test tasks", min_value=2, value=DEFAULTS.test_tasks)
-        seed = p4.number_input("Seed", min_value=0, value=DEFAULTS.seed)
+        tasks_per_step = field_input(p1, "tasks_per_step", min_value=1)
+        eval_interval = field_input(p2, "eval_interval")
+        test_tasks = field_input(p3, "test_tasks", min_value=2)
+        seed = field_input(p4, "seed")
         q1, q2, q3, q4 = st.columns(4)
-        latent = q1.number_input("Latent (0 = default)", min_value=0, value=0, help=LATENT_HELP)
-        inner_lr = q2.number_input("Inner lr (initial)", min_value=0.0, value=DEFAULTS.inner_lr, format="%.4f")
-        outer_lr = q3.number_input("Outer lr (Adam)", min_value=0.0, value=DEFAULTS.outer_lr, format="%.5f")
-        shots = q4.number_input("Support examples", min_value=1, max_value=19, value=DEFAULTS.shots)
+        latent = field_input(q1, "latent", label="Latent (0 = default)", min_value=0, value=0, help=LATENT_HELP)
+        inner_lr = field_input(q2, "inner_lr", min_value=0.0, format="%.4f")
+        outer_lr = field_input(q3, "outer_lr", min_value=0.0, format="%.5f")
+        shots = field_input(q4, "shots", max_value=EXAMPLES_PER_TASK - 1)
         r1, r2, r3 = st.columns([1, 1, 2])
-        n_tasks = r1.number_input("Tasks in the dataset", min_value=10, value=None, step=1000,
-                                  placeholder=f"{default_tasks(problem):,}",
-                                  help=f"Blank: the authors' dataset size for {problem}, "
-                                       f"{default_tasks(problem):,} tasks.")
-        data_seed = r2.number_input("Dataset seed", min_value=0, value=DEFAULTS.data_seed)
-        cache_dir = r3.text_input("Dataset cache folder", value=str(DEFAULT_CACHE))
+        n_tasks = field_input(r1, "n_tasks", value=None, step=1000, placeholder=f"{default_tasks(problem):,}",
+                              help=f"Blank: the authors' dataset size for {problem}, {default_tasks(problem):,} "
+                                   "tasks.")
+        data_seed = field_input(r2, "data_seed")
+        cache_dir = r3.text_input(spec(SyntheticConfig, "cache_dir").label, value=DEFAULTS.cache_dir,
+                                  help=spec(SyntheticConfig, "cache_dir").help.capitalize() + ".")
     submitted = st.form_submit_button("Run", type="primary")
 
 if submitted:
@@ -165,7 +175,7 @@ if submitted:
         configs = [make_config(problem, m, drop_latent=True, steps=int(steps), tasks_per_step=int(tasks_per_step),
                                eval_interval=int(eval_interval), test_tasks=int(test_tasks), seed=int(seed),
                                latent=int(latent) or None, inner_lr=float(inner_lr), outer_lr=float(outer_lr),
-                               shots=int(shots), queries=20 - int(shots),
+                               shots=int(shots), queries=EXAMPLES_PER_TASK - int(shots),
                                n_tasks=None if n_tasks is None else int(n_tasks),
                                data_seed=int(data_seed), cache_dir=cache_dir.strip() or None, threads=1,
                                runs_dir=runs_dir(), group=group)

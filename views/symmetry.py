@@ -9,10 +9,9 @@ from dataclasses import replace
 
 import streamlit as st
 
-from msr import inspect as mi
 from msr.config import ConfigError
 from msr.lens import LensReport, lens_reference, lens_report, verdict
-from msr.runs import CheckpointError, RunRecord, list_runs, load_run
+from msr.runs import CheckpointError, RunRecord, checkpoint_mtime, list_runs, load_run
 from msr.tables import equivariance_frame, invariance_frame, orbit_frame, reference_frame
 from msr.viz import symmetry as vs
 from msr.viz.export import figure_png, frame_csv
@@ -114,7 +113,7 @@ def measured(path: str, steps: list[int]) -> LensReport:
     for other in [p for p in store if p != path]:
         store.pop(other)
     known = store.setdefault(path, {"head": None, "steps": {}})
-    mtimes = {s: mi.checkpoint_mtime(path, s) for s in steps}
+    mtimes = {s: checkpoint_mtime(path, s) for s in steps}
     missing = [s for s in steps if known["steps"].get(s, (None,))[0] != mtimes[s]]
     if missing:
         with st.spinner(f"Measuring {len(missing)} checkpoint{'s' if len(missing) > 1 else ''} "

@@ -13,7 +13,7 @@ import streamlit as st
 from msr import inspect as mi
 from msr import tables
 from msr.data import DataError
-from msr.runs import RunRecord, load_run
+from msr.runs import RunRecord, checkpoint_mtime, load_run
 from msr.viz import inspect as vi
 from msr.viz.export import figure_png, frame_csv
 from ui.inspect_widgets import choose_step, render_run, show_chart, show_figure, show_png
@@ -70,7 +70,7 @@ def filters(shown: Shown) -> None:
     st.subheader("First-layer filters")
     st.caption("The kernels the first conv actually applies: U (or A ⊗ B ⊗ C) already multiplied into v. "
                + ("One row block per dedicated circuit." if snap.circuits > 1 else ""))
-    png = _filters_png(shown.path, snap.step, mi.checkpoint_mtime(shown.path, snap.step))
+    png = _filters_png(shown.path, snap.step, checkpoint_mtime(shown.path, snap.step))
     show_png(png, f"{shown.slug}-filters-step{snap.step}", "dl_filters")
 
 
@@ -125,7 +125,7 @@ def symmetry_matrices(shown: Shown) -> None:
 
 def drift(shown: Shown) -> None:
     steps = shown.steps
-    mtimes = tuple(mi.checkpoint_mtime(shown.path, step) for step in steps)
+    mtimes = tuple(checkpoint_mtime(shown.path, step) for step in steps)
     frame = _drift(shown.path, tuple(steps), mtimes)
     st.caption(f"Every checkpoint against step {steps[0]}; the first-layer filters are included for "
                "comparison. Dedicated circuits each get their own line.")
@@ -168,7 +168,7 @@ def filter_change(shown: Shown) -> None:
     if a == b:
         st.info("Pick two different steps.")
         return
-    mtimes = (mi.checkpoint_mtime(path, a), mi.checkpoint_mtime(path, b))
+    mtimes = (checkpoint_mtime(path, a), checkpoint_mtime(path, b))
     show_png(_change_png(path, a, b, mtimes), f"{slug}-filter-change-{a}-{b}", "dl_change")
     frame = mi.filter_change_frame(snapshot(path, a), snapshot(path, b))
     st.dataframe(frame, hide_index=True)
