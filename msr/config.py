@@ -132,7 +132,7 @@ class RunConfig(Settings):
                               low=2, high=MAX_EVAL_TASKS)
     engine: str = setting("func", "Engine", "meta-gradient engine; func: all tasks at once (fast), higher: one task "
                                             "at a time, the authors' way", check="choice", choices=ENGINES)
-    device: str = setting("cpu", "Device", "where to train; 'cuda' needs a CUDA GPU", check="choice",
+    device: str = setting("cpu", "Device", "where to train ('cuda' needs a CUDA GPU)", check="choice",
                           choices=DEVICES)
     seed: int = setting(0, "Seed", "random seed: the same seed gives the same run", check="whole", low=0,
                         high=MAX_SEED)
@@ -141,7 +141,8 @@ class RunConfig(Settings):
                                check="choice", choices=SOURCES)
     data_dir: str = setting("data", "Data folder (mnist only)", "folder for full MNIST")
     download: bool = setting(False, "Download MNIST if missing", "download full MNIST into the data folder if it "
-                                                                 "is missing (needs a network connection)")
+                                                                 "is missing (data source 'mnist' only; needs a "
+                                                                 "network connection)")
     runs_dir: str = setting("runs", "Runs folder", "where runs are saved")
     channels: int = setting(32, "Conv channels", "conv channels", name="channels", check="whole", low=1,
                             high=MAX_CHANNELS)

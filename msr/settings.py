@@ -46,6 +46,12 @@ class Spec:
     kind: type | None = None  # the flag's type (int, float, str, bool); None: from the default
 
 
+    @property
+    def tooltip(self) -> str | None:
+        """The help as the form's tooltip: a sentence."""
+        return None if not self.help else self.help + ("" if self.help.endswith(".") else ".")
+
+
 def setting(default: Any, label: str, help: str | None = None, *, name: str | None = None,
             check: str | None = None, low: float | None = None, high: float | None = None,
             choices: Iterable | None = None, flag: str | None = None, kind: type | None = None):

@@ -106,14 +106,10 @@ def form_fields() -> list[str]:
     return [name for _, columns in [*SECTIONS, MORE] for column in columns for name in column]
 
 
-def _tooltip(text: str | None) -> str | None:
-    return None if not text else text[0].upper() + text[1:] + ("" if text.endswith(".") else ".")
-
-
 def _widget(name: str) -> None:
     """The widget of one RunConfig field, as its Spec and default describe it."""
     s = spec(RunConfig, "angles" if name == ANGLES_TEXT else name)
-    key, tip = widget_key(name), _tooltip(s.help)
+    key, tip = widget_key(name), s.tooltip
     default = getattr(RunConfig, name, "")
     if name == "arch":
         tip = "\n\n".join(f"**{a.name}**: {a.summary}" for a in ARCHITECTURES.values())

@@ -135,7 +135,7 @@ def field_input(col, name: str, **overrides):
     bound and default come from the field (msr.synthetic.config)."""
     s = spec(SyntheticConfig, name)
     kwargs = {"min_value": s.low, "value": getattr(DEFAULTS, name),
-              "help": s.help[0].upper() + s.help[1:] + "." if s.help else None, **overrides}
+              "help": s.tooltip, **overrides}
     return col.number_input(overrides.pop("label", s.label), **{k: v for k, v in kwargs.items() if k != "label"})
 
 
@@ -162,7 +162,7 @@ with st.form("paper_check_form"):
                                    "tasks.")
         data_seed = field_input(r2, "data_seed")
         cache_dir = r3.text_input(spec(SyntheticConfig, "cache_dir").label, value=DEFAULTS.cache_dir,
-                                  help=spec(SyntheticConfig, "cache_dir").help.capitalize() + ".")
+                                  help=spec(SyntheticConfig, "cache_dir").tooltip)
     submitted = st.form_submit_button("Run", type="primary")
 
 if submitted:

@@ -5,8 +5,7 @@ import streamlit as st
 
 from msr import layout
 from msr.config import ConfigError
-from msr.runs import (RunFolderError, active_runs, check_run_file, delete_run, list_runs, progress_of,
-                      read_run_file)
+from msr.runs import RunFolderError, check_run_file, delete_run, list_runs, progress_of, read_run_file
 from msr.tables import config_diff, metrics_frame, run_label, runs_frame
 from msr.viz.export import frame_csv
 from msr.viz.training import METRICS, overlay_chart
@@ -33,12 +32,16 @@ if not records:
     st.stop()
 
 
+shown = {"records": records}  # what the table last drew, so the live check reads the folder once a tick
+
+
 def table() -> None:
-    draw_table(list_runs(folder, include_damaged=True))
+    shown["records"] = list_runs(folder, include_damaged=True)
+    draw_table(shown["records"])
 
 
 def still_training() -> bool:
-    return bool(active_runs(folder))
+    return any(r.active for r in shown["records"])
 
 
 def draw_table(records) -> None:
