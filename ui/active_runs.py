@@ -7,6 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 from msr.runs import active_runs, progress_of
+from ui.live import live
 from ui.run_picker import runs_dir
 from ui.run_view import stop_controls
 
@@ -22,8 +23,11 @@ def _title(rec) -> str:
     return f"{name} ({what})"
 
 
-@st.fragment(run_every=SIDEBAR_REFRESH_SECONDS)
 def sidebar_panel() -> None:
+    live(_draw, SIDEBAR_REFRESH_SECONDS)
+
+
+def _draw() -> None:
     runs = active_runs(runs_dir())
     previous = st.session_state.get(LIVE_KEY)
     st.session_state[LIVE_KEY] = len(runs)
