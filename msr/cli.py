@@ -184,6 +184,35 @@ def cmd_worker(args) -> int:
     return exit_code(result.status)
 
 
+def cmd_sweep(args) -> int:
+    """A grid of runs over seeds (msr.sweep); the groups' means and intervals at the end."""
+    from .sweep import SweepSpec, create_sweep, find_sweep, groups, parse_grid, parse_seeds, run_sweep
+
+    if args.resume:
+        sweep = find_sweep(args.resume, args.runs_dir or "runs")
+        (sweep.path / "stop").unlink(missing_ok=True)  # resuming answers an earlier stop
+    else:
+        base = config_from_args(args)
+        spec = SweepSpec(base=base.to_dict(), grid=parse_grid(args.grid), seeds=parse_seeds(args.seeds),
+                         executor=args.executor, workers=args.workers, threads=args.threads, address=args.address,
+                         gpus_per_run=args.gpus_per_run, name=base.name)
+        sweep = create_sweep(spec)
+    say = (lambda line: None) if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+    say(f"sweep {sweep.sweep_id}: {len(sweep.spec.points())} runs in {sweep.path}")
+    status = run_sweep(sweep, say)
+    found = [g.summary() for g in groups(sweep)]
+    for g in found:
+        label = ", ".join(f"{k}={v}" for k, v in g["setting"].items()) or "all"
+        acc, loss = g["test_acc"], g["test_loss"]
+        print(f"{label}: n={g['n']}, test acc {_num(acc['mean'], '.3f')} ± {_num(acc['ci95'], '.3f')}, "
+              f"test loss {_num(loss['mean'])} ± {_num(loss['ci95'])}")
+    print(f"{status}: sweep {sweep.sweep_id} ({sweep.path})")
+    if args.json:
+        print(json.dumps(json_safe({"sweep": sweep.sweep_id, "path": str(sweep.path), "status": status,
+                                    "groups": found}), allow_nan=False))
+    return exit_code(status)
+
+
 def cmd_symmetry(args) -> int:
     """The equivariance lens over a run's checkpoints."""
     from .lens import lens_report
@@ -283,6 +312,25 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("run")
     w.add_argument("--resume", action="store_true")
     w.set_defaults(func=cmd_worker)
+    sw = sub.add_parser("sweep", help="a grid of runs over seeds, grouped into means with 95%% intervals",
+                        description="Every train flag sets a fixed field; --grid varies one. Each point is an "
+                                    "ordinary run; the sweep's folder (under RUNS_DIR/.sweeps) lets --resume "
+                                    "finish what is missing.")
+    add_run_arguments(sw)
+    sw.add_argument("--grid", action="append", default=[], metavar="FIELD=V1,V2",
+                    help="vary a field over these values (repeatable)")
+    sw.add_argument("--seeds", default="0", help="seeds to repeat each grid point with, e.g. 0,1,2")
+    sw.add_argument("--executor", choices=["local", "ray"], default="local",
+                    help="local: worker processes on this machine; ray: a Ray task per run")
+    sw.add_argument("--workers", type=int, default=None,
+                    help="runs at once (default: what fits in the cores and the memory estimate)")
+    sw.add_argument("--threads", type=int, default=1, help="torch threads of each run")
+    sw.add_argument("--address", default=None, help="a Ray cluster to join (default: a local Ray)")
+    sw.add_argument("--gpus-per-run", type=float, default=0.25, help="on CUDA, the share of a GPU per Ray task")
+    sw.add_argument("--resume", metavar="SWEEP", default=None, help="finish a sweep (its folder or id)")
+    sw.add_argument("--json", action="store_true", help="print the groups as one JSON object, last line")
+    sw.add_argument("--quiet", action="store_true", help="no progress lines")
+    sw.set_defaults(func=cmd_sweep)
     from .synthetic.cli import register
     register(sub)
     return parser

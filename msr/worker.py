@@ -256,10 +256,11 @@ def _reason(exc: BaseException) -> str:
 
 
 # ------------------------------------------------------------------ launch
-def launch(run_dir: str | Path, resume: bool = False) -> int:
+def launch(run_dir: str | Path, resume: bool = False, threads: int | None = None) -> int:
     """Start a detached worker for a run; return its pid. It lives in a
     session of its own, so stopping the server (Ctrl-C, SIGTERM) leaves it
-    training, and the next server finds it in its folder."""
+    training, and the next server finds it in its folder. ``threads``: its
+    torch threads (None: torch's default)."""
     run_dir = Path(run_dir)
     status = read_status(run_dir)
     if status is None:
@@ -269,6 +270,8 @@ def launch(run_dir: str | Path, resume: bool = False) -> int:
     env = dict(os.environ)
     package_root = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = package_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    if threads is not None:
+        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
     with open(run_files(run_dir).log, "ab") as log:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True, env=env, cwd=os.getcwd())

@@ -70,3 +70,9 @@ def test_rotation_table_script_prints_its_tables():
     assert "| Model | rot4 |" in out
     for label in ("MAML-Conv", "MSR-Conv", "MSR-Conv (dense U) (latent 27)", "*the data's own layer*"):
         assert f"| {label} |" in out
+
+
+def test_sweep_scaling_script_prints_its_table():
+    out = _run("benchmarks/sweep_scaling.py", "--steps", "2", "--repeats", "1")
+    for row in ("local, 1 worker", "local, 2 workers", "ray, 2 workers"):
+        assert f"| {row} |" in out

@@ -1,0 +1,482 @@
+"""Sweeps: a grid of Rotated MNIST runs over seeds, each an ordinary run, grouped into means with intervals.
+
+A sweep lives in ``<runs_dir>/.sweeps/<sweep-id>/`` (list_runs skips dot
+folders):
+
+- ``sweep.json``: its definition (the fixed config, the grid, the seeds, how
+  to execute it), written once;
+- ``runs.json``: point key -> run folder, rewritten as runs are created;
+- ``stop``: a request to stop the sweep.
+
+Every point is a normal run folder under the runs folder (listed on the Runs
+page, resumable), so a sweep survives its driver: ``resume`` finishes what is
+missing. Executors: ``local`` launches detached workers (msr.worker.launch),
+at most N at once; ``ray`` runs each point as a Ray task. Every run trains
+with the same thread count under both, so their metrics are identical.
+"""
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import json
+import math
+import os
+import secrets
+import signal
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable
+
+from .config import RunConfig
+from .layout import run_files
+from .runs import ACTIVE, RunFolderError, atomic_write_text, dumps, load_run, prepare_root, request_stop
+from .settings import ConfigError, specs
+from .stats import t_halfwidth
+
+EXECUTORS = ("local", "ray")
+SWEEPS = ".sweeps"
+POLL_SECONDS = 0.5
+# Grid fields that cannot vary: where runs go, and what names a run.
+NOT_GRIDDED = ("runs_dir", "seed", "angles", "name")
+
+
+# --------------------------------------------------------------- definition
+@dataclass
+class SweepSpec:
+    """What a sweep runs: the fixed config, the grid, the seeds, and how."""
+    base: dict  # RunConfig fields, as to_dict gives them
+    grid: dict[str, list]  # field -> values (in order)
+    seeds: list[int]
+    executor: str = "local"
+    workers: int | None = None  # None: what fits in cores and memory
+    threads: int = 1  # torch threads of every run (the same under every executor)
+    address: str | None = None  # a Ray cluster; None: a local Ray
+    gpus_per_run: float = 0.25  # on CUDA, the share of a GPU each Ray task asks for
+    name: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "SweepSpec":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def points(self) -> list["Point"]:
+        """Every (grid values, seed), grid order first, then seeds."""
+        names = list(self.grid)
+        out = []
+        for values in itertools.product(*(self.grid[n] for n in names)):
+            setting = dict(zip(names, values))
+            for seed in self.seeds:
+                out.append(Point(setting, seed))
+        return out
+
+    def config(self, point: "Point") -> RunConfig:
+        cfg = RunConfig.from_dict({**self.base, **point.setting, "seed": point.seed})
+        label = ", ".join(f"{k}={_text(v)}" for k, v in point.setting.items())
+        return cfg.replace(name=f"{self.name or 'sweep'}: {label + ', ' if label else ''}seed {point.seed}")
+
+
+@dataclass(frozen=True)
+class Point:
+    setting: dict
+    seed: int
+
+    @property
+    def key(self) -> str:
+        return json.dumps({**self.setting, "seed": self.seed}, sort_keys=True)
+
+    @property
+    def group(self) -> str:
+        return json.dumps(self.setting, sort_keys=True)
+
+
+def _text(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def parse_value(name: str, text: str):
+    """One grid value as the field's type (bool: true/false)."""
+    s = specs(RunConfig)[name]
+    default = getattr(RunConfig, name)
+    kind = s.kind or type(default)
+    text = text.strip()
+    try:
+        if kind is bool:
+            if text.lower() in ("true", "1", "yes"):
+                return True
+            if text.lower() in ("false", "0", "no"):
+                return False
+            raise ValueError
+        return kind(text)
+    except ValueError:
+        raise ConfigError(f"grid value {text!r} is not a {kind.__name__} for {name}", field="grid") from None
+
+
+def parse_grid(items: list[str]) -> dict[str, list]:
+    """``FIELD=V1,V2`` items (a field may not repeat) -> {field: values}."""
+    grid: dict[str, list] = {}
+    allowed = [n for n in specs(RunConfig) if n not in NOT_GRIDDED]
+    for item in items:
+        name, sep, values = item.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or not values.strip():
+            raise ConfigError(f"--grid takes FIELD=V1,V2,..., got {item!r}", field="grid")
+        if name not in allowed:
+            raise ConfigError(f"cannot vary {name!r} in a sweep; allowed: {', '.join(allowed)}", field="grid")
+        if name in grid:
+            raise ConfigError(f"{name} is given twice in the grid", field="grid")
+        parsed = [parse_value(name, v) for v in values.split(",") if v.strip()]
+        if len(set(map(repr, parsed))) != len(parsed):
+            raise ConfigError(f"{name} repeats a value in the grid", field="grid")
+        grid[name] = parsed
+    return grid
+
+
+def parse_seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise ConfigError(f"--seeds takes whole numbers separated by commas, e.g. 0,1,2; got {text!r}",
+                          field="seeds") from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ConfigError(f"--seeds needs at least one seed and no repeats, got {text!r}", field="seeds")
+    return seeds
+
+
+def check(spec: SweepSpec) -> list[RunConfig]:
+    """Every point's config, validated before anything is written (the first
+    bad one's ConfigError names its point)."""
+    if spec.executor not in EXECUTORS:
+        raise ConfigError(f"unknown executor {spec.executor!r}; allowed: {', '.join(EXECUTORS)}")
+    if spec.executor == "ray" and importlib.util.find_spec("ray") is None:
+        raise ConfigError("the ray executor needs the ray package: pip install 'ray>=2.40'")
+    if spec.workers is not None and (not isinstance(spec.workers, int) or spec.workers < 1):
+        raise ConfigError(f"workers must be a whole number ≥ 1, got {spec.workers!r}")
+    if not isinstance(spec.threads, int) or spec.threads < 1:
+        raise ConfigError(f"threads must be a whole number ≥ 1, got {spec.threads!r}")
+    configs = []
+    for point in spec.points():
+        cfg = spec.config(point)
+        try:
+            cfg.validate()
+        except ConfigError as exc:
+            where = ", ".join(f"{k}={_text(v)}" for k, v in point.setting.items()) or "the fixed settings"
+            raise ConfigError(f"{where}: {exc}", errors=exc.errors) from None
+        configs.append(cfg)
+    return configs
+
+
+def default_workers(configs: list[RunConfig], threads: int = 1) -> int:
+    """What fits: the cores (each run takes ``threads``) and the free memory
+    (each run's estimated peak), at least one."""
+    from .resources import available_memory_bytes, estimate_peak_bytes
+
+    cores = max(1, (os.cpu_count() or 1) // threads)
+    peak = max(estimate_peak_bytes(c) for c in configs)
+    fit = max(1, int(available_memory_bytes() // max(peak, 1)))
+    return max(1, min(cores, fit, len(configs)))
+
+
+# ------------------------------------------------------------------- folder
+@dataclass
+class Sweep:
+    """A sweep folder."""
+    path: Path
+    spec: SweepSpec
+    runs: dict[str, str] = field(default_factory=dict)  # point key -> run folder
+
+    @property
+    def sweep_id(self) -> str:
+        return self.path.name
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.path.parent.parent
+
+    def save_runs(self) -> None:
+        atomic_write_text(self.path / "runs.json", dumps(self.runs, indent=2))
+
+    def request_stop(self) -> None:
+        atomic_write_text(self.path / "stop", str(time.time()))
+
+    def stop_requested(self) -> bool:
+        return (self.path / "stop").exists()
+
+    def records(self) -> dict[str, Any]:
+        """Point key -> its run's record (None: no run yet)."""
+        return {p.key: (load_run(self.runs[p.key], with_metrics=False) if p.key in self.runs else None)
+                for p in self.spec.points()}
+
+
+def create_sweep(spec: SweepSpec) -> Sweep:
+    check(spec)
+    root = prepare_root(spec.base.get("runs_dir", "runs"))
+    path = root / SWEEPS / f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+    path.mkdir(parents=True)
+    atomic_write_text(path / "sweep.json", dumps(spec.to_dict(), indent=2))
+    sweep = Sweep(path, spec)
+    sweep.save_runs()
+    return sweep
+
+
+def load_sweep(path: str | Path) -> Sweep:
+    path = Path(path)
+    try:
+        spec = SweepSpec.from_dict(json.loads((path / "sweep.json").read_text()))
+        runs = json.loads((path / "runs.json").read_text()) if (path / "runs.json").exists() else {}
+    except (OSError, ValueError, TypeError) as exc:
+        raise RunFolderError(f"'{path}' is not a readable sweep folder ({exc})") from None
+    return Sweep(path, spec, {str(k): str(v) for k, v in runs.items()})
+
+
+def find_sweep(ref: str, runs_dir: str) -> Sweep:
+    for candidate in (Path(ref), Path(runs_dir) / SWEEPS / ref):
+        if (candidate / "sweep.json").is_file():
+            return load_sweep(candidate)
+    raise ConfigError(f"no sweep '{ref}' (give a sweep folder, or a sweep id under '{runs_dir}/{SWEEPS}')")
+
+
+def list_sweeps(runs_dir: str | Path) -> list[Sweep]:
+    folder = Path(runs_dir) / SWEEPS
+    out = []
+    for child in sorted(folder.iterdir(), reverse=True) if folder.is_dir() else []:
+        try:
+            out.append(load_sweep(child))
+        except RunFolderError:
+            continue
+    return out
+
+
+# ---------------------------------------------------------------- execution
+def _todo(sweep: Sweep) -> list[tuple["Point", bool]]:
+    """(point, resume) for every point not completed: new ones, and stopped,
+    interrupted or failed ones (resumed from their last saved state)."""
+    out = []
+    records = sweep.records()
+    for p in sweep.spec.points():
+        rec = records[p.key]
+        if rec is None or rec.damaged:
+            out.append((p, False))
+        elif rec.state != "completed":
+            if run_files(rec.path).resume.exists():
+                out.append((p, True))
+            else:  # ended before anything was saved to resume from: start it again
+                sweep.runs.pop(p.key, None)
+                out.append((p, False))
+    return out
+
+
+def _run_dir(sweep: Sweep, point: Point) -> Path:
+    """The point's run folder, created (and recorded) when it has none."""
+    from .worker import create_run
+
+    known = sweep.runs.get(point.key)
+    if known and not load_run(known, with_metrics=False).damaged:
+        return Path(known)
+    run_dir = create_run(sweep.spec.config(point), "mnist")
+    sweep.runs[point.key] = str(run_dir)
+    sweep.save_runs()
+    return run_dir
+
+
+def run_sweep(sweep: Sweep, on_progress: Callable[[str], None] | None = None) -> str:
+    """Run every point still to do; return completed, stopped or failed.
+
+    SIGTERM/SIGINT or a stop request stop every running point (after their
+    final evaluation) and launch no more."""
+    say = on_progress or (lambda line: None)
+    configs = check(sweep.spec)
+    workers = sweep.spec.workers or default_workers(configs, sweep.spec.threads)
+    stopping = {"flag": False}
+
+    def stop(*_):
+        stopping["flag"] = True
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)} \
+        if _main_thread() else {}
+    try:
+        stop_now = lambda: stopping["flag"] or sweep.stop_requested()  # noqa: E731
+        _wait_for_running(sweep, stop_now)  # points a previous driver left training finish first
+        todo = _todo(sweep)
+        if sweep.spec.executor == "ray":
+            _run_ray(sweep, todo, workers, stop_now, say)
+        else:
+            _run_local(sweep, todo, workers, stop_now, say)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    states = [r.state if r is not None else "missing" for r in sweep.records().values()]
+    if all(s == "completed" for s in states):
+        return "completed"
+    return "failed" if "failed" in states and not (stopping["flag"] or sweep.stop_requested()) else "stopped"
+
+
+def _wait_for_running(sweep: Sweep, stop_now: Callable[[], bool]) -> None:
+    while True:
+        running = [r for r in sweep.records().values() if r is not None and not r.damaged and r.state in ACTIVE]
+        if not running:
+            return
+        if stop_now():
+            for rec in running:
+                request_stop(rec.path)
+        time.sleep(POLL_SECONDS)
+
+
+def _main_thread() -> bool:
+    import threading
+    return threading.current_thread() is threading.main_thread()
+
+
+def _run_local(sweep: Sweep, todo, workers: int, stop_now: Callable[[], bool], say) -> None:
+    from .worker import launch
+
+    pending = list(todo)
+    running: dict[str, Path] = {}
+    while pending or running:
+        if stop_now():
+            for run_dir in running.values():
+                request_stop(run_dir)
+            pending = []
+        while pending and len(running) < workers and not stop_now():
+            point, resume = pending.pop(0)
+            run_dir = _run_dir(sweep, point)
+            launch(run_dir, resume=resume, threads=sweep.spec.threads)
+            running[point.key] = run_dir
+            say(f"started {run_dir.name}")
+        time.sleep(POLL_SECONDS)
+        for key, run_dir in list(running.items()):
+            rec = load_run(run_dir, with_metrics=False)
+            if rec.damaged or rec.state not in ACTIVE:
+                del running[key]
+                say(f"{rec.state if not rec.damaged else 'damaged'}: {run_dir.name}")
+
+
+def _ray_task(run_dir: str, resume: bool, threads: int) -> str:
+    """A Ray task: train one run folder in the Ray worker's process."""
+    import torch
+
+    from .worker import execute
+
+    torch.set_num_threads(threads)
+    return execute(run_dir, resume=resume).status
+
+
+def _run_ray(sweep: Sweep, todo, workers: int, stop_now: Callable[[], bool], say) -> None:
+    import ray
+
+    spec = sweep.spec
+    package_root = str(Path(__file__).resolve().parent.parent)
+    started_here = not ray.is_initialized()
+    if started_here:
+        env = {"env_vars": {"PYTHONPATH": package_root, "OMP_NUM_THREADS": str(spec.threads)}}
+        if spec.address:
+            ray.init(address=spec.address, runtime_env=env, log_to_driver=False)
+        else:
+            ray.init(num_cpus=max(workers * spec.threads, 1), runtime_env=env, log_to_driver=False,
+                     include_dashboard=False)
+    try:
+        from .resources import _uses_cuda
+
+        task = ray.remote(_ray_task)
+        pending = list(todo)
+        running: dict[Any, tuple[str, Path]] = {}
+        while pending or running:
+            if stop_now():
+                for _, run_dir in running.values():
+                    request_stop(run_dir)
+                pending = []
+            while pending and len(running) < workers and not stop_now():
+                point, resume = pending.pop(0)
+                run_dir = _run_dir(sweep, point)
+                gpus = spec.gpus_per_run if _uses_cuda(spec.config(point), None) else 0
+                ref = task.options(num_cpus=spec.threads, num_gpus=gpus).remote(str(run_dir), resume, spec.threads)
+                running[ref] = (point.key, run_dir)
+                say(f"started {run_dir.name} (Ray)")
+            done, _ = ray.wait(list(running), num_returns=1, timeout=POLL_SECONDS)
+            for ref in done:
+                _, run_dir = running.pop(ref)
+                try:
+                    status = ray.get(ref)
+                except Exception as exc:  # noqa: BLE001 - a task that died: its folder tells the rest
+                    status = f"failed ({type(exc).__name__})"
+                say(f"{status}: {run_dir.name}")
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+# ------------------------------------------------------------------ results
+@dataclass
+class Group:
+    """One grid point over its seeds."""
+    setting: dict
+    run_ids: list[str]
+    test_loss: list[float]
+    test_acc: list[float]
+
+    @property
+    def n(self) -> int:
+        return len(self.test_acc)
+
+    def summary(self) -> dict:
+        import torch
+
+        def stat(values: list[float]) -> dict:
+            if not values:
+                return {"mean": None, "ci95": None}
+            half = t_halfwidth(torch.tensor(values, dtype=torch.float64))
+            return {"mean": sum(values) / len(values), "ci95": None if math.isnan(half) else half}
+
+        return {"setting": self.setting, "n": self.n, "test_loss": stat(self.test_loss),
+                "test_acc": stat(self.test_acc), "runs": self.run_ids}
+
+
+def groups(sweep: Sweep) -> list[Group]:
+    """The completed runs of each grid point, in grid order (a point's runs
+    count once they are completed)."""
+    out: dict[str, Group] = {}
+    for p in sweep.spec.points():
+        g = out.setdefault(p.group, Group(p.setting, [], [], []))
+        run = sweep.runs.get(p.key)
+        if not run:
+            continue
+        rec = load_run(run, with_metrics=False)
+        last = rec.last if not rec.damaged else {}
+        if rec.damaged or rec.state != "completed" or last.get("test_acc") is None:
+            continue
+        g.run_ids.append(rec.run_id)
+        g.test_loss.append(float(last["test_loss"]))
+        g.test_acc.append(float(last["test_acc"]))
+    return list(out.values())
+
+
+def progress(sweep: Sweep) -> dict[str, int]:
+    """How many points are in each state (missing: no run yet)."""
+    counts: dict[str, int] = {}
+    for rec in sweep.records().values():
+        state = "missing" if rec is None else ("damaged" if rec.damaged else rec.state)
+        counts[state] = counts.get(state, 0) + 1
+    return counts
+
+
+
+def launch_driver(sweep: Sweep) -> int:
+    """Start ``python -m msr sweep --resume`` for the sweep in a process of its
+    own session, so it outlives the app that launched it; return its pid."""
+    import subprocess
+    import sys
+    import threading
+
+    env = dict(os.environ)
+    package_root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = package_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    (sweep.path / "stop").unlink(missing_ok=True)
+    cmd = [sys.executable, "-m", "msr", "sweep", "--resume", str(sweep.path.resolve()), "--quiet"]
+    with open(sweep.path / "driver.log", "ab") as log:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True, env=env, cwd=os.getcwd())
+    threading.Thread(target=proc.wait, name=f"msr-sweep-{proc.pid}", daemon=True).start()
+    return proc.pid
