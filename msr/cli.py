@@ -1,4 +1,4 @@
-"""Command line: ``python -m msr train|runs|resume|stop|synthetic``.
+"""Command line: ``python -m msr train|runs|resume|stop|sweep|symmetry|synthetic``.
 
 Bad input (and an unusable runs folder) ends with exit code 2 and one line on
 stderr saying what is wrong and what is allowed; nothing is written to disk in
