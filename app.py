@@ -15,6 +15,7 @@ PAGES = {
         st.Page("views/home.py", title="Home", icon=":material/home:", default=True),
         st.Page("views/train.py", title="Train", icon=":material/rocket_launch:"),
         st.Page("views/runs.py", title="Runs", icon=":material/folder_open:"),
+        st.Page("views/sweeps.py", title="Sweeps", icon=":material/grid_view:"),
     ],
     "Look inside": [
         st.Page("views/data.py", title="Data", icon=":material/image:"),

@@ -574,8 +574,13 @@ def parse_config(data) -> tuple[str, Any]:
 
 # ----------------------------------------------------------------- liveness
 def _lock_held(path: Path) -> bool:
+    return lock_held(run_files(path).lock)
+
+
+def lock_held(lock_file: Path) -> bool:
+    """Whether a live process holds this flock (a dead one's lock is released by the kernel)."""
     try:
-        fd = os.open(run_files(path).lock, os.O_RDONLY | os.O_NOFOLLOW)
+        fd = os.open(lock_file, os.O_RDONLY | os.O_NOFOLLOW)
     except OSError:
         return False
     try:
@@ -589,7 +594,7 @@ def _lock_held(path: Path) -> bool:
     return False
 
 
-def _pid_running(pid: int) -> bool:
+def pid_running(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat", "rb") as fh:
             state = fh.read().rsplit(b")", 1)[1].split()[0]
@@ -618,7 +623,7 @@ def worker_alive(path: str | Path, status: dict) -> bool:
             return True
         pid, launched = status.get("pid"), status.get("launched")
         return (status.get("status") == "starting" and isinstance(pid, int) and _number(launched)
-                and time.time() - launched < START_GRACE_SECONDS and _pid_running(pid))
+                and time.time() - launched < START_GRACE_SECONDS and pid_running(pid))
     beat = status.get("heartbeat") or status.get("updated")
     return _number(beat) and time.time() - beat < STALE_SECONDS
 

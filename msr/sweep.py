@@ -6,7 +6,9 @@ folders):
 - ``sweep.json``: its definition (the fixed config, the grid, the seeds, how
   to execute it), written once;
 - ``runs.json``: point key -> run folder, rewritten as runs are created;
-- ``stop``: a request to stop the sweep.
+- ``stop``: a request to stop the sweep;
+- ``driver.lock``: held (flock) by the process running the sweep, ``driver.json``
+  the pid and host of one launched from the app, ``driver.log`` its output.
 
 Every point is a normal run folder under the runs folder (listed on the Runs
 page, resumable), so a sweep survives its driver: ``resume`` finishes what is
@@ -16,6 +18,7 @@ with the same thread count under both, so their metrics are identical.
 """
 from __future__ import annotations
 
+import fcntl
 import importlib.util
 import itertools
 import json
@@ -23,20 +26,23 @@ import math
 import os
 import secrets
 import signal
+import statistics
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from .config import RunConfig
 from .layout import run_files
-from .runs import ACTIVE, RunFolderError, atomic_write_text, dumps, load_run, prepare_root, request_stop
+from .runs import (ACTIVE, HOST, METRICS_CACHE, Damaged, RunFolderError, RunRecord, atomic_write_text, dumps,
+                   load_run, lock_held, pid_running, prepare_root, request_stop)
 from .settings import ConfigError, specs
 from .stats import t_halfwidth
 
 EXECUTORS = ("local", "ray")
 SWEEPS = ".sweeps"
 POLL_SECONDS = 0.5
+DRIVER, DRIVER_LOCK = "driver.json", "driver.lock"  # who was launched to run the sweep; held while one does
 # Grid fields that cannot vary: where runs go, and what names a run.
 NOT_GRIDDED = ("runs_dir", "seed", "angles", "name")
 
@@ -282,13 +288,39 @@ def _run_dir(sweep: Sweep, point: Point) -> Path:
     return run_dir
 
 
+def driver_running(sweep: Sweep) -> bool:
+    """Whether a driver is running the sweep now: it holds the sweep's lock,
+    or one launched on this host is still starting (its pid is alive)."""
+    if lock_held(sweep.path / DRIVER_LOCK):
+        return True
+    try:
+        launched = json.loads((sweep.path / DRIVER).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(launched, dict) and launched.get("host") == HOST and isinstance(launched.get("pid"), int) \
+        and pid_running(launched["pid"])
+
+
+def _hold_lock(sweep: Sweep) -> int:
+    """Take the sweep's lock for this driver (ConfigError when another holds it)."""
+    fd = os.open(sweep.path / DRIVER_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise ConfigError(f"sweep {sweep.sweep_id} is already being run by another process") from None
+    return fd
+
+
 def run_sweep(sweep: Sweep, on_progress: Callable[[str], None] | None = None) -> str:
     """Run every point still to do; return completed, stopped or failed.
 
     SIGTERM/SIGINT or a stop request stop every running point (after their
-    final evaluation) and launch no more."""
+    final evaluation) and launch no more. One driver at a time: it holds the
+    sweep's lock while it runs."""
     say = on_progress or (lambda line: None)
     configs = check(sweep.spec)
+    lock = _hold_lock(sweep)
     workers = sweep.spec.workers or default_workers(configs, sweep.spec.threads)
     stopping = {"flag": False}
 
@@ -308,6 +340,7 @@ def run_sweep(sweep: Sweep, on_progress: Callable[[str], None] | None = None) ->
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+        os.close(lock)
     states = [r.state if r is not None else "missing" for r in sweep.records().values()]
     if all(s == "completed" for s in states):
         return "completed"
@@ -478,5 +511,73 @@ def launch_driver(sweep: Sweep) -> int:
     with open(sweep.path / "driver.log", "ab") as log:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True, env=env, cwd=os.getcwd())
+    atomic_write_text(sweep.path / DRIVER, dumps({"pid": proc.pid, "host": HOST, "launched": time.time()}))
     threading.Thread(target=proc.wait, name=f"msr-sweep-{proc.pid}", daemon=True).start()
     return proc.pid
+
+
+# ------------------------------------------------------------- for the page
+@dataclass(frozen=True)
+class PointRun:
+    """One point of a sweep as the page reads it (state 'missing': no run yet)."""
+    setting: dict
+    seed: int
+    state: str
+    run_id: str | None = None
+    step: int = 0
+    total: int | None = None
+    last: dict = field(default_factory=dict)
+    metrics: list = field(default_factory=list)  # evaluation records, oldest first
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE
+
+
+def point_runs(sweep, with_metrics: bool = False) -> list[PointRun]:
+    """Every point of a sweep (msr.sweep.Sweep) in grid order; metrics are
+    read incrementally, so a live page re-reads only new lines."""
+    out = []
+    for p in sweep.spec.points():
+        path = sweep.runs.get(p.key)
+        if not path:
+            out.append(PointRun(p.setting, p.seed, "missing"))
+            continue
+        out.append(_from_record(p.setting, p.seed, load_run(path, with_metrics=False), with_metrics))
+    return out
+
+
+def _from_record(setting: dict, seed: int, rec: RunRecord, with_metrics: bool) -> PointRun:
+    if rec.damaged:
+        return PointRun(setting, seed, "damaged", rec.run_id)
+    metrics = []
+    if with_metrics:
+        try:
+            metrics = METRICS_CACHE.read(rec.path)
+        except Damaged:
+            metrics = []
+    return PointRun(setting, seed, rec.state, rec.run_id, rec.step, rec.total, dict(rec.last), metrics)
+
+
+def measured_speeds(records: Iterable[RunRecord]) -> dict[str, float]:
+    """Architecture -> median steps per second of its completed runs (their
+    last evaluation's overall rate); architectures never run are absent."""
+    seen: dict[str, list[float]] = {}
+    for rec in records:
+        if rec.damaged or rec.state != "completed" or rec.kind != "mnist" or rec.config is None:
+            continue
+        rate = rec.last.get("steps_per_sec_overall")
+        if isinstance(rate, (int, float)) and math.isfinite(rate) and rate > 0:
+            seen.setdefault(rec.config.arch, []).append(rate)
+    return {arch: statistics.median(rates) for arch, rates in seen.items()}
+
+
+def estimate_seconds(configs: Sequence[RunConfig], speeds: Mapping[str, float], workers: int) -> float | None:
+    """Wall time of the configs' runs, ``workers`` at once, at the measured
+    speeds; None when an architecture has no measured speed."""
+    if not configs:
+        return 0.0
+    if any(c.arch not in speeds for c in configs):
+        return None
+    total = sum(c.steps / speeds[c.arch] for c in configs)
+    return total / max(1, min(workers, len(configs)))

@@ -17,7 +17,7 @@ import pytest
 
 from msr.runs import list_runs, load_run
 from msr.settings import ConfigError
-from msr.sweep import SweepSpec, check, create_sweep, groups, load_sweep, parse_grid, parse_seeds, run_sweep
+from msr.sweep import SweepSpec, check, create_sweep, load_sweep, parse_grid, parse_seeds, run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--preset", "demo", "--steps", "4", "--eval-interval", "2", "--eval-tasks", "3", "--ways", "3",
@@ -149,3 +149,25 @@ def test_a_sweep_on_a_ray_cluster_equals_the_local_one(tmp_path, ray_head):
     assert json.loads(on_ray.stdout.strip().splitlines()[-1])["status"] == "completed"
     numbers = final_numbers(tmp_path / "ray")
     assert len(numbers) == 4 and numbers == final_numbers(tmp_path / "local")
+
+
+def test_a_launched_driver_is_seen_running_and_one_driver_at_a_time(tmp_path):
+    from msr.sweep import driver_running, launch_driver
+
+    base = {"runs_dir": str(tmp_path / "runs"), "steps": 30, "eval_interval": 10, "eval_tasks": 3, "ways": 3,
+            "shots": 1, "queries": 2, "tasks_per_step": 2, "channels": 4}
+    sweep = create_sweep(SweepSpec(base=base, grid={}, seeds=[0], workers=1))
+    assert not driver_running(sweep)
+    launch_driver(sweep)
+    assert driver_running(sweep)  # from the moment it is launched, before it takes the lock
+    end = time.monotonic() + 60
+    while time.monotonic() < end and not any(r is not None for r in sweep.records().values()) \
+            and not load_sweep(sweep.path).runs:
+        time.sleep(0.2)
+    second = msr("sweep", "--resume", str(sweep.path), "--quiet")
+    assert second.returncode == 2 and "already being run" in second.stderr
+    end = time.monotonic() + 180
+    while time.monotonic() < end and driver_running(sweep):
+        time.sleep(0.3)
+    assert not driver_running(sweep)
+    assert [r.state for r in load_sweep(sweep.path).records().values()] == ["completed"]

@@ -17,6 +17,7 @@ rates from the query loss after adaptation. Here the tasks are few-shot digit cl
 |---|---|
 | **Train** | Pick an architecture, angles and learning rates, launch a run, watch loss and accuracy live, stop it. |
 | **Runs** | Every saved run: overlay curves, compare configs, download, delete. |
+| **Sweeps** | A grid of settings over seeds (e.g. MSR vs MAML on rotated queries): launch, watch, compare means with 95% intervals. |
 | **Data** | Digits at each angle, images per angle and per class that a run actually sampled. |
 | **Errors** | Wrong predictions per angle over training, per-angle accuracy, confusion matrices. |
 | **Weights** | Filters, activations, the learned symmetry matrices and how far they moved. |

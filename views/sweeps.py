@@ -1,0 +1,340 @@
+"""Sweeps: launch a grid of runs over seeds, watch it, and compare its settings as means with 95% intervals."""
+import importlib.util
+
+import streamlit as st
+
+from msr.config import PRESETS, ConfigError, RunConfig, preset
+from msr.data import parse_angles
+from msr.runs import active_runs, list_runs
+from msr.settings import specs
+from msr.sweep import (NOT_GRIDDED, SweepSpec, check, create_sweep, default_workers, driver_running,
+                       estimate_seconds, groups, launch_driver, list_sweeps, load_sweep, measured_speeds, parse_grid,
+                       parse_seeds, point_runs)
+from msr.viz import sweeps as vs
+from msr.viz.export import frame_csv
+from ui.live import live
+from ui.run_picker import runs_dir
+from ui.run_view import duration
+
+PICK_KEY = "sweeps.pick"
+NOTICE_KEY = "sweeps.notice"
+REFRESH_SECONDS = 3.0
+RESULTS_REFRESH_SECONDS = 10.0
+READY_NAME = "MSR vs MAML on rotated queries"
+READY_ARCHS = ["shared", "dense", "conv"]
+GRIDDABLE = [name for name in specs(RunConfig) if name not in NOT_GRIDDED]
+PRESET_HELP = {"seed": "the student project's defaults (1000 steps)", "demo": "quick runs (300 steps)"}
+
+st.title("Sweeps")
+st.caption("A sweep trains every setting of a grid once per seed, each an ordinary run (also listed on the Runs "
+           "page), and compares the settings by their mean over seeds. It runs in processes of its own: leave this "
+           "page or restart the app and it keeps going.")
+folder = runs_dir()
+
+
+@st.cache_data(show_spinner=False)
+def ray_available() -> bool:
+    return importlib.util.find_spec("ray") is not None
+
+
+def default_text(name: str, base: RunConfig) -> str:
+    """What a grid field's input starts with: every choice, or the preset's value."""
+    s = specs(RunConfig)[name]
+    if s.choices is not None and name != "device":
+        return ", ".join(map(str, s.choices))
+    value = getattr(base, name)
+    if isinstance(value, bool):
+        return "false, true"
+    return vs.value_text("", value)
+
+
+def grid_values(name: str, text: str, base: dict) -> list:
+    """A field's values, each checked on its own against the fixed settings
+    (ConfigError naming the first bad one)."""
+    values = parse_grid([f"{name}={text}"])[name]
+    for value in values:
+        message = RunConfig.from_dict({**base, name: value}).check(check_resources=False).errors.get(name)
+        if message:
+            raise ConfigError(message, field=name)
+    return values
+
+
+def plan_line(spec: SweepSpec) -> str:
+    """How many runs, how many at once, and how long at the speed earlier runs measured."""
+    configs = [spec.config(p) for p in spec.points()]
+    workers = spec.workers or default_workers(configs, spec.threads)
+    settings = len(configs) // len(spec.seeds)
+    head = (f"**{len(configs)} runs** ({settings} setting{'s' if settings != 1 else ''} × {len(spec.seeds)} "
+            f"seed{'s' if len(spec.seeds) != 1 else ''}), {min(workers, len(configs))} at a time.")
+    seconds = estimate_seconds(configs, speeds, workers)
+    if seconds is None:
+        unmeasured = ", ".join(sorted({c.arch for c in configs} - set(speeds)))
+        return head + f" Time unknown until the first run reports (no completed {unmeasured} run here yet)."
+    return head + f" Estimated time: about {duration(seconds)} (at the speed earlier completed runs of the same " \
+                  "architecture measured here)."
+
+
+def launch(spec: SweepSpec, slot) -> None:
+    """Check every point, write the sweep folder, start its driver, and show it below."""
+    try:
+        check(spec)
+        sweep = create_sweep(spec)
+        launch_driver(sweep)
+    except (ConfigError, OSError) as exc:
+        slot.error(f"Nothing was started: {exc}", icon="⚠️")
+        return
+    st.session_state[PICK_KEY] = str(sweep.path)
+    st.session_state[NOTICE_KEY] = (f"Launched {spec.name or 'the sweep'} ({len(spec.points())} runs, sweep "
+                                    f"`{sweep.sweep_id}`): follow it under **Watch** below.")
+    st.rerun()
+
+
+def workers_input(container, key: str) -> int | None:
+    return container.number_input("Runs at once", min_value=1, max_value=64, value=None, step=1, key=key,
+                                  placeholder="auto",
+                                  help="Runs training at the same time. Empty: as many as the cores and the free "
+                                       "memory allow.")
+
+
+def seeds_input(container, key: str, slot_holder: dict) -> list[int] | None:
+    text = container.text_input("Seeds", "0, 1, 2", key=key, help="Every setting is trained once per seed.")
+    slot_holder["seeds"] = container.empty()
+    try:
+        return parse_seeds(text)
+    except ConfigError as exc:
+        slot_holder["seeds"].error(str(exc), icon="⚠️")
+        return None
+
+
+# ------------------------------------------------------------- new sweeps
+st.subheader("Start a sweep")
+if NOTICE_KEY in st.session_state:
+    st.success(st.session_state.pop(NOTICE_KEY), icon=":material/rocket_launch:")
+training = active_runs(folder)
+speeds = measured_speeds(list_runs(folder, kind="mnist"))  # what the time estimates go by
+if training:
+    st.caption(f"{len(training)} run(s) training on this machine now; a new sweep shares the CPU with them.")
+grid_tab, ready_tab = st.tabs(["Define a grid", READY_NAME])
+
+with grid_tab:
+    top = st.columns([2, 5], vertical_alignment="bottom")
+    preset_name = top[0].selectbox("Start from preset", list(PRESETS), index=list(PRESETS).index("demo"),
+                                   key="sweeps.preset", format_func=lambda p: f"{p}: {PRESET_HELP.get(p, '')}")
+    fixed_cfg = preset(preset_name)
+    chosen = top[1].multiselect("Fields to vary", GRIDDABLE, default=["arch"], key="sweeps.fields",
+                                format_func=vs.field_label,
+                                help="Each field takes a list of values; the sweep trains every combination.")
+    value_cols = st.columns(3)
+    texts, slots = {}, {}
+    for i, name in enumerate(chosen):
+        s = specs(RunConfig)[name]
+        allowed = f" Allowed: {', '.join(map(str, s.choices))}." if s.choices else ""
+        with value_cols[i % 3]:
+            texts[name] = st.text_input(f"{s.label}: values", default_text(name, fixed_cfg),
+                                        key=f"sweeps.grid.{preset_name}.{name}",
+                                        help=f"Values separated by commas. {s.tooltip or ''}{allowed}")
+            slots[name] = st.empty()
+    fixed = st.columns(4)
+    steps = fixed[0].number_input(vs.field_label("steps"), min_value=1, value=fixed_cfg.steps, step=1,
+                                  key=f"sweeps.steps.{preset_name}", help="Outer steps of every run.")
+    interval = fixed[1].number_input(vs.field_label("eval_interval"), min_value=1, value=fixed_cfg.eval_interval,
+                                     step=1, key=f"sweeps.interval.{preset_name}")
+    seeds = seeds_input(fixed[2], "sweeps.seeds", slots)
+    name = fixed[3].text_input("Sweep name (optional)", "", key="sweeps.name",
+                               help="Names the sweep and each of its runs.")
+    how = st.columns(4)
+    executors = ["local", "ray"] if ray_available() else ["local"]
+    executor = how[0].radio("Executor", executors, horizontal=True, key="sweeps.executor",
+                            help="local: worker processes on this machine; ray: each run a Ray task."
+                                 + ("" if ray_available() else " (Ray is not installed here.)"))
+    workers = workers_input(how[1], "sweeps.workers")
+    general = st.empty()
+    base = fixed_cfg.replace(steps=int(steps), eval_interval=int(interval), runs_dir=folder,
+                             name=name.strip()).to_dict()
+    grid, bad = {}, False
+    for field_name in chosen:
+        try:
+            grid[field_name] = grid_values(field_name, texts[field_name], base)
+        except ConfigError as exc:
+            slots[field_name].error(str(exc), icon="⚠️")
+            bad = True
+    spec = None
+    if not bad and seeds is not None:
+        spec = SweepSpec(base=base, grid=grid, seeds=seeds, executor=executor, workers=workers,
+                         name=name.strip())
+        general.markdown(plan_line(spec))
+    else:
+        general.caption("Fix the values marked above to see how many runs this is.")
+    if st.button("Launch sweep", type="primary", key="sweeps.launch", disabled=spec is None,
+                 icon=":material/rocket_launch:"):
+        launch(spec, general)
+
+with ready_tab:
+    st.markdown(
+        "Do learned symmetries help when the test digits are rotated and the training ones are not? Supports stay "
+        "upright and queries are rotated (rotation mode *query*), from the *demo* preset. **shared** and **dense** "
+        "learn their symmetry matrices (MSR); **conv** has the same shapes and no symmetry matrices: plain MAML.")
+    cols = st.columns(4)
+    ready_slots: dict = {}
+    angles_text = cols[0].text_input("Angles (degrees)", "0, 90, 180, 270", key="sweeps.ready.angles",
+                                     help="The rotations queries are drawn from; must include 0.")
+    ready_slots["angles"] = cols[0].empty()
+    ready_seeds = seeds_input(cols[1], "sweeps.ready.seeds", ready_slots)
+    ready_steps = cols[2].number_input(vs.field_label("steps"), min_value=1, value=PRESETS["demo"]["steps"], step=1,
+                                       key="sweeps.ready.steps")
+    ready_workers = workers_input(cols[3], "sweeps.ready.workers")
+    ready_general = st.empty()
+    ready_spec = None
+    try:
+        angles = parse_angles(angles_text)
+        ready_base = preset("demo", rotation="query", angles=angles, steps=int(ready_steps),
+                            runs_dir=folder).replace(name=READY_NAME)
+        ready_base.check(check_resources=False).raise_any()
+    except (ValueError, ConfigError) as exc:  # ConfigError is a ValueError
+        ready_slots["angles"].error(str(exc), icon="⚠️")
+    else:
+        if ready_seeds is not None:
+            ready_spec = SweepSpec(base=ready_base.to_dict(), grid={"arch": READY_ARCHS}, seeds=ready_seeds,
+                                   workers=ready_workers, name=READY_NAME)
+            ready_general.markdown(plan_line(ready_spec))
+    if st.button(f"Launch “{READY_NAME}”", type="primary", key="sweeps.ready.launch",
+                 disabled=ready_spec is None, icon=":material/rocket_launch:"):
+        launch(ready_spec, ready_general)
+
+# ------------------------------------------------------------------ watch
+st.subheader("Watch")
+sweeps = {str(s.path): s for s in list_sweeps(folder)}
+if not sweeps:
+    st.info(f"No sweep in `{folder}/` yet. Define one above.")
+    st.stop()
+
+
+def sweep_label(path: str) -> str:
+    s = sweeps[path]
+    grid = " × ".join(vs.field_label(f) for f in s.spec.grid) or "seeds only"
+    return f"{s.spec.name or 'sweep'} · {s.sweep_id} · {len(s.spec.points())} runs · {grid}"
+
+
+if st.session_state.get(PICK_KEY) not in sweeps:
+    st.session_state.pop(PICK_KEY, None)
+picked = st.selectbox("Sweep", list(sweeps), key=PICK_KEY, format_func=sweep_label)
+path = picked
+fields = list(sweeps[path].spec.grid)
+
+
+def busy(sweep, runs) -> bool:
+    """Something of the sweep trains, or its driver is still running it
+    (starting, or about to start, its next points)."""
+    return any(r.active for r in runs) or driver_running(sweep)
+
+
+def counts_line(runs) -> str:
+    counts: dict[str, int] = {}
+    for r in runs:
+        counts[r.state] = counts.get(r.state, 0) + 1
+    return " · ".join(f"{n} {vs.STATE_TEXT.get(s, s)}" for s, n in counts.items())
+
+
+shown = {"busy": False}
+
+
+def draw_progress() -> None:
+    sweep = load_sweep(path)
+    runs = point_runs(sweep)
+    shown["busy"] = busy(sweep, runs)
+    done = sum(r.step for r in runs)
+    total = sum(r.total or sweep.spec.config(p).steps for p, r in zip(sweep.spec.points(), runs))
+    bar, side = st.columns([6, 1], vertical_alignment="bottom")
+    bar.progress(min(1.0, done / total) if total else 0.0, text=f"{counts_line(runs)} · {done} / {total} steps")
+    with side:
+        if shown["busy"]:
+            stopping = sweep.stop_requested()
+            if st.button("Stopping…" if stopping else "Stop", key="sweeps.stop", disabled=stopping,
+                         icon=":material/stop_circle:", width="stretch",
+                         help="Stop every running point after its current step (each keeps what it recorded) "
+                              "and start no more."):
+                sweep.request_stop()
+                st.rerun(scope="fragment")
+        elif any(r.state != "completed" for r in runs):
+            if st.button("Resume", key="sweeps.resume", icon=":material/play_arrow:", width="stretch",
+                         help="Finish the points not completed: new ones start, stopped ones continue from "
+                              "their last evaluation."):
+                launch_driver(sweep)
+                st.rerun()
+    if not shown["busy"] and any(r.state != "completed" for r in runs):
+        st.caption("Nothing of this sweep is training: it was stopped, or its driver ended (a restart of the "
+                   "machine). Resume finishes the rest.")
+    st.dataframe(vs.progress_frame(runs, fields), hide_index=True, width="stretch",
+                 column_config={
+                     vs.SEED: st.column_config.NumberColumn(width=50),
+                     vs.STATE: st.column_config.TextColumn(width=90),
+                     vs.STEPS: st.column_config.TextColumn(width=80, help="Steps done / steps asked for."),
+                     vs.PROGRESS: st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="percent",
+                                                                  width=100),
+                     vs.ACC: st.column_config.NumberColumn(format="%.3f", width=90,
+                                                           help="At the run's last evaluation."),
+                     vs.RUN: st.column_config.TextColumn(width=230, help="The run's folder (see the Runs page)."),
+                 })
+
+
+initial = busy(sweeps[path], point_runs(sweeps[path]))
+live(draw_progress, REFRESH_SECONDS if initial else None,
+     still_active=(lambda: shown["busy"]) if initial else None)
+
+# ---------------------------------------------------------------- results
+st.subheader("Results")
+
+
+def draw_results() -> None:
+    sweep = load_sweep(path)
+    runs = point_runs(sweep, with_metrics=True)
+    if not any(r.metrics for r in runs):
+        st.info("No evaluation recorded yet; results appear here as the runs report.")
+        return
+    table = vs.groups_frame([g.summary() for g in groups(sweep)], fields)
+    st.markdown("**Settings compared** (completed runs; mean over seeds ± the 95% interval of that mean)")
+    if table[vs.N].sum() == 0:
+        st.caption("No run has completed yet; this table fills in as they do.")
+    else:
+        st.dataframe(table, hide_index=True, width="stretch", column_config={
+            vs.BEST: st.column_config.TextColumn(width=70, help="The highest mean test accuracy."),
+            vs.N: st.column_config.NumberColumn(width=80, help=f"Completed runs of {len(sweep.spec.seeds)} seeds."),
+            vs.ACC: st.column_config.NumberColumn(format="%.3f"),
+            vs.ACC_CI: st.column_config.NumberColumn(format="%.3f", help="Empty with fewer than two runs."),
+            vs.LOSS: st.column_config.NumberColumn(format="%.4f"),
+            vs.LOSS_CI: st.column_config.NumberColumn(format="%.4f", help="Empty with fewer than two runs."),
+        })
+
+    curves = vs.curves_frame(runs)
+    order = list(dict.fromkeys(vs.group_label(p.setting) for p in sweep.spec.points()))
+    each = st.toggle("Show each seed instead of the mean", key="sweeps.each_seed")
+    left, right = st.columns(2)
+    for col, metric in ((left, "test_acc"), (right, "test_loss")):
+        col.altair_chart(vs.curves_chart(curves, metric, order, vs.legend_title(fields), each_seed=each),
+                         width="stretch")
+
+    finals = vs.finals_frame(runs, fields)
+    if len(fields) >= 2:
+        st.markdown("**Final test accuracy over two fields**")
+        pick = st.columns(4)
+        key = f"sweeps.heat.{sweep.sweep_id}"
+        rows = pick[0].selectbox("Rows", fields, index=0, key=f"{key}.rows", format_func=vs.field_label)
+        cols = pick[1].selectbox("Columns", [f for f in fields if f != rows], index=0, key=f"{key}.cols",
+                                 format_func=vs.field_label)
+        where = {}
+        for i, other in enumerate(f for f in fields if f not in (rows, cols)):
+            values = sweep.spec.grid[other]
+            choice = pick[2 + i % 2].selectbox(vs.field_label(other), ["average"] + list(range(len(values))),
+                                               key=f"{key}.{other}",
+                                               format_func=lambda v, o=other, vals=values: "average over all"
+                                               if v == "average" else vs.value_text(o, vals[v]))
+            if choice != "average":
+                where[vs.field_label(other)] = values[choice]
+        heat = vs.heat_frame(finals, vs.field_label(rows), vs.field_label(cols), where)
+        st.altair_chart(vs.heat_chart(heat, rows, cols), width="stretch")
+
+    st.download_button("Final numbers per run (CSV)", frame_csv(finals), file_name=f"{sweep.sweep_id}-runs.csv",
+                       mime="text/csv", key="sweeps.csv", icon=":material/download:")
+
+
+live(draw_results, RESULTS_REFRESH_SECONDS if initial else None)
