@@ -1,6 +1,6 @@
 """What the Sweeps page shows of a sweep: its points as tables, curves over seeds, a heat table.
 
-Every point of a sweep is read once into a :class:`PointRun` (``point_runs``);
+Every point of a sweep is read once into a :class:`msr.sweep.PointRun` (``msr.sweep.point_runs``);
 every frame and chart below is a pure function of those (or of the frames
 made from them), so tests build them by hand. Tables use the fields' form
 labels, never raw field names.
