@@ -9,7 +9,7 @@ from typing import Callable
 
 import streamlit as st
 
-from msr.runs import RunRecord
+from msr.runs import RunRecord, load_run
 from msr.viz.export import figure_png, frame_csv
 from ui.live import live, run_training
 
@@ -50,3 +50,24 @@ def render_run(rec: RunRecord, body: Callable[[str], None], key: str, refresh_s:
         return
     follow = st.toggle(f"Follow the live run (refresh every {refresh_s} s)", value=True, key=f"{key}_follow")
     live(lambda: body(str(rec.path)), refresh_s if follow else None, still_active=run_training(rec.path))
+
+
+def readable_run(path: str, with_metrics: bool = True) -> RunRecord | None:
+    """The run in ``path``, or None after saying why it cannot be read."""
+    rec = load_run(path, with_metrics=with_metrics)
+    if rec.damaged or rec.config is None:
+        st.error(f"This run cannot be read: {rec.damaged}")
+        return None
+    return rec
+
+
+def checkpointed_run(path: str, with_metrics: bool = True) -> tuple[RunRecord, list[int]] | None:
+    """The run and its kept checkpoint steps, or None after saying why there is nothing to show."""
+    rec = readable_run(path, with_metrics)
+    if rec is None:
+        return None
+    steps = rec.checkpoint_steps()
+    if not steps:
+        st.info("This run has no checkpoint yet; the first one is written at step 0's evaluation.")
+        return None
+    return rec, steps

@@ -6,10 +6,10 @@ import streamlit as st
 from msr import inspect as mi
 from msr import tables
 from msr.data import DataError
-from msr.runs import checkpoint_mtime, load_run
+from msr.runs import checkpoint_mtime
 from msr.viz import inspect as vi
 from msr.viz.export import frame_csv
-from ui.inspect_widgets import choose_step, render_run, show_chart, show_figure
+from ui.inspect_widgets import choose_step, readable_run, render_run, show_chart, show_figure
 from ui.page_cache import dataset, snapshot
 from ui.run_picker import select_run
 
@@ -25,9 +25,8 @@ def _confusion(path: str, step: int, mtime: float, angle_index: int, tasks: int)
 
 
 def body(path: str) -> None:
-    rec = load_run(path)
-    if rec.damaged or rec.config is None:
-        st.error(f"This run cannot be read: {rec.damaged}")
+    rec = readable_run(path)
+    if rec is None:
         return
     if not rec.metrics:
         st.info("No evaluation yet; the first one happens at step 0.")

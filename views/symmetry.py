@@ -15,7 +15,7 @@ from msr.runs import CheckpointError, RunRecord, checkpoint_mtime, list_runs, lo
 from msr.tables import equivariance_frame, invariance_frame, orbit_frame, reference_frame
 from msr.viz import symmetry as vs
 from msr.viz.export import figure_png, frame_csv
-from ui.inspect_widgets import choose_step, render_run, show_chart, show_png
+from ui.inspect_widgets import checkpointed_run, choose_step, render_run, show_chart, show_png
 from ui.run_picker import runs_dir
 
 LIVE_REFRESH_S = 30   # the lens costs about a second per checkpoint: refresh gently
@@ -164,14 +164,10 @@ def model_note(rec: RunRecord) -> str:
 
 # ------------------------------------------------------------------ body
 def body(path: str) -> None:
-    rec = load_run(path, with_metrics=False)
-    if rec.damaged or rec.config is None:
-        st.error(f"This run cannot be read: {rec.damaged}")
+    found = checkpointed_run(path, with_metrics=False)
+    if found is None:
         return
-    kept = rec.checkpoint_steps()
-    if not kept:
-        st.info("This run has no checkpoint yet; the first one is written at step 0's evaluation.")
-        return
+    rec, kept = found
     steps = which_steps(kept)
     try:
         report = measured(path, steps)

@@ -13,10 +13,10 @@ import streamlit as st
 from msr import inspect as mi
 from msr import tables
 from msr.data import DataError
-from msr.runs import RunRecord, checkpoint_mtime, load_run
+from msr.runs import RunRecord, checkpoint_mtime
 from msr.viz import inspect as vi
 from msr.viz.export import figure_png, frame_csv
-from ui.inspect_widgets import choose_step, render_run, show_chart, show_figure, show_png
+from ui.inspect_widgets import checkpointed_run, choose_step, render_run, show_chart, show_figure, show_png
 from ui.page_cache import dataset, snapshot
 from ui.run_picker import select_run
 
@@ -193,14 +193,10 @@ VIEWS = {"Filters": filters, "Activations": activations, "Symmetry matrices": sy
 
 # -------------------------------------------------------------------- body
 def body(path: str) -> None:
-    rec = load_run(path)
-    if rec.damaged or rec.config is None:
-        st.error(f"This run cannot be read: {rec.damaged}")
+    found = checkpointed_run(path)
+    if found is None:
         return
-    steps = rec.checkpoint_steps()
-    if not steps:
-        st.info("This run has no checkpoint yet; the first one is written at step 0's evaluation.")
-        return
+    rec, steps = found
     step = choose_step("Checkpoint step", steps, "weights_step", what="checkpoint")
     snap = snapshot(path, step)
     view = st.radio("View", tuple(VIEWS), horizontal=True, key="weights_view")
