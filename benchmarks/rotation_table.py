@@ -58,37 +58,36 @@ def _num(value, spec: str = ".2f") -> str:
     return "–" if value is None else format(value, spec)
 
 
+def _cells(by: dict, model: str, problems: list[str], text) -> list[str]:
+    """One table row: text(run) for each problem, '–' where that run is missing."""
+    return [text(by[(p, model)]) if (p, model) in by else "–" for p in problems]
+
+
 def markdown(rows: list[dict], problems: list[str], models: list[str]) -> str:
     by = {(r["problem"], r["model"]): r for r in rows}
     best = {p: min((by[(p, m)]["test_mse"] for m in models if (p, m) in by), default=None) for p in problems}
     lines = ["| Model | " + " | ".join(problems) + " |", "|---|" + "---:|" * len(problems)]
+    def mse(r: dict) -> str:
+        text = f"{r['test_mse']:.3f} ± {r['test_err']:.3f}"
+        return f"**{text}**" if r["test_mse"] == best[r["problem"]] else text
+
     for m in models:
-        cells = []
-        for p in problems:
-            r = by.get((p, m))
-            if r is None:
-                cells.append("–")
-                continue
-            text = f"{r['test_mse']:.3f} ± {r['test_err']:.3f}"
-            cells.append(f"**{text}**" if r["test_mse"] == best[p] else text)
+        cells = _cells(by, m, problems, mse)
         latent = [str(by[(p, m)]["latent"]) for p in problems if (p, m) in by and by[(p, m)]["latent"]]
         name = ROTATION_MODELS[m].label + (f" (latent {' / '.join(latent)})" if latent else "")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += ["", "The lens at the end of training: equivariance error at 90° and orbit score (C4) of the layers "
               "adapted to test tasks; then the same for the layers U generates from random v (start → end):", "",
               "| Model | " + " | ".join(problems) + " |", "|---|" + "---:|" * len(problems)]
+    def lens(r: dict) -> str:
+        text = f"{_num(r['equiv_error'])}, {_num(r['orbit_score'])}"
+        if r.get("u_orbit_score") is not None:
+            text += (f"; U: {_num(r['start']['u_equiv_error'])} → {_num(r['u_equiv_error'])}, "
+                     f"{_num(r['start']['u_orbit_score'])} → {_num(r['u_orbit_score'])}")
+        return text
+
     for m in models:
-        cells = []
-        for p in problems:
-            r = by.get((p, m))
-            if r is None:
-                cells.append("–")
-                continue
-            text = f"{_num(r['equiv_error'])}, {_num(r['orbit_score'])}"
-            if r.get("u_orbit_score") is not None:
-                text += (f"; U: {_num(r['start']['u_equiv_error'])} → {_num(r['u_equiv_error'])}, "
-                         f"{_num(r['start']['u_orbit_score'])} → {_num(r['u_orbit_score'])}")
-            cells.append(text)
+        cells = _cells(by, m, problems, lens)
         lines.append(f"| {ROTATION_MODELS[m].label} | " + " | ".join(cells) + " |")
     lines.append("| *the data's own layer* | " + " | ".join("0.00, 1.00" for _ in problems) + " |")
     return "\n".join(lines)
