@@ -8,6 +8,8 @@ from typing import Callable
 
 import torch
 
+from .runtime import keep_freed_memory
+
 
 @dataclass
 class LoopOutcome:
@@ -33,6 +35,7 @@ def run_loop(total: int, eval_interval: int, step: Callable[[], torch.Tensor],
     host sync) only every sync_every steps. on_step(step, loss or None,
     seconds the step took) runs after each good step.
     """
+    keep_freed_memory()  # every step re-allocates the same large blocks
     done = start
     if start == 0:
         evaluate(0, False)
