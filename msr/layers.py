@@ -55,12 +55,24 @@ def _default_init(shape: tuple[int, ...], bias: bool, generator: torch.Generator
     return weight, torch.empty(shape[0]).uniform_(-bound, bound, generator=generator)
 
 
-def _patches(x: torch.Tensor, k: int) -> torch.Tensor:
-    """im2col by k² slices: several times faster than F.unfold on CPU here."""
+def _patches(x: torch.Tensor, k: int, ones: bool) -> torch.Tensor:
+    """im2col by k² slices, tap-major: row t·c + ch holds channel ch at tap t.
+    With ``ones`` a last row of ones is appended in the same pass, so a bias
+    rides along in the matmul instead of costing a pass of its own over the
+    (large) output. Several times faster than F.unfold on CPU here."""
     n, c, h, w = x.shape
     ho, wo = h - k + 1, w - k + 1
-    cols = torch.stack([x[:, :, i:i + ho, j:j + wo] for i in range(k) for j in range(k)], dim=2)
-    return cols.reshape(n, c * k * k, ho * wo)
+    rows = [x[:, :, i:i + ho, j:j + wo] for i in range(k) for j in range(k)]
+    if ones:
+        rows.append(x.new_ones(n, 1, ho, wo))
+    return torch.cat(rows, dim=1).reshape(n, -1, ho * wo)
+
+
+def _tap_major(weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """(..., out, in, k, k) weight as (..., out, k²·in [+1]) rows matching
+    :func:`_patches`, with the bias as the last column."""
+    w = weight.movedim(-3, -1).reshape(*weight.shape[:-3], -1)
+    return w if bias is None else torch.cat([w, bias.unsqueeze(-1)], dim=-1)
 
 
 def _banked_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
@@ -76,16 +88,11 @@ def _banked_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | N
     """
     n, c_in, h, w = x.shape
     k = weight.shape[-1]
-    cols = _patches(x, k)                                   # (n, c_in·k·k, L)
-    if index is None:
-        out = torch.matmul(weight.reshape(weight.shape[0], -1), cols)
-        if bias is not None:
-            out = out + bias[:, None]
-    else:
-        per_sample = weight[index]                          # (n, c_out, c_in, k, k)
-        out = torch.matmul(per_sample.reshape(n, per_sample.shape[1], -1), cols)
-        if bias is not None:
-            out = out + bias[index][:, :, None]
+    cols = _patches(x, k, ones=bias is not None)            # (n, k·k·c_in [+1], L)
+    rows = _tap_major(weight, bias)                         # ([bank,] c_out, k·k·c_in [+1])
+    if index is not None:
+        rows = rows[index]                                  # (n, c_out, ...)
+    out = torch.matmul(rows, cols)
     return out.reshape(n, out.shape[-2], h - k + 1, w - k + 1)
 
 
