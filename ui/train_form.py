@@ -10,7 +10,7 @@ from dataclasses import dataclass, fields
 
 import streamlit as st
 
-from msr.config import DEVICES, PRESETS, ConfigError, RunConfig
+from msr.config import DEVICES, PRESET_SUMMARIES, PRESETS, ConfigError, RunConfig
 from msr.data import DataError, MnistSplits, load_source, parse_angles
 from msr.models import ARCHITECTURES
 from msr.settings import spec
@@ -20,8 +20,6 @@ PRESET_KEY = "train.preset"
 DEFAULT_PRESET = "demo"
 ANGLES_TEXT = "angles_text"  # the explicit angle list as typed; empty means count × step
 
-PRESET_HELP = {"seed": "the student project's defaults (1000 steps, 10-way 1-shot)",
-               "demo": "a quick run that learns visibly in about a minute on a CPU"}
 
 def widget_key(name: str) -> str:
     return f"train.w.{name}"
@@ -79,7 +77,7 @@ def render_presets() -> None:
     cols = st.columns([4, 1, 3], vertical_alignment="bottom")
     cols[0].selectbox("Preset", list(PRESETS), key=PRESET_KEY,
                       index=list(PRESETS).index(DEFAULT_PRESET),
-                      format_func=lambda p: f"{p}: {PRESET_HELP.get(p, '')}")
+                      format_func=lambda p: f"{p}: {PRESET_SUMMARIES.get(p, '')}")
     cols[1].button("Fill the form", on_click=apply_preset, key="train.apply_preset",
                    help="Replace every field below with the preset's values.")
 

@@ -3,7 +3,7 @@ import importlib.util
 
 import streamlit as st
 
-from msr.config import PRESETS, ConfigError, RunConfig, preset
+from msr.config import PRESET_SUMMARIES, PRESETS, ConfigError, RunConfig, preset
 from msr.data import parse_angles
 from msr.runs import active_runs, list_runs
 from msr.settings import specs
@@ -23,7 +23,6 @@ RESULTS_REFRESH_SECONDS = 10.0
 READY_NAME = "MSR vs MAML on rotated queries"
 READY_ARCHS = ["shared", "dense", "conv"]
 GRIDDABLE = [name for name in specs(RunConfig) if name not in NOT_GRIDDED]
-PRESET_HELP = {"seed": "the student project's defaults (1000 steps)", "demo": "quick runs (300 steps)"}
 
 st.title("Sweeps")
 st.caption("A sweep trains every setting of a grid once per seed, each an ordinary run (also listed on the Runs "
@@ -119,7 +118,7 @@ grid_tab, ready_tab = st.tabs(["Define a grid", READY_NAME])
 with grid_tab:
     top = st.columns([2, 5], vertical_alignment="bottom")
     preset_name = top[0].selectbox("Start from preset", list(PRESETS), index=list(PRESETS).index("demo"),
-                                   key="sweeps.preset", format_func=lambda p: f"{p}: {PRESET_HELP.get(p, '')}")
+                                   key="sweeps.preset", format_func=lambda p: f"{p}: {PRESET_SUMMARIES.get(p, '')}")
     fixed_cfg = preset(preset_name)
     chosen = top[1].multiselect("Fields to vary", GRIDDABLE, default=["arch"], key="sweeps.fields",
                                 format_func=vs.field_label,
