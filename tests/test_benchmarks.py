@@ -1,5 +1,6 @@
 """Smoke tests: each benchmark script runs on a tiny setting and prints its
 table. They check that the scripts work, never how fast anything is."""
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -22,8 +23,8 @@ def test_throughput_script_prints_its_tables():
 
 def test_time_to_accuracy_script_prints_its_table():
     out = _run("benchmarks/time_to_accuracy.py", "--archs", "conv", "--steps", "4", "--eval-interval", "2",
-               "--eval-tasks", "2", "--channels", "4")
-    assert "| architecture | 50% | 70% | 90% | best |" in out
+               "--eval-tasks", "2", "--channels", "4", "--repeats", "2")
+    assert "| architecture | 50% | 70% | 90% | best (median) | 90% in each run |" in out
     assert "| conv |" in out
 
 
@@ -76,3 +77,13 @@ def test_sweep_scaling_script_prints_its_table():
     out = _run("benchmarks/sweep_scaling.py", "--steps", "2", "--repeats", "1")
     for row in ("local, 1 worker", "local, 2 workers", "ray, 2 workers"):
         assert f"| {row} |" in out
+
+
+def test_presets_script_compares_both_presets_with_the_reference():
+    out = _run("benchmarks/presets.py", "--quick")
+    records = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert [r["preset"] for r in records] == ["seed", "demo"]
+    for r in records:
+        assert r["steps_per_sec"] > 0 and r["reference_steps_per_sec"] > 0
+        assert r["gflop_per_step"] > r["reference_gflop_per_step"] * 0.5 > 0
+    assert "| `seed` |" in out and "| `demo` |" in out and "GEMM rate" in out
