@@ -82,6 +82,43 @@ def interleaved(candidates: dict[str, Callable[[], None]], steps: int, repeats: 
     return {k: Timing(k, statistics.median(v), v) for k, v in rates.items()}
 
 
+def _rss_mib() -> float:
+    import resource
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * resource.getpagesize() / 2 ** 20
+
+
+def peak_growth_mib(run_steps: Callable[[], None], device: str) -> float:
+    """Peak memory that run_steps() needs beyond what the process holds
+    before it: on the CPU the growth of the resident set's peak (so call it
+    in a fresh process); on CUDA the allocator's peak."""
+    import resource
+    sync(device)
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated() / 2 ** 20
+    else:
+        base = _rss_mib()
+    run_steps()
+    sync(device)
+    if device.startswith("cuda"):
+        return torch.cuda.max_memory_allocated() / 2 ** 20 - base
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - base
+
+
+def in_child(target: Callable, *args):
+    """target(*args, queue) in a fresh spawned process; what it puts on the
+    queue comes back."""
+    import multiprocessing as mp
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=target, args=(*args, queue))
+    proc.start()
+    value = queue.get(timeout=600)
+    proc.join()
+    return value
+
+
 def update_readme(start: str, end: str, body: str, rerun: str) -> None:
     """Put body between the start/end markers of README.md (appending the
     block when the markers are missing), so tables there come from a run."""

@@ -32,9 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -48,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-from benchmarks.common import interleaved, machine, sync, update_readme  # noqa: E402
+from benchmarks.common import in_child, interleaved, machine, peak_growth_mib, sync, update_readme  # noqa: E402
 from benchmarks.reference_loop import ReferenceLoop, StudentNet  # noqa: E402
 from msr.config import PRESETS, preset  # noqa: E402
 from msr.data import load_bundled  # noqa: E402
@@ -148,37 +146,14 @@ def measure_preset(name: str, args, data) -> dict:
 
 
 # ----------------------------------------------------------- child processes
-def _rss_mib() -> float:
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * resource.getpagesize() / 2 ** 20
-
-
 def _memory_child(name: str, device: str, steps: int, queue) -> None:
     keep_freed_memory()
     trainer = make_trainer(name, device, load_bundled())
-    sync(device)
-    if device.startswith("cuda"):
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated() / 2 ** 20
-    else:
-        base = _rss_mib()
-    for _ in range(steps):
-        trainer.step()
-    sync(device)
-    if device.startswith("cuda"):
-        queue.put(torch.cuda.max_memory_allocated() / 2 ** 20 - base)
-    else:
-        queue.put(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - base)
+    queue.put(peak_growth_mib(lambda: [trainer.step() for _ in range(steps)], device))
 
 
 def peak_memory_mib(name: str, device: str, steps: int) -> float:
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    proc = ctx.Process(target=_memory_child, args=(name, device, steps, queue))
-    proc.start()
-    value = queue.get(timeout=600)
-    proc.join()
-    return value
+    return in_child(_memory_child, name, device, steps)
 
 
 def default_allocator_rate(name: str, args) -> float:

@@ -21,8 +21,6 @@ CUDA: torch.cuda.max_memory_allocated).
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
-import resource
 import sys
 from pathlib import Path
 
@@ -31,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from benchmarks.common import interleaved, machine, student_episodes, sync, update_readme  # noqa: E402
+from benchmarks.common import in_child, interleaved, machine, peak_growth_mib, student_episodes, update_readme  # noqa: E402
 from benchmarks.reference_loop import ReferenceLoop  # noqa: E402
 from msr.meta import MetaConfig, MetaLearner  # noqa: E402
 from msr.models import ModelSpec, build_model  # noqa: E402
@@ -61,40 +59,14 @@ def measure(kinds: list[str], args, tasks: int = 5, **model_kw) -> dict[str, flo
     return {k: t.steps_per_sec for k, t in timings.items()}
 
 
-def _rss_mib() -> float:
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * resource.getpagesize() / 2 ** 20
-
-
 def _memory_child(kind: str, channels: int, device: str, steps: int, queue) -> None:
-    """Peak memory a step needs beyond what the process held before it: on the
-    CPU the growth of the resident set's peak over the resident set once the
-    model and data are in place; on CUDA the allocator's peak."""
     episodes = student_episodes(2, device=device)
     step = make_stepper(kind, channels=channels, device=device)
-    sync(device)
-    if device.startswith("cuda"):
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated() / 2 ** 20
-    else:
-        base = _rss_mib()
-    for i in range(steps):
-        step(episodes[i % 2])
-    sync(device)
-    if device.startswith("cuda"):
-        queue.put(torch.cuda.max_memory_allocated() / 2 ** 20 - base)
-    else:
-        queue.put(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - base)
+    queue.put(peak_growth_mib(lambda: [step(episodes[i % 2]) for i in range(steps)], device))
 
 
 def peak_memory_mib(kind: str, args) -> float:
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    proc = ctx.Process(target=_memory_child, args=(kind, args.channels, args.device, max(1, args.steps), queue))
-    proc.start()
-    value = queue.get(timeout=600)
-    proc.join()
-    return value
+    return in_child(_memory_child, kind, args.channels, args.device, max(1, args.steps))
 
 
 def table(headers: list[str], rows: list[list[str]]) -> str:
