@@ -119,6 +119,12 @@ def in_child(target: Callable, *args):
     return value
 
 
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
 def update_readme(start: str, end: str, body: str, rerun: str) -> None:
     """Put body between the start/end markers of README.md (appending the
     block when the markers are missing), so tables there come from a run."""

@@ -46,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-from benchmarks.common import in_child, interleaved, machine, peak_growth_mib, sync, update_readme  # noqa: E402
+from benchmarks.common import in_child, interleaved, machine, peak_growth_mib, sync, table, update_readme  # noqa: E402
 from benchmarks.reference_loop import ReferenceLoop, StudentNet  # noqa: E402
 from msr.config import PRESETS, preset  # noqa: E402
 from msr.data import load_bundled  # noqa: E402
@@ -232,7 +232,7 @@ def roofline(name: str, args, data, peak_gflops: float, bandwidth: float, steps:
         self_us = ev.self_device_time_total if cuda else ev.self_cpu_time_total
         total_us = ev.device_time_total if cuda else ev.cpu_time_total
         row["ms"] += self_us / 1e3 / steps
-        row["calls"] += 1
+        row["calls"] += 1 / steps
         # Work is charged to the operator that does it: a composite such as
         # aten::matmul spends its time in the kernels it calls.
         if total_us > 0 and self_us >= 0.5 * total_us:
@@ -247,12 +247,6 @@ def roofline(name: str, args, data, peak_gflops: float, bandwidth: float, steps:
 
 
 # ---------------------------------------------------------------------- main
-def table(headers: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines)
-
-
 def describe(name: str) -> str:
     p = PRESETS[name]
     per_task = p["ways"] * (p["shots"] + p["queries"])
@@ -323,7 +317,7 @@ def main(argv=None) -> int:
             text += ["", f"**Where a `{name}` step goes** (profiled: {total:.1f} ms of operator time a step)", "",
                      table(["operator", "calls/step", "ms/step", "GFLOP", "MB moved (least)", "bound ms",
                             "time / bound"],
-                           [[o["op"], f"{o['calls'] / 3:.0f}", f"{o['ms']:.1f}", f"{o['gflop']:.2f}",
+                           [[o["op"], f"{o['calls']:.0f}", f"{o['ms']:.1f}", f"{o['gflop']:.2f}",
                              f"{o['mb']:.0f}", f"{o['bound_ms']:.2f}",
                              f"{o['ms'] / o['bound_ms']:.1f}×" if o["bound_ms"] > 0 else "-"] for o in top])]
     out = "\n".join(text)

@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from benchmarks.common import in_child, interleaved, machine, peak_growth_mib, student_episodes, update_readme  # noqa: E402
+from benchmarks.common import in_child, interleaved, machine, peak_growth_mib, student_episodes, table, update_readme  # noqa: E402
 from benchmarks.reference_loop import ReferenceLoop  # noqa: E402
 from msr.meta import MetaConfig, MetaLearner  # noqa: E402
 from msr.models import ModelSpec, build_model  # noqa: E402
@@ -67,12 +67,6 @@ def _memory_child(kind: str, channels: int, device: str, steps: int, queue) -> N
 
 def peak_memory_mib(kind: str, args) -> float:
     return in_child(_memory_child, kind, args.channels, args.device, max(1, args.steps))
-
-
-def table(headers: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines)
 
 
 def main(argv=None) -> int:
