@@ -2,13 +2,19 @@
 
 Run with ``streamlit run app.py``. Every page lives in views/ and only
 composes functions of the msr package. The sidebar of every page lists the
-runs training on this machine, each with a Stop button.
+runs training on this machine, each with a Stop button, and the switch for
+presentation mode (ui.present).
 """
+from pathlib import Path
+
 import streamlit as st
 
-from ui import active_runs
+from ui import active_runs, present
 
-st.set_page_config(page_title="MSR Explorer", page_icon=":material/rotate_right:", layout="wide")
+# A local file: the tab icon must not depend on a font or emoji server (the app is shown offline).
+ICON = str(Path(__file__).parent / "assets" / "icon.png")
+st.set_page_config(page_title="MSR Explorer", page_icon=ICON, layout="wide",
+                   initial_sidebar_state="collapsed" if present.presenting() else "auto")
 
 PAGES = {
     "Explore": [
@@ -29,6 +35,8 @@ PAGES = {
 }
 
 page = st.navigation(PAGES)
+present.keep_in_url()
 with st.sidebar:
+    present.toggle()
     active_runs.sidebar_panel()
 page.run()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 MARKER, CONFIG, METRICS, STATUS = ".msr-run", "config.json", "metrics.jsonl", "status.json"
 LOSSES, CHECKPOINTS, RESUME, LOCK, STOP, LOG = "losses.csv", "checkpoints", "resume.pt", "worker.lock", "stop", "worker.log"
+ANNOTATIONS = "annotations.json"  # what a user says of a run (name, notes) and its colour; never the worker's
 MARKER_TEXT = "msr-run 1\n"
 _CHECKPOINT = re.compile(r"step_(\d+)\.pt")
 
@@ -31,6 +32,7 @@ class RunFiles:
     lock = property(lambda self: self.root / LOCK)
     stop = property(lambda self: self.root / STOP)
     log = property(lambda self: self.root / LOG)
+    annotations = property(lambda self: self.root / ANNOTATIONS)
 
     def checkpoint(self, step: int) -> Path:
         return self.checkpoints / checkpoint_name(step)

@@ -11,7 +11,8 @@
 - ``checkpoints/step_NNNNNN.pt``: weights at every evaluation (thinned under a cap);
 - ``resume.pt``: everything needed to continue (optimizer, generators, counters);
 - ``worker.lock``: held (flock) by the live worker, so a dead worker is seen at once;
-- ``stop``: a stop request.
+- ``stop``: a stop request;
+- ``annotations.json``: a display name, notes and the run's colour (msr.annotations).
 
 Whole-file writes go to a temporary file renamed over the target, so a killed
 process leaves the old file or the new one. Records are appended and flushed;
@@ -39,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .annotations import Annotations, fallback_color, least_used_color, read_annotations
 from .config import ConfigError
 from .layout import MARKER, MARKER_TEXT, run_files
 
@@ -146,6 +148,8 @@ def create_run_folder(root: str | Path, kind: str, config: dict, label: str, tot
         atomic_write_text(run_files(staging).status, dumps({"status": "starting", "kind": kind, "created": time.time(),
                                                     "step": 0, "total": total}))
         atomic_write_text(run_files(staging).metrics, "")
+        atomic_write_text(run_files(staging).annotations,
+                          dumps({"name": "", "notes": "", "color": least_used_color(root)}))
         run_files(staging).checkpoints.mkdir()
         final = root / new_run_id(label)
         os.rename(staging, final)
@@ -651,10 +655,27 @@ class RunRecord:
     state: str = "unknown"  # the effective status
     _metrics: list[dict] | None = field(default=None, repr=False)
     warning: str | None = None
+    _annotations: Annotations | None = field(default=None, repr=False)
 
     @property
     def run_id(self) -> str:
         return self.path.name
+
+    @property
+    def annotations(self) -> Annotations:
+        """What a user said of the run (read on first use)."""
+        if self._annotations is None:
+            self._annotations = read_annotations(self.path)
+        return self._annotations
+
+    @property
+    def name(self) -> str:
+        """The name a person gave it: renamed, else the config's name, else ''."""
+        return self.annotations.name or (getattr(self.config, "name", "") or "" if self.config is not None else "")
+
+    @property
+    def color(self) -> str:
+        return self.annotations.color or fallback_color(self.run_id)
 
     @property
     def metrics(self) -> list[dict]:

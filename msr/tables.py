@@ -97,7 +97,7 @@ TABLE_COLUMNS = ["run", "architecture", "angles", "steps", "test loss", "± 95%"
 
 def run_label(rec: RunRecord) -> str:
     """Unique and readable: the folder name, after the run's name if it has one."""
-    name = getattr(rec.config, "name", "") if rec.config is not None else ""
+    name = rec.name
     return f"{name} ({rec.run_id})" if name else rec.run_id
 
 

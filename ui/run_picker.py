@@ -13,6 +13,7 @@ from msr.runs import RunRecord, list_runs, load_run
 
 RUNS_DIR_KEY = "runs_dir"
 RUNS_DIR_ENV = "MSR_RUNS_DIR"
+RUN_PARAM = "run"  # the run a page shows, by folder name, in the page's address
 
 
 def runs_dir() -> str:
@@ -23,7 +24,7 @@ def runs_dir() -> str:
 
 def _label(rec: RunRecord) -> str:
     mark = {"running": "● live", "starting": "● starting"}.get(rec.state, rec.state)
-    name = rec.config.name or rec.run_id
+    name = rec.name or rec.run_id
     return f"{name} · {rec.config.arch} · step {rec.step} · {mark}"
 
 
@@ -36,12 +37,14 @@ def select_run(key: str, label: str = "Run") -> RunRecord | None:
         st.info("No runs yet. Start one on the **Train** page.")
         return None
     paths = [str(r.path) for r in runs]
-    preferred = st.session_state.get("last_run_path")
+    linked = next((p for p, r in zip(paths, runs) if r.run_id == st.query_params.get(RUN_PARAM)), None)
+    preferred = linked or st.session_state.get("last_run_path")  # a link names the run: it wins
     index = paths.index(preferred) if preferred in paths else 0
     choice = st.selectbox(label, paths, index=index, key=key,
                           format_func=lambda p: _label(runs[paths.index(p)]))
     if not choice:
         return None
+    st.query_params[RUN_PARAM] = runs[paths.index(choice)].run_id
     rec = load_run(choice)
     if rec.damaged:
         st.error(f"Run `{rec.run_id}` cannot be shown: {rec.damaged}.")

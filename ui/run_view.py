@@ -140,7 +140,7 @@ def render_status(path: str, key: str = "run") -> None:
     rec, metrics = read
     p = progress_of(rec)
     losses = read_losses(path, keep=1)
-    st.subheader(f"Run {rec.config.name or rec.run_id}")
+    st.subheader(f"Run {rec.name or rec.run_id}")
     text = progress_text(p) + (f" · train loss {losses[-1][1]:.4f}" if losses else "")
     if rec.active:
         bar, side = st.columns([8, 1], vertical_alignment="bottom")

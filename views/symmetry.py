@@ -66,7 +66,7 @@ def _subject(rec: RunRecord) -> str:
 
 def _label(rec: RunRecord) -> str:
     mark = {"running": "● live", "starting": "● starting"}.get(rec.state, rec.state)
-    return f"{rec.config.name or rec.run_id} · {_subject(rec)} · step {rec.step} · {mark}"
+    return f"{rec.name or rec.run_id} · {_subject(rec)} · step {rec.step} · {mark}"
 
 
 def select_run() -> RunRecord | None:

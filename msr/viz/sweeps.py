@@ -18,11 +18,8 @@ from ..config import RunConfig
 from ..settings import specs
 from ..stats import t_halfwidth
 from ..sweep import PointRun
+from .style import NORMAL, readable
 
-# Pixel sizes that stay legible on a 1280×720 screen.
-LABEL_PX = 12
-TITLE_PX = 13
-HEADING_PX = 14
 STEP_AXIS = alt.Axis(format="d", tickMinStep=1)
 METRICS = {"test_acc": "test accuracy", "test_loss": "test loss"}
 # A value worth a word of context wherever it names a group.
@@ -146,13 +143,6 @@ def mean_frame(curves: pd.DataFrame, metric: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols).sort_values(["group", "step"], kind="stable", ignore_index=True)
 
 
-def _readable(chart):
-    """Axis, legend and title text of at least 12 px; legend labels never cut."""
-    return (chart.configure_axis(labelFontSize=LABEL_PX, titleFontSize=TITLE_PX, labelFlush=False)
-            .configure_legend(labelFontSize=LABEL_PX, titleFontSize=TITLE_PX, labelLimit=0)
-            .configure_title(fontSize=HEADING_PX, anchor="start"))
-
-
 def _seeds_scale(values: pd.Series) -> alt.Scale:
     """A loss axis spanning what the seeds recorded: with few seeds the t
     interval can be many times wider than the data, and would flatten it."""
@@ -200,7 +190,7 @@ def curves_chart(curves: pd.DataFrame, metric: str, order: Sequence[str], legend
                      alt.Tooltip("upper:Q", format=".4f", title="95% high")])
         chart = alt.layer(band, line)
         title = f"{label.capitalize()}, mean over seeds (band: 95% interval)"
-    return _readable(chart.properties(title=title, height=height))
+    return readable(chart.properties(title=title, height=height))
 
 
 # --------------------------------------------------------------- heat table
@@ -242,11 +232,11 @@ def heat_chart(heat: pd.DataFrame, row_field: str, col_field: str):
         tooltip=[alt.Tooltip("row_text:N", title=field_label(row_field)),
                  alt.Tooltip("col_text:N", title=field_label(col_field)),
                  alt.Tooltip("acc:Q", format=".4f", title="mean test accuracy"), alt.Tooltip("n:Q", title="runs")])
-    text = base.mark_text(fontSize=LABEL_PX + 1).encode(
+    text = base.mark_text(fontSize=NORMAL.label + 1).encode(
         text="text:N", color=alt.condition("datum.acc > 0.55", alt.value("white"), alt.value("#212529")))
     # under Streamlit's theme the height is the whole chart's (title and axes included)
     height = 130 + 56 * len(rows)
-    return _readable(alt.layer(cells, text).properties(
+    return readable(alt.layer(cells, text).properties(
         title="Final test accuracy, mean over seeds", height=height))
 
 

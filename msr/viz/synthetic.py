@@ -21,23 +21,12 @@ from ..symmetry import C4, C8_RING, FilterRotation, orbit_score
 from ..synthetic.data import TAPS
 from ..synthetic.models import MODEL_ORDER, model_label
 from ..synthetic.score import conv_score, toeplitz_filter
+from .style import readable
 
 # The convolution model gets the "right answer" colour, the MSR models that
 # can learn the sharing the accent.
 MODEL_COLORS = {"MAML-FC": "#868e96", "MAML-LC": "#f08c00", "MAML-Conv": "#2f9e44", "MSR-FC": "#3b5bdb",
                 "MSR-Conv": "#ae3ec9", "MSR-Conv (dense U)": "#3b5bdb"}
-# Pixel sizes that stay legible when a chart is shown at 1280×720.
-AXIS_LABEL_PX = 12
-AXIS_TITLE_PX = 13
-TITLE_PX = 14
-
-
-def _readable(chart):
-    """Axis, legend and title text of at least 12 px, and no cut-off legend labels."""
-    return (chart.configure_axis(labelFontSize=AXIS_LABEL_PX, titleFontSize=AXIS_TITLE_PX)
-            .configure_legend(labelFontSize=AXIS_LABEL_PX, titleFontSize=AXIS_TITLE_PX, labelLimit=0)
-            .configure_header(labelFontSize=AXIS_TITLE_PX, titleFontSize=AXIS_TITLE_PX)
-            .configure_title(fontSize=TITLE_PX))
 
 
 def _color_scale(labels: Iterable[str]) -> alt.Scale:
@@ -91,9 +80,9 @@ def mse_bar_chart(frame: pd.DataFrame, title: str = "Test MSE after adaptation (
     band = 140 if any(len(lab) > 10 for lab in order) else 90
     layered = alt.layer(bars, errors, ticks).properties(width=max(band * len(order), 200), height=260)
     if data["problem"].nunique() > 1:
-        return _readable(layered.facet(column=alt.Column("problem:N", title=None))
+        return readable(layered.facet(column=alt.Column("problem:N", title=None))
                          .resolve_scale(y="independent").properties(title=title))
-    return _readable(layered.properties(title=title))
+    return readable(layered.properties(title=title))
 
 
 def history_chart(frame: pd.DataFrame, field: str = "test_mse") -> alt.Chart:
@@ -106,7 +95,7 @@ def history_chart(frame: pd.DataFrame, field: str = "test_mse") -> alt.Chart:
     y = alt.Y(f"{field}:Q", title=titles[field])
     if field in ("conv_score", "u_conv_score"):
         y = alt.Y(f"{field}:Q", title=titles[field], scale=alt.Scale(domain=[0, 1]))
-    return _readable(alt.Chart(data).mark_line(point=True).encode(
+    return readable(alt.Chart(data).mark_line(point=True).encode(
         x=alt.X("step:Q", title="outer step"), y=y,
         color=alt.Color("label:N", scale=_color_scale(data["label"]), title="model"),
         tooltip=["label:N", "step:Q", alt.Tooltip(f"{field}:Q", format=".4f")],
@@ -142,7 +131,7 @@ def lens_chart(frame: pd.DataFrame, measure: str = "equiv") -> alt.LayerChart:
         detail="layer:N")
     points = base.mark_point(filled=True, size=28).encode(detail="layer:N")
     chart = alt.layer(lines, points).properties(title=title, height=260)
-    return _readable(chart)
+    return readable(chart)
 
 
 # ---------------------------------------------------------- matplotlib figures
