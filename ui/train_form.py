@@ -58,6 +58,19 @@ def apply_preset() -> None:
         st.session_state[widget_key(name)] = value
 
 
+def request_prefill(config: RunConfig) -> None:
+    """Fill the Train form with a run's settings the next time it is drawn
+    ("new run from these settings"); the run's name is left for the new one."""
+    values = {f.name: getattr(config, f.name) for f in fields(RunConfig) if f.name not in ("angles", "runs_dir")}
+    values[ANGLES_TEXT] = ", ".join(f"{a:g}" for a in config.angles) if config.angles is not None else ""
+    values["name"] = ""
+    if values["device"] == "cuda" and not cuda_available():
+        values["device"] = "auto"
+    st.session_state[VALUES_KEY] = values
+    for name in values:
+        st.session_state.pop(widget_key(name), None)
+
+
 def _restore_widgets() -> None:
     for name, value in _values().items():
         key = widget_key(name)
