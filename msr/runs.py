@@ -404,6 +404,8 @@ STATUS_FIELDS = {  # field -> (check, what it must be)
              and (v.get("step") is None or _whole(v.get("step"))), "an object of numbers"),
     "steps_per_sec": (_number, "a number"), "wall_seconds": (_number, "a number"),
     "stop_requested": (_number, "a number"),
+    "train_seconds": (_number, "a number"), "eval_seconds": (_number, "a number"),
+    "evals": (_whole, "a whole number ≥ 0"),
 }
 
 
@@ -921,8 +923,8 @@ def progress_of(rec: RunRecord, now: float | None = None) -> Progress:
         done = step - start_step
         if done > 0 and elapsed > 0:
             rate = done / elapsed
-            if rec.state in ACTIVE:
-                left = (total - step) / rate
+        if rec.state in ACTIVE:
+            left = time_left(st_, step, total, getattr(rec.config, "eval_interval", None))
     stop_age = None
     if rec.state in ACTIVE:
         try:
@@ -930,3 +932,24 @@ def progress_of(rec: RunRecord, now: float | None = None) -> Progress:
         except OSError:
             stop_age = None
     return Progress(rec.state, step, total, rate, left, elapsed, st_.get("message"), stop_age is not None, stop_age)
+
+
+ESTIMATE_AFTER_STEPS = 5  # the first steps warm caches up: no estimate from fewer
+
+
+def time_left(status: dict, step: int, total: int, eval_interval: int | None) -> float | None:
+    """Seconds to the end: the steps left at this worker's time per step, plus
+    the evaluations left at its time per evaluation. Measured apart, as the
+    first evaluation comes before any step and would otherwise weigh on the
+    early estimates. None until ESTIMATE_AFTER_STEPS steps are timed, or from
+    a worker that does not record these times."""
+    start_step = status.get("start_step") if _whole(status.get("start_step")) else 0
+    done, train_seconds = step - start_step, status.get("train_seconds")
+    if done < ESTIMATE_AFTER_STEPS or not _number(train_seconds) or train_seconds <= 0:
+        return None
+    left = (total - step) * train_seconds / done
+    evals, eval_seconds = status.get("evals"), status.get("eval_seconds")
+    if eval_interval and _whole(evals) and evals > 0 and _number(eval_seconds):
+        evals_left = total // eval_interval - step // eval_interval + (1 if total % eval_interval else 0)
+        left += max(0, evals_left) * eval_seconds / evals
+    return max(0.0, left)

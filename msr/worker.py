@@ -158,7 +158,9 @@ def execute(run_dir: str | Path, *, resume: bool = False, on_event: Callable[[Ev
         result = RunResult(cfg, "running", start, metrics=list(records), run_dir=str(run_dir),
                            learner=getattr(trainer, "learner", None), kind=kind)
         total = cfg.steps
-        progress = {"step": start, "total": total, "wall_seconds": 0.0, "steps_per_sec": None}
+        # train and evaluation time apart, so the app can say honestly how long is left (msr.runs.time_left)
+        progress = {"step": start, "total": total, "wall_seconds": 0.0, "steps_per_sec": None,
+                    "train_seconds": 0.0, "eval_seconds": 0.0, "evals": 0}
         wall_start = time.time()
         with status_lock:
             writer.write_status(sync=True, status="running", started=wall_start, start_step=start, **progress,
@@ -173,6 +175,7 @@ def execute(run_dir: str | Path, *, resume: bool = False, on_event: Callable[[Ev
             writer.save_resume({**trainer.resume_state(), "step": step})
 
         def evaluate(step: int, stopping: bool) -> None:
+            began = time.monotonic()
             if stopping:
                 save_resume(step)  # the state before the extra evaluation: resuming goes on as if never stopped
             record = trainer.evaluate(step)
@@ -185,7 +188,8 @@ def execute(run_dir: str | Path, *, resume: bool = False, on_event: Callable[[Ev
             if not stopping:
                 save_resume(step)
             with status_lock:
-                progress.update(step=step)
+                progress.update(step=step, evals=progress["evals"] + 1,
+                                eval_seconds=progress["eval_seconds"] + time.monotonic() - began)
                 writer.write_status(last=scalars(record), **progress)
             emit(Event("eval", step, total, record=record, run_dir=str(run_dir)))
 
@@ -195,7 +199,7 @@ def execute(run_dir: str | Path, *, resume: bool = False, on_event: Callable[[Ev
             writer.append_loss(step, loss)
             now = time.monotonic()
             elapsed = time.time() - wall_start
-            progress.update(step=step, wall_seconds=elapsed,
+            progress.update(step=step, wall_seconds=elapsed, train_seconds=progress["train_seconds"] + seconds,
                             steps_per_sec=(step - start) / elapsed if elapsed > 0 else None)
             if now - last_flush[0] >= 1.0:
                 writer.flush_losses()

@@ -1,0 +1,45 @@
+"""Time left is estimated from step and evaluation times measured apart, and not guessed too early."""
+import pytest
+
+from msr.runs import ESTIMATE_AFTER_STEPS, time_left
+
+
+def status(step_seconds: float, steps: int, evals: int, eval_seconds: float, start_step: int = 0) -> dict:
+    return {"start_step": start_step, "train_seconds": step_seconds * steps, "evals": evals,
+            "eval_seconds": eval_seconds * evals}
+
+
+def test_no_estimate_before_enough_steps_or_without_times():
+    assert time_left(status(0.1, ESTIMATE_AFTER_STEPS - 1, 1, 5.0), ESTIMATE_AFTER_STEPS - 1, 600, 25) is None
+    assert time_left({"start_step": 0}, 100, 600, 25) is None  # a worker that does not record the times
+
+
+def test_a_slow_first_evaluation_does_not_inflate_the_early_estimate():
+    # 10 steps of 0.05 s after a 2 s first evaluation: 590 steps and 24 evaluations are left
+    left = time_left(status(0.05, 10, 1, 2.0), 10, 600, 25)
+    assert left == pytest.approx(590 * 0.05 + 24 * 2.0)
+
+
+def test_evaluations_left_count_the_final_one_off_the_interval():
+    # step 90 of 100, evaluations every 25: at 100 only (the last)
+    assert time_left(status(1.0, 90, 4, 3.0), 90, 100, 25) == pytest.approx(10 + 3.0)
+    # step 90 of 110: at 100 and at 110
+    assert time_left(status(1.0, 90, 4, 3.0), 90, 110, 25) == pytest.approx(20 + 2 * 3.0)
+
+
+def test_a_resumed_worker_times_only_its_own_steps():
+    assert time_left(status(0.5, 20, 1, 1.0, start_step=300), 320, 400, 100) == pytest.approx(80 * 0.5 + 1.0)
+
+
+def test_a_running_worker_writes_the_times(tmp_path):
+    from msr.config import RunConfig
+    from msr.runs import load_run, progress_of
+    from msr.worker import execute
+    from msr.runs import create_run_folder
+    cfg = RunConfig(arch="shared", steps=8, eval_interval=4, eval_tasks=4,
+                    tasks_per_step=2, runs_dir=str(tmp_path))
+    path = create_run_folder(tmp_path, "mnist", cfg.to_dict(), "t", cfg.steps)
+    execute(path)
+    st = load_run(path).status
+    assert st["evals"] == 3 and st["eval_seconds"] > 0 and st["train_seconds"] > 0
+    assert progress_of(load_run(path)).seconds_left is None  # finished: nothing left to estimate
