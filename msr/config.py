@@ -140,7 +140,7 @@ class RunConfig(Settings):
                                                          "network); mnist: full MNIST from the data folder",
                                check="choice", choices=SOURCES)
     data_dir: str = setting("data", "Data folder (mnist only)", "folder for full MNIST")
-    download: bool = setting(False, "Download MNIST if missing", "download full MNIST into the data folder if it "
+    download: bool = setting(False, "Download if missing", "download full MNIST into the data folder if it "
                                                                  "is missing (data source 'mnist' only; needs a "
                                                                  "network connection)")
     runs_dir: str = setting("runs", "Runs folder", "where runs are saved")

@@ -99,6 +99,8 @@ def load_torchvision(data_dir: str | Path, download: bool = False) -> MnistSplit
     except (RuntimeError, OSError, ValueError, EOFError) as exc:
         hint = "" if download else " (add --download to fetch it)"
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "not found" in first.lower():  # torchvision's words name its own argument (download=True): say ours
+            first = "the MNIST files are not there"
         raise DataError(f"cannot read MNIST from data folder '{root}': {first}{hint}") from None
     train, test = (Split(s.data.to(torch.uint8), s.targets.to(torch.int64)) for s in sets)
     if len(train) == 0 or len(test) == 0:

@@ -89,6 +89,7 @@ def test_stop_a_run_keeps_what_it_recorded(tmp_path):
     status = read_status(path)
     assert status["status"] == "stopped" and status["step"] < 100000
     assert load_run(path).metrics[-1]["step"] == status["step"]  # the partial window was evaluated and kept
+    at.button(key="train.new").click().run()
     assert not at.button(key=START).disabled  # a new run may start again
 
 
@@ -112,6 +113,7 @@ def test_moving_to_another_page_does_not_stop_a_run(tmp_path):
     wait_status(path, lambda s: s.get("status") == "completed")
     at.switch_page("views/train.py").run()
     assert any("Run completed: 30 steps" in s for s in texts(at.success))
+    at.button(key="train.new").click().run()
     assert at.number_input(key="train.w.steps").value == 30  # the form came back as it was
 
 
@@ -155,18 +157,50 @@ def test_build_config_names_each_bad_field():
     assert good.angles == [0.0, 90.0] and good.runs_dir == "somewhere" and good.steps == preset_values("demo")["steps"]
 
 
-def test_presets_fill_the_form(tmp_path):
+def test_presets_fill_the_form_when_chosen(tmp_path):
     at = open_page(tmp_path / "runs", "views/train.py")
-    at.selectbox(key="train.preset").set_value("seed")
-    at.button(key="train.apply_preset").click().run()
+    at.selectbox(key="train.preset").set_value("seed").run()
     seed = preset_values("seed")
     assert at.number_input(key="train.w.steps").value == seed["steps"] == 1000
     assert at.number_input(key="train.w.ways").value == 10
     assert at.number_input(key="train.w.outer_lr").value == pytest.approx(1e-4)
-    at.selectbox(key="train.preset").set_value("demo")
-    at.button(key="train.apply_preset").click().run()
+    at.selectbox(key="train.preset").set_value("demo").run()
     assert at.number_input(key="train.w.steps").value == preset_values("demo")["steps"]
     assert "cuda" not in at.selectbox(key="train.w.device").options or __import__("torch").cuda.is_available()
+
+
+def test_an_emptied_number_field_is_called_empty(tmp_path):
+    at = open_page(tmp_path / "runs", "views/train.py")
+    fill(at, steps=None).button(key=START).click().run()
+    assert any("Outer steps is empty; enter a number" in e for e in texts(at.error)), texts(at.error)
+    assert not any("got" in e for e in texts(at.error))
+    assert "last_run_path" not in at.session_state
+
+
+@pytest.mark.slow
+def test_after_start_the_page_is_the_run_and_a_new_run_can_copy_its_settings(tmp_path):
+    at = open_page(tmp_path / "runs", "views/train.py")
+    fill(at, **{**TINY_FORM, "steps": 7}, name="copied").button(key=START).click().run()
+    assert not at.exception
+    assert not [b for b in at.button if b.key == START], "the form folds away after Start"
+    assert at.get("progress"), "the run's progress is on the page"
+    wait_status(session_run(at), lambda s: s.get("status") == "completed")
+    at.run()
+    at.button(key="train.again").click().run()
+    assert at.number_input(key="train.w.steps").value == 7 and at.text_input(key="train.w.name").value == ""
+    assert at.selectbox(key="train.preset").value is None  # the form holds a run's settings, not a preset's
+
+
+@pytest.mark.slow
+def test_home_trains_the_demo_model_in_one_click(tmp_path, monkeypatch):
+    import msr.config
+    monkeypatch.setitem(msr.config.PRESETS, "demo", {**msr.config.PRESETS["demo"], "steps": 3, "eval_interval": 3})
+    at = open_page(tmp_path / "runs", "views/home.py")
+    at.button[0].click().run()
+    assert not at.exception and not at.error
+    path = session_run(at)
+    assert load_run(path).config.steps == 3
+    assert at.get("progress"), "the Train page shows the run"
 
 
 @pytest.mark.slow
@@ -203,20 +237,20 @@ def test_runs_page_lists_compares_downloads_and_deletes(tmp_path):
     at = open_page(tmp_path / "runs", "views/runs.py")
     assert not at.exception
     table = at.dataframe[0].value
-    assert set(table["run"]) == {f"alpha ({Path(a).name})", f"beta ({Path(b).name})", "broken"}
+    assert set(table["run"]) == {"alpha", "beta", "broken"}
     assert table.set_index("run").loc["broken", "status"].startswith("damaged: config.json is not valid JSON")
-    row = table.set_index("run").loc[f"alpha ({Path(a).name})"]
+    row = table.set_index("run").loc["alpha"]
     assert row["architecture"] == "conv" and row["steps"] == "4 / 4" and row["status"] == "completed"
     assert row["test loss"] == pytest.approx(load_run(a).last["test_loss"])
 
     at.multiselect(key="runs.overlay").set_value([a, b]).run()
     assert len(at.get("vega_lite_chart")) == 1
     diff = at.dataframe[1].value
-    assert sorted(diff["field"]) == ["inner_lr", "name", "seed"]
+    assert sorted(diff["setting"]) == ["Inner learning rate", "Name", "Seed"]
 
     at.selectbox(key="runs.one").set_value(a).run()
     downloads = {d.proto.label for d in at.get("download_button")}
-    assert downloads == {"config.json", "Metrics (CSV)", "metrics.jsonl", "Checkpoint, step 4 (.pt)"}
+    assert downloads == {"Settings (JSON)", "Metrics (CSV)", "Metrics (JSON lines)", "Checkpoint, step 4 (.pt)"}
 
     at.button(key="runs.delete").click().run()
     assert any("cannot be undone" in w for w in texts(at.warning)) and Path(a).exists()
@@ -225,7 +259,7 @@ def test_runs_page_lists_compares_downloads_and_deletes(tmp_path):
     at.button(key="runs.delete").click().run()
     at.button(key="runs.delete.yes").click().run()
     assert not at.exception and not Path(a).exists() and Path(b).exists()
-    assert set(at.dataframe[0].value["run"]) == {f"beta ({Path(b).name})", "broken"}
+    assert set(at.dataframe[0].value["run"]) == {"beta", "broken"}
 
     at.selectbox(key="runs.one").set_value(str(broken)).run()  # a damaged folder breaks nothing
     assert not at.exception and any("damaged" in w for w in texts(at.warning))

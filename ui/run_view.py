@@ -16,6 +16,7 @@ from msr.runs import (METRICS_CACHE, Damaged, Progress, RunFolderError, force_st
                       read_losses, read_run_file, request_stop)
 from msr.viz.training import accuracy_chart, inner_lr_chart, loss_chart
 from ui.live import live, run_training
+from ui.present import chart
 
 REFRESH_SECONDS = 3.0
 CHART_REFRESH_SECONDS = 10.0
@@ -54,7 +55,7 @@ def progress_text(p: Progress) -> str:
             parts.append("stopping after this step…")
         else:
             parts.append(f"about {duration(p.seconds_left)} left" if p.seconds_left is not None
-                         else "first evaluation…")
+                         else "timing the first steps…")
     elif p.elapsed is not None:
         parts.append(f"took {duration(p.elapsed)}")
     return " · ".join(parts)
@@ -140,7 +141,7 @@ def render_status(path: str, key: str = "run") -> None:
     rec, metrics = read
     p = progress_of(rec)
     losses = read_losses(path, keep=1)
-    st.subheader(f"Run {rec.name or rec.run_id}")
+    st.header(f"Run {rec.name or rec.run_id}", anchor=False)
     text = progress_text(p) + (f" · train loss {losses[-1][1]:.4f}" if losses else "")
     if rec.active:
         bar, side = st.columns([8, 1], vertical_alignment="bottom")
@@ -164,13 +165,13 @@ def render_charts(path: str) -> None:
         st.caption("Charts appear after the first evaluation.")
         return
     left, right = st.columns(2)
-    left.altair_chart(loss_chart(metrics, read_losses(path)), width="stretch")
-    right.altair_chart(accuracy_chart(metrics), width="stretch")
+    chart(loss_chart(metrics, read_losses(path)), left)
+    chart(accuracy_chart(metrics), right)
     if any(r.get("inner_lrs") for r in metrics):
         if rec.config.lr_mode == "fixed":
             st.caption(f"Inner learning rate fixed at {rec.config.inner_lr:g}.")
         else:
-            st.altair_chart(inner_lr_chart(metrics), width="stretch")
+            chart(inner_lr_chart(metrics))
 
 
 def show_run(path: str, key: str = "run") -> None:

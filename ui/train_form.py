@@ -17,6 +17,8 @@ from msr.settings import spec
 
 VALUES_KEY = "train.values"
 PRESET_KEY = "train.preset"
+SHOW_FORM_KEY = "train.show_form"  # True: the form is shown even while a run is being followed
+FOLLOWED_KEY = "last_run_path"  # the run this session started or chose last (read by every page)
 DEFAULT_PRESET = "demo"
 ANGLES_TEXT = "angles_text"  # the explicit angle list as typed; empty means count × step
 
@@ -25,14 +27,18 @@ def widget_key(name: str) -> str:
     return f"train.w.{name}"
 
 
-def preset_values(name: str) -> dict:
-    """Every form field, as the preset (over RunConfig's defaults) sets it."""
-    cfg = RunConfig(**PRESETS[name])
+def config_values(cfg: RunConfig) -> dict:
+    """Every form field as ``cfg`` sets it (a device this machine lacks becomes auto)."""
     values = {f.name: getattr(cfg, f.name) for f in fields(RunConfig) if f.name not in ("angles", "runs_dir")}
     values[ANGLES_TEXT] = ", ".join(f"{a:g}" for a in cfg.angles) if cfg.angles is not None else ""
     if values["device"] == "cuda" and not cuda_available():
         values["device"] = "auto"
     return values
+
+
+def preset_values(name: str) -> dict:
+    """Every form field, as the preset (over RunConfig's defaults) sets it."""
+    return config_values(RunConfig(**PRESETS[name]))
 
 
 def cuda_available() -> bool:
@@ -51,24 +57,25 @@ def _values() -> dict:
 
 
 def apply_preset() -> None:
-    """Callback of the preset button (runs before the widgets exist, so it may set them)."""
-    values = preset_values(st.session_state.get(PRESET_KEY, DEFAULT_PRESET))
-    st.session_state[VALUES_KEY] = values
-    for name, value in values.items():
-        st.session_state[widget_key(name)] = value
+    """The preset select's callback: choosing a preset fills the form at once
+    (a callback runs before the widgets exist, so it may set them)."""
+    if st.session_state.get(PRESET_KEY) in PRESETS:
+        _set_fields(preset_values(st.session_state[PRESET_KEY]))
 
 
 def request_prefill(config: RunConfig) -> None:
     """Fill the Train form with a run's settings the next time it is drawn
     ("new run from these settings"); the run's name is left for the new one."""
-    values = {f.name: getattr(config, f.name) for f in fields(RunConfig) if f.name not in ("angles", "runs_dir")}
-    values[ANGLES_TEXT] = ", ".join(f"{a:g}" for a in config.angles) if config.angles is not None else ""
-    values["name"] = ""
-    if values["device"] == "cuda" and not cuda_available():
-        values["device"] = "auto"
+    values = {**config_values(config), "name": ""}
+    _set_fields(values)
+    st.session_state[PRESET_KEY] = None  # the form no longer holds a preset's values
+    st.session_state[SHOW_FORM_KEY] = True
+
+
+def _set_fields(values: dict) -> None:
     st.session_state[VALUES_KEY] = values
     for name in values:
-        st.session_state.pop(widget_key(name), None)
+        st.session_state.pop(widget_key(name), None)  # _restore_widgets fills them from the values
 
 
 def _restore_widgets() -> None:
@@ -87,12 +94,15 @@ class FormResult:
 
 
 def render_presets() -> None:
-    cols = st.columns([4, 1, 3], vertical_alignment="bottom")
-    cols[0].selectbox("Preset", list(PRESETS), key=PRESET_KEY,
-                      index=list(PRESETS).index(DEFAULT_PRESET),
-                      format_func=lambda p: f"{p}: {PRESET_SUMMARIES.get(p, '')}")
-    cols[1].button("Fill the form", on_click=apply_preset, key="train.apply_preset",
-                   help="Replace every field below with the preset's values.")
+    """The preset select: choosing one fills the form (its summary below it)."""
+    if PRESET_KEY not in st.session_state:
+        st.session_state[PRESET_KEY] = DEFAULT_PRESET
+    left, right = st.columns([1, 3], vertical_alignment="bottom")
+    left.selectbox("Preset", list(PRESETS), key=PRESET_KEY, on_change=apply_preset, placeholder="your own settings",
+                   help="Choosing a preset fills every field below with its values.")
+    chosen = st.session_state.get(PRESET_KEY)
+    right.caption(PRESET_SUMMARIES.get(chosen, "") if chosen else
+                  "The form holds settings of your own (or of a run you started from); choose a preset to replace them.")
 
 
 # The form's layout: sections of four columns, each column a stack of fields.
@@ -132,10 +142,10 @@ def _widget(name: str) -> None:
         st.checkbox(s.label, key=key, help=tip)
     elif name == ANGLES_TEXT or isinstance(default, str):
         st.text_input(s.label, key=key, help=tip, placeholder=PLACEHOLDERS.get(name))
-    elif isinstance(default, float):
-        st.number_input(s.label, key=key, help=tip, step=STEP_SIZES.get(name, 1.0), format="%g")
+    elif isinstance(default, float):  # value=None: an emptied field reads as empty, not as 0
+        st.number_input(s.label, value=None, key=key, help=tip, step=STEP_SIZES.get(name, 1.0), format="%g")
     else:
-        st.number_input(s.label, key=key, help=tip, step=1)
+        st.number_input(s.label, value=None, key=key, help=tip, step=1)
 
 
 def render_form(disabled_reason: str | None = None) -> FormResult:
@@ -165,11 +175,19 @@ def render_form(disabled_reason: str | None = None) -> FormResult:
     return FormResult(submitted, values, slots, general)
 
 
+def _is_number_field(name: str) -> bool:
+    default = getattr(RunConfig, name, None)
+    return isinstance(default, (int, float)) and not isinstance(default, bool)
+
+
 def build_config(values: dict, runs_dir: str) -> RunConfig:
     """A validated RunConfig from the form's values, or ConfigError whose
     ``errors`` name every bad field by its form field (the angle list's
     under ANGLES_TEXT; None: no single field)."""
-    errors: dict[str | None, str] = {}
+    empty = [name for name, value in values.items() if value is None and _is_number_field(name)]
+    errors: dict[str | None, str] = {name: f"{spec(RunConfig, name).label} is empty; enter a number"
+                                     for name in empty}
+    values = {name: getattr(RunConfig, name) if name in empty else value for name, value in values.items()}
     text = (values.get(ANGLES_TEXT) or "").strip()
     angles = None
     if text:
@@ -188,13 +206,28 @@ def build_config(values: dict, runs_dir: str) -> RunConfig:
     return config
 
 
+def launch(values: dict, runs_dir: str):
+    """Check the settings and the data, start the run, and follow it: the
+    Train page shows it in place of the form. Returns the run folder; raises
+    ConfigError (every bad field, tagged) and starts nothing then."""
+    from msr.worker import start_run
+
+    config = build_config(values, runs_dir)
+    with st.spinner("Checking the data…"):
+        load_data(config)
+    path = start_run(config)
+    st.session_state[FOLLOWED_KEY] = str(path)
+    st.session_state[SHOW_FORM_KEY] = False
+    return path
+
+
 def load_data(config: RunConfig) -> MnistSplits:
     """The run's data, read now so a missing folder or too few images per
     class is reported next to the form instead of failing the run later."""
     try:
         data = load_source(config.data_source, config.data_dir, config.download)
     except DataError as exc:
-        message = str(exc).replace("add --download", "tick 'Download MNIST if missing'")
+        message = str(exc).replace("add --download", "tick 'Download if missing'")
         raise ConfigError(message, field="data_dir" if config.data_source == "mnist" else "data_source") from None
     smallest = data.min_per_class()
     if config.shots + config.queries > smallest:

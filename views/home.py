@@ -1,9 +1,22 @@
 """Home: what MSR is and what each page shows."""
 import streamlit as st
 
+from msr.config import PRESET_SUMMARIES, ConfigError
 from msr.models import ARCHITECTURES
+from ui import train_form
+from ui.run_picker import runs_dir
 
 st.title("MSR Explorer")
+row = st.container(horizontal=True, vertical_alignment="center")
+if row.button("Train the demo model", type="primary", icon=":material/play_arrow:",
+                help=f"The demo preset: {PRESET_SUMMARIES['demo']}. The Train page then shows it learn."):
+    try:
+        train_form.launch(train_form.preset_values("demo"), runs_dir())
+    except ConfigError as exc:
+        st.error(f"The demo run was not started: {exc}")
+    else:
+        st.switch_page("views/train.py")
+row.page_link("views/train.py", label="Choose your own settings", icon=":material/tune:")
 st.markdown(
     """
 **Meta-learning Symmetries by Reparameterization** (MSR; Zhou, Knowles & Finn, ICLR 2021) writes each

@@ -1,27 +1,77 @@
-"""Train: fill in a run's settings, start it, watch it learn, stop it."""
+"""Train: fill in a run's settings, start it, watch it learn, stop it.
+
+While a run is followed, the page is that run: the form folds away after
+Start, so the live view is what a room sees, and comes back with "New run".
+"""
+from pathlib import Path
+
 import streamlit as st
 
 from msr.config import ConfigError
 from msr.runs import active_runs, load_run
-from msr.worker import start_run
 from ui import run_view, train_form
-from ui.run_picker import runs_dir
+from ui.run_picker import RUN_PARAM, runs_dir
 
+FOLLOWED_KEY = train_form.FOLLOWED_KEY
+
+training = active_runs(runs_dir())
+wanted = st.query_params.get(RUN_PARAM, "")
+linked = Path(runs_dir()) / Path(wanted).name  # a folder name only, never a path out of the runs folder
+if wanted and linked.is_dir() and FOLLOWED_KEY not in st.session_state:
+    st.session_state[FOLLOWED_KEY] = str(linked)  # a link to a run opens on it
+followed = st.session_state.get(FOLLOWED_KEY)
+if followed and load_run(followed, with_metrics=False).damaged:
+    followed = None
+if not followed and training:
+    followed = str(training[0].path)
+
+
+def show_form() -> None:
+    st.session_state[train_form.SHOW_FORM_KEY] = True
+
+
+def follow_only() -> None:
+    st.session_state[train_form.SHOW_FORM_KEY] = False
+
+
+def new_run_from(path: str) -> None:
+    train_form.request_prefill(load_run(path, with_metrics=False).config)
+
+
+if followed and not st.session_state.get(train_form.SHOW_FORM_KEY):  # no page title: the run's name is one
+    run_view.show_run(followed, key="train.run")
+    rec = load_run(followed, with_metrics=False)
+    st.query_params[RUN_PARAM] = rec.run_id
+    buttons = st.container(horizontal=True)
+    buttons.button("New run", icon=":material/add:", on_click=show_form, key="train.new",
+                   type="secondary" if rec.active else "primary",
+                   help="Show the settings form for another run; this one keeps training.")
+    if rec.kind == "mnist" and rec.config is not None:
+        buttons.button("New run from these settings", icon=":material/content_copy:", key="train.again",
+                       on_click=new_run_from, args=(followed,),
+                       help="The form, filled with this run's settings, ready to change one and start.")
+        for page, title in (("views/errors.py", "Errors"), ("views/weights.py", "Weights")):
+            buttons.page_link(page, label=f"Look inside: {title}", icon=":material/visibility:",
+                              query_params={RUN_PARAM: rec.run_id})
+    others = [r for r in training if str(r.path) != followed]
+    if others:
+        st.caption("Also training: " + ", ".join(f"`{r.name or r.run_id}`" for r in others)
+                   + " (see the sidebar, or the Runs page).")
+    st.stop()
+
+if RUN_PARAM in st.query_params:
+    del st.query_params[RUN_PARAM]
 st.title("Train")
-st.caption("Meta-train a model on Rotated MNIST. The run trains in a process of its own: you may switch pages, "
-           "reload, close the tab or restart the app, and it still finishes and is saved.")
-
-live_slot = st.container()  # the run being followed goes above the form, where a viewer looks first
+st.caption("Meta-train a model on Rotated MNIST. The run trains in a process of its own: switch pages, reload or "
+           "restart the app, and it still finishes and is saved.")
+if followed:
+    st.button("Back to the run", icon=":material/arrow_back:", on_click=follow_only, key="train.back")
 train_form.render_presets()
 form = train_form.render_form()
-training = active_runs(runs_dir())
 
 if form.submitted:
     try:
-        config = train_form.build_config(form.values, runs_dir())
-        with st.spinner("Checking the data…"):
-            train_form.load_data(config)
-        path = start_run(config)
+        train_form.launch(form.values, runs_dir())  # the form folds away: the page is the new run now
     except ConfigError as exc:  # every bad field, tagged; or the run's own check (memory, runs folder)
         general = [msg for field, msg in exc.errors.items() if field not in form.slots]
         for field, msg in exc.errors.items():
@@ -34,22 +84,7 @@ if form.submitted:
             general = [f"Nothing was started: {' '.join(general)}"]
         form.general.error("\n\n".join(general), icon="⚠️")
     else:
-        st.session_state["last_run_path"] = str(path)
         st.rerun()
 elif training:
     form.general.caption(f"{len(training)} run(s) training on this machine now; a new one shares the CPU with them.")
-
 st.caption(f"Runs are saved under `{runs_dir()}/`.")
-followed = st.session_state.get("last_run_path")
-if followed and load_run(followed, with_metrics=False).damaged:
-    followed = None
-if not followed and training:
-    followed = str(training[0].path)
-if followed:
-    with live_slot:
-        run_view.show_run(followed, key="train.run")
-        others = [r for r in training if str(r.path) != followed]
-        if others:
-            st.caption("Also training: " + ", ".join(f"`{r.run_id}`" for r in others)
-                       + " (see the sidebar, or open them on the Runs page).")
-        st.divider()
