@@ -36,7 +36,10 @@ PAGES = {
 
 page = st.navigation(PAGES)
 present.keep_in_url()
+present.page_style()
 with st.sidebar:
     present.toggle()
     active_runs.sidebar_panel()
+if present.presenting() and page.url_path != "train":  # the Train page shows its run itself
+    active_runs.header_strip()
 page.run()

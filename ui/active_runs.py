@@ -4,12 +4,14 @@ Runs belong to no browser session, so every session sees them all.
 """
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 
 from msr.runs import active_runs, progress_of
 from ui.live import live
 from ui.run_picker import runs_dir
-from ui.run_view import stop_controls
+from ui.run_view import duration, stop_controls
 
 LIVE_KEY = "active_runs.count"
 # On every page, so kept light: a run started elsewhere appears within this many seconds.
@@ -18,13 +20,33 @@ SIDEBAR_REFRESH_SECONDS = 6.0
 
 def _title(rec) -> str:
     cfg = rec.config
-    name = getattr(cfg, "name", "") or rec.run_id
     what = cfg.arch if rec.kind == "mnist" else f"{cfg.problem} · {cfg.model}"
-    return f"{name} ({what})"
+    if rec.name:
+        return f"{rec.name} ({what})"
+    return f"{what}, started {time.strftime('%H:%M', time.localtime(rec.created))}"
+
+
+def _line(rec, p) -> str:
+    left = f" · {duration(p.seconds_left)} left" if p.seconds_left is not None else ""
+    return f"{_title(rec)}: step {p.step} / {p.total}{left}"
 
 
 def sidebar_panel() -> None:
     live(_draw, SIDEBAR_REFRESH_SECONDS)
+
+
+def header_strip() -> None:
+    """The same runs as one line each above the page, for when the sidebar is folded away (presentation mode)."""
+    live(_draw_strip, SIDEBAR_REFRESH_SECONDS)
+
+
+def _draw_strip() -> None:
+    for rec in active_runs(runs_dir()):
+        p = progress_of(rec)
+        bar, stop = st.columns([6, 1], vertical_alignment="bottom")
+        bar.progress(p.fraction, text=f"Training {_line(rec, p)}")
+        with stop:
+            stop_controls(str(rec.path), p, key=f"head.{rec.run_id}")
 
 
 def _draw() -> None:
@@ -38,5 +60,5 @@ def _draw() -> None:
     st.markdown(f"**Training now ({len(runs)})**")
     for rec in runs:
         p = progress_of(rec)
-        st.progress(p.fraction, text=f"{_title(rec)}: step {p.step} / {p.total}")
+        st.progress(p.fraction, text=_line(rec, p))
         stop_controls(str(rec.path), p, key=f"side.{rec.run_id}")

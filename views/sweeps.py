@@ -12,7 +12,9 @@ from msr.sweep import (NOT_GRIDDED, SweepSpec, check, create_sweep, default_work
                        parse_seeds, point_runs)
 from msr.viz import sweeps as vs
 from msr.viz.export import frame_csv
+from ui.downloads import download
 from ui.live import live
+from ui.present import chart
 from ui.run_picker import runs_dir
 from ui.run_view import duration
 
@@ -309,8 +311,7 @@ def draw_results() -> None:
     each = st.toggle("Show each seed instead of the mean", key="sweeps.each_seed")
     left, right = st.columns(2)
     for col, metric in ((left, "test_acc"), (right, "test_loss")):
-        col.altair_chart(vs.curves_chart(curves, metric, order, vs.legend_title(fields), each_seed=each),
-                         width="stretch")
+        chart(vs.curves_chart(curves, metric, order, vs.legend_title(fields), each_seed=each), col)
 
     finals = vs.finals_frame(runs, fields)
     if len(fields) >= 2:
@@ -330,10 +331,10 @@ def draw_results() -> None:
             if choice != "average":
                 where[vs.field_label(other)] = values[choice]
         heat = vs.heat_frame(finals, vs.field_label(rows), vs.field_label(cols), where)
-        st.altair_chart(vs.heat_chart(heat, rows, cols), width="stretch")
+        chart(vs.heat_chart(heat, rows, cols))
 
-    st.download_button("Final numbers per run (CSV)", frame_csv(finals), file_name=f"{sweep.sweep_id}-runs.csv",
-                       mime="text/csv", key="sweeps.csv", icon=":material/download:")
+    download("Final numbers per run (CSV)", frame_csv(finals), f"{sweep.sweep_id}-runs.csv", "text/csv",
+             key="sweeps.csv")
 
 
 live(draw_results, RESULTS_REFRESH_SECONDS if initial else None)

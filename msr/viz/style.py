@@ -19,7 +19,7 @@ class TextSizes:
 
 
 NORMAL = TextSizes(label=14, title=15, heading=17)
-LARGE = TextSizes(label=18, title=20, heading=23, height_factor=1.35)
+LARGE = TextSizes(label=18, title=20, heading=22, height_factor=1.2)
 
 
 def readable(chart, sizes: TextSizes = NORMAL, color: str | None = None):
