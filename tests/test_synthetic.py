@@ -304,6 +304,17 @@ def _summaries():
                                ("msr-fc", 0.05, 0.08, 0.99)]]
 
 
+def _chart_rows(spec: dict) -> list[dict]:
+    return next(iter(spec["datasets"].values()))
+
+
+def test_log_domain_spans_whole_decades():
+    assert vz.log_domain([0.146, 2.83]) == [0.1, 10.0]
+    assert vz.log_domain([2.8, 2.9]) == [1.0, 10.0]
+    assert vz.log_domain([1.0]) == [1.0, 10.0]  # never a domain of one point
+    assert vz.log_domain([0.0, None, float("nan")]) == [0.1, 10.0]  # nothing positive: a default
+
+
 def test_results_frame_and_bar_chart():
     frame = tables.results_frame(_summaries())
     assert list(frame["label"]) == ["MAML-FC", "MAML-Conv", "MSR-FC"]
@@ -313,6 +324,14 @@ def test_results_frame_and_bar_chart():
     marks = [layer["mark"]["type"] if isinstance(layer["mark"], dict) else layer["mark"] for layer in spec["layer"]]
     assert marks == ["bar", "rule", "tick"]
     assert spec["layer"][1]["encoding"]["y"]["field"] == "lo" and spec["layer"][1]["encoding"]["y2"]["field"] == "hi"
+    # A log axis, so 0.05 and 2.8 both read; its title says so.
+    y = spec["layer"][0]["encoding"]["y"]
+    assert y["scale"]["type"] == "log" and y["axis"]["title"] == "test MSE (log scale)"
+    assert y["scale"]["domain"] == [0.01, 10.0] and {0.01, 0.1, 1, 10} <= set(y["axis"]["values"])
+    # The interval clipped at 0 is drawn down to the axis (a log axis has no 0).
+    assert min(row["lo"] for row in _chart_rows(spec)) == pytest.approx(0.01)
+    assert {t.get("title") for t in spec["layer"][0]["encoding"]["tooltip"]} >= {"model", "test MSE", "± 95%",
+                                                                                 "convolution score", "steps"}
     two = tables.results_frame(_summaries() + [dict(s, problem="rank2") for s in _summaries()])
     assert "facet" in vz.mse_bar_chart(two).to_dict()
 
@@ -325,7 +344,10 @@ def test_history_frame_and_charts():
     assert len(frame) == 3 and set(frame["label"]) == {"MSR-FC", "MAML-FC"}
     spec = vz.history_chart(frame, "conv_score").to_dict()
     assert spec["encoding"]["y"]["field"] == "conv_score" and spec["encoding"]["y"]["scale"]["domain"] == [0, 1]
-    assert spec["encoding"]["color"]["scale"]["domain"] == ["MAML-FC", "MSR-FC"]  # only the models present
+    assert spec["encoding"]["color"]["scale"]["domain"] == ["MSR-FC", "MAML-FC"]  # only the models present
+    assert [t["title"] for t in spec["encoding"]["tooltip"]] == ["model", "outer step", "convolution score"]
+    mse = vz.history_chart(frame, "test_mse").to_dict()["encoding"]["y"]
+    assert mse["scale"]["type"] == "log" and mse["axis"]["title"] == "test MSE (log scale)"
     with pytest.raises(ValueError):
         vz.history_chart(frame, "accuracy")
 
@@ -401,21 +423,27 @@ def test_page_runs_models_and_shows_results_and_weights(tmp_path):
             break
         time.sleep(0.2)
     assert {r.config.model for r in runs} == {"maml-fc", "msr-fc"} and len({r.config.group for r in runs}) == 1
+    # Picked MAML-FC first, yet MSR-FC, the model the page asks about, was launched first.
+    assert min(runs, key=lambda r: r.created).config.model == "msr-fc"
     at = _page()  # a reload: nothing in session state but the runs folder
     at.session_state["runs_dir"] = str(tmp_path / "runs")
     at.run()
     assert not at.exception and not at.error
     assert "Finished 2 model(s)" in at.success[0].value
     assert len(at.get("vega_lite_chart")) == 3  # MSE bars, MSE history, conv score history
-    model_box = next(s for s in at.selectbox if s.label == "Model")
+    table = at.dataframe[0].value
+    assert list(table["label"]) == ["MSR-FC", "MAML-FC"] and list(table["latent"]) == ["3", "—"]
+    model_box = next(s for s in at.selectbox if s.label == "Weight W of")
     assert model_box.value == "msr-fc"
-    assert at.select_slider[0].options == ["0", "3", "6"]
+    assert at.select_slider[0].options == ["0", "3", "6"] and at.select_slider[0].value == 6
     assert len(at.get("image")) >= 2  # U and W
+    assert at.query_params["step"] == "6" and at.query_params["run"] == min(runs, key=lambda r: r.created).run_id
     at.select_slider[0].set_value(3).run()
-    at.radio[0].set_value("meta-learned initial weight").run()
+    assert at.query_params["step"] == "3" and "step 3" in at.markdown[-1].value
+    at.radio(key="paper_check.w_which").set_value("initial").run()
     assert not at.exception
-    next(s for s in at.selectbox if s.label == "Model").set_value("maml-fc").run()
-    assert not at.exception and len(at.get("image")) == 1  # W only: MAML-FC has no U
+    next(s for s in at.selectbox if s.label == "Weight W of").set_value("maml-fc").run()
+    assert not at.exception and len(at.get("image")) == 2  # U stays; W is MAML-FC's
 
 
 def test_page_reports_bad_input_inline(tmp_path):

@@ -2,15 +2,18 @@
 
 Each model is an ordinary run (a worker process and a run folder, listed on
 the Runs page); the models launched together form a group, which this page
-shows. Composes msr.synthetic and msr.viz.synthetic; holds no model logic.
+shows. The weight pictures follow training as it goes and can be played
+through, one saved evaluation a second. Composes msr.synthetic and
+msr.viz.synthetic; holds no model logic.
 """
 import secrets
 import time
 
+import pandas as pd
 import streamlit as st
 
 from msr.config import ConfigError
-from msr.runs import CheckpointError, list_runs, load_run, progress_of, request_stop
+from msr.runs import CheckpointError, checkpoint_mtime, list_runs, load_run, progress_of, request_stop
 from msr.settings import spec
 from msr.synthetic.config import SyntheticConfig, make_config
 from msr.synthetic.data import ALL_PROBLEMS, EXAMPLES_PER_TASK, default_tasks
@@ -24,28 +27,57 @@ from msr.viz.synthetic import (ARRANGEMENTS, filter_bank_figure, filter_rotation
                                lens_chart, matrix_frame, mse_bar_chart, symmetry_figure, symmetry_frame,
                                weight_figure)
 from msr.worker import start_run
+from ui.downloads import download
 from ui.live import live
 from ui.page_cache import synthetic_snapshot
-from ui.run_picker import runs_dir
+from ui.present import chart
+from ui.run_picker import RUN_PARAM, runs_dir
 from ui.run_view import REFRESH_SECONDS
 
 GROUP_KEY = "paper_check.group"
 PROBLEM_KEY = "paper_check.problem"
 SHOWN_KEY = "paper_check.shown"
+PLAYING_KEY = "paper_check.playing"  # the group whose pictures are being played through
+PLAYED_AT_KEY = "paper_check.played_at"
+STEP_PARAM = "step"  # the evaluation step the pictures show, in the page's address
+PLAY_SECONDS = 1.0
+PICTURE_DPI = 150
+W_PICTURE_PX = 820  # at most: wider, on a big screen, its text would outgrow the page's own
 DEFAULTS = SyntheticConfig()
+# Short enough that the select and its open list show every option whole at 1280 px.
 PROBLEM_TEXT = {
-    "rank1": "rank1: every task is one random 3-tap convolution",
-    "rank2": "rank2: locally connected, each position mixes 2 task filters",
-    "rank5": "rank5: locally connected, each position mixes 5 task filters",
-    "rot4": "rot4: each task is a C4 lifting conv (3 random filters × 4 rotations)",
-    "rot8": "rot8: each task is a C8 lifting conv (3 steerable filters × 8 rotations)",
-    "rot8_flip": "rot8_flip: as rot8 plus mirror images (D8: 3 filters × 16)",
+    "rank1": "rank1 · one 3-tap convolution per task",
+    "rank2": "rank2 · locally connected, 2 filters mixed",
+    "rank5": "rank5 · locally connected, 5 filters mixed",
+    "rot4": "rot4 · C4 lifting conv, 3 filters × 4 rotations",
+    "rot8": "rot8 · C8 lifting conv, 3 filters × 8 rotations",
+    "rot8_flip": "rot8_flip · D8: rot8 plus mirror images",
 }
 # Filter pictures side by side per row, by group order: narrower columns would shrink their labels.
 PICTURES_PER_ROW = {4: 3, 8: 2}
+# U's columns fill one row of the picture up to this many; a choice of how many only helps beyond.
+U_COLUMNS_IN_A_ROW = 4
 # Short table headers (the full wording is each column's help), so the table fits at 1280 px.
-LENS_HEADERS = {"equiv_90": "equiv. 90°", "equiv_45": "equiv. 45°", "orbit_C4": "orbit 90°", "orbit_C8": "orbit 45°",
-                "u_equiv_90": "U: equiv. 90°", "u_orbit": "U: orbit 90°"}
+LENS_HEADERS = {"equiv_90": "equiv. 90°", "equiv_45": "equiv. 45°", "orbit_C4": "orbit 90°",
+                "orbit_C8": "orbit 45°", "u_equiv_90": "U: equiv. 90°", "u_orbit": "U: orbit 90°"}
+number = st.column_config.NumberColumn
+RESULT_COLUMNS = {
+    "label": st.column_config.TextColumn("model"),
+    "latent": st.column_config.TextColumn("latent size", help="Size of v, the latent of U: MSR models only."),
+    "steps": number("steps", help="Outer steps trained."),
+    "test_mse": number("test MSE", format="%.4f", help="Mean squared error on the query examples after "
+                                                       "adaptation, over the test tasks."),
+    "test_err": number("± 95%", format="%.4f", help="Half-width of the 95% Student-t interval of the test MSE."),
+    "conv_score": number("convolution score", format="%.3f",
+                         help="Fraction of the adapted weight's energy in its best 3-tap convolution (1 = exactly)."),
+    "seconds": number("time (s)", format="%.1f", help="Training time, evaluations left out."),
+}
+
+LEAD_1D = ("Every task is a 70→68 linear map; on **rank1** it is a convolution. **MSR-FC** builds its weight as "
+           "`W = U v` and meta-learns `U`: if `U` turns into bands of shifted diagonals, it has discovered "
+           "convolution from the data alone.")
+LEAD_2D = ("Every task is a 3×3 convolution made by a group convolution (rotations). Does **MSR-Conv** learn "
+           "this rotation sharing from the data alone, as MSR-FC learned convolution on rank1?")
 
 INTRO_1D = """
 The paper's first experiment (Zhou, Knowles & Finn, ICLR 2021, §5.1). Each task maps 70 inputs to 68 outputs
@@ -80,7 +112,7 @@ test tasks and, for the MSR models, the layers U generates from random v (what U
 
 
 def in_model_order(runs: list) -> list:
-    """1-D models, then MAML-Conv, MSR-Conv, dense MSR-Conv: the order of every chart."""
+    """MSR-FC and the other 1-D models, then MAML-Conv, MSR-Conv, dense MSR-Conv: the order of every chart."""
     rank = {m: i for i, m in enumerate(MODEL_ORDER)}
     return sorted(runs, key=lambda r: rank.get(r.config.model, len(rank)))
 
@@ -92,22 +124,40 @@ def group_problem(key: str | None) -> str | None:
     return groups[key][0].config.problem if key in groups else None
 
 
+def linked_group() -> str | None:
+    """The group of the run a link names (``?run=<run folder>``)."""
+    wanted = st.query_params.get(RUN_PARAM)
+    return next((k for k, runs in groups.items() if any(r.run_id == wanted for r in runs)), None)
+
+
+def forget_linked_step() -> None:
+    """Another group is shown: its pictures open on its own newest step, not the old group's."""
+    if STEP_PARAM in st.query_params:
+        del st.query_params[STEP_PARAM]
+
+
 def problem_changed() -> None:
     """Show the newest group of the newly chosen problem, if there is one."""
     newest = next((k for k in groups if group_problem(k) == st.session_state[PROBLEM_KEY]), None)
-    if newest is not None:
+    if newest is not None and newest != st.session_state.get(GROUP_KEY):
         st.session_state[GROUP_KEY] = newest
+        forget_linked_step()
 
 
 def shown_changed() -> None:
     """The problem select (and the explanation) follow the group picked to be shown."""
     st.session_state[GROUP_KEY] = st.session_state.get(SHOWN_KEY)
+    st.session_state.pop(PLAYING_KEY, None)
+    forget_linked_step()
     problem_ = group_problem(st.session_state.get(SHOWN_KEY))
     if problem_ in ALL_PROBLEMS:
         st.session_state[PROBLEM_KEY] = problem_
 
 
-# A fresh page opens on the problem of the group it shows (the newest, or the one last launched).
+# A link names a run: the page opens on its group.
+if GROUP_KEY not in st.session_state and linked_group() is not None:
+    st.session_state[GROUP_KEY] = linked_group()
+# A fresh page opens on the problem of the group it shows (the linked one, the newest, or the one last launched).
 if st.session_state.get(PROBLEM_KEY) not in ALL_PROBLEMS:
     st.session_state.pop(PROBLEM_KEY, None)
     start = st.session_state.get(GROUP_KEY)
@@ -115,20 +165,27 @@ if st.session_state.get(PROBLEM_KEY) not in ALL_PROBLEMS:
     if group_problem(start) in ALL_PROBLEMS:
         st.session_state[PROBLEM_KEY] = group_problem(start)
 chosen_problem = st.session_state.get(PROBLEM_KEY, ALL_PROBLEMS[0])
-if chosen_problem in GROUPS:
+rotation_problem = chosen_problem in GROUPS
+if rotation_problem:
     st.title("Paper check: does MSR-Conv learn rotation sharing?")
-    st.markdown(INTRO_2D)
 else:
     st.title("Paper check: does MSR-FC learn convolution?")
-    st.markdown(INTRO_1D)
+# Once there are runs to watch, the long explanation folds away so the live view sits close to Run.
+if groups:
+    st.markdown(LEAD_2D if rotation_problem else LEAD_1D)
+    with st.expander("About this experiment"):
+        st.markdown(INTRO_2D if rotation_problem else INTRO_1D)
+else:
+    st.markdown(INTRO_2D if rotation_problem else INTRO_1D)
 
 # Outside the form: the models on offer follow the problem at once.
-problem = st.columns([3, 1])[0].selectbox("Problem", list(ALL_PROBLEMS), key=PROBLEM_KEY, on_change=problem_changed,
+problem = st.columns([3, 2])[0].selectbox("Problem", list(ALL_PROBLEMS), key=PROBLEM_KEY, on_change=problem_changed,
                                           format_func=lambda p: PROBLEM_TEXT.get(p, p))
 kinds = models_for(problem)
 LATENT_HELP = ("Latent size of U for MSR-FC and MSR-Conv (dense U); 0 uses the default: "
                + ", ".join(f"{p} {paper_latent(p)}" for p in ALL_PROBLEMS)
                + " (the paper's for MSR-FC; the generating coefficients for the dense U).")
+
 
 def field_input(col, name: str, **overrides):
     """A number input for a SyntheticConfig field: its label, tooltip, lower
@@ -140,11 +197,15 @@ def field_input(col, name: str, **overrides):
 
 
 with st.form("paper_check_form"):
-    c2, c3 = st.columns([3.4, 0.8])
+    # Run beside the models rather than under the protocol: the live view then starts within a projector's screen.
+    c2, c3, c4 = st.columns([3.4, 0.8, 0.6], vertical_alignment="bottom")
     # One selection per problem, so switching problems never leaves another problem's models selected.
     models = c2.multiselect("Models", list(kinds), default=list(kinds), format_func=lambda m: kinds[m].label,
-                            key=f"paper_check.models.{problem}")
+                            key=f"paper_check.models.{problem}",
+                            help="Each model trains in a worker process of its own, all at once, the first "
+                                 "listed (the model the problem asks about) launched first.")
     steps = field_input(c3, "steps", max_value=100_000, step=100)
+    submitted = c4.form_submit_button("Run", type="primary", width="stretch")
     with st.expander("Protocol (defaults are the authors')"):
         p1, p2, p3, p4 = st.columns(4)
         tasks_per_step = field_input(p1, "tasks_per_step", min_value=1)
@@ -163,12 +224,12 @@ with st.form("paper_check_form"):
         data_seed = field_input(r2, "data_seed")
         cache_dir = r3.text_input(spec(SyntheticConfig, "cache_dir").label, value=DEFAULTS.cache_dir,
                                   help=spec(SyntheticConfig, "cache_dir").tooltip)
-    submitted = st.form_submit_button("Run", type="primary")
 
 if submitted:
     group = time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
     try:
-        models = [m for m in models if m in kinds]
+        # In the problem's model order whatever order they were picked in: the model asked about starts first.
+        models = [m for m in kinds if m in models]
         if not models:
             raise ConfigError(f"pick at least one model; allowed: {', '.join(k.label for k in kinds.values())}")
         # Every model's settings are checked before any run starts.
@@ -186,6 +247,8 @@ if submitted:
         st.error(f"Nothing was started: {exc}")
     else:
         st.session_state[GROUP_KEY] = group
+        st.session_state.pop(PLAYING_KEY, None)
+        forget_linked_step()
         st.rerun()
 
 if not groups:
@@ -213,13 +276,46 @@ if st.session_state.get(SHOWN_KEY) != wanted:
     st.session_state[SHOWN_KEY] = wanted
 chosen = st.selectbox("Runs shown", keys, format_func=group_label, key=SHOWN_KEY, on_change=shown_changed)
 st.session_state[GROUP_KEY] = chosen
+st.query_params[RUN_PARAM] = groups[chosen][0].run_id
 paths = [str(r.path) for r in groups[chosen]]
 busy = any(r.active for r in groups[chosen])
+playing = st.session_state.get(PLAYING_KEY) == chosen
+# The pictures redraw once a second while played through, with the progress while training, else on demand.
+pictures_refresh = PLAY_SECONDS if playing else REFRESH_SECONDS if busy else None
 
 
-def load_group():
+def load_group(with_metrics: bool = True):
     """The group's runs as their folders say now (one deleted meanwhile is left out)."""
-    return in_model_order([r for r in (load_run(p) for p in paths) if not r.damaged])
+    return in_model_order([r for r in (load_run(p, with_metrics) for p in paths) if not r.damaged])
+
+
+def results_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """The 1-D results as the page shows them: a model without a latent says so instead of None."""
+    shown = frame[["label", "latent", "steps", "test_mse", "test_err", "conv_score", "seconds"]].copy()
+    shown["latent"] = [f"{int(v)}" if pd.notna(v) else "—" for v in shown["latent"]]
+    return shown
+
+
+def convolution_results(runs: list, summaries: list[dict], problem_: str) -> None:
+    """Test MSE and the convolution score of a 1-D group, last evaluation and over training."""
+    frame = results_frame(summaries)
+    bars = mse_bar_chart(frame, title=f"{problem_}: test MSE after adaptation (95% interval)")
+    chart(bars)
+    hist = history_frame({r.config.model: r.metrics for r in runs if r.metrics})
+    left, right = st.columns(2)
+    mse_chart, score_chart = history_chart(hist, "test_mse"), history_chart(hist, "conv_score")
+    chart(mse_chart, left)
+    chart(score_chart, right)
+    st.dataframe(results_table(frame), hide_index=True, column_config=RESULT_COLUMNS)
+    d1, d2, d3, d4 = st.columns(4)
+    download("Results (CSV)", frame_csv(frame), f"paper_check_{problem_}.csv", "text/csv", key="pc.results",
+             where=d1)
+    download("History (CSV)", frame_csv(hist), f"paper_check_{problem_}_history.csv", "text/csv", key="pc.hist",
+             where=d2)
+    download("Bar chart (PNG)", lambda: chart_png(bars), f"paper_check_{problem_}_mse.png", "image/png",
+             key="pc.bars", where=d3)
+    download("Score chart (PNG)", lambda: chart_png(score_chart), f"paper_check_{problem_}_conv_score.png",
+             "image/png", key="pc.score", where=d4)
 
 
 def rotation_results(runs: list, summaries: list[dict], problem_: str) -> None:
@@ -228,30 +324,34 @@ def rotation_results(runs: list, summaries: list[dict], problem_: str) -> None:
     histories = {r.config.model: r.metrics for r in runs if r.metrics}
     hist = history_frame(histories)
     lens_hist = lens_history_frame(histories)
-    bars = mse_bar_chart(frame, title=f"{problem_}: test MSE after adaptation (95% interval)")
+    bars = mse_bar_chart(frame, title=f"{problem_}: test MSE (95% interval)")
     mse_chart = history_chart(hist, "test_mse")
     equiv_chart, orbit_chart = lens_chart(lens_hist, "equiv"), lens_chart(lens_hist, "orbit")
     top_left, top_right = st.columns(2)
-    top_left.altair_chart(bars)
-    top_right.altair_chart(mse_chart)
+    chart(bars, top_left)
+    chart(mse_chart, top_right)
     lens = lens_frame(histories).merge(frame[["model", "latent", "seconds"]], on="model", how="left")
     # The latent size stays in the CSV: one more column would not fit at 1280 px on D8.
     shown = ["label", "step", "test_mse", "test_err", *[c for c in LENS_COLUMNS if c in lens], "seconds"]
-    number = st.column_config.NumberColumn
-    st.dataframe(lens[shown], hide_index=True, column_config={
-        "label": st.column_config.TextColumn("model"), "test_mse": number("test MSE", format="%.4f"),
-        "test_err": number("± 95%", format="%.4f"), "seconds": number("seconds", format="%.1f"),
-        **{c: number(LENS_HEADERS[c], help=LENS_COLUMNS[c], format="%.3f") for c in LENS_COLUMNS}})
+    table = lens[shown].copy()
+    for c in LENS_COLUMNS:  # a number the model has not got (U's, for MAML-Conv) reads as a dash, not None
+        if c in table:
+            table[c] = [f"{v:.3f}" if pd.notna(v) else "—" for v in table[c]]
+    st.dataframe(table, hide_index=True, column_config={
+        **RESULT_COLUMNS, "step": number("step", help="Outer step of the last evaluation."),
+        **{c: st.column_config.TextColumn(LENS_HEADERS[c], help=LENS_COLUMNS[c]) for c in LENS_COLUMNS}})
     left, right = st.columns(2)
-    left.altair_chart(equiv_chart)
-    right.altair_chart(orbit_chart)
+    chart(equiv_chart, left)
+    chart(orbit_chart, right)
     d1, d2, d3, d4 = st.columns(4)
-    d1.download_button("Results (CSV)", frame_csv(lens), f"paper_check_{problem_}.csv", "text/csv")
-    d2.download_button("Lens history (CSV)", frame_csv(lens_hist), f"paper_check_{problem_}_lens_history.csv",
-                       "text/csv")
-    d3.download_button("Bar chart (PNG)", lambda: chart_png(bars), f"paper_check_{problem_}_mse.png", "image/png")
-    d4.download_button("Equivariance chart (PNG)", lambda: chart_png(equiv_chart),
-                       f"paper_check_{problem_}_equivariance.png", "image/png")
+    download("Results (CSV)", frame_csv(lens), f"paper_check_{problem_}.csv", "text/csv", key="pc.results",
+             where=d1)
+    download("Lens history (CSV)", frame_csv(lens_hist), f"paper_check_{problem_}_lens_history.csv", "text/csv",
+             key="pc.lens", where=d2)
+    download("Bar chart (PNG)", lambda: chart_png(bars), f"paper_check_{problem_}_mse.png", "image/png",
+             key="pc.bars", where=d3)
+    download("Equivariance (PNG)", lambda: chart_png(equiv_chart), f"paper_check_{problem_}_equivariance.png",
+             "image/png", key="pc.equiv", where=d4)
 
 
 def still_training() -> bool:
@@ -261,6 +361,21 @@ def still_training() -> bool:
     return not runs_ or any(r.active for r in runs_)
 
 
+def progress_view(runs: list) -> None:
+    """A bar per model in training, two to a row, with one Stop for all."""
+    active = [r for r in runs if r.active]
+    progress = [progress_of(r) for r in active]
+    cols = st.columns(2)
+    for i, (r, p) in enumerate(zip(active, progress)):
+        cols[i % 2].progress(p.fraction, text=f"{model_label(r.config.model)}: step {p.step} of {p.total}"
+                             + (" (stopping…)" if p.stopping else ""))
+    stopping = all(p.stopping for p in progress)
+    if st.button("Stopping…" if stopping else "Stop these runs", key="paper_check_stop", disabled=stopping,
+                 icon=":material/stop_circle:"):
+        for r in active:
+            request_stop(r.path)
+
+
 def live_view() -> None:
     """The group's progress (Stop while it trains, the outcome after) and its results."""
     runs = load_group()
@@ -268,17 +383,8 @@ def live_view() -> None:
         st.warning("The runs of this group are gone (deleted or damaged); see the Runs page.")
         return
     problem_ = runs[0].config.problem
-    active = [r for r in runs if r.active]
-    if active:
-        progress = [progress_of(r) for r in active]
-        for r, p in zip(active, progress):
-            st.progress(p.fraction, text=f"{model_label(r.config.model)}: step {p.step} of {p.total}"
-                        + (" (stopping…)" if p.stopping else ""))
-        stopping = all(p.stopping for p in progress)
-        if st.button("Stopping…" if stopping else "Stop these runs", key="paper_check_stop", disabled=stopping,
-                     icon=":material/stop_circle:"):
-            for r in active:
-                request_stop(r.path)
+    if any(r.active for r in runs):
+        progress_view(runs)
     else:
         states = [r.state for r in runs]
         if all(s == "completed" for s in states):
@@ -294,23 +400,89 @@ def live_view() -> None:
     if summaries and problem_ in GROUPS:
         rotation_results(runs, summaries, problem_)
     elif summaries:
-        frame = results_frame(summaries)
-        bars = mse_bar_chart(frame, title=f"{problem_}: test MSE after adaptation (95% interval)")
-        st.altair_chart(bars)
-        st.dataframe(frame[["label", "latent", "steps", "test_mse", "test_err", "conv_score", "seconds"]],
-                     hide_index=True)
-        hist = history_frame({r.config.model: r.metrics for r in runs if r.metrics})
-        left, right = st.columns(2)
-        mse_chart, score_chart = history_chart(hist, "test_mse"), history_chart(hist, "conv_score")
-        left.altair_chart(mse_chart)
-        right.altair_chart(score_chart)
-        d1, d2, d3, d4 = st.columns(4)
-        d1.download_button("Results (CSV)", frame_csv(frame), f"paper_check_{problem_}.csv", "text/csv")
-        d2.download_button("History (CSV)", frame_csv(hist), f"paper_check_{problem_}_history.csv", "text/csv")
-        d3.download_button("Bar chart (PNG)", lambda: chart_png(bars), f"paper_check_{problem_}_mse.png",
-                           "image/png")
-        d4.download_button("Conv score chart (PNG)", lambda: chart_png(score_chart),
-                           f"paper_check_{problem_}_conv_score.png", "image/png")
+        convolution_results(runs, summaries, problem_)
+
+
+# ----------------------------------------------------------- the step the pictures show
+def step_key(group: str) -> str:
+    return f"paper_check.step.{group}"
+
+
+def linked_step(steps: list[int]) -> int:
+    """The step a link names (``?step=N``): the last saved one up to N; the newest without one."""
+    try:
+        wanted = int(st.query_params.get(STEP_PARAM, ""))
+    except ValueError:
+        return steps[-1]
+    return max((s for s in steps if s <= wanted), default=steps[0])
+
+
+def shown_step(steps: list[int], group: str) -> int:
+    """The step to show: a linked one at first; the newest while the view is at
+    the newest (so it follows training); else the one chosen."""
+    state = st.session_state
+    key, newest_key = step_key(group), f"{step_key(group)}.newest"
+    step = state.get(key)
+    if step is None:
+        step = linked_step(steps)
+    elif step == state.get(newest_key):
+        step = steps[-1]
+    elif step not in steps:
+        step = max((s for s in steps if s <= step), default=steps[0])
+    state[key], state[newest_key] = step, steps[-1]
+    return step
+
+
+def next_played_step(steps: list[int], group: str, step: int) -> int:
+    """While played through: the next saved step once a second, and at the
+    last one the play ends (a full rerun, so the pictures stop redrawing)."""
+    state = st.session_state
+    if state.get(PLAYING_KEY) != group or time.monotonic() - state.get(PLAYED_AT_KEY, 0.0) < 0.8 * PLAY_SECONDS:
+        return step
+    later = [s for s in steps if s > step]
+    if not later:
+        state.pop(PLAYING_KEY, None)
+        st.rerun()
+    state[PLAYED_AT_KEY] = time.monotonic()
+    state[step_key(group)] = later[0]
+    return later[0]
+
+
+def toggle_play(group: str, steps: list[int]) -> None:
+    state = st.session_state
+    if state.get(PLAYING_KEY) == group:
+        state.pop(PLAYING_KEY, None)
+        return
+    state[PLAYING_KEY], state[PLAYED_AT_KEY] = group, time.monotonic()
+    if state.get(step_key(group)) == steps[-1]:
+        state[step_key(group)] = steps[0]  # from the start, not from the end
+
+
+def step_chosen(group: str) -> None:
+    st.session_state[step_key(group)] = st.session_state[f"{step_key(group)}.slider"]
+
+
+def step_controls(steps: list[int], group: str, training: bool, play_col, slider_col) -> int:
+    """Play / Pause and the step slider (only with more than one step to show);
+    returns the step shown, which the address keeps (``?step=``)."""
+    step = next_played_step(steps, group, shown_step(steps, group))
+    if len(steps) > 1:
+        now_playing = st.session_state.get(PLAYING_KEY) == group
+        if play_col.button("Pause" if now_playing else "Play", key="paper_check.play",
+                           icon=":material/pause:" if now_playing else ":material/play_arrow:",
+                           on_click=toggle_play, args=(group, steps), width="stretch",
+                           help="Step through every saved evaluation, one a second."):
+            st.rerun()  # the pictures' timer starts or stops with the whole page
+        slider_key = f"{step_key(group)}.slider"
+        st.session_state[slider_key] = step
+        slider_col.select_slider("Evaluation step", options=steps, key=slider_key, disabled=now_playing,
+                                 on_change=step_chosen, args=(group,),
+                                 help="At the newest step the pictures follow training.")
+    if training:
+        st.caption("Training: the newest evaluation is shown as it arrives; move the slider back to hold a step.")
+    if st.query_params.get(STEP_PARAM) != str(step):
+        st.query_params[STEP_PARAM] = str(step)
+    return step
 
 
 def nearest_snapshot(rec, step: int):
@@ -326,38 +498,105 @@ def nearest_snapshot(rec, step: int):
         return None
 
 
-def show_pictures(pictures: list[tuple[str, object]], order: int) -> None:
+# ---------------------------------------------------- pictures, drawn once per (run, step)
+# The mtime argument is part of each key: a checkpoint rewritten under the same step is drawn again.
+@st.cache_data(show_spinner=False, max_entries=256)
+def u_picture(path: str, step: int, mtime: float, columns: int) -> bytes:
+    return figure_png(symmetry_figure(synthetic_snapshot(path, step).u, step, max_columns=columns), PICTURE_DPI)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def w_picture(path: str, step: int, mtime: float, adapted: bool, title: str) -> bytes:
+    snap = synthetic_snapshot(path, step)
+    return figure_png(weight_figure(snap.w_task if adapted else snap.w_init, title), PICTURE_DPI)
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def bank_picture(path: str, step: int, mtime: float, layer: str, problem_: str, arrange: str, title: str) -> bytes:
+    snap = synthetic_snapshot(path, step)
+    bank = {"u": snap.u[0] if snap.u is not None else None, "adapted": snap.w_task, "initial": snap.w_init}[layer]
+    return figure_png(filter_bank_figure(bank, problem_, arrange, title), PICTURE_DPI)
+
+
+def convolution_weights() -> None:
+    """U of MSR-FC and any model's W at one evaluation step, following training
+    or played through."""
+    runs = [r for r in load_group(with_metrics=False) if r.checkpoint_steps()]
+    if not runs:
+        st.caption("The pictures appear after the first evaluation.")
+        return
+    lead = next((r for r in runs if r.config.model == "msr-fc"), runs[0])
+    n_columns = lead.config.resolved_latent() or 0
+    choose_columns = n_columns > U_COLUMNS_IN_A_ROW
+    play_col, slider_col, *columns_col = st.columns([1, 5, 1.5] if choose_columns else [1, 6.5],
+                                                    vertical_alignment="bottom")
+    step = step_controls(lead.checkpoint_steps(), chosen, any(r.active for r in runs), play_col, slider_col)
+    shown_columns = columns_col[0].number_input(
+        "Columns of U", min_value=1, max_value=n_columns, value=min(n_columns, 12),
+        key=f"paper_check.u_columns.{chosen}", help="How many of U's columns to draw.") if choose_columns else n_columns
+    u_snap = nearest_snapshot(lead, step)
+    if u_snap is not None and u_snap.u is not None:
+        u_step = u_snap.step
+        png = u_picture(str(lead.path), u_step, checkpoint_mtime(lead.path, u_step), int(shown_columns))
+        st.image(png, width="stretch")
+        # Under the picture, so the controls and U fit on one projector screen together.
+        st.markdown(f"**U of MSR-FC at step {u_step}**: each column of U reshaped to 68×70, the weight one unit "
+                    f"of v adds. On rank1 each column turns into a band of shifted diagonals as training goes. "
+                    f"Convolution score of U: {conv_score(u_snap.u):.3f}.")
+        e1, e2, _ = st.columns([1, 1, 2])
+        download("U (PNG)", png, f"msr_fc_U_step{u_step}.png", "image/png", key="pc.u_png", where=e1)
+        download("U (CSV)", lambda: frame_csv(symmetry_frame(u_snap.u)), f"msr_fc_U_step{u_step}.csv", "text/csv",
+                 key="pc.u_csv", where=e2)
+
+    by_model = {r.config.model: r for r in runs}
+    m1, m2 = st.columns([1, 2], vertical_alignment="bottom")
+    model = m1.selectbox("Weight W of", list(by_model), format_func=model_label, key="paper_check.w_model")
+    which = m2.radio("Weight", ["adapted", "initial"], horizontal=True, key="paper_check.w_which",
+                     label_visibility="collapsed",
+                     format_func={"adapted": "adapted to the first test task",
+                                  "initial": "meta-learned initial weight"}.get)
+    rec = by_model[model]
+    w_snap = nearest_snapshot(rec, step)
+    if w_snap is None:
+        st.caption("This checkpoint holds no weight pictures.")
+        return
+    w_step = w_snap.step
+    png = w_picture(str(rec.path), w_step, checkpoint_mtime(rec.path, w_step), which == "adapted",
+                    f"{model_label(model)} W, step {w_step}")
+    st.image(png, width=W_PICTURE_PX)
+    f1, f2, _ = st.columns([1, 1, 2])
+    download("W (PNG)", png, f"{model}_W_step{w_step}.png", "image/png", key="pc.w_png", where=f1)
+    w = w_snap.w_task if which == "adapted" else w_snap.w_init
+    download("W (CSV)", lambda: frame_csv(matrix_frame(w)), f"{model}_W_step{w_step}.csv", "text/csv",
+             key="pc.w_csv", where=f2)
+
+
+def show_pictures(pictures: list[bytes], order: int) -> None:
     """Filter pictures in rows of columns, as many per row as stay legible."""
     per_row = PICTURES_PER_ROW.get(order, 1)
     for start in range(0, len(pictures), per_row):
         cols = st.columns(per_row)
-        for col, (_, fig) in zip(cols, pictures[start:start + per_row]):
-            col.pyplot(fig, clear_figure=False)
+        for col, png in zip(cols, pictures[start:start + per_row]):
+            col.image(png, width="stretch")
 
 
 def rotation_filters() -> None:
-    """The filters of a 2-D group at one evaluation, redrawn while it trains."""
-    runs_ = [r for r in load_group() if r.checkpoint_steps()]
+    """The filters of a 2-D group at one evaluation, following training or played through."""
+    runs_ = [r for r in load_group(with_metrics=False) if r.checkpoint_steps()]
     if not runs_:
         st.caption("Filters appear here after the first evaluation.")
         return
     problem_ = runs_[0].config.problem
     group = GROUPS[problem_]
-    training = any(r.active for r in runs_)
     all_steps = sorted(set().union(*(r.checkpoint_steps() for r in runs_)))
-    a1, a2, a3 = st.columns([1.2, 1.2, 2])
+    a1, a2 = st.columns(2)
     arrange = a1.radio("Arrange the filters by", list(ARRANGEMENTS), format_func=ARRANGEMENTS.get,
                        key="paper_check.arrange")
     layer = a2.radio("Layer of every model", ["adapted", "initial"], key="paper_check.layer",
                      format_func={"adapted": "adapted to the first test task",
                                   "initial": "meta-learned initial filters"}.get)
-    follow = training and a3.toggle("Follow training (newest evaluation)", value=True, key="paper_check.follow")
-    if follow or len(all_steps) == 1:
-        step = all_steps[-1]
-        a3.caption(f"Evaluation step {step}")
-    else:
-        step = a3.select_slider("Evaluation step", options=all_steps, value=all_steps[-1],
-                                key=f"paper_check.rot_step.{chosen}")
+    play_col, slider_col = st.columns([1, 6.5], vertical_alignment="bottom")
+    step = step_controls(all_steps, chosen, any(r.active for r in runs_), play_col, slider_col)
     snaps = [(r, nearest_snapshot(r, step)) for r in runs_]
     snaps = [(r, s_) for r, s_ in snaps if s_ is not None]
     if not snaps:
@@ -382,79 +621,32 @@ def rotation_filters() -> None:
                         f"({group.channels // turns.order} rows); a longer chain wraps onto a row marked …")
         pictures = []
         for r, s_ in generated:
-            name = f"{model_label(r.config.model)}: from U"
-            banks[name] = s_.u[0]
-            pictures.append((name, filter_bank_figure(s_.u[0], problem_, arrange,
-                                                      f"{model_label(r.config.model)} · step {s_.step}")))
+            label = model_label(r.config.model)
+            banks[f"{label}: from U"] = s_.u[0]
+            pictures.append(bank_picture(str(r.path), s_.step, checkpoint_mtime(r.path, s_.step), "u", problem_,
+                                         arrange, f"{label} · step {s_.step}"))
         show_pictures(pictures, group.order)
     what = "adapted to the first test task" if layer == "adapted" else "meta-learned initial filters"
     st.markdown(f"**Every model's filters, {what}**, in the same layout.")
     pictures = []
     for r, s_ in snaps:
-        w = s_.w_task if layer == "adapted" else s_.w_init
-        name = f"{model_label(r.config.model)}: {layer}"
-        banks[name] = w
-        pictures.append((name, filter_bank_figure(w, problem_, arrange,
-                                                  f"{model_label(r.config.model)} · step {s_.step}")))
+        label = model_label(r.config.model)
+        banks[f"{label}: {layer}"] = s_.w_task if layer == "adapted" else s_.w_init
+        pictures.append(bank_picture(str(r.path), s_.step, checkpoint_mtime(r.path, s_.step), layer, problem_,
+                                     arrange, f"{label} · step {s_.step}"))
     show_pictures(pictures, group.order)
     st.caption("Red taps are positive, blue negative; each picture is scaled to its largest tap. The orbit score "
                "in each title is that of the filters shown.")
-    st.download_button("Filters (CSV)", frame_csv(filters_frame(banks, problem_)),
-                       f"paper_check_{problem_}_filters_step{step}.csv", "text/csv")
+    download("Filters (CSV)", lambda: frame_csv(filters_frame(banks, problem_)),
+             f"paper_check_{problem_}_filters_step{step}.csv", "text/csv", key="pc.filters")
 
 
-# Redrawn while the group trains; once it stops, a full rerun (so the weights view below shows the final state).
+# Redrawn while the group trains; once it stops, a full rerun (so the pictures below show the final state).
 live(live_view, REFRESH_SECONDS if busy else None, still_active=still_training if busy else None)
 
 if groups[chosen][0].config.problem in GROUPS:
     st.subheader("What the filters look like")
-    live(rotation_filters, REFRESH_SECONDS if busy else None)
-    st.stop()
-
-st.subheader("What the weights look like")
-runs = load_group()
-have = [r for r in runs if r.checkpoint_steps()]
-if not have:
-    st.caption("Weights appear here after the first evaluation.")
-    st.stop()
-by_model = {r.config.model: r for r in have}
-default = "msr-fc" if "msr-fc" in by_model else next(iter(by_model))
-w1, w2 = st.columns([1, 2])
-model = w1.selectbox("Model", list(by_model), index=list(by_model).index(default),
-                     format_func=model_label)
-rec = by_model[model]
-steps_seen = rec.checkpoint_steps()
-step = w2.select_slider("Evaluation step", options=steps_seen, value=steps_seen[-1]) if len(steps_seen) > 1 \
-    else steps_seen[0]
-try:
-    snap = synthetic_snapshot(rec.path, step)
-except CheckpointError as exc:
-    st.error(str(exc))
-    st.stop()
-if snap is None:
-    st.caption("This checkpoint holds no weight pictures.")
-    st.stop()
-if busy:
-    st.caption("Training is still going: move the slider or rerun the page to see newer steps.")
-
-if snap.u is not None:
-    n_cols = len(snap.u)
-    shown = st.columns(4)[0].number_input("Columns of U to show", min_value=1, max_value=n_cols,
-                                          value=min(n_cols, 12)) if n_cols > 1 else 1
-    st.markdown(f"**U of MSR-FC at step {step}**: each latent column reshaped to 68×70, the weight one unit of "
-                f"v adds. On rank1 each column turns into a shifted diagonal band as training goes. "
-                f"Score of U: {conv_score(snap.u):.3f}.")
-    u_fig = symmetry_figure(snap.u, step, max_columns=int(shown))
-    st.pyplot(u_fig, clear_figure=False)
-    e1, e2 = st.columns(2)
-    e1.download_button("U (PNG)", lambda: figure_png(u_fig), f"msr_fc_U_step{step}.png", "image/png")
-    e2.download_button("U (CSV)", lambda: frame_csv(symmetry_frame(snap.u)), f"msr_fc_U_step{step}.csv", "text/csv")
-
-which = st.radio("Weight", ["adapted to the first test task", "meta-learned initial weight"], horizontal=True)
-w = snap.w_task if which.startswith("adapted") else snap.w_init
-label = model_label(model)
-w_fig = weight_figure(w, f"{label} W, step {step}")
-st.pyplot(w_fig, clear_figure=False)
-f1, f2 = st.columns(2)
-f1.download_button("W (PNG)", lambda: figure_png(w_fig), f"{model}_W_step{step}.png", "image/png")
-f2.download_button("W (CSV)", lambda: frame_csv(matrix_frame(w)), f"{model}_W_step{step}.csv", "text/csv")
+    live(rotation_filters, pictures_refresh)
+else:
+    st.subheader("What the weights look like")
+    live(convolution_weights, pictures_refresh)

@@ -84,11 +84,12 @@ class ModelKind:
     summary: str
 
 
+# MSR-FC first: the model the 1-D problems ask about is launched first and listed first.
 MODELS: dict[str, ModelKind] = {m.name: m for m in [
+    ModelKind("msr-fc", "MSR-FC", "Linear 70→68 with W = U v; U is meta-learned, only v adapts."),
     ModelKind("maml-fc", "MAML-FC", "Linear 70→68, every weight adapts: no sharing."),
     ModelKind("maml-lc", "MAML-LC", "Locally connected, one 3-tap filter per output position."),
     ModelKind("maml-conv", "MAML-Conv", "Conv1d kernel 3: convolution built in."),
-    ModelKind("msr-fc", "MSR-FC", "Linear 70→68 with W = U v; U is meta-learned, only v adapts."),
 ]}
 # The models of the 2-D rotation problems (one bias-free conv 1→C, 3×3).
 ROTATION_MODELS: dict[str, ModelKind] = {m.name: m for m in [

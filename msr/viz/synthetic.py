@@ -25,8 +25,15 @@ from .style import readable
 
 # The convolution model gets the "right answer" colour, the MSR models that
 # can learn the sharing the accent.
-MODEL_COLORS = {"MAML-FC": "#868e96", "MAML-LC": "#f08c00", "MAML-Conv": "#2f9e44", "MSR-FC": "#3b5bdb",
+# Listed in legend order: the model a problem asks about first on the 1-D problems.
+MODEL_COLORS = {"MSR-FC": "#3b5bdb", "MAML-FC": "#868e96", "MAML-LC": "#f08c00", "MAML-Conv": "#2f9e44",
                 "MSR-Conv": "#ae3ec9", "MSR-Conv (dense U)": "#3b5bdb"}
+# Headers a reader sees for the frames' columns (tooltips, axes).
+FIELD_TITLES = {"label": "model", "step": "outer step", "steps": "steps", "test_mse": "test MSE",
+                "test_err": "± 95%", "train_mse": "train MSE", "conv_score": "convolution score",
+                "u_conv_score": "convolution score of U", "orbit_score": "orbit score",
+                "equiv_error": "equivariance error", "seconds": "time (s)"}
+LOG_SCALE = " (log scale)"
 
 
 def _color_scale(labels: Iterable[str]) -> alt.Scale:
@@ -57,25 +64,50 @@ def symmetry_frame(columns: torch.Tensor) -> pd.DataFrame:
 
 
 # -------------------------------------------------------------- altair charts
+def log_domain(values: Iterable[float]) -> list[float]:
+    """Whole powers of ten around the positive values, so a log axis is
+    labelled 0.1, 1, 10 and an MSE of 0.15 reads as clearly as one of 2.8."""
+    positive = [float(v) for v in values if v is not None and math.isfinite(v) and v > 0]
+    if not positive:
+        return [0.1, 10.0]
+    low, high = math.floor(math.log10(min(positive))), math.ceil(math.log10(max(positive)))
+    return [10.0 ** low, 10.0 ** max(high, low + 1)]
+
+
+def log_axis(title: str, domain: list[float]) -> alt.Axis:
+    """A log axis ticked at 1, 2, 5 × 10^k (fewer, rounder numbers than the
+    default), its end labels kept inside the plot so the title above is never cut."""
+    low, high = (round(math.log10(v)) for v in domain)
+    ticks = [m * 10.0 ** k for k in range(low, high + 1) for m in (1, 2, 5) if m * 10.0 ** k <= domain[1]]
+    return alt.Axis(title=title + LOG_SCALE, values=ticks, format="~g", labelFlush=True)
+
+
 def mse_bar_chart(frame: pd.DataFrame, title: str = "Test MSE after adaptation (95% interval)") -> alt.TopLevelMixin:
-    """Bars of test MSE per model with 95 % error bars; one panel per problem
-    when the frame holds several."""
-    data = frame.dropna(subset=["test_mse"])
+    """Bars of test MSE per model with 95 % error bars on a log axis; one
+    panel per problem when the frame holds several. An interval reaching
+    below the axis (or to 0) is drawn down to the axis."""
+    data = frame.dropna(subset=["test_mse"]).copy()
     present = set(data["label"])
     labels = [model_label(m) for m in MODEL_ORDER]
     order = [lab for lab in labels if lab in present] + sorted(present - set(labels))
+    domain = log_domain([*data["test_mse"], *data["hi"]])
+    data["lo"] = pd.to_numeric(data["lo"]).clip(lower=domain[0])
     x = alt.X("label:N", sort=order, title=None, axis=alt.Axis(labelAngle=0, labelLimit=0))
-    tooltip = [alt.Tooltip("label:N", title="model"), alt.Tooltip("test_mse:Q", format=".4f"),
-               alt.Tooltip("test_err:Q", title="± 95%", format=".4f")]
+    y_scale = alt.Scale(type="log", domain=domain, clamp=True, nice=False)
+    tooltip = [alt.Tooltip("label:N", title=FIELD_TITLES["label"]),
+               alt.Tooltip("test_mse:Q", title=FIELD_TITLES["test_mse"], format=".4f"),
+               alt.Tooltip("test_err:Q", title=FIELD_TITLES["test_err"], format=".4f")]
     for col in ("conv_score", "orbit_score", "equiv_error"):
         if col in data and data[col].notna().any():
-            tooltip.append(alt.Tooltip(f"{col}:Q", format=".3f"))
-    tooltip.append(alt.Tooltip("steps:Q"))
+            tooltip.append(alt.Tooltip(f"{col}:Q", title=FIELD_TITLES[col], format=".3f"))
+    tooltip.append(alt.Tooltip("steps:Q", title=FIELD_TITLES["steps"]))
     base = alt.Chart(data)
-    bars = base.mark_bar().encode(x=x, y=alt.Y("test_mse:Q", title="test MSE"),
+    bars = base.mark_bar().encode(x=x, y=alt.Y("test_mse:Q", axis=log_axis(FIELD_TITLES["test_mse"], domain),
+                                               scale=y_scale),
                                   color=alt.Color("label:N", scale=_color_scale(order), legend=None), tooltip=tooltip)
-    errors = base.mark_rule(strokeWidth=2, color="#1f2430").encode(x=x, y="lo:Q", y2="hi:Q")
-    ticks = base.mark_tick(color="#1f2430", width=14).encode(x=x, y="hi:Q")
+    errors = base.mark_rule(strokeWidth=2, color="#1f2430").encode(x=x, y=alt.Y("lo:Q", scale=y_scale), y2="hi:Q",
+                                                                   tooltip=tooltip)
+    ticks = base.mark_tick(color="#1f2430", width=14).encode(x=x, y=alt.Y("hi:Q", scale=y_scale))
     # Wide enough bands that the longest label ("MSR-Conv (dense U)") fits unbroken.
     band = 140 if any(len(lab) > 10 for lab in order) else 90
     layered = alt.layer(bars, errors, ticks).properties(width=max(band * len(order), 200), height=260)
@@ -86,20 +118,25 @@ def mse_bar_chart(frame: pd.DataFrame, title: str = "Test MSE after adaptation (
 
 
 def history_chart(frame: pd.DataFrame, field: str = "test_mse") -> alt.Chart:
-    """A metric over the evaluation steps, one line per model."""
-    titles = {"test_mse": "test MSE", "conv_score": "convolution score", "train_mse": "train MSE",
-              "u_conv_score": "convolution score of U"}
-    if field not in titles:
-        raise ValueError(f"unknown field {field!r}; allowed: {', '.join(titles)}")
+    """A metric over the evaluation steps, one line per model; an MSE on a
+    log axis (the models end up orders of magnitude apart)."""
+    if field not in ("test_mse", "train_mse", "conv_score", "u_conv_score"):
+        raise ValueError(f"unknown field {field!r}; allowed: test_mse, train_mse, conv_score, u_conv_score")
     data = frame.dropna(subset=[field])
-    y = alt.Y(f"{field}:Q", title=titles[field])
+    title = FIELD_TITLES[field]
     if field in ("conv_score", "u_conv_score"):
-        y = alt.Y(f"{field}:Q", title=titles[field], scale=alt.Scale(domain=[0, 1]))
+        y = alt.Y(f"{field}:Q", title=title, scale=alt.Scale(domain=[0, 1]))
+    else:
+        domain = log_domain(data[field])
+        y = alt.Y(f"{field}:Q", axis=log_axis(title, domain),
+                  scale=alt.Scale(type="log", domain=domain, clamp=True, nice=False))
     return readable(alt.Chart(data).mark_line(point=True).encode(
-        x=alt.X("step:Q", title="outer step"), y=y,
-        color=alt.Color("label:N", scale=_color_scale(data["label"]), title="model"),
-        tooltip=["label:N", "step:Q", alt.Tooltip(f"{field}:Q", format=".4f")],
-    ).properties(title=f"{titles[field]} over training", height=240))
+        x=alt.X("step:Q", title=FIELD_TITLES["step"]), y=y,
+        color=alt.Color("label:N", scale=_color_scale(data["label"]), title=FIELD_TITLES["label"]),
+        tooltip=[alt.Tooltip("label:N", title=FIELD_TITLES["label"]),
+                 alt.Tooltip("step:Q", title=FIELD_TITLES["step"]),
+                 alt.Tooltip(f"{field}:Q", title=title, format=".4f")],
+    ).properties(title=f"{title} over training", height=240))
 
 
 # ------------------------------------------------- the 2-D lens (rotation problems)
@@ -114,14 +151,16 @@ def lens_chart(frame: pd.DataFrame, measure: str = "equiv") -> alt.LayerChart:
     data = frame[frame["measure"] == measure]
     layers = [lab for lab in ("adapted · 90°", "adapted · 45°", "from U · 90°") if lab in set(data["layer"])]
     top = max(1.0, float(data["value"].max())) if len(data) else 1.0
-    title = {"equiv": "equivariance error (0 = group conv, random ≈ 0.5–0.8)",
-             "orbit": "orbit score (1 = rotated copies, random ≈ 0)"}[measure]
+    # Two lines: in half a page's width at 1280 px one line would be cut.
+    title = {"equiv": ["equivariance error", "0 = group conv, random ≈ 0.5–0.8"],
+             "orbit": ["orbit score", "1 = rotated copies, random ≈ 0"]}[measure]
     # Legends on the right: below the plot they would take its height (the chart is fitted to its box).
     base = alt.Chart(data).encode(
-        x=alt.X("step:Q", title="outer step"),
+        x=alt.X("step:Q", title=FIELD_TITLES["step"]),
         y=alt.Y("value:Q", title=LENS_MEASURES[measure], scale=alt.Scale(domain=[0, top])),
         color=alt.Color("label:N", scale=_color_scale(data["label"]), title="model"),
-        tooltip=[alt.Tooltip("label:N", title="model"), alt.Tooltip("layer:N", title="layer"), "step:Q",
+        tooltip=[alt.Tooltip("label:N", title="model"), alt.Tooltip("layer:N", title="layer"),
+                 alt.Tooltip("step:Q", title=FIELD_TITLES["step"]),
                  alt.Tooltip("value:Q", title=LENS_MEASURES[measure], format=".3f")],
     )
     # Points as a layer of their own: on a line with points the dash legend loses its symbols.
@@ -135,11 +174,16 @@ def lens_chart(frame: pd.DataFrame, measure: str = "equiv") -> alt.LayerChart:
 
 
 # ---------------------------------------------------------- matplotlib figures
+# Text sizes of the weight pictures: a page shows them about as wide as the figure, read from the back of a room.
+MATRIX_FONT_PT = 13
+MATRIX_HEAD_PT = 14
+
+
 def _heatmap(ax, a: np.ndarray, title: str, lim: float | None = None):
     """Diverging colours centred on 0, so sign and sharing are both visible."""
     lim = lim or float(np.abs(a).max()) or 1.0
     im = ax.imshow(a, cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest", aspect="equal")
-    ax.set_title(title, fontsize=9)
+    ax.set_title(title, fontsize=MATRIX_FONT_PT)
     ax.set_xticks([])
     ax.set_yticks([])
     return im
@@ -161,12 +205,12 @@ def symmetry_figure(columns: torch.Tensor, step: int | None = None, max_columns:
             ax.set_axis_off()
             continue
         _heatmap(ax, cols[i].numpy(), f"column {i + 1}: score {conv_score(cols[i]):.3f}")
-    head = "Symmetry matrix U, one column per panel (68×70)"
+    head = "U, one column per panel (68×70)"
     if step is not None:
         head += f", step {step}"
     if shown < len(cols):
-        head += f" — first {shown} of {len(cols)} columns"
-    fig.suptitle(head, fontsize=10)
+        head += f": first {shown} of {len(cols)}"
+    fig.suptitle(head, fontsize=MATRIX_HEAD_PT)
     return fig
 
 
@@ -183,9 +227,10 @@ def weight_figure(w: torch.Tensor, title: str = "Weight W (68×70)", zoom: int =
     _heatmap(ax_zoom, a[:z, :z + TAPS - 1].numpy(), "top-left corner", lim)
     ax_zoom.set_xticks(range(0, z + TAPS - 1, 2))
     ax_zoom.set_yticks(range(0, z, 2))
-    ax_zoom.tick_params(labelsize=7)
-    fig.colorbar(im, ax=[ax_full, ax_zoom], shrink=0.8)
-    fig.suptitle("nearest 3-tap filter h = [" + ", ".join(f"{v:+.3f}" for v in h) + "]", fontsize=9)
+    ax_zoom.tick_params(labelsize=MATRIX_FONT_PT - 2)
+    bar = fig.colorbar(im, ax=[ax_full, ax_zoom], shrink=0.8)
+    bar.ax.tick_params(labelsize=MATRIX_FONT_PT - 2)
+    fig.suptitle("nearest 3-tap filter h = [" + ", ".join(f"{v:+.3f}" for v in h) + "]", fontsize=MATRIX_HEAD_PT)
     return fig
 
 
