@@ -13,7 +13,8 @@ import pandas as pd
 
 from .config import RunConfig
 from .lens import LensReport
-from .runs import RunRecord
+from .runs import RunRecord, progress_of
+from .settings import specs
 from .stats import wilson_interval
 from .synthetic.models import MODEL_ORDER, model_label
 
@@ -92,13 +93,26 @@ def per_angle_accuracy(record: dict, angles: list[float], split: str = "test",
     return pd.DataFrame(rows, columns=["step", "angle", "angle_label", "images", "correct", "acc", "low", "high"])
 
 
-TABLE_COLUMNS = ["run", "architecture", "angles", "steps", "test loss", "± 95%", "test accuracy", "status", "date"]
+TABLE_COLUMNS = ["run", "steps", "time left", "test loss", "± 95%", "test accuracy", "status", "started",
+                 "architecture", "angles", "notes", "folder"]
+NOTES_SHOWN = 40  # characters of a run's notes the table shows; the Runs page shows them whole
 
 
 def run_label(rec: RunRecord) -> str:
     """Unique and readable: the folder name, after the run's name if it has one."""
     name = rec.name
     return f"{name} ({rec.run_id})" if name else rec.run_id
+
+
+def short_names(records: Iterable[RunRecord]) -> dict[str, str]:
+    """Run id -> what a chart calls the run: its name (its folder when it has
+    none), with the folder added only where two runs share a name."""
+    records = list(records)
+    names = {rec.run_id: rec.name or rec.run_id for rec in records}
+    counts: dict[str, int] = {}
+    for name in names.values():
+        counts[name] = counts.get(name, 0) + 1
+    return {run_id: name if counts[name] == 1 else f"{name} ({run_id})" for run_id, name in names.items()}
 
 
 def angles_text(config: RunConfig) -> str:
@@ -112,32 +126,69 @@ def _num(value):
     return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
 
 
-def runs_frame(records: list[RunRecord]) -> pd.DataFrame:
-    """One row per run folder (named by ``run_label``); a damaged one keeps
-    its row, says why, and leaves the rest empty. Reads only each run's
-    summary (status.json), never its whole metrics file."""
+def short_date(stamp: float, now: float | None = None) -> str:
+    """'24 Nov 13:37' (the year only when it is not this year's): fits a
+    narrow column."""
+    try:
+        when = time.localtime(stamp)
+        this_year = time.localtime(time.time() if now is None else now).tm_year
+    except (OSError, OverflowError, ValueError):
+        return ""
+    return time.strftime("%d %b %H:%M" if when.tm_year == this_year else "%d %b %Y", when).lstrip("0")
+
+
+def time_left_text(seconds: float | None) -> str:
+    """'about 3 min', rounded as a person would say it; '—' while unknown."""
+    if seconds is None or not math.isfinite(seconds):
+        return "—"
+    if seconds < 45:
+        return "under 1 min"
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"about {minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"about {hours} h {minutes:02d} min"
+
+
+def notes_preview(notes: str, limit: int = NOTES_SHOWN) -> str:
+    """The notes' first line, cut at a word with '…' when longer than ``limit``."""
+    lines = notes.strip().splitlines()
+    first = lines[0].strip() if lines else ""
+    if len(first) <= limit and len(lines) <= 1:
+        return first
+    if len(first) > limit:
+        first = first[:limit].rsplit(" ", 1)[0].rstrip(" ,.;:")
+    return first + " …"
+
+
+def runs_frame(records: list[RunRecord], now: float | None = None) -> pd.DataFrame:
+    """One row per run folder: its name, steps done of steps asked for, the
+    time left while it trains, its last test numbers, and when it started. A
+    damaged folder keeps its row, says why, and leaves the rest empty. Reads
+    only each run's summary (status.json), never its whole metrics file."""
+    now = time.time() if now is None else now
     rows = []
     for rec in records:
-        try:
-            date = time.strftime("%Y-%m-%d %H:%M", time.localtime(rec.created))
-        except (OSError, OverflowError, ValueError):
-            date = ""
+        date = short_date(rec.created, now)
         if rec.damaged or rec.config is None:
-            rows.append({"run": rec.run_id, "architecture": "", "angles": "", "steps": "",
-                         "test loss": None, "± 95%": None, "test accuracy": None,
-                         "status": f"damaged: {rec.damaged}", "date": date})
+            rows.append({"run": rec.run_id, "steps": "", "time left": "", "test loss": None, "± 95%": None,
+                         "test accuracy": None, "status": f"damaged: {rec.damaged}", "started": date,
+                         "architecture": "", "angles": "", "notes": "", "folder": rec.run_id})
             continue
         last = rec.last
         synthetic = rec.kind == "synthetic"
+        progress = progress_of(rec, now)
         rows.append({
-            "run": run_label(rec),
-            "architecture": f"{rec.config.model} ({rec.config.problem})" if synthetic else rec.config.arch,
-            "angles": "–" if synthetic else angles_text(rec.config),
-            "steps": f"{rec.step} / {rec.total}",
+            "run": rec.name or rec.run_id,
+            "steps": f"{progress.step:,} / {progress.total:,}",
+            "time left": time_left_text(progress.seconds_left) if rec.active else "",
             "test loss": _num(last.get("test_mse" if synthetic else "test_loss")),
             "± 95%": _num(last.get("test_err")),
             "test accuracy": None if synthetic else _num(last.get("test_acc")),
-            "status": rec.state, "date": date,
+            "status": rec.state, "started": date,
+            "architecture": f"{rec.config.model} ({rec.config.problem})" if synthetic else rec.config.arch,
+            "angles": "–" if synthetic else angles_text(rec.config),
+            "notes": notes_preview(rec.annotations.notes), "folder": rec.run_id,
         })
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
@@ -153,19 +204,42 @@ def _comparable(config: RunConfig) -> dict:
     return data
 
 
+# how config_diff names the fields whose form label does not fit a comparison
+SETTING_NAMES = {"angles": "Angles (degrees)", "name": "Name"}
+
+
+def setting_name(field: str) -> str:
+    """A config field as the Train form labels it."""
+    spec = specs(RunConfig).get(field)
+    return SETTING_NAMES.get(field) or (spec.label if spec else field.replace("_", " "))
+
+
+def setting_text(value) -> str:
+    """A config value as a person reads it (never 'None' or 'True')."""
+    if value is None or value == "":
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
 def config_diff(configs: dict[str, RunConfig]) -> pd.DataFrame:
-    """Only the fields whose values differ among the runs: one row per field,
-    one column per run."""
+    """Only the fields whose values differ among the runs: one row per field
+    (``field`` its name in the config, ``setting`` its label), one column of
+    values as text per run."""
     comparable = {label: _comparable(cfg) for label, cfg in configs.items()}
     if len(comparable) < 2:
-        return pd.DataFrame(columns=["field", *comparable])
+        return pd.DataFrame(columns=["field", "setting", *comparable])
     names = list(next(iter(comparable.values())))
     rows = []
     for name in names:
         values = [c.get(name) for c in comparable.values()]
         if any(v != values[0] for v in values[1:]):
-            rows.append({"field": name, **{label: str(v) for label, v in zip(comparable, values)}})
-    return pd.DataFrame(rows, columns=["field", *comparable])
+            rows.append({"field": name, "setting": setting_name(name),
+                         **{label: setting_text(v) for label, v in zip(comparable, values)}})
+    return pd.DataFrame(rows, columns=["field", "setting", *comparable])
 
 
 SCALARS = ("step", "train_loss", "train_acc", "test_loss", "test_err", "test_acc", "test_acc_err",

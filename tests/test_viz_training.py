@@ -4,7 +4,8 @@ import altair as alt
 import pandas as pd
 import pytest
 
-from msr.viz.training import accuracy_chart, inner_lr_chart, inner_lr_frame, loss_chart, overlay_chart, overlay_frame
+from msr.viz.training import (accuracy_chart, hover_frame, inner_lr_chart, inner_lr_frame, loss_chart, overlay_chart,
+                              overlay_frame, smooth, typical_gap)
 from msr.tables import metrics_frame
 
 
@@ -86,7 +87,7 @@ def test_inner_rates_of_a_fixed_rate_run_are_empty_not_an_error():
 def test_overlay_puts_each_run_on_the_same_axes():
     other = [{**r, "test_loss": r["test_loss"] + 1} for r in RECORDS[:2]]
     data = _spec_data(overlay_chart({"run a": RECORDS, "run b": other}, "test_loss"))
-    assert list(data.columns) == ["run", "step", "value", "lower", "upper"]
+    assert list(data.columns) == ["run", "step", "value", "lower", "upper", "smoothed"]
     assert (data.run == "run a").sum() == 3 and (data.run == "run b").sum() == 2
     assert list(data[data.run == "run b"].value) == [3.3, 2.9]
     train = overlay_frame({"run a": RECORDS}, "train_acc")
@@ -102,3 +103,114 @@ def test_bands_stay_where_the_metric_can_be():
     acc = accuracy_chart(wide).data
     test = acc[acc.series == "test accuracy"]
     assert list(test.lower) == pytest.approx([0.0, 0.0, 0.10]) and list(test.upper) == pytest.approx([0.60, 0.85, 1.0])
+
+
+# ------------------------------------------------------------- smoothing
+def test_smoothing_leaves_a_constant_series_as_it_is():
+    steps = [0, 3, 4, 10, 30]
+    assert list(smooth(steps, [0.7] * 5, 0.9)) == pytest.approx([0.7] * 5)
+
+
+def test_smoothing_by_zero_is_the_identity():
+    values = [2.0, 1.0, 3.0, 0.5]
+    assert list(smooth([0, 1, 5, 6], values, 0.0)) == values
+
+
+def test_evenly_spaced_smoothing_is_the_debiased_average_of_tensorboard():
+    values = [3.0, 1.0, 2.0, 5.0]
+    w = 0.6
+    expected = [sum(w ** (t - i) * values[i] for i in range(t + 1)) / sum(w ** (t - i) for i in range(t + 1))
+                for t in range(len(values))]
+    assert list(smooth([0, 10, 20, 30], values, w)) == pytest.approx(expected)
+    assert smooth([0, 10, 20, 30], values, w)[0] == 3.0  # debiased: the first point is not pulled towards 0
+
+
+def test_a_point_far_back_in_steps_weighs_less_than_one_just_before():
+    # the same values; in the second series the last point comes long after the others
+    near = smooth([0, 10, 20], [1.0, 1.0, 4.0], 0.5, unit=10)
+    far = smooth([0, 10, 50], [1.0, 1.0, 4.0], 0.5, unit=10)
+    assert near[-1] == pytest.approx((0.25 + 0.5 + 4) / 1.75)
+    assert far[-1] == pytest.approx((0.5 ** 5 + 0.5 ** 4 + 4) / (0.5 ** 5 + 0.5 ** 4 + 1))
+    assert far[-1] > near[-1]  # the old points weigh less, so it sits nearer the new value
+
+
+def test_smoothing_skips_missing_values_and_keeps_them_missing():
+    out = smooth([0, 10, 20, 30], [1.0, math.nan, 3.0, math.inf], 0.5, unit=10)
+    assert out[0] == 1.0 and math.isnan(out[1]) and math.isnan(out[3])
+    assert out[2] == pytest.approx((0.25 * 1 + 3) / 1.25)  # the gap still counts as steps
+
+
+def test_smoothing_weight_outside_zero_to_one_is_refused():
+    for weight in (-0.1, 1.0):
+        with pytest.raises(ValueError, match="smoothing weight"):
+            smooth([0, 1], [1.0, 2.0], weight)
+
+
+def test_overlay_smooths_every_run_in_the_same_step_unit():
+    sparse = [{**r, "step": r["step"] * 2} for r in RECORDS]  # evaluated every 10 steps, not 5
+    frame = overlay_frame({"a": RECORDS, "b": sparse}, "test_loss", smoothing=0.5)
+    a, b = frame[frame.run == "a"], frame[frame.run == "b"]
+    assert list(a.smoothed) == pytest.approx(list(smooth(a.step, a.value, 0.5, unit=5)))
+    assert list(b.smoothed) == pytest.approx(list(smooth(b.step, b.value, 0.5, unit=5)))
+    assert typical_gap([0, 5, 10, 30]) == 5 and typical_gap([3]) == 1.0
+
+
+# ---------------------------------------------------------------- hover
+def test_hover_shows_each_run_at_its_nearest_step_within_its_own_range():
+    short = [{**r, "step": s} for r, s in zip(RECORDS[:2], (0, 7))]
+    hover = hover_frame(overlay_frame({"a": RECORDS, "b": short}))
+    at = {(row.step, row.run): row.at for row in hover.itertuples()}
+    assert at[(5.0, "b")] == 7 and at[(7.0, "a")] == 5 and (10.0, "b") not in at  # b ended at step 7
+    assert hover[(hover.run == "a") & (hover.step == 10)].label.item() == "a: 1.4000"
+
+
+def test_the_hover_readout_lists_the_highest_value_first_and_the_raw_one_when_smoothed():
+    higher = [{**r, "test_loss": r["test_loss"] + 1} for r in RECORDS]
+    hover = hover_frame(overlay_frame({"low": RECORDS, "high": higher}, smoothing=0.5), smoothed=True)
+    at_10 = hover[hover.step == 10].set_index("run")
+    assert at_10.loc["high", "line"] == 1 and at_10.loc["low", "line"] == 2
+    assert at_10.loc["low", "label"] == f"low: {at_10.loc['low', 'value']:.4f} (raw 1.4000)"
+
+
+def _layers(chart) -> list[dict]:
+    return chart.to_dict()["layer"]
+
+
+def test_overlay_draws_each_run_in_its_colour_with_its_name_and_a_hover_rule():
+    chart = overlay_chart({"Shared U": RECORDS, "Plain CNN": RECORDS[:2]}, "test_loss",
+                          colors={"Shared U": "#4c78a8", "Plain CNN": "#f58518"})
+    spec = chart.to_dict()
+    scales = [l["encoding"]["color"]["scale"] for l in spec["layer"] if "color" in l.get("encoding", {})]
+    assert {"domain": ["Shared U", "Plain CNN"], "range": ["#4c78a8", "#f58518"]} in scales
+    (hover,) = spec["params"]  # hoisted to the top level by Altair
+    assert hover["select"]["nearest"] and hover["select"]["fields"] == ["step"]
+    marks = [l["mark"]["type"] if isinstance(l["mark"], dict) else l["mark"] for l in spec["layer"]]
+    assert "rule" in marks and "text" in marks and "area" in marks  # no smoothing: the 95% band
+    readout = next(d for name, d in spec["datasets"].items() if d and "top" in d[0])
+    assert {"step 5", "Shared U: 1.9000", "Plain CNN: 1.9000"} <= {row["label"] for row in readout}
+
+
+def test_smoothing_keeps_the_raw_curve_faint_under_the_smoothed_one():
+    chart = overlay_chart({"a": RECORDS}, "test_loss", smoothing=0.8)
+    layers = _layers(chart)
+    lines = [l for l in layers if (l["mark"]["type"] if isinstance(l["mark"], dict) else l["mark"]) == "line"]
+    assert [l["encoding"]["y"]["field"] for l in lines] == ["value", "smoothed"]
+    assert lines[0]["mark"]["opacity"] < 0.5
+    assert not any((l["mark"]["type"] if isinstance(l["mark"], dict) else l["mark"]) == "area" for l in layers)
+    assert chart.to_dict()["title"]["subtitle"].startswith("Smoothed (0.8)")
+
+
+def test_log_axes_leave_out_what_they_cannot_draw():
+    wide = [{**r, "test_err": 5.0} for r in RECORDS]
+    chart = overlay_chart({"a": wide}, "test_loss", log_y=True, log_x=True)
+    spec = chart.to_dict()
+    data = chart.data
+    assert list(data.step) == [5, 10] and data.lower.isna().all()  # step 0 and bands reaching 0 are gone
+    line = next(l for l in spec["layer"] if l["mark"] == "line" or l["mark"].get("type") == "line")
+    assert line["encoding"]["y"]["scale"]["type"] == "log" and line["encoding"]["x"]["scale"]["type"] == "log"
+
+
+def test_overlay_of_runs_without_records_is_an_empty_chart_not_an_error():
+    chart = overlay_chart({"a": []}, "test_acc")
+    chart.to_dict()
+    assert chart.data.empty

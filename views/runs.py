@@ -1,27 +1,36 @@
-"""Runs: every saved run, their curves side by side, stop, resume, downloads, deletion."""
+"""Runs: every saved run, their curves side by side, names and notes, stop, resume, downloads, deletion."""
 from pathlib import Path
 
 import streamlit as st
 
 from msr import layout
+from msr.annotations import MAX_NAME, MAX_NOTES, write_annotations
 from msr.config import ConfigError
-from msr.runs import RunFolderError, check_run_file, delete_run, list_runs, progress_of, read_run_file
-from msr.tables import config_diff, metrics_frame, run_label, runs_frame
+from msr.runs import (METRICS_CACHE, Damaged, RunFolderError, check_run_file, delete_run, list_runs,
+                      load_run, progress_of, read_run_file)
+from msr.tables import config_diff, metrics_frame, runs_frame, short_names
 from msr.viz.export import frame_csv
 from msr.viz.training import METRICS, overlay_chart
 from msr.worker import resume_run
-from ui.live import live
-from ui.run_picker import runs_dir
+from ui import present, train_form
+from ui.downloads import download
+from ui.live import live, run_training
+from ui.run_picker import RUN_PARAM, runs_dir
 from ui.run_view import progress_text, stop_controls
 
 CONFIRM_KEY = "runs.confirm_delete"
 NOTICE_KEY = "runs.notice"
+PICK_KEY = "runs.one"
+TABLE_REFRESH_SECONDS = 3.0  # while a run trains: its step and time left move
+WATCH_SECONDS = 6.0  # otherwise: how soon a run started elsewhere (command line, another tab) shows up
+CHART_REFRESH_SECONDS = 10.0  # redrawing charts costs the browser most; the run shares the CPU with it
 
 st.title("Runs")
 folder = runs_dir()
 head = st.columns([6, 1], vertical_alignment="bottom")
-head[0].caption(f"Saved runs in `{folder}/`, newest first.")
-head[1].button("Refresh", key="runs.refresh", help="Read the runs folder again (a live run keeps adding records).")
+head[0].caption(f"Saved runs in `{folder}/`, newest first. Steps and time left refresh on their own while a run "
+                "trains.")
+head[1].button("Refresh", key="runs.refresh", help="Read the runs folder again.")
 
 if NOTICE_KEY in st.session_state:
     st.success(st.session_state.pop(NOTICE_KEY))
@@ -32,41 +41,64 @@ if not records:
     st.stop()
 
 
-shown = {"records": records}  # what the table last drew, so the live check reads the folder once a tick
+def training_ids(recs) -> set[str]:
+    return {r.run_id for r in recs if r.active}
+
+
+shown = {"records": records}  # what the last tick read, so the check below reads the folder once a tick
+training_at_draw = training_ids(records)
+
+
+def same_runs_training() -> bool:
+    """False once a run starts or ends: the whole page reruns, so its choices and buttons follow."""
+    return training_ids(shown["records"]) == training_at_draw
+
+
+def read_folder() -> None:
+    shown["records"] = list_runs(folder, include_damaged=True)
 
 
 def table() -> None:
-    shown["records"] = list_runs(folder, include_damaged=True)
+    read_folder()
     draw_table(shown["records"])
 
 
-def still_training() -> bool:
-    return any(r.active for r in shown["records"])
+TABLE_CONFIG = {
+    "run": st.column_config.TextColumn("Run", help="The run's name (rename it below), else its folder."),
+    # widths fixed where a value grows while the table is on screen (a step count, the time left)
+    "steps": st.column_config.TextColumn("Steps", width=105, help="Steps done / steps asked for."),
+    "time left": st.column_config.TextColumn("Time left", width=135, help="While it trains, from its speed so far."),
+    "test loss": st.column_config.NumberColumn("Test loss", format="%.4f",
+                                               help="Mean query loss at the last evaluation."),
+    "± 95%": st.column_config.NumberColumn("± 95%", format="%.4f", help="Half-width of the test loss's 95% "
+                                                                         "interval."),
+    "test accuracy": st.column_config.ProgressColumn("Test accuracy", format="percent", min_value=0.0,
+                                                     max_value=1.0, width=110),
+    "status": st.column_config.TextColumn("Status"),
+    "started": st.column_config.TextColumn("Started"),
+    "architecture": st.column_config.TextColumn("Architecture"),
+    "angles": st.column_config.TextColumn("Angles"),
+    "notes": st.column_config.TextColumn("Notes", width=300,
+                                         help="The start of the run's notes (choose the run below to read or edit "
+                                              "them)."),
+    "folder": st.column_config.TextColumn("Folder", width=230),
+}
 
 
-def draw_table(records) -> None:
-    st.dataframe(
-        runs_frame(records), hide_index=True, width="stretch",
-        column_config={
-            # pixel widths that fit a laptop screen beside the sidebar
-            "run": st.column_config.TextColumn(width=250, help="The run's name, if it has one, and its folder."),
-            "architecture": st.column_config.TextColumn(width=80),
-            "angles": st.column_config.TextColumn(width=90),
-            "steps": st.column_config.TextColumn(width=65, help="Steps done / steps asked for."),
-            "test loss": st.column_config.NumberColumn(format="%.4f", width=70,
-                                                       help="Mean query loss at the last evaluation."),
-            "± 95%": st.column_config.NumberColumn(format="%.4f", width=60),
-            "test accuracy": st.column_config.ProgressColumn(format="percent", min_value=0.0, max_value=1.0,
-                                                             width=95),
-            "status": st.column_config.TextColumn(width=100),
-            "date": st.column_config.TextColumn(width=115),
-        },
-    )
+def draw_table(recs) -> None:
+    """The time left only while something trains: a column of blanks otherwise."""
+    frame = runs_frame(recs)
+    shown_columns = [c for c in frame.columns if c != "time left" or any(r.active for r in recs)]
+    st.dataframe(frame, hide_index=True, width="stretch", column_config=TABLE_CONFIG, column_order=shown_columns,
+                 placeholder="–")
 
 
-# The table refreshes itself while a run trains (a full rerun once none does).
-training = any(r.active for r in records)
-live(table, 3.0 if training else None, still_active=still_training if training else None)
+if training_at_draw:
+    live(table, TABLE_REFRESH_SECONDS, still_active=same_runs_training)
+else:
+    draw_table(records)
+    live(read_folder, WATCH_SECONDS, still_active=same_runs_training)  # draws nothing until a run starts
+
 damaged = [r for r in records if r.damaged]
 if damaged:
     st.caption("Left out of the charts, as they cannot be read as runs (you may delete them below): "
@@ -74,48 +106,103 @@ if damaged:
 
 valid = [r for r in records if not r.damaged and r.kind == "mnist"]
 by_path = {str(r.path): r for r in records}
+names = short_names(records)
+
+# ----------------------------------------------------------------- the one run the links and buttons act on
+paths = [str(r.path) for r in records]
+if PICK_KEY not in st.session_state:  # first draw: a link's ?run= wins, then the run this session used last
+    linked = next((str(r.path) for r in records if r.run_id == st.query_params.get(RUN_PARAM)), None)
+    preferred = linked or st.session_state.get("last_run_path")
+    st.session_state[PICK_KEY] = preferred if preferred in paths else (str(valid[0].path) if valid else paths[0])
+elif st.session_state[PICK_KEY] not in paths:  # deleted meanwhile
+    st.session_state[PICK_KEY] = str(valid[0].path) if valid else paths[0]
 
 # ------------------------------------------------------------------ compare
 if valid:
     st.subheader("Compare")
-    preferred = st.session_state.get("last_run_path")
-    default = [preferred] if preferred in {str(r.path) for r in valid} else [str(valid[0].path)]
+    picked_path = st.session_state[PICK_KEY]
+    default = [picked_path] if picked_path in {str(r.path) for r in valid} else [str(valid[0].path)]
     chosen = st.multiselect("Runs to overlay", [str(r.path) for r in valid], default=default, key="runs.overlay",
-                            format_func=lambda p: run_label(by_path[p]))
+                            format_func=lambda p: names[by_path[p].run_id])
     metric = st.segmented_control("Metric", list(METRICS), default="test_loss", key="runs.metric",
-                                  format_func=lambda m: METRICS[m][0], required=True) or "test_loss"
+                                  format_func=lambda m: METRICS[m][0].capitalize(), required=True) or "test_loss"
+    controls = st.columns([3, 2], vertical_alignment="bottom", gap="large")
+    smoothing = controls[0].slider(
+        "Smoothing", 0.0, 0.99, 0.0, 0.01, key="runs.smoothing",
+        help="A moving average whose weights fall with the steps between evaluations (as W&B smooths by "
+             "default): 0 draws the evaluations as they are; near 1 smooths the most. The raw curve stays faint "
+             "underneath.")
+    axes = controls[1].container(horizontal=True, gap="medium")
+    log_y = metric.endswith("loss") and axes.toggle("Log scale", key="runs.log_y", persist_state="page",
+                                                    help="A logarithmic loss axis: the late, small changes show "
+                                                         "as well as the first drop.")
+    log_x = axes.toggle("Log steps", key="runs.log_x",
+                        help="A logarithmic step axis, to see the first steps in detail (step 0 is left out).")
     if chosen:
         picked = [by_path[p] for p in chosen]
-        st.altair_chart(overlay_chart({run_label(r): r.metrics for r in picked}, metric), width="stretch")
+
+        def overlay() -> None:
+            try:
+                curves = {names[r.run_id]: METRICS_CACHE.read(r.path) for r in picked}
+            except Damaged as exc:
+                st.error(f"A run's records cannot be read: {exc}.")
+                return
+            colors = {names[r.run_id]: r.color for r in picked}
+            st.caption("Point at the chart to read every run's value at the nearest step.")
+            present.chart(overlay_chart(curves, metric, colors=colors, smoothing=smoothing, log_y=log_y,
+                                        log_x=log_x))
+
+        live(overlay, CHART_REFRESH_SECONDS if any(r.active for r in picked) else None)
         if len(picked) > 1:
-            diff = config_diff({run_label(r): r.config for r in picked})
+            diff = config_diff({names[r.run_id]: r.config for r in picked})
             if diff.empty:
                 st.caption("The selected runs have the same settings.")
             else:
                 st.markdown("**How their settings differ**")
-                st.dataframe(diff, hide_index=True, width="stretch")
+                st.dataframe(diff.drop(columns="field"), hide_index=True, width="stretch",
+                             column_config={"setting": st.column_config.TextColumn("Setting")})
     else:
         st.caption("Pick one or more runs to see their curves.")
 
 # --------------------------------------------------------------- one run
-st.subheader("Stop, resume, download or delete")
-paths = [str(r.path) for r in records]
-preferred = st.session_state.get("last_run_path")
-if preferred not in paths:
-    preferred = str(valid[0].path) if valid else paths[0]
-rec = by_path[st.selectbox("Run", paths, index=paths.index(preferred),
-                           key="runs.one", format_func=lambda p: run_label(by_path[p])
+st.subheader("One run")
+rec = by_path[st.selectbox("Run", paths, key=PICK_KEY, format_func=lambda p: names[by_path[p].run_id]
                            + (" · damaged" if by_path[p].damaged else f" · {by_path[p].state}"))]
+st.query_params[RUN_PARAM] = rec.run_id
 path = Path(rec.path)
 if rec.damaged:
     st.warning(f"This folder is damaged: {rec.damaged}.")
+else:
+    if rec.annotations.notes.strip():
+        with st.container(border=True):
+            st.markdown(rec.annotations.notes.replace("\n", "  \n"))  # their own words, line breaks kept
+    with st.expander("Rename, or write notes"):
+        with st.form(f"runs.annotate.{rec.run_id}", border=False):
+            new_name = st.text_input("Name", rec.name, max_chars=MAX_NAME, key=f"runs.name.{rec.run_id}",
+                                     help="Shown in tables, legends and run lists instead of the folder name.")
+            new_notes = st.text_area("Notes", rec.annotations.notes, max_chars=MAX_NOTES, height=120,
+                                     key=f"runs.notes.{rec.run_id}",
+                                     placeholder="What this run tries, what it showed…")
+            if st.form_submit_button("Save", icon=":material/save:", key="runs.save"):
+                try:
+                    write_annotations(path, name=new_name, notes=new_notes)
+                except OSError as exc:
+                    st.error(f"Name and notes not saved: {exc.strerror or exc}. Your text is still in the form.")
+                else:
+                    st.session_state[NOTICE_KEY] = f"Saved the name and notes of {rec.run_id}."
+                    st.rerun()
+
+
+def progress() -> None:
+    current = progress_of(load_run(path, with_metrics=False))
+    bar, side = st.columns([6, 1], vertical_alignment="bottom")
+    bar.progress(current.fraction, text=progress_text(current))
+    with side:
+        stop_controls(str(path), current, key=f"runs.{rec.run_id}")
+
 
 if rec.active:
-    p = progress_of(rec)
-    bar, side = st.columns([6, 1], vertical_alignment="bottom")
-    bar.progress(p.fraction, text=progress_text(p))
-    with side:
-        stop_controls(str(path), p, key=f"runs.{rec.run_id}")
+    live(progress, TABLE_REFRESH_SECONDS, still_active=run_training(path))
 elif rec.resumable:
     why = {"stopped": "It was stopped", "interrupted": "Its worker process is gone (killed, or the machine "
            "restarted)", "failed": f"It failed ({rec.status.get('message') or 'unknown error'})"}[rec.state]
@@ -131,34 +218,39 @@ elif rec.resumable:
             st.session_state[NOTICE_KEY] = f"Resumed {rec.run_id}; it trains in the background (see the sidebar)."
             st.rerun()
 
+if not rec.damaged and rec.kind == "mnist" and rec.config is not None:
+    if st.button("New run from these settings", key="runs.again", icon=":material/content_copy:",
+                 help="Open the Train page with its form filled with this run's settings, ready to change one."):
+        train_form.request_prefill(rec.config)
+        st.switch_page("views/train.py")
 
-def download(label: str, relative: str, file_name: str, mime: str, key: str) -> None:
+row = st.container(horizontal=True)
+
+
+def run_file(label: str, relative: str, file_name: str, mime: str, key: str) -> None:
     """Only the run's own regular files are offered, read when clicked."""
     try:
         check_run_file(path, relative)
     except RunFolderError:
-        row.caption(f"No {label}.")
+        row.caption(f"No {label.lower()}.")
         return
-    row.download_button(label, lambda: read_run_file(path, relative), file_name=file_name, mime=mime, key=key,
-                        icon=":material/download:")
+    download(label, lambda: read_run_file(path, relative), f"{rec.run_id}-{file_name}", mime, key=key, where=row)
 
 
-row = st.container(horizontal=True)
-download(layout.CONFIG, layout.CONFIG, f"{rec.run_id}-config.json", "application/json", "runs.dl.config")
+run_file("Settings (JSON)", layout.CONFIG, "config.json", "application/json", "runs.dl.config")
 if not rec.damaged and rec.kind == "mnist" and rec.metrics:
-    row.download_button("Metrics (CSV)", frame_csv(metrics_frame(rec.metrics)),
-                        file_name=f"{rec.run_id}-metrics.csv", mime="text/csv", key="runs.dl.metrics",
-                        icon=":material/download:")
-download(layout.METRICS, layout.METRICS, f"{rec.run_id}-metrics.jsonl", "application/json", "runs.dl.jsonl")
+    download("Metrics (CSV)", lambda: frame_csv(metrics_frame(rec.metrics)), f"{rec.run_id}-metrics.csv",
+             "text/csv", key="runs.dl.metrics", where=row)
+run_file("Metrics (JSON lines)", layout.METRICS, "metrics.jsonl", "application/json", "runs.dl.jsonl")
 steps = rec.checkpoint_steps()
 if steps:
-    download(f"Checkpoint, step {steps[-1]} (.pt)", f"{layout.CHECKPOINTS}/{layout.checkpoint_name(steps[-1])}",
-             f"{rec.run_id}-{layout.checkpoint_name(steps[-1])}", "application/octet-stream", "runs.dl.checkpoint")
+    run_file(f"Checkpoint, step {steps[-1]} (.pt)", f"{layout.CHECKPOINTS}/{layout.checkpoint_name(steps[-1])}",
+             layout.checkpoint_name(steps[-1]), "application/octet-stream", "runs.dl.checkpoint")
 else:
     row.caption("No checkpoint saved.")
 
 if rec.active:
-    st.info("This run is still training; stop it before deleting it.")
+    st.caption("This run is still training; stop it before deleting it.")
 elif st.session_state.get(CONFIRM_KEY) == str(path):
     st.warning(f"Delete `{rec.run_id}` and everything in it? This cannot be undone.")
     yes, no, _ = st.columns([1, 1, 6])

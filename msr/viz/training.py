@@ -10,9 +10,11 @@ import math
 from typing import Mapping, Sequence
 
 import altair as alt
+import numpy as np
 import pandas as pd
 
 from ..tables import LR_PREFIX, metrics_frame
+from .style import readable
 
 
 # what each overlay-able metric is called, and which column holds its 95% half-width
@@ -61,6 +63,15 @@ STEP_AXIS = alt.Axis(tickMinStep=1, format="d")
 RAW = "train loss (each step)"
 
 
+BAND_NOTE = "Band: 95% interval of the test mean"
+
+
+def _title(text: str, note: str | None = None) -> alt.TitleParams:
+    """A chart title, with what its band or smoothing means on a second, smaller line (a narrow chart
+    would cut one long line)."""
+    return alt.TitleParams(text, subtitle=note or alt.Undefined, subtitleFontSize=14, subtitleColor="#5f6470")
+
+
 def _band_chart(long: pd.DataFrame, y_title: str, title: str, order: list[str],
                 y_domain: tuple[float, float] | None = None) -> alt.LayerChart:
     color = alt.Color("series:N", title=None, sort=order,
@@ -83,7 +94,7 @@ def _band_chart(long: pd.DataFrame, y_title: str, title: str, order: list[str],
             y=alt.Y("value:Q", title=y_title, scale=y_scale), color=color,
         ).transform_filter(f"datum.series == '{RAW}'"))
     # height is the whole chart's (legend included) under Streamlit's theme, so leave room
-    return alt.layer(*layers, data=long).properties(title=title, height=340)
+    return readable(alt.layer(*layers, data=long).properties(title=_title(title, BAND_NOTE), height=340))
 
 
 def loss_chart(data: Records, step_losses: Sequence[tuple[int, float]] | None = None) -> alt.LayerChart:
@@ -99,14 +110,14 @@ def loss_chart(data: Records, step_losses: Sequence[tuple[int, float]] | None = 
         raw["lower"] = raw["upper"] = math.nan
         long = pd.concat([raw[long.columns], long], ignore_index=True)
         order = [RAW] + order
-    return _band_chart(long, "loss", "Loss (band: 95% interval of the test mean)", order)
+    return _band_chart(long, "loss", "Loss", order)
 
 
 def accuracy_chart(data: Records) -> alt.LayerChart:
     """Train and test accuracy over steps, the test accuracy with its 95% band."""
     long = _long(_frame(data), {"train_acc": ("train accuracy", None),
                                 "test_acc": ("test accuracy", "test_acc_err")}, bounds=(0.0, 1.0))
-    return _band_chart(long, "accuracy", "Query accuracy (band: 95% interval of the test mean)",
+    return _band_chart(long, "accuracy", "Query accuracy",
                        ["train accuracy", "test accuracy"], y_domain=(0.0, 1.0))
 
 
@@ -125,16 +136,64 @@ def inner_lr_chart(data: Records) -> alt.Chart:
     """Learned inner learning rates over steps, one line per adapted tensor
     (the mean rate of the tensor in per_param mode)."""
     long = inner_lr_frame(data)
-    return alt.Chart(long).mark_line(point=True).encode(
+    return readable(alt.Chart(long).mark_line(point=True).encode(
         x=alt.X("step:Q", title="step", axis=STEP_AXIS),
         y=alt.Y("lr:Q", title="inner learning rate", scale=alt.Scale(zero=False)),
         color=alt.Color("param:N", title="parameter", legend=alt.Legend(orient="right", labelLimit=300)),
         tooltip=["param:N", "step:Q", alt.Tooltip("lr:Q", format=".5f")],
-    ).properties(title="Learned inner learning rates", height=300)
+    ).properties(title="Learned inner learning rates", height=300))
 
 
-def overlay_frame(runs: Mapping[str, Records], metric: str = "test_loss") -> pd.DataFrame:
-    """(run, step, value, lower, upper) for one metric of several runs."""
+# ------------------------------------------------------------- smoothing
+def typical_gap(steps: Sequence[float]) -> float:
+    """The median distance between consecutive steps (1 when there is none):
+    the spacing a smoothing weight refers to."""
+    gaps = np.diff(np.unique(np.asarray(steps, dtype=float)))
+    gaps = gaps[np.isfinite(gaps) & (gaps > 0)]
+    return float(np.median(gaps)) if len(gaps) else 1.0
+
+
+def smooth(steps: Sequence[float], values: Sequence[float], weight: float,
+           unit: float | None = None) -> np.ndarray:
+    """A time-weighted exponential moving average, as W&B smooths by default.
+
+    A previous point's weight falls by ``weight`` (0 = no smoothing, below 1)
+    for every ``unit`` steps between it and the current point (``unit``
+    defaults to the series' typical gap), so evaluations spaced unevenly, or
+    runs evaluated at different intervals, are smoothed alike per step. The
+    running weights are debiased, so the first points are not pulled towards
+    zero. Points that are NaN or infinite are skipped and stay NaN in the
+    result. ``steps`` must be increasing."""
+    if not 0.0 <= weight < 1.0:
+        raise ValueError(f"smoothing weight must be in [0, 1), got {weight!r}")
+    x = np.asarray(steps, dtype=float)
+    y = np.asarray(values, dtype=float)
+    out = np.full(len(y), np.nan)
+    valid = np.isfinite(y) & np.isfinite(x)
+    if weight == 0.0:
+        out[valid] = y[valid]
+        return out
+    unit = unit or typical_gap(x[valid])
+    total = norm = 0.0
+    last_x = None
+    for i in np.flatnonzero(valid):
+        decay = weight ** (max(0.0, x[i] - last_x) / unit) if last_x is not None else 0.0
+        total = total * decay + y[i]
+        norm = norm * decay + 1.0
+        out[i] = total / norm
+        last_x = x[i]
+    return out
+
+
+# --------------------------------------------------------------- overlay
+OVERLAY_COLUMNS = ["run", "step", "value", "lower", "upper", "smoothed"]
+
+
+def overlay_frame(runs: Mapping[str, Records], metric: str = "test_loss", smoothing: float = 0.0,
+                  unit: float | None = None) -> pd.DataFrame:
+    """(run, step, value, lower, upper, smoothed) for one metric of several
+    runs. All runs are smoothed per the same ``unit`` of steps (default: the
+    smallest typical evaluation gap among them), so their curves compare."""
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; allowed: {', '.join(METRICS)}")
     label, err = METRICS[metric]
@@ -144,25 +203,129 @@ def overlay_frame(runs: Mapping[str, Records], metric: str = "test_loss") -> pd.
         long = _long(_frame(data), {metric: (label, err)}, bounds)
         long.insert(0, "run", run)
         parts.append(long.drop(columns="series"))
+    parts = [p for p in parts if len(p)]
     if not parts:
-        return pd.DataFrame(columns=["run", "step", "value", "lower", "upper"])
-    return pd.concat(parts, ignore_index=True)
+        return pd.DataFrame(columns=OVERLAY_COLUMNS)
+    if unit is None:
+        unit = min(typical_gap(p["step"]) for p in parts)
+    for part in parts:
+        part["smoothed"] = smooth(part["step"], part["value"], smoothing, unit)
+    return pd.concat(parts, ignore_index=True)[OVERLAY_COLUMNS]
 
 
-def overlay_chart(runs: Mapping[str, Records], metric: str = "test_loss") -> alt.LayerChart:
-    """One metric of several runs on shared axes, each with its 95% band
-    where the metric has one."""
-    frame = overlay_frame(runs, metric)
-    label, _ = METRICS[metric]
-    y_scale = alt.Scale(domain=[0, 1]) if metric.endswith("acc") else alt.Scale(zero=False)
-    color = alt.Color("run:N", title="run", scale=alt.Scale(scheme="tableau10"),
-                      legend=alt.Legend(orient="bottom", columns=1, labelLimit=600, symbolOpacity=1))
-    base = alt.Chart().encode(x=alt.X("step:Q", title="step", axis=STEP_AXIS))
-    band = base.mark_area(opacity=0.15, clip=True).encode(
-        y=alt.Y("lower:Q", title=label, scale=y_scale), y2="upper:Q", color=color,
-    ).transform_filter("isValid(datum.lower) && isFinite(datum.lower)")
-    line = base.mark_line(point=True, clip=True).encode(
-        y=alt.Y("value:Q", title=label, scale=y_scale), color=color,
-        tooltip=["run:N", "step:Q", alt.Tooltip("value:Q", format=".4f", title=label)],
-    )
-    return alt.layer(band, line, data=frame).properties(title=f"{label.capitalize()} over steps", height=420)
+def hover_frame(frame: pd.DataFrame, smoothed: bool = False) -> pd.DataFrame:
+    """What the hover rule shows at each step any run has: per run, the point
+    nearest that step (a run is left out beyond its own first and last step).
+    Columns: step (the rule's), run, at (the run's own step), value (as drawn),
+    raw, line (1 for the highest value at that step, 2 for the next…) and
+    label (the run's name and value, and the raw value when ``smoothed``)."""
+    rows = []
+    steps = np.unique(frame["step"].to_numpy(dtype=float))
+    for run, part in frame.groupby("run", sort=False):
+        at = part["step"].to_numpy(dtype=float)
+        inside = steps[(steps >= at.min()) & (steps <= at.max())]
+        nearest = np.abs(at[None, :] - inside[:, None]).argmin(axis=1)
+        for step, i in zip(inside, nearest):
+            value, raw = part["smoothed"].iloc[i], part["value"].iloc[i]
+            label = f"{run}: {value:.4f}" + (f" (raw {raw:.4f})" if smoothed else "")
+            rows.append({"step": step, "run": run, "at": at[i], "value": value, "raw": raw, "label": label})
+    hover = pd.DataFrame(rows, columns=["step", "run", "at", "value", "raw", "label"])
+    hover.insert(5, "line", hover.groupby("step")["value"].rank(method="first", ascending=False).astype(int))
+    return hover
+
+
+def overlay_chart(runs: Mapping[str, Records], metric: str = "test_loss", *, colors: Mapping[str, str] | None = None,
+                  smoothing: float = 0.0, log_y: bool = False, log_x: bool = False) -> alt.LayerChart:
+    """One metric of several runs on shared axes, each in its own colour
+    (``colors``: run -> colour; a fixed scheme otherwise). Without smoothing
+    each run has its 95% band where the metric has one; with smoothing the
+    raw curve stays faint under the smoothed one. Hovering shows a rule at
+    the nearest step with every run's name and value there. A log axis
+    leaves out what it cannot draw (step 0, values at or below 0)."""
+    frame = overlay_frame(runs, metric, smoothing)
+    label, err = METRICS[metric]
+    if log_x:
+        frame = frame[frame["step"] > 0]
+    if log_y:
+        frame = frame[frame["value"] > 0].assign(lower=frame["lower"].where(frame["lower"] > 0))
+    order = [run for run in runs if run in set(frame["run"])]
+    colour_scale = (alt.Scale(domain=order, range=[colors.get(r, "#868e96") for r in order]) if colors
+                    else alt.Scale(domain=order, scheme="tableau10"))
+    color = alt.Color("run:N", title="run", scale=colour_scale, sort=order,
+                      legend=alt.Legend(orient="bottom", columns=1, labelLimit=0, symbolOpacity=1,
+                                        symbolStrokeWidth=4))
+    if log_y:
+        y_scale = alt.Scale(type="log")
+    else:
+        y_scale = alt.Scale(domain=[0, 1]) if metric.endswith("acc") else alt.Scale(zero=False)
+    y_title = label
+    base = alt.Chart().encode(x=_step_x("step", log_x))
+    layers = []
+    smoothed = smoothing > 0
+    if err and not smoothed:
+        layers.append(base.mark_area(opacity=0.15, clip=True, tooltip=None).encode(
+            y=alt.Y("lower:Q", title=y_title, scale=y_scale), y2="upper:Q", color=color,
+        ).transform_filter("isValid(datum.lower) && isFinite(datum.lower)"))
+    if smoothed:
+        layers.append(base.mark_line(clip=True, opacity=0.3, strokeWidth=1.5, tooltip=None).encode(
+            y=alt.Y("value:Q", title=y_title, scale=y_scale), color=color))
+    layers.append(base.mark_line(point=not smoothed, clip=True, strokeWidth=2.5 if smoothed else 2,
+                                 tooltip=None).encode(y=alt.Y("smoothed:Q", title=y_title, scale=y_scale), color=color))
+    layers += _hover_layers(frame, order, colour_scale, smoothed, alt.Y("value:Q", title=y_title, scale=y_scale),
+                            log_x)
+    note = (f"Smoothed ({smoothing:g}); the faint lines are the evaluations themselves" if smoothed
+            else BAND_NOTE if err else None)
+    # the height is the whole chart's under Streamlit's theme: room for one legend line per run
+    chart = alt.layer(*layers, data=frame).properties(
+        title=_title(f"{label.capitalize()} over steps", note), height=380 + 30 * (len(order) + 1))
+    return readable(chart)
+
+
+def _step_x(field: str, log: bool) -> alt.X:
+    return alt.X(f"{field}:Q", title="step", axis=STEP_AXIS, scale=alt.Scale(type="log") if log else alt.Scale())
+
+
+READOUT_LINE_PX = 20  # the hover readout's line height
+
+
+def _hover_layers(frame: pd.DataFrame, order: list[str], colour_scale: alt.Scale, smoothed: bool, y: alt.Y,
+                  log_x: bool) -> list:
+    """The rule at the step nearest the pointer, each run's point there, and a
+    readout beside the rule: the step, then one line per run (name and value,
+    highest first, each after a dot in its colour), stacked so that no two
+    overlap however close the values are."""
+    if frame.empty:
+        return []
+    hover = hover_frame(frame, smoothed)
+    steps = pd.DataFrame({"step": np.unique(hover["step"])})
+    nearest = alt.selection_point(name="hover", nearest=True, on="pointerover", fields=["step"], empty=False,
+                                  clear="pointerout")
+    x, at = _step_x("step", log_x), _step_x("at", log_x)
+    # invisible marks at mid-height, so the nearest one is the nearest step
+    selectors = alt.Chart(steps).mark_point(size=0, opacity=0, tooltip=None).encode(x=x).add_params(nearest)
+    rule = alt.Chart(steps).mark_rule(color="#868e96", strokeWidth=1.5, tooltip=None).encode(x=x).transform_filter(
+        nearest)
+    dots = alt.Chart(hover).mark_point(filled=True, size=90, opacity=1, stroke="white", strokeWidth=1,
+                                       tooltip=None).encode(
+        x=at, y=y, color=alt.Color("run:N", scale=colour_scale, legend=None)).transform_filter(nearest)
+    heading = steps.assign(run="", line=0, label=[f"step {s:g}" for s in steps["step"]])
+    readout = pd.concat([heading, hover[["step", "run", "line", "label"]]], ignore_index=True)
+    readout["top"] = 12 + readout["line"] * READOUT_LINE_PX
+    # Beside the rule, on the side with more room: right of it in the left part of the chart, else left.
+    first, last = frame["step"].min(), frame["step"].max()
+    turn = first * (last / first) ** 0.6 if log_x and first > 0 else first + 0.6 * (last - first)
+    layers = [selectors, rule, dots]
+    for side, align, sign in (("<=", "left", 1), (">", "right", -1)):
+        lines = alt.Chart(readout).encode(x=x, y=alt.Y("top:Q", scale=None)).transform_filter(
+            nearest).transform_filter(f"datum.step {side} {turn}")
+        labels = lines.encode(text="label:N")
+        layers += [
+            labels.mark_text(align=align, dx=sign * 24, fontSize=14, fontWeight="bold", stroke="white",
+                             strokeWidth=5, strokeOpacity=0.9, strokeJoin="round", tooltip=None),
+            labels.mark_text(align=align, dx=sign * 24, fontSize=14, fontWeight="bold", color="#1f2430",
+                             tooltip=None),
+            lines.transform_filter("datum.line > 0").mark_text(align="center", dx=sign * 12, fontSize=16,
+                                                               text="●", tooltip=None).encode(
+                color=alt.Color("run:N", scale=colour_scale, legend=None)),
+        ]
+    return layers
