@@ -8,7 +8,7 @@ tables, is in msr.tables.)
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -186,6 +186,33 @@ class SymmetryMatrix:
     @property
     def drawable(self) -> bool:
         return self.value.shape[-2] <= MAX_HEATMAP_ROWS
+
+
+LAYER_NAMES = {"conv": "first conv", "head": "linear head", "align": "alignment", "relu1": "first conv + ReLU"}
+PART_NAMES = {"weight": "weights", "bias": "bias", "sym_A": "A", "sym_B": "B", "sym_C": "C", "sym_U": "U"}
+STARTS_AT_IDENTITY = ("A", "B", "C")
+
+
+def readable_name(name: str) -> str:
+    """A parameter or layer name as a reader says it ("conv.sym_A" → "first conv A");
+    names it does not know are returned as they are."""
+    layer, _, part = name.rpartition(".")
+    if not layer:
+        return LAYER_NAMES.get(name, name)
+    return f"{LAYER_NAMES.get(layer, layer)} {PART_NAMES.get(part, part)}"
+
+
+def change_from_start(mat: SymmetryMatrix, initial: SymmetryMatrix | None = None) -> SymmetryMatrix:
+    """How far a matrix moved from where it started, which a heatmap of the
+    raw values hides: X − I for the Kronecker factors (they start at exactly
+    the identity), U − U₀ against ``initial`` for a dense U (it starts random)."""
+    if mat.kind in STARTS_AT_IDENTITY:
+        return replace(mat, value=mat.value - np.eye(mat.value.shape[-1], dtype=mat.value.dtype))
+    if initial is None:
+        raise ValueError(f"{mat.name} does not start at the identity: pass its value at the first step")
+    if initial.value.shape != mat.value.shape:
+        raise ValueError("the two snapshots come from different architectures")
+    return replace(mat, value=mat.value - initial.value)
 
 
 def symmetry_matrices(snap: Snapshot) -> list[SymmetryMatrix]:

@@ -19,6 +19,7 @@ ARCHS = ("shared", "dedicated", "dense", "conv")
 ROOT = Path(__file__).resolve().parent.parent
 WEIGHT_VIEWS = ("Filters", "Activations", "Symmetry matrices", "Drift", "Generated filters", "Filter change",
                 "Inner rates")
+STEPLESS_VIEWS = ("Filter change", "Inner rates")
 
 
 def small_config(arch: str) -> RunConfig:
@@ -151,6 +152,8 @@ def test_weights_page_every_view(runs_dirs, arch, kind):
         at.radio(key="weights_view").set_value(view).run()
         assert_clean(at)
         images, infos = len(at.get("image")), [i.value for i in at.info]
+        uses_step = view not in STEPLESS_VIEWS
+        assert any(s.key == "weights_step" for s in at.select_slider) == uses_step, view
         if view == "Filters":
             assert images == 1
         elif view == "Activations":
@@ -164,12 +167,30 @@ def test_weights_page_every_view(runs_dirs, arch, kind):
                 assert_clean(at)
                 assert len(at.get("image")) == 2
         elif view == "Symmetry matrices":
-            expected = {"shared": 3, "dedicated": 3, "dense": 1, "conv": 0}[arch]
+            # A and C are heatmaps; the 1×1 B is a number (one per circuit); a dense conv U is a heatmap
+            expected = {"shared": 2, "dedicated": 2, "dense": 1, "conv": 0}[arch]
             assert images == expected
             if arch == "conv":
                 assert any("no symmetry matrices" in i for i in infos)
+            else:
+                assert at.radio(key="sym_change").value is True, "the change from the start by default"
+                captions = [c.value for c in at.caption]
+                first = "U − U at step 0" if arch == "dense" else "A − I"
+                assert any(f"**{first}**, colour scale ±" in c for c in captions), captions
+                metrics = [m.label for m in at.metric]
+                assert metrics == ({"shared": ["B"], "dedicated": ["B (0° circuit)", "B (90° circuit)",
+                                                                         "B (180° circuit)"], "dense": []}[arch])
+                at.radio(key="sym_change").set_value(False).run()
+                assert_clean(at)
+                assert len(at.get("image")) == expected
+                assert not any("colour scale" in c.value for c in at.caption)
+                at.radio(key="sym_change").set_value(True).run()
         elif view == "Drift":
             assert len(charts(at)) == (2 if arch in ("shared", "dedicated") else 1)
+            table = at.dataframe[0].value
+            assert "Matrix" in table.columns and not any("_" in c for c in table.columns)
+            at.toggle(key="drift_log").set_value(not at.toggle(key="drift_log").value).run()
+            assert_clean(at)
         elif view == "Generated filters":
             assert images == {"shared": 1, "dedicated": 1, "dense": 2, "conv": 0}[arch]
             if arch == "dedicated":
@@ -178,12 +199,50 @@ def test_weights_page_every_view(runs_dirs, arch, kind):
         elif view == "Filter change":
             assert images == 1
             assert at.select_slider(key="change_steps").value == (0, expected_last)
+            assert not any("_" in c for c in at.dataframe[0].value.columns)
         elif view == "Inner rates":
             assert len(charts(at)) == 1
     at.radio(key="weights_view").set_value("Filters").run()
     at.select_slider(key="weights_step").set_value(0).run()
     assert_clean(at)
     assert len(at.get("image")) == 1
+
+
+def test_weights_view_and_step_follow_the_address(runs_dirs):
+    """A link opens its view and step; picking either puts it in the address;
+    the step survives a view that does not read it."""
+    at = AppTest.from_file(str(ROOT / "views" / "weights.py"), default_timeout=120)
+    at.session_state["runs_dir"] = str(runs_dirs[("shared", "saved")])
+    at.query_params["view"] = "symmetry-matrices"
+    at.query_params["step"] = "1"  # not kept: the nearest kept checkpoint is step 0
+    at.run()
+    assert_clean(at)
+    assert at.radio(key="weights_view").value == "Symmetry matrices"
+    assert at.select_slider(key="weights_step").value == 0
+    at.radio(key="weights_view").set_value("Drift").run()
+    assert at.query_params["view"] == "drift"
+    at.select_slider(key="weights_step").set_value(2).run()
+    assert at.query_params["step"] == "2"
+    at.radio(key="weights_view").set_value("Inner rates").run()
+    assert_clean(at)
+    assert not at.select_slider, "the inner rates ignore the step"
+    at.radio(key="weights_view").set_value("Filters").run()
+    assert at.select_slider(key="weights_step").value == 2, "the picked step came back with the slider"
+    at.select_slider(key="weights_step").set_value(4).run()
+    assert "step" not in at.query_params, "the newest step is not pinned, so a link follows a live run"
+
+
+def test_errors_steps_follow_the_address(runs_dirs):
+    at = AppTest.from_file(str(ROOT / "views" / "errors.py"), default_timeout=120)
+    at.session_state["runs_dir"] = str(runs_dirs[("shared", "saved")])
+    at.query_params["step"] = "2"
+    at.query_params["confusion_step"] = "0"
+    at.run()
+    assert_clean(at)
+    assert at.select_slider(key="acc_step").value == 2
+    assert at.select_slider(key="conf_step").value == 0
+    at.select_slider(key="acc_step").set_value(0).run()
+    assert at.query_params["step"] == "0" and at.query_params["confusion_step"] == "0"
 
 
 def test_pages_on_a_run_that_has_only_just_started(runs_dirs):

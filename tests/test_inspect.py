@@ -143,6 +143,19 @@ def test_symmetry_matrices_per_architecture(runs):
     assert mats["conv.sym_C"].drawable and not mats["head.sym_U"].drawable
 
 
+def test_change_from_start(runs):
+    """A, B and C minus the identity they start at; a dense U minus its value at the first step."""
+    path = runs["dense"][0]
+    s0, s4 = mi.load_snapshot(path, 0), mi.load_snapshot(path, 4)
+    u0, u4 = (next(m for m in mi.symmetry_matrices(s) if m.name == "conv.sym_U") for s in (s0, s4))
+    assert np.allclose(mi.change_from_start(u4, u0).value, u4.value - u0.value)
+    assert not np.allclose(u4.value, u0.value), "U was trained"
+    with pytest.raises(ValueError, match="first step"):
+        mi.change_from_start(u4)
+    shared = {m.kind: m for m in mi.symmetry_matrices(mi.load_snapshot(runs["shared"][0], 0))}
+    assert np.allclose(mi.change_from_start(shared["C"]).value, 0), "A, B and C start at exactly the identity"
+
+
 def test_drift_from_init_and_identity(runs):
     path = runs["dedicated"][0]
     s0, s4 = mi.load_snapshot(path, 0), mi.load_snapshot(path, 4)

@@ -75,6 +75,8 @@ def test_equivariance_chart_has_one_line_per_angle_and_layer_and_the_references(
 def test_orbit_chart_sits_between_the_random_and_the_exact_reference(report):
     chart = vs.orbit_chart(orbit_frame(report), report.reference)
     assert len(layer_data(chart)[0]) == 4, "applied and generated at two steps"
+    applied = vs.orbit_chart(orbit_frame(report), report.reference, (vs.APPLIED,))
+    assert set(layer_data(applied)[0]["layer"]) == {vs.APPLIED}, "what U generates can be left out"
     assert sorted(rule_values(chart, "orbit_score")) == [0.03, 1.0]
     names = layer_data(chart)[1]["name"].tolist()
     assert names == ["exact group conv (1.00)", "random conv (0.03)"], "named with their values in the legend"
@@ -123,6 +125,18 @@ def test_filter_grid_has_one_row_per_orbit_and_wraps_long_ones(report):
     assert [label for label, _ in singles] == ["orbit 1 (2 filters)", "no partner (7 filters)"]
 
 
+def test_tooltips_name_their_fields_in_words(report):
+    eq, ref = equivariance_frame(report), reference_frame(report)
+    charts = [vs.equivariance_chart(eq, ref, 90.0), vs.orbit_chart(orbit_frame(report), report.reference),
+              vs.angle_errors_chart(vs.angle_errors_frame(eq, ref, 10), 10),
+              vs.invariance_chart(invariance_frame(report))]
+    for chart in charts:
+        spec = chart.to_dict()
+        for part in spec.get("layer", [spec]):
+            for tip in part["encoding"].get("tooltip", []):
+                assert "_" not in tip.get("title", tip["field"]), tip
+
+
 def test_numbers_and_headlines(report):
     frame = vs.numbers_frame(report)
     assert set(frame["measure"]) == {"equivariance error", "orbit score", "unchanged predictions"}
@@ -161,6 +175,7 @@ def test_page_answers_for_mnist_rot4_and_rot8_flip_and_leaves_1d_runs_out(runs):
     at.run()
     assert_clean(at)
     picker = at.selectbox(key="symmetry_run")
+    assert at.query_params["run"] == Path(picker.value).name, "the run is kept in the address"
     names = [Path(p).name for p in picker.options]
     assert len(names) == 3 and not any("rank1" in n for n in names)
     assert any("1-D problems" in c.value for c in at.caption)
@@ -188,6 +203,19 @@ def test_page_answers_for_mnist_rot4_and_rot8_flip_and_leaves_1d_runs_out(runs):
     at.select_slider(key="symmetry_step").set_value(0).run()
     assert_clean(at)
     assert len(at.get("image")) == 2
+
+
+def test_page_opens_the_run_and_step_a_link_names(runs):
+    rot4 = next(p.name for p in runs.iterdir() if "rot4" in p.name)
+    at = AppTest.from_file(str(ROOT / "views" / "symmetry.py"), default_timeout=240)
+    at.session_state["runs_dir"] = str(runs)
+    at.query_params["run"] = rot4
+    at.query_params["step"] = "9"  # the nearest measured checkpoint is step 10
+    at.run()
+    assert_clean(at)
+    assert Path(at.selectbox(key="symmetry_run").value).name == rot4
+    assert at.select_slider(key="symmetry_step").value == 10
+    assert any(c.value.startswith("Filters arranged") for c in at.caption)
 
 
 def test_page_without_runs(tmp_path):

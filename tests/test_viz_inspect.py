@@ -1,5 +1,6 @@
 import matplotlib
 import numpy as np
+import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
@@ -169,25 +170,74 @@ def test_symmetry_figures(runs):
     assert len(axes) == 3
     assert np.allclose(axes[2].images[0].get_array(), mats["conv.sym_C"].value[2])
     assert axes[2].images[0].get_array().shape == (9, 9)
+    assert axes[0].get_xlabel() == "kernel position"
     dense = mi.load_snapshot(runs["dense"])
     u = next(m for m in mi.symmetry_matrices(dense) if m.name == "conv.sym_U")
     (ax,) = image_axes(vi.symmetry_figure(u))
     assert ax.images[0].get_array().shape == (36, 8)
 
 
+def test_symmetry_change_is_drawn_on_a_scale_fitted_to_it():
+    """A 0.18 move off the identity fills the colour scale, and the title says what is drawn and its range."""
+    value = np.eye(4)[None].copy()
+    value[0, 0, 1] = 0.18
+    value[0, 2, 2] = 0.9
+    mat = mi.SymmetryMatrix("conv.sym_A", "conv", "A", value)
+    moved = mi.change_from_start(mat)
+    assert moved.value[0, 0, 1] == pytest.approx(0.18) and moved.value[0, 2, 2] == pytest.approx(-0.1)
+    fig = vi.symmetry_figure(moved, shows="A − I")
+    (ax,) = image_axes(fig)
+    assert ax.images[0].get_clim() == pytest.approx((-0.18, 0.18))
+    assert fig.get_suptitle() == "A − I · first conv (4×4) · colour scale ±0.18"
+    raw = vi.symmetry_figure(mat)
+    assert image_axes(raw)[0].images[0].get_clim() == pytest.approx((-1, 1))
+    assert raw.get_suptitle().startswith("A · first conv")
+
+
 def test_drift_chart(runs):
     path = runs["dedicated"]
     frame = mi.drift_over_steps(path, load_run(path).checkpoint_steps())
-    chart = vi.drift_chart(frame)
+    snap = mi.load_snapshot(path)
+    chart = vi.drift_chart(frame, circuit_labels=snap.circuit_labels())
     assert len(chart.data) == len(frame)
     assert chart.data.series.nunique() == 5 * 3, "one line per matrix and circuit"
-    ident = vi.drift_chart(frame, "from_identity")
+    assert "first conv A · 90° circuit" in set(chart.data.series)
+    lines = chart.to_dict()["layer"][0]
+    assert lines["encoding"]["color"]["field"] == "matrix_label"
+    assert all("_" not in (t.get("title") or "") for t in lines["encoding"]["tooltip"]), "titles in words"
+    ident = vi.drift_chart(frame, "from_identity", step=4)
     assert set(ident.data.kind) == {"A", "B", "C"}
-    assert ident.to_dict()["encoding"]["y"]["field"] == "from_identity"
+    spec = ident.to_dict()
+    assert spec["layer"][0]["encoding"]["y"]["field"] == "from_identity"
+    assert spec["layer"][1]["mark"]["type"] == "rule", "the chosen step is marked"
     single = vi.drift_chart(mi.drift_over_steps(runs["shared"], [0, 4]))
     assert single.data.series.nunique() == 5 and not single.data.series.str.contains("circuit").any()
+    log = vi.drift_chart(frame, log=True)
+    assert (log.data.rel_from_init > 0).all(), "a log axis leaves the zero distances of the start out"
+    assert log.to_dict()["layer"][0]["encoding"]["y"]["scale"]["type"] == "log"
     with pytest.raises(ValueError, match="allowed"):
         vi.drift_chart(frame, "size")
+
+
+def test_drift_log_default_and_table():
+    rows = [{"step": s, "matrix": m, "kind": k, "circuit": 0, "rel_from_init": v * s, "from_identity": i}
+            for s in (0, 10) for m, k, v, i in (("conv.sym_A", "A", 0.02, 0.1), ("head.sym_U", "U", 0.2, np.nan))]
+    frame = pd.DataFrame(rows, columns=mi.DRIFT_COLUMNS)
+    assert vi.wide_spread(frame), "2.0 against 0.2: ten times apart"
+    assert not vi.wide_spread(frame.assign(rel_from_init=frame.rel_from_init.clip(upper=1.0)))
+    table = vi.drift_table(frame, 10)
+    assert list(table.columns) == ["Matrix", "Distance from the first checkpoint", "Distance from the identity"]
+    assert table["Matrix"].tolist() == ["first conv A", "linear head U"]
+    assert table["Distance from the first checkpoint"].tolist() == pytest.approx([0.2, 2.0])
+
+
+def test_filter_change_table(runs):
+    path = runs["dedicated"]
+    a, b = mi.load_snapshot(path, 0), mi.load_snapshot(path, 4)
+    table = vi.filter_change_table(mi.filter_change_frame(a, b), b.circuit_labels())
+    assert list(table.columns) == ["Circuit", "Filter", "Size at step 0", "Size at step 4", "Change",
+                                   "Change relative to size"]
+    assert table["Circuit"].iloc[-1] == "180° circuit"
 
 
 def test_generated_filters_figures(runs):
@@ -216,4 +266,15 @@ def test_inner_rates_chart(runs):
     frame = tables.inner_rates_frame(records)
     chart = vi.inner_rates_chart(frame)
     assert len(chart.data) == len(records) * 4
-    assert chart.to_dict()["encoding"]["color"]["field"] == "tensor"
+    spec = chart.to_dict()
+    assert spec["encoding"]["color"]["field"] == "tensor_label"
+    assert set(chart.data.tensor_label) == {"first conv weights", "first conv bias", "linear head weights",
+                                            "linear head bias"}
+    assert spec["encoding"]["y"]["scale"]["zero"] is False, "the axis fits the rates, so their change shows"
+
+
+def test_readable_names():
+    assert mi.readable_name("conv.sym_A") == "first conv A"
+    assert mi.readable_name("head.sym_U") == "linear head U"
+    assert mi.readable_name("relu1") == "first conv + ReLU"
+    assert mi.readable_name("first-layer filters") == "first-layer filters"

@@ -8,23 +8,25 @@ from __future__ import annotations
 
 import streamlit as st
 
-from msr import inspect as mi
-from msr import tables
-from msr.data import DataError
-from msr.runs import load_run
-from msr.viz import inspect as vi
-from msr.viz.export import figure_png
-from ui.inspect_widgets import choose_step, render_run, show_chart
-from ui.page_cache import dataset
-from ui.run_picker import select_run
+st.title("Data")
+# The title shows at once; the first visit then spends seconds loading the plotting libraries.
+with st.spinner("Loading the digits…"):
+    from msr import inspect as mi
+    from msr import tables
+    from msr.data import DataError
+    from msr.runs import load_run
+    from msr.viz import inspect as vi
+    from msr.viz.export import figure_png
+    from ui.downloads import download
+    from ui.inspect_widgets import choose_step, render_run, show_chart
+    from ui.page_cache import dataset
+    from ui.run_picker import select_run
 
 LIVE_REFRESH_S = 5
 MAX_GRID_ANGLES = 12
 
-st.title("Data")
 
-
-@st.cache_data(show_spinner=False, max_entries=32)
+@st.cache_data(show_spinner="Drawing the digits…", max_entries=32)
 def _grid_png(source: str, data_dir: str, angles: tuple, per_class: int) -> bytes:
     images, labels = mi.sample_digits(dataset(source, data_dir).test, per_class=per_class)
     return figure_png(vi.digit_grid_figure(mi.rotated_grid(images, angles), labels.tolist(), angles))
@@ -52,7 +54,7 @@ def digit_grid(config, slug: str) -> None:
         return
     st.caption("Held-out digits, rotated counter-clockwise and normalized exactly as the model sees them.")
     st.image(png)
-    st.download_button("Download PNG", png, file_name=f"{slug}-digits.png", mime="image/png", key="dl_grid")
+    download("Download PNG", png, f"{slug}-digits.png", "image/png", key="dl_grid")
 
 
 def counts(path: str) -> None:
@@ -62,16 +64,15 @@ def counts(path: str) -> None:
         return
     angles = rec.config.angle_list()
     slug = rec.run_id
+    st.subheader("Images the tasks drew")
     record = tables.record_at(rec.metrics, choose_step("Counted up to step", [r["step"] for r in rec.metrics],
                                                    "data_step"))
     st.caption("Support and query images of every task the run sampled up to that step: training tasks "
                "(train) and evaluation tasks (test).")
     per_angle = tables.images_per_angle(record, angles)
-    st.subheader("Images per angle")
     show_chart(vi.images_per_angle_chart(per_angle), per_angle, f"{slug}-images-per-angle-step{record['step']}",
                "dl_per_angle")
     per_class = tables.images_per_class(record)
-    st.subheader("Images per class")
     show_chart(vi.class_distribution_chart(per_class), per_class,
                f"{slug}-images-per-class-step{record['step']}", "dl_per_class")
 

@@ -3,19 +3,22 @@ from __future__ import annotations
 
 import streamlit as st
 
-from msr import inspect as mi
-from msr import tables
-from msr.data import DataError
-from msr.runs import checkpoint_mtime
-from msr.viz import inspect as vi
-from msr.viz.export import frame_csv
-from ui.inspect_widgets import choose_step, readable_run, render_run, show_chart, show_figure
-from ui.page_cache import dataset, snapshot
-from ui.run_picker import select_run
+st.title("Errors")
+# The title shows at once; the first visit then spends seconds loading the plotting libraries.
+with st.spinner("Loading the errors…"):
+    from msr import inspect as mi
+    from msr import tables
+    from msr.data import DataError
+    from msr.runs import checkpoint_mtime
+    from msr.viz import inspect as vi
+    from msr.viz.export import frame_csv
+    from ui.downloads import download
+    from ui.inspect_widgets import choose_step, readable_run, render_run, show_chart, show_figure
+    from ui.page_cache import dataset, snapshot
+    from ui.run_picker import select_run
 
 LIVE_REFRESH_S = 5
-
-st.title("Errors")
+CONFUSION_STEP_PARAM = "confusion_step"  # the confusion matrix's checkpoint, apart from the accuracy's step
 
 
 @st.cache_data(show_spinner="Adapting to held-out tasks…", max_entries=64)
@@ -71,7 +74,7 @@ def body(path: str) -> None:
     angle_i = c1.selectbox("Angle", range(len(angles)), format_func=lambda i: f"{angles[i]:g}°",
                            key="conf_angle")
     tasks = int(c2.number_input("Test tasks", 2, 500, 20, step=10, key="conf_tasks"))
-    step = choose_step("Checkpoint step", steps, "conf_step")
+    step = choose_step("Checkpoint step", steps, "conf_step", param=CONFUSION_STEP_PARAM)
     st.caption(f"The checkpoint adapts to {tasks} fixed held-out tasks (the same ones at every step) drawn "
                "like the run's own test tasks, except that every query is shown at this angle. Rows are the "
                "true digit; a digit can only be confused with the others in its task.")
@@ -81,9 +84,8 @@ def body(path: str) -> None:
         st.error(str(exc))
         return
     show_figure(vi.confusion_figure(conf), f"{slug}-confusion-{angles[angle_i]:g}deg-step{conf.step}", "dl_conf")
-    st.download_button("Download CSV", frame_csv(conf.frame()),
-                       file_name=f"{slug}-confusion-{angles[angle_i]:g}deg-step{conf.step}.csv",
-                       mime="text/csv", key="dl_conf_csv")
+    download("Download CSV", frame_csv(conf.frame()), f"{slug}-confusion-{angles[angle_i]:g}deg-step{conf.step}.csv",
+             "text/csv", key="dl_conf_csv")
 
 
 rec = select_run("errors_run")

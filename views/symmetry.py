@@ -9,24 +9,26 @@ from dataclasses import replace
 
 import streamlit as st
 
-from msr.config import ConfigError
-from msr.lens import LensReport, lens_reference, lens_report, verdict
-from msr.runs import CheckpointError, RunRecord, checkpoint_mtime, list_runs, load_run
-from msr.tables import equivariance_frame, invariance_frame, orbit_frame, reference_frame
-from msr.viz import symmetry as vs
-from msr.viz.export import figure_png, frame_csv
-from ui.inspect_widgets import checkpointed_run, choose_step, render_run, show_chart, show_png
-from ui.run_picker import runs_dir
+st.title("Symmetry")
+st.markdown("**Has this model learned rotation symmetry, and for which angles?** Read from its first conv layer "
+            "at every measured checkpoint, next to an exact group conv and a random conv of the same shape.")
+# The question shows at once; the first visit then spends seconds loading the model and plotting libraries.
+with st.spinner("Loading the symmetry lens…"):
+    from msr.config import ConfigError
+    from msr.lens import LensReport, lens_reference, lens_report, verdict
+    from msr.runs import CheckpointError, RunRecord, checkpoint_mtime, list_runs, load_run
+    from msr.tables import equivariance_frame, invariance_frame, orbit_frame, reference_frame
+    from msr.viz import symmetry as vs
+    from msr.viz.export import figure_png, frame_csv
+    from ui.downloads import download
+    from ui.inspect_widgets import checkpointed_run, choose_step, render_run, show_chart, show_png
+    from ui.run_picker import RUN_PARAM, runs_dir
 
 LIVE_REFRESH_S = 30   # the lens costs about a second per checkpoint: refresh gently
 SPREAD = 12           # checkpoints measured by default on long runs
 STORE = "symmetry_lens"
 KRONECKER = {"shared", "dedicated", "msr-conv"}
 PLAIN = {"conv", "maml-conv"}
-
-st.title("Symmetry")
-st.markdown("**Has this model learned rotation symmetry, and for which angles?** Read from its first conv layer "
-            "at every measured checkpoint, next to an exact group conv and a random conv of the same shape.")
 with st.expander("How to read this page"):
     st.markdown(
         """
@@ -65,20 +67,26 @@ def _subject(rec: RunRecord) -> str:
 
 
 def _label(rec: RunRecord) -> str:
-    mark = {"running": "● live", "starting": "● starting"}.get(rec.state, rec.state)
-    return f"{rec.name or rec.run_id} · {_subject(rec)} · step {rec.step} · {mark}"
+    """A run as the picker lists it. A training run's step is left out: the
+    picker is drawn once, while the page below follows the run's new steps."""
+    name = f"{rec.name or rec.run_id} · {_subject(rec)}"
+    if rec.active:
+        return f"{name} · {'● starting' if rec.state == 'starting' else '● live'}"
+    return f"{name} · step {rec.step} · {rec.state}"
 
 
 def select_run() -> RunRecord | None:
     """A selectbox of the runs the lens reads, newest first; defaults to the
-    run this browser session started last."""
+    run the page's address names (``?run=``), else the one this browser
+    session started last. The pick is kept in the address."""
     runs, left_out = _lens_runs(runs_dir())
     if not runs:
         st.info("No run to read yet: the lens needs a Rotated MNIST run (**Train** page) or a run of rot4, rot8 "
                 "or rot8_flip (`python -m msr synthetic --problem rot4`).")
         return None
     paths = [str(r.path) for r in runs]
-    preferred = st.session_state.get("last_run_path")
+    linked = next((p for p, r in zip(paths, runs) if r.run_id == st.query_params.get(RUN_PARAM)), None)
+    preferred = linked or st.session_state.get("last_run_path")
     choice = st.selectbox("Run", paths, index=paths.index(preferred) if preferred in paths else 0,
                           key="symmetry_run", format_func=lambda p: _label(runs[paths.index(p)]))
     if left_out:
@@ -86,6 +94,7 @@ def select_run() -> RunRecord | None:
                    "2-D filters to rotate.")
     if not choice:
         return None
+    st.query_params[RUN_PARAM] = runs[paths.index(choice)].run_id
     rec = load_run(choice, with_metrics=False)
     if rec.damaged:
         st.error(f"Run `{rec.run_id}` cannot be shown: {rec.damaged}.")
@@ -124,26 +133,32 @@ def measured(path: str, steps: list[int]) -> LensReport:
     return replace(known["head"], steps=[known["steps"][s][1] for s in steps if s in known["steps"]])
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
+@st.cache_data(show_spinner="Drawing the filters…", max_entries=32)
 def _filters_png(filters, orbits: tuple, title: str) -> bytes:
     return figure_png(vs.orbit_filters_figure(filters, [list(o) for o in orbits], title))
 
 
 # --------------------------------------------------------------- helpers
 def spread(steps: list[int], n: int) -> list[int]:
-    """n checkpoints evenly over training, the first and last included."""
+    """At most n checkpoints evenly over training, the first and last included:
+    every k-th kept one, k as small as allows. While a run trains, k stays the
+    same for many new checkpoints, so the ones already measured stay chosen
+    and only the newest is measured on each refresh."""
     if len(steps) <= n:
         return list(steps)
-    return sorted({steps[round(i * (len(steps) - 1) / (n - 1))] for i in range(n)})
+    every = -(-(len(steps) - 1) // (n - 1))
+    picked = steps[::every]
+    return picked if picked[-1] == steps[-1] else [*picked, steps[-1]]
 
 
 def which_steps(kept: list[int]) -> list[int]:
     if len(kept) <= SPREAD:
         return kept
+    spread_steps = spread(kept, SPREAD)
     every = st.radio("Checkpoints measured", ("spread", "all"), horizontal=True, key="symmetry_spread",
-                     format_func=lambda m: {"spread": f"{SPREAD} spread over training",
+                     format_func=lambda m: {"spread": f"{len(spread_steps)} spread over training",
                                             "all": f"all {len(kept)} (about a second each)"}[m])
-    return kept if every == "all" else spread(kept, SPREAD)
+    return kept if every == "all" else spread_steps
 
 
 def own_angles(rec: RunRecord, report: LensReport) -> list[float]:
@@ -206,7 +221,8 @@ def body(path: str) -> None:
     show_chart(vs.equivariance_chart(eq, ref, angle, layers), shown, f"{slug}-equivariance", "dl_sym_equiv")
     orbits = orbit_frame(report)
     st.caption("Orbit score: 1 when every filter turned by 90° is another filter of the layer.")
-    show_chart(vs.orbit_chart(orbits, report.reference), orbits, f"{slug}-orbit-score", "dl_sym_orbit")
+    show_chart(vs.orbit_chart(orbits, report.reference, layers), orbits[orbits["layer"].isin(layers)],
+               f"{slug}-orbit-score", "dl_sym_orbit")
     if rec.kind == "mnist":
         inv = invariance_frame(report)
         if inv.empty:
@@ -239,8 +255,8 @@ def body(path: str) -> None:
             png = _filters_png(filters, tuple(tuple(c) for c in cycles), f"{title} · step {at.step}")
             show_png(png, f"{slug}-{name}-orbits-step{at.step}", f"dl_sym_{name}")
 
-    st.download_button("Download all numbers (CSV)", frame_csv(vs.numbers_frame(report)),
-                       file_name=f"{slug}-symmetry.csv", mime="text/csv", key="dl_sym_all")
+    download("Download all numbers (CSV)", frame_csv(vs.numbers_frame(report)), f"{slug}-symmetry.csv", "text/csv",
+             key="dl_sym_all")
 
 
 # ------------------------------------------------------------------ page

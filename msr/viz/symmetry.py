@@ -73,7 +73,8 @@ def _rules(refs: pd.DataFrame, value: str, title: str) -> alt.Chart:
         color=alt.Color("name:N", title=title, sort=names, scale=alt.Scale(
             domain=names, range=[SERIES_COLORS[r] for r in refs["reference"]]),
             legend=alt.Legend(symbolType="stroke", symbolDash=[5, 3], symbolStrokeWidth=2, orient="right")),
-        tooltip=[alt.Tooltip("reference:N"), alt.Tooltip(f"{value}:Q", format=".3f")])
+        tooltip=[alt.Tooltip("reference:N", title="reference"),
+                 alt.Tooltip(f"{value}:Q", format=".3f", title=value.replace("_", " "))])
 
 
 # ------------------------------------------------------------------ frames
@@ -205,8 +206,8 @@ def equivariance_chart(eq: pd.DataFrame, ref: pd.DataFrame, angle: float | None 
         strokeDash=alt.StrokeDash("layer:N", title="layer", scale=alt.Scale(
             domain=shown, range=[DASHES[lay] for lay in shown])),
         detail="layer:N", opacity=emphasis, strokeWidth=width,
-        tooltip=["step:Q", alt.Tooltip("angle_label:N", title="angle"), "layer:N",
-                 alt.Tooltip("error:Q", format=".3f")])
+        tooltip=[alt.Tooltip("step:Q", title="step"), alt.Tooltip("angle_label:N", title="angle"),
+                 alt.Tooltip("layer:N", title="layer"), alt.Tooltip("error:Q", format=".3f", title="error")])
     layered = [lines]
     title = "Equivariance error per angle over training"
     if angle is not None:
@@ -241,8 +242,8 @@ def angle_errors_chart(frame: pd.DataFrame, step: int) -> alt.TopLevelMixin:
     color = alt.Color("series:N", title=None, scale=_series_scale(present), legend=alt.Legend(orient="bottom"))
     x = alt.X("angle_label:N", sort=order, title="rotation angle", axis=alt.Axis(labelAngle=0))
     y = alt.Y("error:Q", title="equivariance error (0 = exact)", scale=alt.Scale(zero=True))
-    tooltip = [alt.Tooltip("series:N"), alt.Tooltip("angle_label:N", title="angle"),
-               alt.Tooltip("error:Q", format=".3f")]
+    tooltip = [alt.Tooltip("series:N", title="layer"), alt.Tooltip("angle_label:N", title="angle"),
+               alt.Tooltip("error:Q", format=".3f", title="error")]
     model = frame[frame["kind"] == "model"]
     bars = alt.Chart(model).mark_bar(opacity=0.85).encode(
         x=x, y=y, color=color, xOffset=alt.XOffset("series:N", sort=list(LAYERS)), tooltip=tooltip)
@@ -254,17 +255,18 @@ def angle_errors_chart(frame: pd.DataFrame, step: int) -> alt.TopLevelMixin:
     return readable(chart)
 
 
-def orbit_chart(orbits: pd.DataFrame, reference: dict) -> alt.TopLevelMixin:
+def orbit_chart(orbits: pd.DataFrame, reference: dict, layers: Sequence[str] = LAYERS) -> alt.TopLevelMixin:
     """Orbit score over the steps (applied solid, U dashed) between the exact
-    group conv's score (1) and a random conv's."""
-    shown = _present_layers(orbits, LAYERS)
-    lines = alt.Chart(orbits).mark_line(point=True, strokeWidth=2.5).encode(
+    group conv's score (1) and a random conv's; ``layers``: which to draw."""
+    shown = _present_layers(orbits, layers)
+    lines = alt.Chart(orbits[orbits["layer"].isin(shown)]).mark_line(point=True, strokeWidth=2.5).encode(
         x=alt.X("step:Q", title="step", axis=STEP_AXIS),
         y=alt.Y("orbit_score:Q", title="orbit score (1 = rotated copies)", scale=alt.Scale(domain=[0, 1])),
         color=alt.Color("layer:N", title="layer", scale=_series_scale(shown)),
         strokeDash=alt.StrokeDash("layer:N", title="layer", scale=alt.Scale(
             domain=shown, range=[DASHES[lay] for lay in shown])),
-        tooltip=["step:Q", "layer:N", alt.Tooltip("orbit_score:Q", format=".3f")])
+        tooltip=[alt.Tooltip("step:Q", title="step"), alt.Tooltip("layer:N", title="layer"),
+                 alt.Tooltip("orbit_score:Q", format=".3f", title="orbit score")])
     refs = pd.DataFrame({"reference": [EXACT, RANDOM],
                          "orbit_score": [reference["group_conv"]["orbit_score"],
                                          reference["random_conv"]["orbit_score"]]})
@@ -283,8 +285,8 @@ def invariance_chart(frame: pd.DataFrame) -> alt.TopLevelMixin:
         y=alt.Y("unchanged:Q", title="predictions unchanged", scale=alt.Scale(domain=[0, 1]),
                 axis=alt.Axis(format="%")),
         color=alt.Color("angle_label:N", sort=order, title="query rotated by", scale=_angle_scale(order)),
-        tooltip=["step:Q", alt.Tooltip("angle_label:N", title="angle"),
-                 alt.Tooltip("unchanged:Q", format=".1%")],
+        tooltip=[alt.Tooltip("step:Q", title="step"), alt.Tooltip("angle_label:N", title="query rotated by"),
+                 alt.Tooltip("unchanged:Q", format=".1%", title="predictions unchanged")],
     ).properties(title="Predictions that stay the same when the query is rotated", height=CHART_HEIGHT)
     return readable(chart)
 
@@ -314,8 +316,8 @@ def orbit_filters_figure(filters: np.ndarray, orbits: Sequence[Sequence[int]], t
     colours on one scale centred at 0 for every panel."""
     rows = orbit_rows(orbits, wrap)
     cols = max([len(r) for _, r in rows] + [4])
-    panel = 0.8
-    fig = Figure(figsize=(panel * cols + 3.0, panel * len(rows) + 0.9), layout="constrained")
+    panel = 0.9
+    fig = Figure(figsize=(panel * cols + 3.4, (panel + 0.15) * len(rows) + 1.0), layout="constrained")
     if not rows:
         fig.text(0.5, 0.5, "no filters", ha="center", va="center")
         return fig
@@ -332,10 +334,12 @@ def orbit_filters_figure(filters: np.ndarray, orbits: Sequence[Sequence[int]], t
             image = ax.imshow(filters[channels[c]], cmap=SIGNED, vmin=-vmax, vmax=vmax)
             ax.set_xticks([])
             ax.set_yticks([])
-            ax.set_title(f"ch {channels[c]}", fontsize=9, pad=2)
+            ax.set_title(f"ch {channels[c]}", fontsize=10, pad=2)
         if label:
-            axes[r, 0].set_ylabel(label, fontsize=10, rotation=0, ha="right", va="center", labelpad=8)
-    fig.suptitle(title, fontsize=11)
+            axes[r, 0].set_ylabel(label, fontsize=12, rotation=0, ha="right", va="center", labelpad=8)
+    fig.suptitle(f"{title} · colour scale ±{vmax:.2g}", fontsize=14)
     used = [ax for ax in axes.flat if ax.images]
-    fig.colorbar(image, ax=used, shrink=0.8, label="weight (0 = white)")
+    bar = fig.colorbar(image, ax=used, shrink=0.8)
+    bar.set_label("weight (0 = white)", fontsize=12)
+    bar.ax.tick_params(labelsize=10)
     return fig
