@@ -23,9 +23,11 @@ def runs_dir() -> str:
 
 
 def _label(rec: RunRecord) -> str:
-    mark = {"running": "● live", "starting": "● starting"}.get(rec.state, rec.state)
+    """A live run's label leaves its step out: the picker is not redrawn as the run goes, so it would lag."""
     name = rec.name or rec.run_id
-    return f"{name} · {rec.config.arch} · step {rec.step} · {mark}"
+    if rec.active:
+        return f"{name} · {rec.config.arch} · ● {'starting' if rec.state == 'starting' else 'live'}"
+    return f"{name} · {rec.config.arch} · step {rec.step} · {rec.state}"
 
 
 def select_run(key: str, label: str = "Run") -> RunRecord | None:
