@@ -1,0 +1,129 @@
+"""The demo as a lecturer gives it, on a projector (1280×720) and on a large screen (1600×1000).
+
+Home → "Train the demo model" → the live run, in view without scrolling →
+a finished run → the pages that look inside it → Paper check with U drawn
+while it trains → presentation mode. On every page no text may be cut:
+the check is in the DOM (an element that clips its text is wider inside
+than out), not only in the screenshots, which are kept for people under
+artifacts/screenshots/demo_flow/<size>/.
+"""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.test_e2e_browser import CHROMIUM, CHROMIUM_ARGS, SHOTS, Server, need_browser, settle
+
+SIZES = [(1280, 720), (1600, 1000)]
+FOLDER = SHOTS / "demo_flow"
+
+# Text that does not fit its box: clipped (overflow hidden or clip) or ellipsized, on screen.
+CUT_TEXT_JS = """() => [...document.querySelectorAll('[data-testid="stMain"] *, [data-testid="stSidebar"] *')]
+  .filter(e => {
+    const r = e.getBoundingClientRect(), cs = getComputedStyle(e);
+    return e.innerText && e.innerText.trim() && r.width > 0 && r.right > 0 && r.left < innerWidth
+      && e.scrollWidth > e.clientWidth + 1
+      && (cs.overflowX === 'hidden' || cs.overflowX === 'clip' || cs.textOverflow === 'ellipsis');
+  })
+  .map(e => e.innerText.trim().split('\\n')[0].slice(0, 80))"""
+
+
+def cut_text(page) -> list[str]:
+    return page.evaluate(CUT_TEXT_JS)
+
+
+class Walk:
+    """One browser page at one size: every stop is screenshotted and checked."""
+
+    def __init__(self, page, folder):
+        self.page, self.folder, self.problems = page, folder, []
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def check(self, name: str) -> None:
+        self.page.screenshot(path=str(self.folder / f"{name}.png"))
+        self.problems += [f"{name}: cut text {t!r}" for t in cut_text(self.page)]
+        errors = self.page.locator('[data-testid="stException"]')
+        if errors.count():
+            self.problems.append(f"{name}: {errors.first.inner_text()[:300]}")
+
+    def visit(self, url: str, name: str) -> None:
+        self.page.goto(url)
+        settle(self.page)
+        self.check(name)
+
+
+def in_view(locator, height: int) -> bool:
+    box = locator.bounding_box()
+    return box is not None and box["y"] >= 0 and box["y"] + min(box["height"], 120) <= height
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("width,height", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
+def test_the_demo_fits_the_screen_from_home_to_paper_check(tmp_path, width, height):
+    need_browser()
+    from playwright.sync_api import sync_playwright
+
+    runs = tmp_path / "runs"
+    server = Server(tmp_path, runs)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                walk = Walk(browser.new_page(viewport={"width": width, "height": height}),
+                            FOLDER / f"{width}x{height}")
+                page = walk.page
+                walk.visit(server.url + "/", "1_home")
+
+                # one click: the page becomes the live run, in view without scrolling
+                page.get_by_role("button", name="Train the demo model").click()
+                progress = page.locator('[data-testid="stProgress"]').first
+                progress.wait_for(timeout=60000)
+                assert "/train" in page.url and "run=" in page.url
+                assert page.get_by_role("button", name="Start run").count() == 0, "the form folds away"
+                assert in_view(progress, height)
+                chart = page.locator('[data-testid="stMain"] [data-testid="stVegaLiteChart"]').first
+                chart.wait_for(timeout=120000)
+                assert in_view(chart, height), "the live charts are in view without scrolling"
+                settle(page)
+                walk.check("2_train_live")
+
+                page.get_by_text("Run completed").wait_for(timeout=400000)
+                settle(page)
+                walk.check("3_train_done")
+                run_id = next(d.name for d in runs.iterdir() if not d.name.startswith("."))
+
+                # look inside the run: every page opens on it through its link
+                for n, slug in enumerate(["data", "errors", "weights", "symmetry", "runs"], start=4):
+                    walk.visit(f"{server.url}/{slug}?run={run_id}", f"{n}_{slug}")
+                    assert page.get_by_text(run_id).count() or page.locator(
+                        f'[data-testid="stSelectbox"]:has-text("{run_id[:15]}")').count() or slug == "runs"
+
+                # Paper check: a short rank1 group; U is drawn while it trains
+                page.goto(server.url + "/paper_check")
+                settle(page)
+                steps = page.get_by_label("Outer steps", exact=True)
+                steps.fill("3000")
+                steps.press("Tab")
+                page.get_by_role("button", name="Run", exact=True).click()
+                page.get_by_text("U of MSR-FC at step", exact=False).first.wait_for(timeout=180000)
+                stop = page.get_by_role("button", name="Stop these runs")
+                assert stop.count() == 1, "U is drawn while the group trains"
+                settle(page)
+                walk.check("9_paper_check_live")
+                stop.click()
+                page.get_by_text("can be resumed from the Runs page").first.wait_for(timeout=120000)
+
+                # presentation mode: from the URL, sidebar folded, kept across pages
+                walk.visit(f"{server.url}/train?present=1", "10_presentation_train")
+                assert page.locator('[data-testid="stSidebar"][aria-expanded="false"]').count() == 1
+                page.locator('[data-testid="stMain"] a[href*="errors"]').first.click()
+                settle(page)
+                assert "present=1" in page.url
+                walk.check("11_presentation_errors")
+                assert not walk.problems, "\n".join(walk.problems)
+            finally:
+                browser.close()
+    finally:
+        server.stop()
