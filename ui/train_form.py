@@ -102,7 +102,7 @@ def render_presets() -> None:
                    help="Choosing a preset fills every field below with its values.")
     chosen = st.session_state.get(PRESET_KEY)
     right.caption(PRESET_SUMMARIES.get(chosen, "") if chosen else
-                  "The form holds settings of your own (or of a run you started from); choose a preset to replace them.")
+                  "The form holds settings of your own or of a run; choosing a preset replaces them.")
 
 
 # The form's layout: sections of four columns, each column a stack of fields.

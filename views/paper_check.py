@@ -178,10 +178,6 @@ if groups:
 else:
     st.markdown(INTRO_2D if rotation_problem else INTRO_1D)
 
-# Outside the form: the models on offer follow the problem at once.
-problem = st.columns([3, 2])[0].selectbox("Problem", list(ALL_PROBLEMS), key=PROBLEM_KEY, on_change=problem_changed,
-                                          format_func=lambda p: PROBLEM_TEXT.get(p, p))
-kinds = models_for(problem)
 LATENT_HELP = ("Latent size of U for MSR-FC and MSR-Conv (dense U); 0 uses the default: "
                + ", ".join(f"{p} {paper_latent(p)}" for p in ALL_PROBLEMS)
                + " (the paper's for MSR-FC; the generating coefficients for the dense U).")
@@ -196,60 +192,78 @@ def field_input(col, name: str, **overrides):
     return col.number_input(overrides.pop("label", s.label), **{k: v for k, v in kwargs.items() if k != "label"})
 
 
-with st.form("paper_check_form"):
-    # Run beside the models rather than under the protocol: the live view then starts within a projector's screen.
-    c2, c3, c4 = st.columns([3.4, 0.8, 0.6], vertical_alignment="bottom")
-    # One selection per problem, so switching problems never leaves another problem's models selected.
-    models = c2.multiselect("Models", list(kinds), default=list(kinds), format_func=lambda m: kinds[m].label,
-                            key=f"paper_check.models.{problem}",
-                            help="Each model trains in a worker process of its own, all at once, the first "
-                                 "listed (the model the problem asks about) launched first.")
-    steps = field_input(c3, "steps", max_value=100_000, step=100)
-    submitted = c4.form_submit_button("Run", type="primary", width="stretch")
-    with st.expander("Protocol (defaults are the authors')"):
-        p1, p2, p3, p4 = st.columns(4)
-        tasks_per_step = field_input(p1, "tasks_per_step", min_value=1)
-        eval_interval = field_input(p2, "eval_interval")
-        test_tasks = field_input(p3, "test_tasks", min_value=2)
-        seed = field_input(p4, "seed")
-        q1, q2, q3, q4 = st.columns(4)
-        latent = field_input(q1, "latent", label="Latent (0 = default)", min_value=0, value=0, help=LATENT_HELP)
-        inner_lr = field_input(q2, "inner_lr", min_value=0.0, format="%.4f")
-        outer_lr = field_input(q3, "outer_lr", min_value=0.0, format="%.5f")
-        shots = field_input(q4, "shots", max_value=EXAMPLES_PER_TASK - 1)
-        r1, r2, r3 = st.columns([1, 1, 2])
-        n_tasks = field_input(r1, "n_tasks", value=None, step=1000, placeholder=f"{default_tasks(problem):,}",
-                              help=f"Blank: the authors' dataset size for {problem}, {default_tasks(problem):,} "
-                                   "tasks.")
-        data_seed = field_input(r2, "data_seed")
-        cache_dir = r3.text_input(spec(SyntheticConfig, "cache_dir").label, value=DEFAULTS.cache_dir,
-                                  help=spec(SyntheticConfig, "cache_dir").tooltip)
+def settings_and_launch() -> None:
+    """The problem, the models and their settings; Run starts one worker per model."""
+    # Outside the form: the models on offer follow the problem at once.
+    problem = st.columns([3, 2])[0].selectbox("Problem", list(ALL_PROBLEMS), key=PROBLEM_KEY,
+                                              on_change=problem_changed, format_func=lambda p: PROBLEM_TEXT.get(p, p))
+    kinds = models_for(problem)
+    with st.form("paper_check_form"):
+        # Run beside the models rather than under the protocol: the live view starts within a projector's screen.
+        c2, c3, c4 = st.columns([3.4, 0.8, 0.6], vertical_alignment="bottom")
+        # One selection per problem, so switching problems never leaves another problem's models selected.
+        models = c2.multiselect("Models", list(kinds), default=list(kinds), format_func=lambda m: kinds[m].label,
+                                key=f"paper_check.models.{problem}",
+                                help="Each model trains in a worker process of its own, all at once, the first "
+                                     "listed (the model the problem asks about) launched first.")
+        steps = field_input(c3, "steps", max_value=100_000, step=100)
+        submitted = c4.form_submit_button("Run", type="primary", width="stretch")
+        with st.expander("Protocol (defaults are the authors')"):
+            p1, p2, p3, p4 = st.columns(4)
+            tasks_per_step = field_input(p1, "tasks_per_step", min_value=1)
+            eval_interval = field_input(p2, "eval_interval")
+            test_tasks = field_input(p3, "test_tasks", min_value=2)
+            seed = field_input(p4, "seed")
+            q1, q2, q3, q4 = st.columns(4)
+            latent = field_input(q1, "latent", label="Latent (0 = default)", min_value=0, value=0,
+                                 help=LATENT_HELP)
+            inner_lr = field_input(q2, "inner_lr", min_value=0.0, format="%.4f")
+            outer_lr = field_input(q3, "outer_lr", min_value=0.0, format="%.5f")
+            shots = field_input(q4, "shots", max_value=EXAMPLES_PER_TASK - 1)
+            r1, r2, r3 = st.columns([1, 1, 2])
+            n_tasks = field_input(r1, "n_tasks", value=None, step=1000, placeholder=f"{default_tasks(problem):,}",
+                                  help=f"Blank: the authors' dataset size for {problem}, "
+                                       f"{default_tasks(problem):,} tasks.")
+            data_seed = field_input(r2, "data_seed")
+            cache_dir = r3.text_input(spec(SyntheticConfig, "cache_dir").label, value=DEFAULTS.cache_dir,
+                                      help=spec(SyntheticConfig, "cache_dir").tooltip)
 
-if submitted:
-    group = time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
-    try:
-        # In the problem's model order whatever order they were picked in: the model asked about starts first.
-        models = [m for m in kinds if m in models]
-        if not models:
-            raise ConfigError(f"pick at least one model; allowed: {', '.join(k.label for k in kinds.values())}")
-        # Every model's settings are checked before any run starts.
-        configs = [make_config(problem, m, drop_latent=True, steps=int(steps), tasks_per_step=int(tasks_per_step),
-                               eval_interval=int(eval_interval), test_tasks=int(test_tasks), seed=int(seed),
-                               latent=int(latent) or None, inner_lr=float(inner_lr), outer_lr=float(outer_lr),
-                               shots=int(shots), queries=EXAMPLES_PER_TASK - int(shots),
-                               n_tasks=None if n_tasks is None else int(n_tasks),
-                               data_seed=int(data_seed), cache_dir=cache_dir.strip() or None, threads=1,
-                               runs_dir=runs_dir(), group=group)
-                   for m in models]
-        for cfg in configs:
-            start_run(cfg, "synthetic")
-    except ConfigError as exc:
-        st.error(f"Nothing was started: {exc}")
-    else:
-        st.session_state[GROUP_KEY] = group
-        st.session_state.pop(PLAYING_KEY, None)
-        forget_linked_step()
-        st.rerun()
+    if submitted:
+        group = time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+        try:
+            # In the problem's model order, whatever order they were picked in: the model asked about starts first.
+            models = [m for m in kinds if m in models]
+            if not models:
+                allowed = ", ".join(k.label for k in kinds.values())
+                raise ConfigError(f"pick at least one model; allowed: {allowed}")
+            # Every model's settings are checked before any run starts.
+            configs = [make_config(problem, m, drop_latent=True, steps=int(steps),
+                                   tasks_per_step=int(tasks_per_step), eval_interval=int(eval_interval),
+                                   test_tasks=int(test_tasks), seed=int(seed),
+                                   latent=int(latent) or None, inner_lr=float(inner_lr), outer_lr=float(outer_lr),
+                                   shots=int(shots), queries=EXAMPLES_PER_TASK - int(shots),
+                                   n_tasks=None if n_tasks is None else int(n_tasks),
+                                   data_seed=int(data_seed), cache_dir=cache_dir.strip() or None, threads=1,
+                                   runs_dir=runs_dir(), group=group)
+                       for m in models]
+            for cfg in configs:
+                start_run(cfg, "synthetic")
+        except ConfigError as exc:
+            st.error(f"Nothing was started: {exc}")
+        else:
+            st.session_state[GROUP_KEY] = group
+            st.session_state.pop(PLAYING_KEY, None)
+            forget_linked_step()
+            st.rerun()
+
+
+# While the group shown trains, the settings fold away, so the live view is what a room sees (as on Train).
+shown_now = st.session_state.get(GROUP_KEY) if st.session_state.get(GROUP_KEY) in groups else next(iter(groups), None)
+shown_training = shown_now is not None and any(r.active for r in groups[shown_now])
+setup = (st.expander("New group of runs: problem, models, steps", icon=":material/add:") if shown_training
+         else st.container())
+with setup:
+    settings_and_launch()
 
 if not groups:
     st.info("Pick a problem and the models, then **Run**. Each model trains in a process of its own; this page "
