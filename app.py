@@ -40,6 +40,6 @@ present.page_style()
 with st.sidebar:
     present.toggle()
     active_runs.sidebar_panel()
-if present.presenting() and page.url_path != "train":  # the Train page shows its run itself
+if present.presenting() and page.url_path not in ("train", "runs", "paper_check"):  # these show their runs
     active_runs.header_strip()
 page.run()

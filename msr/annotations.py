@@ -1,4 +1,4 @@
-"""What a person says about a run (a display name, notes) and the colour it keeps on every chart.
+"""What a person says about a run (a display name, notes) and the colour its curves keep.
 
 They live in the run folder's ``annotations.json``, apart from ``config.json``:
 the config records what was trained and never changes, while a name or a note
@@ -49,7 +49,7 @@ def read_annotations(path: str | Path) -> Annotations:
 
 
 def run_color(path: str | Path) -> str:
-    """The colour this run is drawn in on every page."""
+    """The colour this run's curves are drawn in."""
     return read_annotations(path).color or fallback_color(Path(path).name)
 
 
@@ -78,3 +78,16 @@ def least_used_color(root: str | Path) -> str:
     for child in children:
         counts[run_color(child)] += 1
     return min(PALETTE, key=lambda c: counts[c])
+
+
+def distinct_colors(colors: list[str]) -> list[str]:
+    """The runs' own colours, except that a colour already taken by an earlier
+    run (more runs than the palette has colours) gives way to an unused one."""
+    taken: set[str] = set()
+    out = []
+    for color in colors:
+        if color in taken:
+            color = next((c for c in PALETTE if c not in taken and c not in colors), color)
+        taken.add(color)
+        out.append(color)
+    return out

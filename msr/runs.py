@@ -405,7 +405,7 @@ STATUS_FIELDS = {  # field -> (check, what it must be)
     "steps_per_sec": (_number, "a number"), "wall_seconds": (_number, "a number"),
     "stop_requested": (_number, "a number"),
     "train_seconds": (_number, "a number"), "eval_seconds": (_number, "a number"),
-    "evals": (_whole, "a whole number ≥ 0"),
+    "evals": (_whole, "a whole number ≥ 0"), "first_eval_seconds": (_number, "a number"),
 }
 
 
@@ -940,16 +940,22 @@ ESTIMATE_AFTER_STEPS = 5  # the first steps warm caches up: no estimate from few
 def time_left(status: dict, step: int, total: int, eval_interval: int | None) -> float | None:
     """Seconds to the end: the steps left at this worker's time per step, plus
     the evaluations left at its time per evaluation. Measured apart, as the
-    first evaluation comes before any step and would otherwise weigh on the
-    early estimates. None until ESTIMATE_AFTER_STEPS steps are timed, or from
-    a worker that does not record these times."""
+    evaluation at step 0 comes before any step and carries the warm-up; it
+    is left out of the time per evaluation once a later one is timed. None
+    until ESTIMATE_AFTER_STEPS steps are timed, or from a worker that does
+    not record these times."""
     start_step = status.get("start_step") if _whole(status.get("start_step")) else 0
     done, train_seconds = step - start_step, status.get("train_seconds")
     if done < ESTIMATE_AFTER_STEPS or not _number(train_seconds) or train_seconds <= 0:
         return None
     left = (total - step) * train_seconds / done
-    evals, eval_seconds = status.get("evals"), status.get("eval_seconds")
+    evals, eval_seconds, first = status.get("evals"), status.get("eval_seconds"), status.get("first_eval_seconds")
     if eval_interval and _whole(evals) and evals > 0 and _number(eval_seconds):
-        evals_left = total // eval_interval - step // eval_interval + (1 if total % eval_interval else 0)
-        left += max(0, evals_left) * eval_seconds / evals
+        # this worker's evaluations: at step 0 (a fresh run), every eval_interval, and at the last step
+        planned = (start_step == 0) + total // eval_interval - start_step // eval_interval + bool(total % eval_interval)
+        if evals > 1 and start_step == 0 and _number(first):
+            per_eval = (eval_seconds - first) / (evals - 1)
+        else:
+            per_eval = eval_seconds / evals
+        left += max(0, planned - evals) * per_eval
     return max(0.0, left)

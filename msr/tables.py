@@ -98,12 +98,6 @@ TABLE_COLUMNS = ["run", "steps", "time left", "test loss", "± 95%", "test accur
 NOTES_SHOWN = 40  # characters of a run's notes the table shows; the Runs page shows them whole
 
 
-def run_label(rec: RunRecord) -> str:
-    """Unique and readable: the folder name, after the run's name if it has one."""
-    name = rec.name
-    return f"{name} ({rec.run_id})" if name else rec.run_id
-
-
 def short_names(records: Iterable[RunRecord]) -> dict[str, str]:
     """Run id -> what a chart calls the run: its name (its folder when it has
     none), with the folder added only where two runs share a name."""

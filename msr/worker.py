@@ -188,8 +188,10 @@ def execute(run_dir: str | Path, *, resume: bool = False, on_event: Callable[[Ev
             if not stopping:
                 save_resume(step)
             with status_lock:
-                progress.update(step=step, evals=progress["evals"] + 1,
-                                eval_seconds=progress["eval_seconds"] + time.monotonic() - began)
+                took = time.monotonic() - began
+                if not progress["evals"]:
+                    progress["first_eval_seconds"] = took
+                progress.update(step=step, evals=progress["evals"] + 1, eval_seconds=progress["eval_seconds"] + took)
                 writer.write_status(last=scalars(record), **progress)
             emit(Event("eval", step, total, record=record, run_dir=str(run_dir)))
 

@@ -1,10 +1,9 @@
 """A run's name, notes and colour: kept apart from its config, fixed at creation, never essential."""
 import json
 
-from msr.annotations import PALETTE, fallback_color, least_used_color, read_annotations, write_annotations
+from msr.annotations import PALETTE, distinct_colors, fallback_color, least_used_color, read_annotations, write_annotations
 from msr.layout import run_files
 from msr.runs import create_run_folder, list_runs, load_run
-from msr.tables import run_label
 
 
 def make(root, n=1):
@@ -26,7 +25,6 @@ def test_the_colour_survives_a_rename_and_the_config_is_untouched(tmp_path):
     rec = load_run(path)
     assert rec.name == "my best run" and rec.color == color
     assert rec.annotations.notes == "lr 0.4 was too high\nnext: 0.2"
-    assert run_label(rec) == f"my best run ({rec.run_id})"
     assert run_files(path).config.read_text() == config  # what was trained is never rewritten
     write_annotations(path, notes="")
     assert load_run(path).name == "my best run"  # what is not given is kept
@@ -51,3 +49,9 @@ def test_a_damaged_or_missing_annotations_file_means_none(tmp_path):
 
 def test_least_used_colour_of_an_empty_or_missing_folder(tmp_path):
     assert least_used_color(tmp_path / "nowhere") == PALETTE[0]
+
+
+def test_overlaid_runs_never_share_a_colour():
+    same = [PALETTE[0], PALETTE[1], PALETTE[0]]  # an eleventh run came back to the first colour
+    assert distinct_colors(same) == [PALETTE[0], PALETTE[1], PALETTE[2]]
+    assert distinct_colors(list(PALETTE)) == list(PALETTE)

@@ -159,12 +159,12 @@ def test_build_config_names_each_bad_field():
 
 def test_presets_fill_the_form_when_chosen(tmp_path):
     at = open_page(tmp_path / "runs", "views/train.py")
-    at.selectbox(key="train.preset").set_value("seed").run()
+    at.selectbox(key="train.preset.select").set_value("seed").run()
     seed = preset_values("seed")
     assert at.number_input(key="train.w.steps").value == seed["steps"] == 1000
     assert at.number_input(key="train.w.ways").value == 10
     assert at.number_input(key="train.w.outer_lr").value == pytest.approx(1e-4)
-    at.selectbox(key="train.preset").set_value("demo").run()
+    at.selectbox(key="train.preset.select").set_value("demo").run()
     assert at.number_input(key="train.w.steps").value == preset_values("demo")["steps"]
     assert "cuda" not in at.selectbox(key="train.w.device").options or __import__("torch").cuda.is_available()
 
@@ -188,7 +188,7 @@ def test_after_start_the_page_is_the_run_and_a_new_run_can_copy_its_settings(tmp
     at.run()
     at.button(key="train.again").click().run()
     assert at.number_input(key="train.w.steps").value == 7 and at.text_input(key="train.w.name").value == ""
-    assert at.selectbox(key="train.preset").value is None  # the form holds a run's settings, not a preset's
+    assert at.selectbox(key="train.preset.select").value is None  # the form holds a run's settings, not a preset's
 
 
 @pytest.mark.slow
@@ -201,6 +201,30 @@ def test_home_trains_the_demo_model_in_one_click(tmp_path, monkeypatch):
     path = session_run(at)
     assert load_run(path).config.steps == 3
     assert at.get("progress"), "the Train page shows the run"
+    wait_status(path, lambda s: s.get("status") == "completed")
+    at.switch_page("views/train.py").run()
+    at.button(key="train.new").click().run()
+    assert at.selectbox(key="train.preset.select").value == "demo"  # the form folded away and came back as it was
+    assert at.number_input(key="train.w.steps").value == 3
+
+
+def test_the_train_page_never_follows_a_paper_check_run(tmp_path):
+    from msr.synthetic.config import make_config
+    from msr.worker import start_run
+    runs = tmp_path / "runs"
+    path = start_run(make_config("rank1", "msr-fc", steps=100000, runs_dir=str(runs), threads=1), "synthetic")
+    try:
+        wait_status(path, lambda s: s.get("status") == "running")
+        at = open_page(runs, "views/train.py")
+        assert not at.exception
+        assert any(b.key == START for b in at.button), "the form, not the synthetic run"
+        at.query_params["run"] = Path(path).name
+        at.run()
+        assert any(b.key == START for b in at.button)
+    finally:
+        from msr.runs import request_stop
+        request_stop(path)
+        wait_status(path, lambda s: s.get("status") in ("stopped", "completed", "failed"))
 
 
 @pytest.mark.slow

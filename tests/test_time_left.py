@@ -28,7 +28,21 @@ def test_evaluations_left_count_the_final_one_off_the_interval():
 
 
 def test_a_resumed_worker_times_only_its_own_steps():
-    assert time_left(status(0.5, 20, 1, 1.0, start_step=300), 320, 400, 100) == pytest.approx(80 * 0.5 + 1.0)
+    # resumed at 300, which it does not evaluate again: before its first evaluation only steps are counted
+    assert time_left(status(0.5, 20, 0, 0.0, start_step=300), 320, 400, 100) == pytest.approx(80 * 0.5)
+    # at step 420 of 500 it evaluated at 400 and will at 500
+    assert time_left(status(0.5, 120, 1, 4.0, start_step=300), 420, 500, 100) == pytest.approx(80 * 0.5 + 4.0)
+
+
+def test_an_evaluation_under_way_is_still_counted():
+    # the worker reports the last step before its last evaluation: that evaluation is still to come
+    left = time_left(status(0.1, 100, 4, 2.0), 100, 100, 25)  # evaluated at 0, 25, 50, 75; 100 runs now
+    assert left == pytest.approx(2.0)
+
+
+def test_the_warm_up_in_the_first_evaluation_is_left_out_once_a_later_one_is_timed():
+    st = {"start_step": 0, "train_seconds": 5.0, "evals": 3, "eval_seconds": 10.0 + 2 * 1.0, "first_eval_seconds": 10.0}
+    assert time_left(st, 50, 100, 25) == pytest.approx(50 * 0.1 + 2 * 1.0)
 
 
 def test_a_running_worker_writes_the_times(tmp_path):
@@ -41,5 +55,5 @@ def test_a_running_worker_writes_the_times(tmp_path):
     path = create_run_folder(tmp_path, "mnist", cfg.to_dict(), "t", cfg.steps)
     execute(path)
     st = load_run(path).status
-    assert st["evals"] == 3 and st["eval_seconds"] > 0 and st["train_seconds"] > 0
+    assert st["evals"] == 3 and st["eval_seconds"] > st["first_eval_seconds"] > 0 and st["train_seconds"] > 0
     assert progress_of(load_run(path)).seconds_left is None  # finished: nothing left to estimate

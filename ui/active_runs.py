@@ -9,9 +9,10 @@ import time
 import streamlit as st
 
 from msr.runs import active_runs, progress_of
+from msr.tables import time_left_text
 from ui.live import live
 from ui.run_picker import runs_dir
-from ui.run_view import duration, stop_controls
+from ui.run_view import stop_controls
 
 LIVE_KEY = "active_runs.count"
 # On every page, so kept light: a run started elsewhere appears within this many seconds.
@@ -27,7 +28,7 @@ def _title(rec) -> str:
 
 
 def _line(rec, p) -> str:
-    left = f" · {duration(p.seconds_left)} left" if p.seconds_left is not None else ""
+    left = f" · {time_left_text(p.seconds_left)} left" if p.seconds_left is not None else ""
     return f"{_title(rec)}: step {p.step} / {p.total}{left}"
 
 

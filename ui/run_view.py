@@ -14,6 +14,7 @@ import streamlit as st
 from msr.layout import LOG
 from msr.runs import (METRICS_CACHE, Damaged, Progress, RunFolderError, force_stop, load_run, progress_of,
                       read_losses, read_run_file, request_stop)
+from msr.tables import time_left_text
 from msr.viz.training import accuracy_chart, inner_lr_chart, loss_chart
 from ui.live import live, run_training
 from ui.present import chart
@@ -54,7 +55,7 @@ def progress_text(p: Progress) -> str:
         if p.stopping:
             parts.append("stopping after this step…")
         else:
-            parts.append(f"about {duration(p.seconds_left)} left" if p.seconds_left is not None
+            parts.append(f"{time_left_text(p.seconds_left)} left" if p.seconds_left is not None
                          else "timing the first steps…")
     elif p.elapsed is not None:
         parts.append(f"took {duration(p.elapsed)}")

@@ -14,9 +14,11 @@ from msr.config import DEVICES, PRESET_SUMMARIES, PRESETS, ConfigError, RunConfi
 from msr.data import DataError, MnistSplits, load_source, parse_angles
 from msr.models import ARCHITECTURES
 from msr.settings import spec
+from msr.worker import start_run
 
 VALUES_KEY = "train.values"
-PRESET_KEY = "train.preset"
+PRESET_KEY = "train.preset"  # the preset the form holds (None: settings of one's own or of a run)
+PRESET_WIDGET = "train.preset.select"
 SHOW_FORM_KEY = "train.show_form"  # True: the form is shown even while a run is being followed
 FOLLOWED_KEY = "last_run_path"  # the run this session started or chose last (read by every page)
 DEFAULT_PRESET = "demo"
@@ -59,7 +61,8 @@ def _values() -> dict:
 def apply_preset() -> None:
     """The preset select's callback: choosing a preset fills the form at once
     (a callback runs before the widgets exist, so it may set them)."""
-    if st.session_state.get(PRESET_KEY) in PRESETS:
+    st.session_state[PRESET_KEY] = st.session_state.get(PRESET_WIDGET)
+    if st.session_state[PRESET_KEY] in PRESETS:
         _set_fields(preset_values(st.session_state[PRESET_KEY]))
 
 
@@ -94,13 +97,16 @@ class FormResult:
 
 
 def render_presets() -> None:
-    """The preset select: choosing one fills the form (its summary below it)."""
+    """The preset select: choosing one fills the form (its summary beside it).
+    The choice is kept under a key of its own: a widget's state is dropped
+    while the form is folded away, and it must not come back as the default."""
     if PRESET_KEY not in st.session_state:
         st.session_state[PRESET_KEY] = DEFAULT_PRESET
+    st.session_state[PRESET_WIDGET] = st.session_state[PRESET_KEY]
     left, right = st.columns([1, 3], vertical_alignment="bottom")
-    left.selectbox("Preset", list(PRESETS), key=PRESET_KEY, on_change=apply_preset, placeholder="your own settings",
+    left.selectbox("Preset", list(PRESETS), key=PRESET_WIDGET, on_change=apply_preset, placeholder="your own settings",
                    help="Choosing a preset fills every field below with its values.")
-    chosen = st.session_state.get(PRESET_KEY)
+    chosen = st.session_state[PRESET_KEY]
     right.caption(PRESET_SUMMARIES.get(chosen, "") if chosen else
                   "The form holds settings of your own or of a run; choosing a preset replaces them.")
 
@@ -206,16 +212,19 @@ def build_config(values: dict, runs_dir: str) -> RunConfig:
     return config
 
 
-def launch(values: dict, runs_dir: str):
+def launch(values: dict, runs_dir: str, preset: str | None = None):
     """Check the settings and the data, start the run, and follow it: the
-    Train page shows it in place of the form. Returns the run folder; raises
+    Train page shows it in place of the form (``preset``: the preset the
+    values come from, when not the form's). Returns the run folder; raises
     ConfigError (every bad field, tagged) and starts nothing then."""
-    from msr.worker import start_run
-
     config = build_config(values, runs_dir)
     with st.spinner("Checking the data…"):
         load_data(config)
     path = start_run(config)
+    chosen = preset or st.session_state.get(PRESET_KEY)
+    # New run brings the form back saying whose settings it holds: a preset's, unchanged, or one's own
+    st.session_state[PRESET_KEY] = chosen if chosen in PRESETS and values == preset_values(chosen) else None
+    st.session_state[VALUES_KEY] = dict(values)
     st.session_state[FOLLOWED_KEY] = str(path)
     st.session_state[SHOW_FORM_KEY] = False
     return path

@@ -11,7 +11,7 @@ row = st.container(horizontal=True, vertical_alignment="center")
 if row.button("Train the demo model", type="primary", icon=":material/play_arrow:",
                 help=f"The demo preset: {PRESET_SUMMARIES['demo']}. The Train page then shows it learn."):
     try:
-        train_form.launch(train_form.preset_values("demo"), runs_dir())
+        train_form.launch(train_form.preset_values("demo"), runs_dir(), preset="demo")
     except ConfigError as exc:
         st.error(f"The demo run was not started: {exc}")
     else:

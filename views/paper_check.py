@@ -494,7 +494,10 @@ def step_controls(steps: list[int], group: str, training: bool, play_col, slider
                                  help="At the newest step the pictures follow training.")
     if training:
         st.caption("Training: the newest evaluation is shown as it arrives; move the slider back to hold a step.")
-    if st.query_params.get(STEP_PARAM) != str(step):
+    if step == steps[-1]:  # the newest: a link without a step keeps following training
+        if STEP_PARAM in st.query_params:
+            del st.query_params[STEP_PARAM]
+    elif st.query_params.get(STEP_PARAM) != str(step):
         st.query_params[STEP_PARAM] = str(step)
     return step
 

@@ -4,7 +4,7 @@ from pathlib import Path
 import streamlit as st
 
 from msr import layout
-from msr.annotations import MAX_NAME, MAX_NOTES, write_annotations
+from msr.annotations import MAX_NAME, MAX_NOTES, distinct_colors, write_annotations
 from msr.config import ConfigError
 from msr.runs import (METRICS_CACHE, Damaged, RunFolderError, check_run_file, delete_run, list_runs,
                       load_run, progress_of, read_run_file)
@@ -147,7 +147,7 @@ if valid:
             except Damaged as exc:
                 st.error(f"A run's records cannot be read: {exc}.")
                 return
-            colors = {names[r.run_id]: r.color for r in picked}
+            colors = dict(zip((names[r.run_id] for r in picked), distinct_colors([r.color for r in picked])))
             st.caption("Point at the chart to read every run's value at the nearest step.")
             present.chart(overlay_chart(curves, metric, colors=colors, smoothing=smoothing, log_y=log_y,
                                         log_x=log_x))

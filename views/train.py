@@ -3,25 +3,25 @@
 While a run is followed, the page is that run: the form folds away after
 Start, so the live view is what a room sees, and comes back with "New run".
 """
-from pathlib import Path
-
 import streamlit as st
 
 from msr.config import ConfigError
-from msr.runs import active_runs, load_run
+from msr.runs import active_runs, list_runs, load_run
 from ui import run_view, train_form
 from ui.run_picker import RUN_PARAM, runs_dir
 
 FOLLOWED_KEY = train_form.FOLLOWED_KEY
 
-training = active_runs(runs_dir())
-wanted = st.query_params.get(RUN_PARAM, "")
-linked = Path(runs_dir()) / Path(wanted).name  # a folder name only, never a path out of the runs folder
-if wanted and linked.is_dir() and FOLLOWED_KEY not in st.session_state:
-    st.session_state[FOLLOWED_KEY] = str(linked)  # a link to a run opens on it
+training = [r for r in active_runs(runs_dir()) if r.kind == "mnist"]  # Paper check's runs are shown there
+wanted = st.query_params.get(RUN_PARAM)
+linked = next((r for r in list_runs(runs_dir(), kind="mnist") if r.run_id == wanted), None) if wanted else None
+if linked is not None and FOLLOWED_KEY not in st.session_state:
+    st.session_state[FOLLOWED_KEY] = str(linked.path)  # a link to a run opens on it
 followed = st.session_state.get(FOLLOWED_KEY)
-if followed and load_run(followed, with_metrics=False).damaged:
-    followed = None
+if followed:
+    shown = load_run(followed, with_metrics=False)
+    if shown.damaged or shown.kind != "mnist":
+        followed = None
 if not followed and training:
     followed = str(training[0].path)
 
