@@ -77,11 +77,12 @@ def test_inner_rates_are_one_line_per_parameter():
     assert len(long) == 6 and set(long.param) == {"conv.v", "head.v"}
     data = _spec_data(inner_lr_chart(RECORDS))
     assert list(data[data.param == "conv.v"].lr) == [0.1, 0.12, 0.15]
+    assert set(data.parameter) == {"first conv v", "linear head v"}  # in words on the chart
 
 
 def test_inner_rates_of_a_fixed_rate_run_are_empty_not_an_error():
     data = _spec_data(inner_lr_chart([{**r, "inner_lrs": {}} for r in RECORDS]))
-    assert data.empty and list(data.columns) == ["step", "param", "lr"]
+    assert data.empty and list(data.columns) == ["step", "param", "lr", "parameter"]
 
 
 def test_overlay_puts_each_run_on_the_same_axes():

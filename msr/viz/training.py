@@ -13,6 +13,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from ..inspect import readable_name
 from ..tables import LR_PREFIX, metrics_frame
 from .style import readable
 
@@ -136,11 +137,12 @@ def inner_lr_chart(data: Records) -> alt.Chart:
     """Learned inner learning rates over steps, one line per adapted tensor
     (the mean rate of the tensor in per_param mode)."""
     long = inner_lr_frame(data)
+    long["parameter"] = long["param"].map(readable_name)  # "conv.weight" → "first conv weights"
     return readable(alt.Chart(long).mark_line(point=True).encode(
         x=alt.X("step:Q", title="step", axis=STEP_AXIS),
         y=alt.Y("lr:Q", title="inner learning rate", scale=alt.Scale(zero=False)),
-        color=alt.Color("param:N", title="parameter", legend=alt.Legend(orient="right", labelLimit=300)),
-        tooltip=["param:N", "step:Q", alt.Tooltip("lr:Q", format=".5f")],
+        color=alt.Color("parameter:N", title="parameter", legend=alt.Legend(orient="right", labelLimit=300)),
+        tooltip=["parameter:N", "step:Q", alt.Tooltip("lr:Q", format=".5f", title="inner learning rate")],
     ).properties(title="Learned inner learning rates", height=300))
 
 
