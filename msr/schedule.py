@@ -21,7 +21,7 @@ class LoopOutcome:
 def run_loop(total: int, eval_interval: int, step: Callable[[], torch.Tensor],
              evaluate: Callable[[int, bool], None], should_stop: Callable[[], bool],
              on_step: Callable[[int, float | None, float], None], sync_every: int = 1,
-             start: int = 0, since_eval: int = 0) -> LoopOutcome:
+             start: int = 0, since_eval: int = 0, evaluated_at_start: bool = False) -> LoopOutcome:
     """The schedule every meta-training run follows (Rotated MNIST and the
     synthetic problems alike): evaluate at step 0, every eval_interval steps,
     at the last step, and where a stop request ends the run; poll the stop
@@ -31,13 +31,15 @@ def run_loop(total: int, eval_interval: int, step: Callable[[], torch.Tensor],
     stop, so the caller can save the state to resume from *before* it: a
     resumed run then continues exactly as an uninterrupted one. A resumed
     run passes ``start`` (steps already done) and ``since_eval`` (steps since
-    the last evaluation). step() returns the step's loss; it is read back (a
-    host sync) only every sync_every steps. on_step(step, loss or None,
+    the last evaluation), and ``evaluated_at_start`` when its state was saved
+    right after the evaluation at step 0 (so it is not made twice). step()
+    returns the step's loss; it is read back (a host sync) only every
+    sync_every steps. on_step(step, loss or None,
     seconds the step took) runs after each good step.
     """
     keep_freed_memory()  # every step re-allocates the same large blocks
     done = start
-    if start == 0:
+    if start == 0 and not evaluated_at_start:
         evaluate(0, False)
     while done < total:
         if should_stop():

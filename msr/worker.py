@@ -146,10 +146,11 @@ def execute(run_dir: str | Path, *, resume: bool = False, on_event: Callable[[Ev
         except BaseException as exc:
             writer.write_status(sync=True, status="failed", message=_reason(exc))
             raise
-        start, records = 0, []
+        start, records, resumed_state = 0, [], False
         if resume:
             state = load_resume_state(run_dir)
             if state is not None:
+                resumed_state = True
                 trainer.load_resume_state(state)
                 start = int(state["step"])
             records = writer.reset_records(start if state is not None else None)
@@ -216,7 +217,8 @@ def execute(run_dir: str | Path, *, resume: bool = False, on_event: Callable[[Ev
         since = int(getattr(trainer, "steps_since_eval", 0)) if start else 0
         try:
             outcome = run_loop(total, cfg.eval_interval, trainer.step, evaluate, stop_now, on_step,
-                               sync_every=trainer.sync_every, start=start, since_eval=since)
+                               sync_every=trainer.sync_every, start=start, since_eval=since,
+                               evaluated_at_start=resumed_state)
         except KeyboardInterrupt:
             outcome = None
             result.status = "stopped"

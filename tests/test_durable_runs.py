@@ -77,6 +77,19 @@ def tiny(tmp_path, **changes) -> RunConfig:
 
 
 # ------------------------------------------------------------ kill -9
+def test_a_run_ended_right_after_its_first_evaluation_resumes_without_repeating_it(tmp_path):
+    """The state saved after the step-0 evaluation already holds it: resuming
+    from there goes on with the steps, as a kill -9 at that moment would need."""
+    cfg = tiny(tmp_path)
+    path = create_run_folder(cfg.runs_dir, "mnist", cfg.to_dict(), "first", cfg.steps)
+    assert execute(path, should_stop=lambda: True).status == "stopped"
+    assert [r["step"] for r in load_run(path).metrics] == [0]
+    assert execute(path, resume=True).status == "completed"
+    assert [r["step"] for r in load_run(path).metrics] == [0, 3, 6, 9, 12]
+    alone = train(tiny(tmp_path / "alone"))
+    assert strip(load_run(path).metrics) == strip(alone.metrics)  # as if it had never stopped
+
+
 @pytest.mark.parametrize("moment", range(4))
 def test_kill_9_at_a_random_moment_leaves_no_run_that_lies(tmp_path, moment):
     """However far it got, a killed run is listed as interrupted (never
