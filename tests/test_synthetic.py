@@ -437,7 +437,8 @@ def test_page_runs_models_and_shows_results_and_weights(tmp_path):
     assert model_box.value == "msr-fc"
     assert at.select_slider[0].options == ["0", "3", "6"] and at.select_slider[0].value == 6
     assert len(at.get("image")) >= 2  # U and W
-    assert at.query_params["step"] == "6" and at.query_params["run"] == min(runs, key=lambda r: r.created).run_id
+    assert "step" not in at.query_params  # the newest step: a link follows training
+    assert at.query_params["run"] == min(runs, key=lambda r: r.created).run_id
     at.select_slider[0].set_value(3).run()
     assert at.query_params["step"] == "3" and "step 3" in at.markdown[-1].value
     at.radio(key="paper_check.w_which").set_value("initial").run()
