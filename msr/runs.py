@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .annotations import Annotations, fallback_color, least_used_color, read_annotations
+from .annotations import Annotations, fallback_color, least_used_color, read_annotations, write_annotations
 from .config import ConfigError
 from .layout import MARKER, MARKER_TEXT, run_files
 
@@ -148,8 +148,7 @@ def create_run_folder(root: str | Path, kind: str, config: dict, label: str, tot
         atomic_write_text(run_files(staging).status, dumps({"status": "starting", "kind": kind, "created": time.time(),
                                                     "step": 0, "total": total}))
         atomic_write_text(run_files(staging).metrics, "")
-        atomic_write_text(run_files(staging).annotations,
-                          dumps({"name": "", "notes": "", "color": least_used_color(root)}))
+        write_annotations(staging, color=least_used_color(root))
         run_files(staging).checkpoints.mkdir()
         final = root / new_run_id(label)
         os.rename(staging, final)
