@@ -184,32 +184,70 @@ def cmd_worker(args) -> int:
     return exit_code(result.status)
 
 
+def sweep_spec_from_args(args):
+    """The sweep the flags describe: a grid of its own, or (``--ablation``)
+    the first layer × head ablation with the train flags given on top."""
+    from . import ablation
+    from .sweep import SweepSpec, parse_grid, parse_rates, parse_seeds
+
+    rates = parse_rates(args.rate_search) if args.rate_search else None
+    if args.ablation:
+        if args.grid:
+            raise ConfigError("--ablation fixes the grid (first layer × head); leave out --grid")
+        changes = given(args, RunConfig)
+        angles = parse_angles(changes.pop("angles")) if "angles" in changes else ablation.ANGLES
+        spec = ablation.ablation_spec(changes.pop("runs_dir", "runs"), parse_seeds(args.seeds or "0,1,2"), angles,
+                                      changes.pop("steps", ablation.STEPS), rates or ablation.RATES,
+                                      args.search_steps or ablation.SEARCH_STEPS, args.workers, args.executor,
+                                      args.threads, args.address, preset_name=args.preset or ablation.PRESET)
+        if {"n_angles", "angle_step"} & set(changes):
+            changes["angles"] = None
+        spec.base = RunConfig.from_dict(spec.base).replace(**changes).to_dict()
+        spec.gpus_per_run = args.gpus_per_run
+        return spec
+    base = config_from_args(args)
+    search = None if rates is None else {"values": rates, "steps": args.search_steps or min(base.steps, 150),
+                                         "seed": 0}
+    return SweepSpec(base=base.to_dict(), grid=parse_grid(args.grid), seeds=parse_seeds(args.seeds or "0"),
+                     executor=args.executor, workers=args.workers, threads=args.threads, address=args.address,
+                     gpus_per_run=args.gpus_per_run, name=base.name, rate_search=search)
+
+
 def cmd_sweep(args) -> int:
     """A grid of runs over seeds (msr.sweep); the groups' means and intervals at the end."""
-    from .sweep import SweepSpec, create_sweep, find_sweep, groups, parse_grid, parse_seeds, run_sweep
+    from . import ablation
+    from .sweep import create_sweep, find_sweep, groups, run_sweep
 
     if args.resume:
         sweep = find_sweep(args.resume, args.runs_dir or "runs")
         (sweep.path / "stop").unlink(missing_ok=True)  # resuming answers an earlier stop
     else:
-        base = config_from_args(args)
-        spec = SweepSpec(base=base.to_dict(), grid=parse_grid(args.grid), seeds=parse_seeds(args.seeds),
-                         executor=args.executor, workers=args.workers, threads=args.threads, address=args.address,
-                         gpus_per_run=args.gpus_per_run, name=base.name)
-        sweep = create_sweep(spec)
+        sweep = create_sweep(sweep_spec_from_args(args))
     say = (lambda line: None) if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
-    say(f"sweep {sweep.sweep_id}: {len(sweep.spec.points())} runs in {sweep.path}")
+    searched = len(sweep.spec.search_points())
+    say(f"sweep {sweep.sweep_id}: {len(sweep.spec.points())} runs"
+        + (f" after a rate search of {searched} runs on validation tasks" if searched else "") + f" in {sweep.path}")
     status = run_sweep(sweep, say)
     found = [g.summary() for g in groups(sweep)]
+    rates = sweep.chosen_rates
     for g in found:
         label = ", ".join(f"{k}={v}" for k, v in g["setting"].items()) or "all"
         acc, loss = g["test_acc"], g["test_loss"]
+        rate = rates.get(json.dumps(g["setting"], sort_keys=True))
         print(f"{label}: n={g['n']}, test acc {_num(acc['mean'], '.3f')} ± {_num(acc['ci95'], '.3f')}, "
-              f"test loss {_num(loss['mean'])} ± {_num(loss['ci95'])}")
+              f"test loss {_num(loss['mean'])} ± {_num(loss['ci95'])}"
+              + (f", inner rate {rate:g} (chosen on validation tasks)" if rate is not None else ""))
+    study = ablation.ablation(sweep) if ablation.applies(sweep) else None
+    if study is not None:
+        print(ablation.summary(study))
     print(f"{status}: sweep {sweep.sweep_id} ({sweep.path})")
     if args.json:
-        print(json.dumps(json_safe({"sweep": sweep.sweep_id, "path": str(sweep.path), "status": status,
-                                    "groups": found}), allow_nan=False))
+        out = {"sweep": sweep.sweep_id, "path": str(sweep.path), "status": status, "groups": found}
+        if sweep.spec.rate_search:
+            out["rates"] = sweep.rates
+        if study is not None:
+            out["ablation"] = study.to_json()
+        print(json.dumps(json_safe(out), allow_nan=False))
     return exit_code(status)
 
 
@@ -256,7 +294,7 @@ def cmd_runs(args) -> int:
         row = run_row(r)
         loss, acc = _num(row["test_loss"]), _num(row["test_acc"], ".3f")
         steps = f"{row['step']} / {row['total']}" if row["total"] is not None else "-"
-        what = row["arch"] or row["kind"] or "-"
+        what = row["model"] or row["kind"] or "-"
         status = row["status"] if not r.damaged else "damaged"
         print(f"{r.run_id:40} {what:14} {status:12} {steps:>13} {loss:>10} {acc:>9}")
         if r.damaged:
@@ -268,10 +306,11 @@ def run_row(r) -> dict:
     """One run as the runs listing gives it (--json)."""
     if r.damaged:
         return {"id": r.run_id, "path": str(r.path), "status": "damaged", "damaged": r.damaged, "kind": None,
-                "arch": None, "step": None, "total": None, "test_loss": None, "test_acc": None}
+                "arch": None, "model": None, "step": None, "total": None, "test_loss": None, "test_acc": None}
     last = r.last
     return {"id": r.run_id, "path": str(r.path), "status": r.state, "kind": r.kind,
             "arch": getattr(r.config, "arch", None) or getattr(r.config, "model", None),
+            "model": r.config.model_label() if hasattr(r.config, "model_label") else getattr(r.config, "model", None),
             "step": r.step, "total": r.total,
             "test_loss": last.get("test_loss", last.get("test_mse")), "test_acc": last.get("test_acc"),
             "pid": r.status.get("pid"), "host": r.status.get("host"), "message": r.status.get("message")}
@@ -319,7 +358,17 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_arguments(sw)
     sw.add_argument("--grid", action="append", default=[], metavar="FIELD=V1,V2",
                     help="vary a field over these values (repeatable)")
-    sw.add_argument("--seeds", default="0", help="seeds to repeat each grid point with, e.g. 0,1,2")
+    sw.add_argument("--seeds", default=None, help="seeds to repeat each grid point with, e.g. 0,1,2 (default 0; "
+                                                  "0,1,2 with --ablation)")
+    sw.add_argument("--rate-search", metavar="R1,R2", default=None,
+                    help="choose each grid setting's inner rate among these on validation tasks (a short run "
+                         "each, on a fifth of the training images) before its seeds run")
+    sw.add_argument("--search-steps", type=int, default=None,
+                    help="steps of each rate-search run (default: 150, or the run's steps if fewer)")
+    sw.add_argument("--ablation", action="store_true",
+                    help="where MSR's gain comes from: first layer (plain, kronecker, dense) × head (plain, dense) "
+                         "× seeds on upright supports and rotated queries, each setting at its own inner rate; "
+                         "other flags change its settings")
     sw.add_argument("--executor", choices=["local", "ray"], default="local",
                     help="local: worker processes on this machine; ray: a Ray task per run")
     sw.add_argument("--workers", type=int, default=None,

@@ -8,13 +8,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .data import ROTATION_MODES, SOURCES, make_angles
+from .data import EVAL_SPLITS, ROTATION_MODES, SOURCES, VALIDATION_FRACTION, make_angles
 from .meta import ENGINES, LR_MODES, OUTER_OPTIMIZERS, MetaConfig
-from .models import ARCHITECTURES, ModelSpec
+from .models import ARCHITECTURES, CONV_LAYERS, HEAD_LAYERS, ModelSpec, model_label
 from .settings import Checks, ConfigError, Settings, setting
 
 DEVICES = ("auto", "cpu", "cuda")
 BUNDLED_PER_CLASS = 100  # images per class in the bundled sample's test split
+BUNDLED_VALIDATION_PER_CLASS = round(400 * VALIDATION_FRACTION)  # ... and in its validation split
 
 
 # Upper bounds on the settings. The stop button is polled between meta-steps,
@@ -99,6 +100,14 @@ def _check_count_and_step(count, step) -> None:
 class RunConfig(Settings):
     arch: str = setting("shared", "Architecture", "how the network shares weights across angles", check="choice",
                         choices=ARCHITECTURES)
+    conv_layer: str | None = setting(None, "First layer", "the first conv layer, chosen apart from the head: plain "
+                                                          "(MAML), kronecker (U = A ⊗ B ⊗ C) or dense (vec(W) = U v); "
+                                                          "empty: the architecture's own", name="first layer",
+                                     choices=CONV_LAYERS, kind=str)
+    head_layer: str | None = setting(None, "Head", "the linear head, chosen apart from the first layer: plain "
+                                                   "(MAML, every weight adapts) or dense (W = U v, only the latent "
+                                                   "adapts); empty: the architecture's own", name="head",
+                                     choices=HEAD_LAYERS, kind=str)
     angles: list[float] | None = setting(None, "…or an explicit angle list", name="angles", kind=str,
                                          help="degrees separated by commas, e.g. 0,45,90; when given, it replaces "
                                               "count × step")
@@ -127,6 +136,10 @@ class RunConfig(Settings):
     steps: int = setting(1000, "Outer steps", "outer steps", name="steps", check="whole", low=1, high=MAX_STEPS)
     eval_interval: int = setting(100, "Evaluate every … steps", "evaluate every N steps", name="evaluation interval",
                                  check="whole", low=1)
+    eval_on: str = setting("test", "Evaluate on", "test: tasks of the held-out test images; validation: tasks of "
+                                                  "a fifth of the training images, held out of meta-training "
+                                                  "(for choosing a setting without looking at the test images)",
+                           check="choice", choices=EVAL_SPLITS)
     eval_tasks: int = setting(20, "Test tasks per evaluation", "test tasks per evaluation, at least 2 for the 95% "
                                                               "interval", name="evaluation tasks", check="whole",
                               low=2, high=MAX_EVAL_TASKS)
@@ -161,7 +174,16 @@ class RunConfig(Settings):
 
     def model_spec(self) -> ModelSpec:
         return ModelSpec(arch=self.arch, ways=self.ways, n_angles=len(self.angle_list()),
-                         channels=self.channels, latent=self.latent, conv_latent=self.conv_latent)
+                         channels=self.channels, latent=self.latent, conv_latent=self.conv_latent,
+                         conv_layer=self.conv_layer, head_layer=self.head_layer)
+
+    def layers(self) -> tuple[str, str]:
+        """(first layer, head) as the model is built."""
+        return self.model_spec().layers()
+
+    def model_label(self) -> str:
+        """The model as a page names it: "shared", or "plain conv + dense head"."""
+        return model_label(self.arch, self.conv_layer, self.head_layer)
 
     def meta_config(self) -> MetaConfig:
         return MetaConfig(inner_lr=self.inner_lr, lr_mode=self.lr_mode, inner_steps=self.inner_steps,
@@ -178,6 +200,9 @@ class RunConfig(Settings):
         """
         c = Checks(self)
         c.check("arch")
+        for name in ("conv_layer", "head_layer"):
+            if getattr(self, name) is not None:
+                c.one_of(name, getattr(self, name), c.specs[name].choices)
         if self.angles is not None:
             c.guard("angles", _check_angle_list, self.angles)
         else:
@@ -188,10 +213,12 @@ class RunConfig(Settings):
             c.fail("rotation", "rotation mode 'query' keeps supports unrotated, so the angles must include 0")
         if not isinstance(self.ways, int) or isinstance(self.ways, bool) or not 2 <= self.ways <= 10:
             c.fail("ways", f"ways must be between 2 and 10 (MNIST has 10 digits), got {self.ways!r}")
-        c.check("shots", "queries")
-        if c.ok("shots", "queries") and self.data_source == "bundled" and self.shots + self.queries > BUNDLED_PER_CLASS:
-            c.fail("queries", f"shots + queries = {self.shots + self.queries} exceeds the {BUNDLED_PER_CLASS} "
-                              "images per class of the bundled data; allowed: at most 100")
+        c.check("shots", "queries", "eval_on")
+        per_class = BUNDLED_VALIDATION_PER_CLASS if self.eval_on == "validation" else BUNDLED_PER_CLASS
+        if c.ok("shots", "queries") and self.data_source == "bundled" and self.shots + self.queries > per_class:
+            split = "validation" if self.eval_on == "validation" else "test"
+            c.fail("queries", f"shots + queries = {self.shots + self.queries} exceeds the {per_class} images per "
+                              f"class of the bundled data's {split} split; allowed: at most {per_class}")
         c.check("tasks_per_step", "inner_lr", "outer_lr", "lr_mode", "inner_steps", "outer_opt", "steps",
                 "eval_interval", "eval_tasks", "engine", "device")
         if c.ok("device") and self.device == "cuda":

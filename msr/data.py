@@ -19,6 +19,9 @@ MNIST_STD = 0.3081
 SOURCES = ("bundled", "mnist")
 ROTATION_MODES = ("mixed", "per-task", "query")
 SPLIT_SEED = 2021  # fixed, so every run of a source sees the same held-out images
+VALIDATION_SEED = 2022  # the same validation images for every run that asks for them
+VALIDATION_FRACTION = 0.2
+EVAL_SPLITS = ("test", "validation")
 
 
 class DataError(ValueError):
@@ -43,11 +46,21 @@ class MnistSplits:
     def min_per_class(self) -> int:
         return min(int(torch.bincount(s.labels, minlength=10).min()) for s in (self.train, self.test))
 
+    def validation(self) -> "MnistSplits":
+        """Meta-validation: a fifth of every class of the *training* images
+        held out as the evaluation split, the rest to meta-train on. Settings
+        (an inner rate, say) are chosen on these tasks, so the test images
+        never inform a choice."""
+        train, val = _stratified_split(self.train.images, self.train.labels, VALIDATION_FRACTION,
+                                       seed=VALIDATION_SEED)
+        return MnistSplits(train, val, f"{self.source} (validation)")
 
-def _stratified_split(images: torch.Tensor, labels: torch.Tensor, test_fraction: float) -> tuple[Split, Split]:
+
+def _stratified_split(images: torch.Tensor, labels: torch.Tensor, test_fraction: float,
+                      seed: int = SPLIT_SEED) -> tuple[Split, Split]:
     """Shuffle with a fixed seed (the bundled sample is sorted by label), then
     hold out the same fraction of every class."""
-    g = torch.Generator().manual_seed(SPLIT_SEED)
+    g = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(labels), generator=g)
     images, labels = images[order], labels[order]
     train_idx, test_idx = [], []

@@ -27,6 +27,13 @@ class ModelSpec:
     latent: int = 3
     conv_latent: int = 36
     image_size: int = 28
+    conv_layer: str | None = None  # None: the architecture's own
+    head_layer: str | None = None
+
+    def layers(self) -> tuple[str, str]:
+        """(first layer, head) as built: the given ones, else the architecture's."""
+        a = ARCHITECTURES[self.arch]
+        return self.conv_layer or a.conv_layer, self.head_layer or a.head_layer
 
 
 class MetaModel(nn.Module):
@@ -73,20 +80,17 @@ class DedicatedClassifier(MetaModel):
     identity so that at init every circuit is a plain single-circuit model.
     """
 
-    def __init__(self, spec: ModelSpec, generator: torch.Generator | None = None):
+    def __init__(self, conv: nn.Module, head: nn.Module, ways: int, circuits: int):
         super().__init__()
-        n = spec.n_angles
-        side = spec.image_size - spec.kernel_size + 1
-        self.n_circuits = n
-        self.conv = KroneckerConv2d(1, spec.channels, spec.kernel_size, bank=n, generator=generator)
-        self.head = DenseLinear(spec.channels * side * side, spec.ways, latent=spec.latent, bank=n,
-                                generator=generator)
+        self.n_circuits = circuits
+        self.conv = conv
+        self.head = head
         # The alignment head starts at exactly the identity: no random draw at
         # all (a "meta" module allocates nothing and initializes nothing), then
         # real parameters are put in place.
-        self.align = nn.Linear(spec.ways, spec.ways, device="meta")
-        self.align.weight = nn.Parameter(torch.eye(spec.ways))
-        self.align.bias = nn.Parameter(torch.zeros(spec.ways))
+        self.align = nn.Linear(ways, ways, device="meta")
+        self.align.weight = nn.Parameter(torch.eye(ways))
+        self.align.bias = nn.Parameter(torch.zeros(ways))
 
     @property
     def circuits(self) -> int:
@@ -103,40 +107,91 @@ def _side(spec: ModelSpec) -> int:
     return spec.image_size - spec.kernel_size + 1
 
 
-def _shared(spec: ModelSpec, generator: torch.Generator | None = None) -> MetaModel:
-    return ConvClassifier(KroneckerConv2d(1, spec.channels, spec.kernel_size, generator=generator),
-                          DenseLinear(spec.channels * _side(spec) ** 2, spec.ways, latent=spec.latent,
-                                      generator=generator))
+@dataclass(frozen=True)
+class LayerKind:
+    """One way to build a first layer or a head. ``build(spec, bank,
+    generator)`` draws every random initial value from ``generator``."""
+    name: str
+    label: str  # what a page calls it: "Kronecker-U conv"
+    summary: str
+    symmetry: bool  # has outer-only symmetry matrices (an MSR layer)
+    build: Callable[[ModelSpec, int | None, torch.Generator | None], nn.Module]
 
 
-def _dense(spec: ModelSpec, generator: torch.Generator | None = None) -> MetaModel:
-    return ConvClassifier(DenseConv2d(1, spec.channels, spec.kernel_size, latent=spec.conv_latent,
-                                      generator=generator),
-                          DenseLinear(spec.channels * _side(spec) ** 2, spec.ways, latent=spec.latent,
-                                      generator=generator))
+CONV_LAYERS: dict[str, LayerKind] = {k.name: k for k in [
+    LayerKind("plain", "plain conv", "every weight adapts in the inner loop; no symmetry matrix (MAML)", False,
+              lambda s, bank, g: BankedConv2d(1, s.channels, s.kernel_size, bank=bank, generator=g)),
+    LayerKind("kronecker", "Kronecker-U conv",
+              "U = A ⊗ B ⊗ C, the identity at init (the authors' ShareConv2d); the whole kernel adapts", True,
+              lambda s, bank, g: KroneckerConv2d(1, s.channels, s.kernel_size, bank=bank, generator=g)),
+    LayerKind("dense", "dense-U conv",
+              "vec(W) = U v over the whole kernel; only the conv latent v adapts (Proposition 1: it can tie "
+              "channels into rotated copies)", True,
+              lambda s, bank, g: DenseConv2d(1, s.channels, s.kernel_size, latent=s.conv_latent, bank=bank,
+                                             generator=g)),
+]}
 
-
-def _conv(spec: ModelSpec, generator: torch.Generator | None = None) -> MetaModel:
-    return ConvClassifier(BankedConv2d(1, spec.channels, spec.kernel_size, generator=generator),
-                          BankedLinear(spec.channels * _side(spec) ** 2, spec.ways, generator=generator))
+HEAD_LAYERS: dict[str, LayerKind] = {k.name: k for k in [
+    LayerKind("plain", "plain linear head", "every weight of the ways × features matrix adapts (MAML)", False,
+              lambda s, bank, g: BankedLinear(s.channels * _side(s) ** 2, s.ways, bank=bank, generator=g)),
+    LayerKind("dense", "dense-U head",
+              "W = (U v).view(ways, features); only the latent v adapts (the authors' ShareLinearFull)", True,
+              lambda s, bank, g: DenseLinear(s.channels * _side(s) ** 2, s.ways, latent=s.latent, bank=bank,
+                                             generator=g)),
+]}
 
 
 @dataclass(frozen=True)
 class Architecture:
-    """``build(spec, generator)`` draws every random initial value from
-    ``generator`` (the global generator when it is None)."""
+    """How a model is put together: its default first layer and head, and
+    whether every angle gets a circuit of its own. ``build(spec, generator)``
+    draws every random initial value from ``generator`` (the global generator
+    when it is None)."""
     name: str
     summary: str
-    build: Callable[[ModelSpec, torch.Generator | None], MetaModel]
+    conv_layer: str
+    head_layer: str
+    per_angle: bool = False  # one circuit per angle (banked layers) and an alignment head
+
+    def build(self, spec: ModelSpec, generator: torch.Generator | None = None) -> MetaModel:
+        conv_name, head_name = spec.layers()
+        bank = spec.n_angles if self.per_angle else None
+        conv = CONV_LAYERS[conv_name].build(spec, bank, generator)
+        head = HEAD_LAYERS[head_name].build(spec, bank, generator)
+        if self.per_angle:
+            return DedicatedClassifier(conv, head, spec.ways, bank)
+        return ConvClassifier(conv, head)
 
 
 ARCHITECTURES: dict[str, Architecture] = {a.name: a for a in [
-    Architecture("shared", "Single circuit: Kronecker conv 1→32 3×3, ReLU, dense-U linear (latent 3).", _shared),
-    Architecture("dedicated", "One Kronecker circuit per angle, each image through its own, shared alignment head.",
-                 DedicatedClassifier),
-    Architecture("dense", "Dense-U conv (vec(W) = U v over the whole kernel) and dense-U linear.", _dense),
-    Architecture("conv", "Plain MAML baseline: conv and linear of the same shapes, no symmetry matrices.", _conv),
+    Architecture("shared", "Single circuit: Kronecker-U conv 1→C 3×3, ReLU, dense-U linear head (MSR).",
+                 "kronecker", "dense"),
+    Architecture("dedicated", "One circuit per angle, each image through its own, and a shared alignment head.",
+                 "kronecker", "dense", per_angle=True),
+    Architecture("dense", "Dense-U conv (vec(W) = U v over the whole kernel) and dense-U linear head (MSR).",
+                 "dense", "dense"),
+    Architecture("conv", "Plain MAML baseline: conv and linear head of the same shapes, no symmetry matrices.",
+                 "plain", "plain"),
 ]}
+
+
+def model_label(arch: str, conv_layer: str | None = None, head_layer: str | None = None) -> str:
+    """What a page calls a model: the architecture's name when its layers
+    are the architecture's own or another single-circuit architecture's
+    ("conv" for plain + plain), else the layers by name."""
+    a = ARCHITECTURES.get(arch)
+    if a is None:
+        return str(arch)
+    layers = (conv_layer or a.conv_layer, head_layer or a.head_layer)
+    if layers == (a.conv_layer, a.head_layer):
+        return a.name
+    if not a.per_angle:
+        same = next((b.name for b in ARCHITECTURES.values()
+                     if not b.per_angle and (b.conv_layer, b.head_layer) == layers), None)
+        if same:
+            return same
+    pair = f"{layers[0]} conv + {layers[1]} head"
+    return f"{a.name} ({pair})" if a.per_angle else pair
 
 
 def build_model(spec: ModelSpec, seed: int | None = None) -> MetaModel:
@@ -149,5 +204,8 @@ def build_model(spec: ModelSpec, seed: int | None = None) -> MetaModel:
     """
     if spec.arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {spec.arch!r}; allowed: {', '.join(ARCHITECTURES)}")
+    for name, registry in ((spec.conv_layer, CONV_LAYERS), (spec.head_layer, HEAD_LAYERS)):
+        if name is not None and name not in registry:
+            raise ValueError(f"unknown layer {name!r}; allowed: {', '.join(registry)}")
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
     return ARCHITECTURES[spec.arch].build(spec, generator)

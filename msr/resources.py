@@ -72,6 +72,7 @@ import os
 from dataclasses import dataclass
 
 from .config import ConfigError
+from .models import ARCHITECTURES
 
 MIB = 2**20
 GIB = 2**30
@@ -128,27 +129,34 @@ class Estimate:
         return max(parts, key=parts.get)
 
 
+# (adapted, symmetry) parameter counts of each layer kind, from the channels
+# C, the conv latent and the flattened features F = C·26·26 (msr.models).
+CONV_COUNTS = {
+    "plain": lambda c, conv_latent: (c * KERNEL_TAPS + c, 0),
+    "kronecker": lambda c, conv_latent: (c * KERNEL_TAPS + c, c * c + 1 + KERNEL_TAPS ** 2),
+    "dense": lambda c, conv_latent: (conv_latent + c, c * KERNEL_TAPS * conv_latent),
+}
+HEAD_COUNTS = {  # (adapted, symmetry) of a head with `ways` outputs over F features
+    "plain": lambda ways, features, latent: (ways * features + ways, 0),
+    "dense": lambda ways, features, latent: (latent + ways, ways * features * latent),
+}
+
+
 def parameter_counts(config) -> tuple[int, int, int]:
     """(adapted, symmetry, head U) parameter counts of the config's model,
     computed from the shapes without building it. head U is the dense-U
-    linear layer's matrix (every copy in a bank), 0 for the plain conv."""
+    linear layer's matrix (every copy in a bank), 0 for a plain head."""
     c, ways, latent = config.channels, config.ways, config.latent
-    n = len(config.angle_list())
     features = c * FEATURE_PLANES
-    if config.arch == "conv":
-        return c * KERNEL_TAPS + c + ways * features + ways, 0, 0
-    head_u = ways * features * latent
-    if config.arch == "dedicated":
-        adapted = n * (c * KERNEL_TAPS + c + latent + ways) + ways * ways + ways
-        symmetry = n * (c * c + 1 + KERNEL_TAPS ** 2) + n * head_u
-        return adapted, symmetry, n * head_u
-    if config.arch == "dense":
-        adapted = config.conv_latent + c + latent + ways
-        symmetry = c * KERNEL_TAPS * config.conv_latent + head_u
-        return adapted, symmetry, head_u
-    adapted = c * KERNEL_TAPS + c + latent + ways  # shared
-    symmetry = c * c + 1 + KERNEL_TAPS ** 2 + head_u
-    return adapted, symmetry, head_u
+    conv, head = config.layers()
+    conv_adapted, conv_sym = CONV_COUNTS[conv](c, config.conv_latent)
+    head_adapted, head_u = HEAD_COUNTS[head](ways, features, latent)
+    circuits = len(config.angle_list()) if ARCHITECTURES[config.arch].per_angle else 1
+    adapted = circuits * (conv_adapted + head_adapted)
+    symmetry = circuits * (conv_sym + head_u)
+    if circuits > 1:
+        adapted += ways * ways + ways  # the alignment head
+    return adapted, symmetry, circuits * head_u
 
 
 def _planes(coef: tuple[float, float], channels: int) -> float:

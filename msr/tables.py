@@ -180,7 +180,7 @@ def runs_frame(records: list[RunRecord], now: float | None = None) -> pd.DataFra
             "± 95%": _num(last.get("test_err")),
             "test accuracy": None if synthetic else _num(last.get("test_acc")),
             "status": rec.state, "started": date,
-            "architecture": f"{rec.config.model} ({rec.config.problem})" if synthetic else rec.config.arch,
+            "architecture": f"{rec.config.model} ({rec.config.problem})" if synthetic else rec.config.model_label(),
             "angles": "–" if synthetic else angles_text(rec.config),
             "notes": notes_preview(rec.annotations.notes), "folder": rec.run_id,
         })
@@ -299,10 +299,24 @@ def orbit_frame(report: LensReport) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["step", "layer", "orbit_score"])
 
 
+INVARIANCE_COLUMNS = ["step", "angle", "unchanged", "chance", "kappa", "accuracy"]
+
+
 def invariance_frame(report: LensReport) -> pd.DataFrame:
-    rows = [{"step": s.step, "angle": float(a), "unchanged": v}
-            for s in report.steps for a, v in (s.invariance or {}).items()]
-    return pd.DataFrame(rows, columns=["step", "angle", "unchanged"])
+    """(step, angle, unchanged, chance, kappa, accuracy): per query angle, the
+    share of predictions unchanged from 0°, the share chance agreement
+    reaches, the chance-corrected agreement, and the accuracy there (0° has
+    an accuracy only)."""
+    rows = []
+    for s in report.steps:
+        shares = s.invariance or {}
+        angles = list(s.accuracy or {}) or list(shares)
+        for a in angles:
+            rows.append({"step": s.step, "angle": float(a), "unchanged": shares.get(a, math.nan),
+                         "chance": (s.invariance_chance or {}).get(a, math.nan),
+                         "kappa": (s.invariance_kappa or {}).get(a, math.nan),
+                         "accuracy": (s.accuracy or {}).get(a, math.nan)})
+    return pd.DataFrame(rows, columns=INVARIANCE_COLUMNS)
 
 
 def results_frame(summaries: Iterable[Mapping]) -> pd.DataFrame:

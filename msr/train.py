@@ -83,6 +83,8 @@ class Trainer:
         self.device = torch.device(cfg.resolved_device())
         self.angles = cfg.angle_list()
         self.data = data if data is not None else load_source(cfg.data_source, cfg.data_dir, cfg.download)
+        if cfg.eval_on == "validation":
+            self.data = self.data.validation()
         self.model = build_model(cfg.model_spec(), seed=cfg.seed).to(self.device)
         self.learner = MetaLearner(self.model, cfg.meta_config()).to(self.device)
         try:

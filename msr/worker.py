@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -36,7 +37,9 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_STOPPED = 0, 1, 2, 3
 
 
 def _label(kind: str, config) -> str:
-    return config.arch if kind == "mnist" else f"{config.problem}-{config.model}"
+    if kind == "mnist":
+        return re.sub(r"[^a-z0-9]+", "-", config.model_label().lower()).strip("-")
+    return f"{config.problem}-{config.model}"
 
 
 def create_run(config, kind: str = "mnist") -> Path:

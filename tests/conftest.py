@@ -19,3 +19,13 @@ def tiny_config(tmp_path):
     def make(**changes) -> RunConfig:
         return RunConfig(**{**TINY, "runs_dir": str(tmp_path / "runs"), **changes})
     return make
+
+
+def stopper(at: int):
+    """A should_stop that asks for a stop before step at + 1 (it is polled once before each step)."""
+    calls = {"n": 0}
+
+    def should_stop() -> bool:
+        calls["n"] += 1
+        return calls["n"] > at
+    return should_stop

@@ -26,6 +26,7 @@ from msr.runs import (HOST, CheckpointError, RunFolderError, RunWriter, check_ru
                       request_stop, worker_alive)
 from msr.train import train
 from msr.worker import execute
+from conftest import stopper
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -210,15 +211,6 @@ def test_resume_gives_the_records_of_a_run_never_interrupted(tmp_path, kind, sto
     after = [r for r in load_run(half_dir).metrics if r["step"] > stop_at]
     expected = [r for r in load_run(whole.run_dir).metrics if r["step"] > stop_at]
     assert strip(after) == strip(expected) and after
-
-
-def stopper(at: int):
-    calls = {"n": 0}
-
-    def should_stop() -> bool:  # polled once before each step
-        calls["n"] += 1
-        return calls["n"] > at
-    return should_stop
 
 
 def train_until(cfg: RunConfig, at: int) -> str:

@@ -21,7 +21,7 @@ SIDEBAR_REFRESH_SECONDS = 6.0
 
 def _title(rec) -> str:
     cfg = rec.config
-    what = cfg.arch if rec.kind == "mnist" else f"{cfg.problem} · {cfg.model}"
+    what = cfg.model_label() if rec.kind == "mnist" else f"{cfg.problem} · {cfg.model}"
     if rec.name:
         return f"{rec.name} ({what})"
     return f"{what}, started {time.strftime('%H:%M', time.localtime(rec.created))}"

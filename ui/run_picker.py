@@ -26,8 +26,8 @@ def _label(rec: RunRecord) -> str:
     """A live run's label leaves its step out: the picker is not redrawn as the run goes, so it would lag."""
     name = rec.name or rec.run_id
     if rec.active:
-        return f"{name} · {rec.config.arch} · ● {'starting' if rec.state == 'starting' else 'live'}"
-    return f"{name} · {rec.config.arch} · step {rec.step} · {rec.state}"
+        return f"{name} · {rec.config.model_label()} · ● {'starting' if rec.state == 'starting' else 'live'}"
+    return f"{name} · {rec.config.model_label()} · step {rec.step} · {rec.state}"
 
 
 def select_run(key: str, label: str = "Run") -> RunRecord | None:

@@ -12,7 +12,7 @@ import streamlit as st
 
 from msr.config import DEVICES, PRESET_SUMMARIES, PRESETS, ConfigError, RunConfig
 from msr.data import DataError, MnistSplits, load_source, parse_angles
-from msr.models import ARCHITECTURES
+from msr.models import ARCHITECTURES, CONV_LAYERS, HEAD_LAYERS
 from msr.settings import spec
 from msr.worker import start_run
 
@@ -114,18 +114,19 @@ def render_presets() -> None:
 # The form's layout: sections of four columns, each column a stack of fields.
 # Labels, tooltips and choices come from the fields themselves (msr.config).
 SECTIONS: list[tuple[str, list[list[str]]]] = [
-    ("Model and data", [["arch"], ["data_source"], ["data_dir"], ["download"]]),
+    ("Model and data", [["arch", "data_source"], ["conv_layer", "data_dir"], ["head_layer", "download"]]),
     ("Rotations", [["n_angles"], ["angle_step"], [ANGLES_TEXT], ["rotation"]]),
     ("Tasks", [["ways"], ["shots"], ["queries"], ["tasks_per_step"]]),
     ("Learning", [["inner_lr", "lr_mode"], ["outer_lr", "outer_opt"], ["inner_steps", "first_order"],
                   ["engine", "device"]]),
-    ("Schedule", [["steps"], ["eval_interval"], ["eval_tasks"], ["seed"]]),
+    ("Schedule", [["steps"], ["eval_interval"], ["eval_tasks", "eval_on"], ["seed"]]),
 ]
 MORE = ("Model size, checkpoints and name", [["channels"], ["latent"], ["conv_latent"], ["checkpoint_budget_mb"],
                                              ["name"]])
 NOT_IN_FORM = ("runs_dir",)  # the app's runs folder (ui.run_picker), not a setting of one run
 STEP_SIZES = {"angle_step": 1.0, "inner_lr": 0.01, "outer_lr": 1e-4, "checkpoint_budget_mb": 10.0}
 PLACEHOLDERS = {ANGLES_TEXT: "e.g. 0, 90, 180, 270"}
+LAYER_CHOICES = {"conv_layer": CONV_LAYERS, "head_layer": HEAD_LAYERS}  # None: the architecture's own
 
 
 def form_fields() -> list[str]:
@@ -139,8 +140,14 @@ def _widget(name: str) -> None:
     key, tip = widget_key(name), s.tooltip
     default = getattr(RunConfig, name, "")
     if name == "arch":
-        tip = "\n\n".join(f"**{a.name}**: {a.summary}" for a in ARCHITECTURES.values())
-    if name == "device":
+        tip = "\n\n".join(f"**{a.name}** ({a.conv_layer} conv + {a.head_layer} head): {a.summary}"
+                          for a in ARCHITECTURES.values())
+    if name in LAYER_CHOICES:
+        registry = LAYER_CHOICES[name]
+        tip = (s.tooltip or "") + "\n\n" + "\n\n".join(f"**{k.name}**: {k.summary}" for k in registry.values())
+        st.selectbox(s.label, [None, *registry], key=key, help=tip,
+                     format_func=lambda v: "as the architecture" if v is None else v)
+    elif name == "device":
         st.selectbox(s.label, device_options(), key=key, help=tip)
     elif s.choices is not None:
         st.selectbox(s.label, list(s.choices), key=key, help=tip)

@@ -2,7 +2,7 @@
 import streamlit as st
 
 from msr.config import PRESET_SUMMARIES, ConfigError
-from msr.models import ARCHITECTURES
+from msr.models import ARCHITECTURES, CONV_LAYERS, HEAD_LAYERS
 from ui import train_form
 from ui.run_picker import runs_dir
 
@@ -39,4 +39,10 @@ rates from the query loss after adaptation. Here the tasks are few-shot digit cl
 """
 )
 st.subheader("Architectures")
-st.table({"name": list(ARCHITECTURES), "what it is": [a.summary for a in ARCHITECTURES.values()]})
+st.table({"name": list(ARCHITECTURES),
+          "first layer": [CONV_LAYERS[a.conv_layer].label for a in ARCHITECTURES.values()],
+          "head": [HEAD_LAYERS[a.head_layer].label for a in ARCHITECTURES.values()],
+          "what it is": [a.summary for a in ARCHITECTURES.values()]})
+st.caption("The first layer and the head can also be chosen apart (the Train form's *First layer* and *Head*, "
+           "`--conv-layer`, `--head-layer`): MSR's models differ from plain MAML in both places, so a comparison "
+           "that changes both cannot say which one helped.")
