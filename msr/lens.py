@@ -8,7 +8,11 @@ checkpoint. What is read:
   for the dedicated model), probed with held-out upright digits, at every
   angle of the run and at 90°, 180° and 270°; and the *invariance of
   predictions*: after adapting on upright supports, the share of queries whose
-  predicted label stays the same when the query is rotated by each angle.
+  predicted label stays the same when the query is rotated by each angle,
+  beside the share two unrelated predictors with the same label frequencies
+  would agree on by chance (a model that always names one digit agrees with
+  itself every time), the chance-corrected agreement (Cohen's kappa), and the
+  accuracy at each angle.
 - 2-D rotation problems: the layers adapted to the first test tasks (the data
   are made by a group convolution, so this is what a good model should show),
   probed with smooth random images at the group's angles up to 180°.
@@ -45,9 +49,14 @@ class LensStep:
     equivariance: dict[str, float]          # angle → error of the layer the model applies
     orbit_score: float
     orbit_scores: dict[str, float]
+    isotropic_share: float | None = None    # of its filters' energy: rotation-invariant on its own
     u_equivariance: dict[str, float] | None = None  # the same for what U generates
     u_orbit_score: float | None = None
+    u_isotropic_share: float | None = None
     invariance: dict[str, float] | None = None      # angle → share of unchanged predictions
+    invariance_chance: dict[str, float] | None = None  # angle → the share chance agreement reaches
+    invariance_kappa: dict[str, float] | None = None   # angle → (share − chance) / (1 − chance)
+    accuracy: dict[str, float] | None = None        # angle (0° included) → accuracy of those predictions
     filters: np.ndarray | None = None               # (C, k, k) one bank, for pictures
     orbits: list[list[int]] = field(default_factory=list)  # its channels grouped by matched rotation
     generated: np.ndarray | None = None             # (C, k, k) one layer U generates
@@ -78,7 +87,8 @@ class LensReport:
 
 def _json_metrics(ref: dict) -> dict:
     return {name: {"equivariance": {angle_key(a): e for a, e in m["equivariance"].items()},
-                   "orbit_score": m["orbit_score"], "orbit_scores": m["orbit_scores"]} for name, m in ref.items()}
+                   "orbit_score": m["orbit_score"], "orbit_scores": m["orbit_scores"],
+                   "isotropic_share": m.get("isotropic_share")} for name, m in ref.items()}
 
 
 def _bank_picture(banks: torch.Tensor) -> tuple[np.ndarray, list[list[int]]]:
@@ -140,8 +150,9 @@ class _MnistSubject(_Subject):
         return w if w.dim() == 5 else w.unsqueeze(0)
 
     def invariance(self):
-        """Share of queries whose predicted label is unchanged when the query
-        is rotated, after adapting on upright supports (needs 0° in the run)."""
+        """Agreement of the predictions on rotated queries with those on the
+        same queries upright, after adapting on upright supports (needs 0°
+        in the run); see :func:`agreement`."""
         if 0.0 not in [a % 360 for a in self.run_angles]:
             return None
         cfg, zero = self.config, [a % 360 for a in self.run_angles].index(0.0)
@@ -153,16 +164,40 @@ class _MnistSubject(_Subject):
                 super()._angles(tasks, n_s, n_q)  # the same draws whatever the query angle
                 return torch.full((tasks, n_s), zero), torch.full((tasks, n_q), self.query_angle)
 
-        preds = {}
+        preds, labels = {}, None
         for i, angle in enumerate(self.run_angles):
             sampler = Upright(self.data.test, self.run_angles, cfg.ways, cfg.shots, cfg.queries, "mixed",
                               torch.Generator().manual_seed(INVARIANCE_SEED), "cpu")
             sampler.query_angle = i
-            out = self.snap.learner.evaluate(Episode.of(sampler.sample(INVARIANCE_TASKS))).query_out
-            preds[angle] = out.argmax(-1)
-        base = preds[self.run_angles[zero]]
-        return {angle_key(a % 360): float((p == base).float().mean()) for a, p in preds.items()
-                if a % 360 != 0}
+            batch = sampler.sample(INVARIANCE_TASKS)
+            out = self.snap.learner.evaluate(Episode.of(batch)).query_out
+            preds[angle], labels = out.argmax(-1), batch.yq
+        return agreement(preds, self.run_angles[zero], labels, cfg.ways)
+
+
+def agreement(preds: dict[float, torch.Tensor], zero: float, labels: torch.Tensor, ways: int) -> dict:
+    """Per rotated angle: ``invariance`` (share of queries whose prediction is
+    unchanged from 0°), ``chance`` (the share two independent predictors with
+    these label frequencies, task by task, would agree on), ``kappa``
+    ((share − chance) / (1 − chance); NaN when chance is 1, as for a model
+    that names one label per task), and ``accuracy`` at every angle, 0°
+    included. preds: angle → (tasks, queries) predicted labels."""
+    base = preds[zero]
+
+    def freq(p: torch.Tensor) -> torch.Tensor:  # (tasks, ways) label frequencies per task
+        return torch.nn.functional.one_hot(p, ways).float().mean(1)
+
+    out = {"invariance": {}, "chance": {}, "kappa": {}, "accuracy": {}}
+    for angle, p in preds.items():
+        out["accuracy"][angle_key(angle % 360)] = float((p == labels).float().mean())
+        if angle % 360 == 0:
+            continue
+        observed = float((p == base).float().mean())
+        chance = float((freq(p) * freq(base)).sum(1).mean())
+        key = angle_key(angle % 360)
+        out["invariance"][key], out["chance"][key] = observed, chance
+        out["kappa"][key] = (observed - chance) / (1 - chance) if chance < 1 - 1e-9 else math.nan
+    return out
 
 
 class _RotationSubject(_Subject):
@@ -207,7 +242,7 @@ def _subject(path: Path):
     if rec.damaged:
         raise LensError(f"run '{path.name}' cannot be read: {rec.damaged}")
     if rec.kind == "mnist":
-        return rec, _MnistSubject(path, rec.config), f"{rec.config.arch} on Rotated MNIST"
+        return rec, _MnistSubject(path, rec.config), f"{rec.config.model_label()} on Rotated MNIST"
     if getattr(rec.config, "is_rotation", False):
         return rec, _RotationSubject(path, rec.config), f"{rec.config.model} on {rec.config.problem}"
     raise LensError(f"the lens reads 2-D conv layers; run '{path.name}' is the 1-D problem "
@@ -220,13 +255,17 @@ def lens_step(subject: _Subject, step: int | None) -> LensStep:
     m = filter_metrics(banks.reshape(-1, *banks.shape[-4:]), subject.probes, subject.angles, subject.rotations)
     filters, orbits = _bank_picture(banks)
     out = LensStep(at, {angle_key(a): e for a, e in m["equivariance"].items()}, m["orbit_score"],
-                   m["orbit_scores"], filters=filters, orbits=orbits, invariance=subject.invariance())
+                   m["orbit_scores"], isotropic_share=m["isotropic_share"], filters=filters, orbits=orbits)
+    agreed = subject.invariance()
+    if agreed is not None:
+        out.invariance, out.invariance_chance = agreed["invariance"], agreed["chance"]
+        out.invariance_kappa, out.accuracy = agreed["kappa"], agreed["accuracy"]
     generated = generated_filters(subject.conv(), draws=4)
     if generated is not None:
         g = generated.reshape(-1, *generated.shape[-4:])
         u = filter_metrics(g, subject.probes, subject.angles, subject.rotations)
         out.u_equivariance = {angle_key(a): e for a, e in u["equivariance"].items()}
-        out.u_orbit_score = u["orbit_score"]
+        out.u_orbit_score, out.u_isotropic_share = u["orbit_score"], u["isotropic_share"]
         out.generated, out.generated_orbits = _bank_picture(g)
     return out
 
@@ -263,32 +302,84 @@ def lens_reference(path: str | Path) -> dict:
 # ------------------------------------------------------------ tables
 
 
+INFORMATIVE = 0.5  # an angle informs when an exact group conv's error there is at most half a random conv's
+
+
+def informative_angles(reference: dict) -> list[str]:
+    """The angles (keys) where an exact group conv and a random conv differ
+    clearly: only there can an error say whether a layer is equivariant. Off
+    the 90° grid the probes are interpolated, and at small angles a random
+    conv scores as low as the exact one."""
+    group, rand = reference["group_conv"]["equivariance"], reference["random_conv"]["equivariance"]
+    out = []
+    for angle, r in rand.items():
+        g = group.get(angle, math.nan)
+        if math.isfinite(r) and math.isfinite(g) and r > 0 and g <= INFORMATIVE * r:
+            out.append(angle_key(angle))
+    return out
+
+
+def _position(err: float, angle: str, reference: dict) -> float:
+    """Where an error lies from the exact group conv (0) to a random conv (1)."""
+    g = reference["group_conv"]["equivariance"][float(angle)]
+    r = reference["random_conv"]["equivariance"][float(angle)]
+    return (err - g) / (r - g)
+
+
+def _percent(share: float) -> str:
+    return f"{100 * share:.0f}%"
+
+
 def verdict(report: LensReport) -> str:
-    """A few sentences answering the page's question from the last step: an
-    angle counts as learned when the error is at most a fifth of a random
-    conv's there, as partly learned at most 60 %."""
-    last = report.steps[-1]
-    random_errors = report.reference["random_conv"]["equivariance"]
-    close, partly = [], []
-    for angle, err in last.equivariance.items():
-        if math.isnan(err):
-            continue
-        ratio = err / random_errors[float(angle)] if random_errors[float(angle)] else math.inf
-        (close if ratio <= 0.2 else partly if ratio <= 0.6 else []).append(angle + "°")
+    """A few sentences answering the page's question from the last step. Only
+    angles where the two references differ clearly count; there an angle is
+    learned when the error is within a fifth of the way from the exact group
+    conv to a random conv, partly learned within 60%."""
+    last, ref = report.steps[-1], report.reference
+    degrees = lambda keys: ", ".join(k + "°" for k in keys)  # noqa: E731
     lines = [f"At step {last.step}:"]
-    if close:
-        lines.append(f"the layer is close to rotation-equivariant at {', '.join(close)}"
-                     + (f", partly at {', '.join(partly)}" if partly else "") + ".")
-    elif partly:
-        lines.append(f"the layer is partly rotation-equivariant at {', '.join(partly)} (its error there is "
-                     "20–60 % of a random conv's).")
+    readable = [a for a, e in last.equivariance.items() if not math.isnan(e)]
+    informative = [a for a in informative_angles(ref) if a in readable]
+    if not readable:
+        lines.append("its filters are rotation-invariant on their own (blobs or constants), which says nothing "
+                     "about learned sharing: there is nothing for the lens to read.")
+    elif not informative:
+        lines.append("at none of the angles measured does an exact group conv score clearly better than a random "
+                     "conv, so the errors cannot tell whether the layer is equivariant.")
     else:
-        lines.append("the layer is not rotation-equivariant at any angle measured (its errors are near a "
-                     "random conv's).")
-    lines.append(f"Its filters' orbit score is {last.orbit_score:.2f} (1 = rotated copies of one another).")
+        close, partly = [], []
+        for angle in informative:
+            p = _position(last.equivariance[angle], angle, ref)
+            (close if p <= 0.2 else partly if p <= 0.6 else []).append(angle)
+        if close:
+            lines.append(f"the layer is close to rotation-equivariant at {degrees(close)}"
+                         + (f", partly at {degrees(partly)}" if partly else "") + ".")
+        elif partly:
+            lines.append(f"the layer is partly rotation-equivariant at {degrees(partly)} (its error there lies "
+                         "20–60% of the way from an exact group conv's to a random conv's).")
+        else:
+            lines.append(f"the layer is not rotation-equivariant at {degrees(informative)} (its errors there are "
+                         "near a random conv's).")
+        rest = [a for a in readable if a not in informative]
+        if rest:
+            lines.append(f"At {degrees(rest)} an exact group conv is not clearly better than a random conv, so "
+                         "those angles say nothing either way.")
+    if readable:
+        lines.append(f"Its filters' orbit score is {last.orbit_score:.2f} (1 = rotated copies of one another, "
+                     "0 = as random filters).")
+    iso, iso_random = last.isotropic_share, ref["random_conv"].get("isotropic_share")
+    if readable and iso is not None and math.isfinite(iso) and iso >= 0.5:
+        lines.append(f"{_percent(iso)} of the filters' energy is rotation-invariant filter by filter"
+                     + (f" (a random conv: {_percent(iso_random)})" if iso_random is not None else "")
+                     + "; that part matches any rotation and is left out of these numbers.")
     if last.u_orbit_score is not None:
-        lines.append(f"The layers its U generates score {last.u_orbit_score:.2f}: "
-                     + ("U has learned to make rotated copies." if last.u_orbit_score >= 0.6 else
-                        "U makes partly rotated copies." if last.u_orbit_score >= 0.3 else
-                        "U has not learned rotation sharing."))
+        u = last.u_orbit_score
+        if math.isnan(u):
+            lines.append("The layers its U generates are rotation-invariant filter by filter: U makes no rotated "
+                         "copies.")
+        else:
+            lines.append(f"The layers its U generates score {u:.2f}: "
+                         + ("U has learned to make rotated copies." if u >= 0.6 else
+                            "U makes partly rotated copies." if u >= 0.3 else
+                            "U has not learned rotation sharing."))
     return " ".join(lines)

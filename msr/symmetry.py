@@ -3,12 +3,23 @@
 Everything here works on a bank of filters W (C, c_in, k, k), the linear part
 of a first conv layer (bias left out: it carries no spatial structure).
 
+**Only what is not rotation-invariant is read.** A filter that is its own
+rotation (a blob, a constant, a centre-surround) gives an equivariant map and
+"matches" its own rotation, whatever the layer has learned: an offset of 80% of
+a random filter's energy made random banks read as nearly equivariant. So every
+measure below works on the anisotropic part ``W − avg_C4(W)``, each filter
+minus its own average over its four quarter turns; the share of energy in that
+average, the *isotropic share*, is reported apart. The quarter-turn average
+commutes with every rotation and flip of the 2-D problems' groups, so an exact
+group convolution's anisotropic part is again an exact group convolution.
+
 - **Equivariance error** at an angle θ with rotation R:
   ``min_P ||f(R x) − P R f(x)|| / ||f(x)||`` over probe images x, where
-  f(x) = conv(x, W) and P permutes output channels (found by linear assignment,
+  f(x) = conv(x, W − avg_C4(W)) and P permutes output channels (found by linear assignment,
   scipy). Only a disc inside the maps counts, so zero fill and the borders of
   the rotated images do not. It is 0 for an exact group convolution: rotating
-  the input rotates every map and permutes the channels.
+  the input rotates every map and permutes the channels. NaN when the filters
+  have no anisotropic part at all (nothing to read).
 - **Orbit score**: how well the filters split into rotated copies of one
   another. With g the rotation of a filter (90° by default) of order n, and the
   permutation P that best matches g·W_i to W_P(i), the group average
@@ -61,6 +72,29 @@ def inner_mask(side: int, margin: int = 2) -> torch.Tensor:
     return (yy - c) ** 2 + (xx - c) ** 2 <= (side / 2 - margin) ** 2
 
 
+# ------------------------------------------------------ isotropic part
+ISOTROPIC_ONLY = 1 - 1e-6  # an isotropic share above this (float32 rounding aside) leaves nothing to read
+
+
+def quarter_turn_average(w: torch.Tensor) -> torch.Tensor:
+    """Each filter's average over its four quarter turns: its rotation-invariant part."""
+    return sum(torch.rot90(w, r, dims=(-2, -1)) for r in range(4)) / 4
+
+
+def anisotropic(w: torch.Tensor) -> torch.Tensor:
+    """What the lens reads: each filter minus its rotation-invariant part."""
+    return w - quarter_turn_average(w)
+
+
+def isotropic_share(weight: torch.Tensor) -> float:
+    """The share of the bank's energy that is rotation-invariant filter by
+    filter (1 for blobs and constants, about 3/9 for random 3×3 filters);
+    NaN for an all-zero bank."""
+    w = weight.detach().double().cpu()
+    total = float(w.pow(2).sum())
+    return float(quarter_turn_average(w).pow(2).sum()) / total if total > 0 else math.nan
+
+
 # ------------------------------------------------------------ equivariance
 @dataclass
 class Equivariance:
@@ -70,8 +104,12 @@ class Equivariance:
 
 
 def equivariance_error(weight: torch.Tensor, probes: torch.Tensor, angle: float) -> Equivariance:
-    """The relative error of the best channel permutation at one angle."""
+    """The relative error of the best channel permutation at one angle, on
+    the filters' anisotropic part (NaN when they have none)."""
     w = weight.detach().double().cpu()
+    if not isotropic_share(w) < ISOTROPIC_ONLY:
+        return Equivariance(float(angle), math.nan, list(range(w.shape[0])))
+    w = anisotropic(w)
     x = probes.detach().double().cpu()
     k = w.shape[-1]
     fx = F.conv2d(x, w)                                   # (n, C, h, w)
@@ -87,10 +125,6 @@ def equivariance_error(weight: torch.Tensor, probes: torch.Tensor, angle: float)
     rows, cols = linear_sum_assignment(cost)
     perm = [int(c) for _, c in sorted(zip(rows, cols))]
     return Equivariance(float(angle), math.sqrt(float(cost[rows, cols].sum()) / ref), perm)
-
-
-def equivariance_errors(weight: torch.Tensor, probes: torch.Tensor, angles: list[float]) -> dict[float, float]:
-    return {float(a): equivariance_error(weight, probes, a).error for a in angles}
 
 
 # ---------------------------------------------------------------- orbits
@@ -146,20 +180,24 @@ def _orbit_share(w: torch.Tensor, rotation: FilterRotation) -> tuple[float, list
 
 @lru_cache(maxsize=64)
 def chance_share(shape: tuple[int, ...], rotation: FilterRotation, banks: int = 32) -> float:
-    """The mean ρ of random N(0, 1) filter banks of this shape. With few input
-    values per filter (9 for 3×3) and many filters, the best matching finds
-    similar pairs by chance, so ρ sits well above 1/n; the score is measured
-    from this level."""
+    """The mean ρ of the anisotropic parts of random N(0, 1) filter banks of
+    this shape. With few input values per filter (9 for 3×3) and many
+    filters, the best matching finds similar pairs by chance, so ρ sits well
+    above 1/n; the score is measured from this level."""
     g = torch.Generator().manual_seed(PROBE_SEED + 2)
-    return float(np.mean([_orbit_share(torch.randn(shape, generator=g, dtype=torch.float64), rotation)[0]
-                          for _ in range(banks)]))
+    return float(np.mean([_orbit_share(anisotropic(torch.randn(shape, generator=g, dtype=torch.float64)),
+                                       rotation)[0] for _ in range(banks)]))
 
 
 def orbit_score(weight: torch.Tensor, rotation: FilterRotation = C4) -> Orbits:
-    """(ρ − ρ₀)/(1 − ρ₀) clipped to [0, 1], ρ₀ = :func:`chance_share`: 1 for
-    exact rotated copies, about 0 for random filters of the same shape."""
+    """(ρ − ρ₀)/(1 − ρ₀) clipped to [0, 1] on the filters' anisotropic part,
+    ρ₀ = :func:`chance_share`: 1 for exact rotated copies, about 0 for random
+    filters of the same shape, also with rotation-invariant parts (offsets,
+    blobs) added. NaN when the filters have no anisotropic part."""
     w = weight.detach().double().cpu()
-    rho, perm = _orbit_share(w, rotation)
+    if not isotropic_share(w) < ISOTROPIC_ONLY:
+        return Orbits(math.nan, list(range(w.shape[0])))
+    rho, perm = _orbit_share(anisotropic(w), rotation)
     chance = chance_share(tuple(w.shape), rotation)
     return Orbits(min(1.0, max(0.0, (rho - chance) / (1 - chance))), perm)
 
@@ -207,12 +245,20 @@ def filter_metrics(banks: torch.Tensor, probes: torch.Tensor, angles: list[float
                    rotations: tuple[FilterRotation, ...] = (C4,)) -> dict:
     """Lens numbers for one or more filter banks (B, C, c_in, k, k), averaged
     over the banks: ``equivariance`` {angle: error}, ``orbit_score`` (the first
-    rotation) and ``orbit_scores`` {rotation name: score}."""
+    rotation), ``orbit_scores`` {rotation name: score} and
+    ``isotropic_share``."""
     if banks.dim() == 4:
         banks = banks.unsqueeze(0)
-    errors = {a: float(np.nanmean([equivariance_error(b, probes, a).error for b in banks])) for a in angles}
-    scores = {r.name: float(np.mean([orbit_score(b, r).score for b in banks])) for r in rotations}
-    return {"equivariance": errors, "orbit_score": scores[rotations[0].name], "orbit_scores": scores}
+    errors = {a: _mean([equivariance_error(b, probes, a).error for b in banks]) for a in angles}
+    scores = {r.name: _mean([orbit_score(b, r).score for b in banks]) for r in rotations}
+    return {"equivariance": errors, "orbit_score": scores[rotations[0].name], "orbit_scores": scores,
+            "isotropic_share": _mean([isotropic_share(b) for b in banks])}
+
+
+def _mean(values: list[float]) -> float:
+    """The mean of the numbers that are not NaN (NaN when none is)."""
+    kept = [v for v in values if not math.isnan(v)]
+    return float(np.mean(kept)) if kept else math.nan
 
 
 def reference_metrics(channels: int, kernel: int, probes: torch.Tensor, angles: list[float],

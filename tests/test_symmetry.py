@@ -1,6 +1,7 @@
 """The equivariance lens, calibrated at both ends: an exact group convolution
 scores error 0 and orbit score 1, random filters clearly worse."""
 import json
+import math
 
 import pytest
 import torch
@@ -11,8 +12,9 @@ from msr.layers import DenseConv2d, KroneckerConv2d
 from msr.lens import lens_report, verdict
 from msr.tables import equivariance_frame, orbit_frame, reference_frame
 from msr.synthetic.rotation import generate_rotation
-from msr.symmetry import (C4, C8_RING, equivariance_error, generated_filters, inner_mask, lifting_conv,
-                          orbit_score, permutation_cycles, random_conv, rotate, smooth_probes)
+from msr.symmetry import (C4, C8_RING, equivariance_error, generated_filters, inner_mask, isotropic_share,
+                          lifting_conv, orbit_score, permutation_cycles, quarter_turn_average, random_conv, rotate,
+                          smooth_probes)
 
 PROBES = smooth_probes(16)
 
@@ -81,8 +83,67 @@ def test_the_data_layers_are_group_convs_for_the_lens():
     assert orbit_score(w, C8_RING).score < 0.9
 
 
-def test_orbit_score_of_zero_filters_is_zero():
-    assert orbit_score(torch.zeros(8, 1, 3, 3)).score == 0.0
+def test_zero_filters_have_nothing_to_read():
+    assert math.isnan(orbit_score(torch.zeros(8, 1, 3, 3)).score)
+    assert math.isnan(equivariance_error(torch.zeros(8, 1, 3, 3), PROBES, 90).error)
+
+
+# ------------------------------------------------- banks built to fool the lens
+def _with_offsets(w, share, generator):
+    """Each filter plus a constant offset carrying about ``share`` of its energy."""
+    norms = w.reshape(len(w), -1).norm(dim=1).view(-1, 1, 1, 1)
+    signs = torch.randint(0, 2, (len(w), 1, 1, 1), generator=generator) * 2 - 1
+    offset = signs * norms * math.sqrt(share / (1 - share)) / 3  # a 3×3 constant c has energy 9c²
+    return w + offset
+
+
+def test_random_filters_plus_offsets_read_as_random():
+    """The offset bank: about 80% of each filter's energy in a constant. Before the
+    lens left the isotropic part out it read as close to equivariant (orbit ~0.8)."""
+    for seed in range(3):
+        g = seeded(40 + seed)
+        rand = random_conv(32, generator=g)
+        bank = _with_offsets(rand, 0.8, g)
+        assert isotropic_share(bank) > 0.75
+        assert orbit_score(bank).score < 0.15
+        ratio = equivariance_error(bank, PROBES, 90).error / equivariance_error(rand, PROBES, 90).error
+        assert ratio == pytest.approx(1.0, abs=1e-6)  # the offsets change nothing the lens reads
+
+
+def test_a_group_conv_with_the_same_offsets_still_reads_as_one():
+    for seed in range(3):
+        g = seeded(50 + seed)
+        bank = _with_offsets(lifting_conv(32, generator=g), 0.8, g)
+        assert isotropic_share(bank) > 0.75
+        assert equivariance_error(bank, PROBES, 90).error < 1e-6
+        assert orbit_score(bank).score == pytest.approx(1.0, abs=1e-9)
+
+
+def test_an_isotropic_bank_has_nothing_to_read():
+    """Blobs and constants are their own rotations: no orbit, no equivariance claim."""
+    bank = quarter_turn_average(torch.randn(16, 1, 3, 3, generator=seeded(60)))
+    assert isotropic_share(bank) == pytest.approx(1.0)
+    assert math.isnan(orbit_score(bank).score)
+    assert math.isnan(equivariance_error(bank, PROBES, 90).error)
+
+
+def test_a_shuffled_group_conv_is_not_a_group_conv():
+    """The values of an exact group conv with every filter's taps shuffled (a
+    shuffle of its own each) are not rotated copies any more; shuffling the
+    channels instead changes nothing (see above)."""
+    w = lifting_conv(32, generator=seeded(70))
+    g = seeded(71)
+    perms = torch.stack([torch.randperm(9, generator=g) for _ in range(32)])
+    shuffled = w.reshape(32, -1).gather(1, perms).reshape(w.shape)
+    rand_err = equivariance_error(random_conv(32, generator=seeded(72)), PROBES, 90).error
+    assert orbit_score(shuffled).score < 0.2
+    assert equivariance_error(shuffled, PROBES, 90).error > 0.5 * rand_err
+
+
+def test_a_random_bank_reads_as_random_at_every_angle():
+    w = random_conv(32, generator=seeded(80))
+    assert orbit_score(w).score < 0.15
+    assert 0.2 < isotropic_share(w) < 0.5
 
 
 def test_permutation_cycles():

@@ -1,17 +1,19 @@
 """The Symmetry page: its chart builders on a hand-made lens report (exact
 numbers, no training), and the page itself on a tiny Rotated MNIST run, a
 tiny rot4 run and a 1-D run it must not offer."""
+import math
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from matplotlib.figure import Figure
 from streamlit.testing.v1 import AppTest
 
 from msr.cli import main
-from msr.lens import LensReport, LensStep
+from msr.lens import LensReport, LensStep, agreement, informative_angles, verdict
 from msr.tables import equivariance_frame, invariance_frame, orbit_frame, reference_frame
 from msr.viz import symmetry as vs
 from msr.viz.export import figure_png
@@ -33,12 +35,16 @@ def exact_bank(rng) -> np.ndarray:
 @pytest.fixture
 def report() -> LensReport:
     rng = np.random.default_rng(0)
-    start = LensStep(0, {"45": 0.26, "90": 0.66}, 0.02, {"C4": 0.02}, u_equivariance={"45": 0.24, "90": 0.6},
-                     u_orbit_score=0.1, invariance={"90": 0.4}, filters=rng.normal(size=(9, 3, 3)),
+    start = LensStep(0, {"45": 0.26, "90": 0.66}, 0.02, {"C4": 0.02}, isotropic_share=0.33,
+                     u_equivariance={"45": 0.24, "90": 0.6}, u_orbit_score=0.1, invariance={"90": 0.4},
+                     invariance_chance={"90": 0.3}, invariance_kappa={"90": 1 / 7},
+                     accuracy={"0": 0.5, "90": 0.3}, filters=rng.normal(size=(9, 3, 3)),
                      orbits=[list(range(9))], generated=rng.normal(size=(9, 3, 3)), generated_orbits=[[0, 1], *[
                          [i] for i in range(2, 9)]])
-    end = LensStep(10, {"45": 0.21, "90": 0.05}, 0.9, {"C4": 0.9}, u_equivariance={"45": 0.2, "90": 0.01},
-                   u_orbit_score=0.95, invariance={"90": 0.85}, filters=exact_bank(rng),
+    end = LensStep(10, {"45": 0.21, "90": 0.05}, 0.9, {"C4": 0.9}, isotropic_share=0.3,
+                   u_equivariance={"45": 0.2, "90": 0.01}, u_orbit_score=0.95, invariance={"90": 0.85},
+                   invariance_chance={"90": 0.25}, invariance_kappa={"90": 0.8}, accuracy={"0": 0.9, "90": 0.85},
+                   filters=exact_bank(rng),
                    orbits=[[0, 1, 2, 3], [4, 5, 6, 7], [8]], generated=exact_bank(rng),
                    generated_orbits=[[0, 1, 2, 3], [4, 5, 6, 7], [8]])
     return LensReport("run-x", "mnist", "dense on Rotated MNIST", [45.0, 90.0], REFERENCE, [start, end])
@@ -94,12 +100,17 @@ def test_angle_errors_chart_marks_both_references_at_every_angle(report):
     assert chart.to_dict()["height"] >= 260
 
 
-def test_invariance_chart_reads_shares_as_percent(report):
-    chart = vs.invariance_chart(invariance_frame(report))
+def test_invariance_is_read_beyond_chance_beside_its_accuracy(report):
+    frame = invariance_frame(report)
+    chart = vs.invariance_chart(frame)
     spec = chart.to_dict()
-    assert len(chart.data) == 2
-    assert spec["encoding"]["y"]["axis"]["format"] == "%"
-    assert spec["encoding"]["y"]["scale"]["domain"] == [0, 1]
+    assert len(chart.data) == 2 and chart.data["kappa"].tolist() == pytest.approx([1 / 7, 0.8])
+    assert "kappa" in spec["encoding"]["y"]["title"]
+    tips = {t["title"] for t in spec["encoding"]["tooltip"]}
+    assert {"predictions unchanged", "unchanged by chance"} <= tips
+    acc = vs.accuracy_chart(frame)
+    assert len(acc.data) == 4 and acc.to_dict()["encoding"]["y"]["axis"]["format"] == "%"
+    assert sorted(acc.data["angle_label"].unique()) == ["0°", "90°"], "the upright accuracy is shown too"
 
 
 def test_filter_grid_has_one_row_per_orbit_and_wraps_long_ones(report):
@@ -129,7 +140,7 @@ def test_tooltips_name_their_fields_in_words(report):
     eq, ref = equivariance_frame(report), reference_frame(report)
     charts = [vs.equivariance_chart(eq, ref, 90.0), vs.orbit_chart(orbit_frame(report), report.reference),
               vs.angle_errors_chart(vs.angle_errors_frame(eq, ref, 10), 10),
-              vs.invariance_chart(invariance_frame(report))]
+              vs.invariance_chart(invariance_frame(report)), vs.accuracy_chart(invariance_frame(report))]
     for chart in charts:
         spec = chart.to_dict()
         for part in spec.get("layer", [spec]):
@@ -139,11 +150,14 @@ def test_tooltips_name_their_fields_in_words(report):
 
 def test_numbers_and_headlines(report):
     frame = vs.numbers_frame(report)
-    assert set(frame["measure"]) == {"equivariance error", "orbit score", "unchanged predictions"}
+    assert set(frame["measure"]) == {"equivariance error", "orbit score", "unchanged predictions",
+                                     "unchanged by chance", "unchanged beyond chance (kappa)", "accuracy",
+                                     "isotropic share"}
     refs = frame[frame["step"].isna()]
     assert set(refs["layer"]) == {vs.EXACT, vs.RANDOM} and len(refs) == 2 * 2 + 2
     heads = vs.headlines(report, [0.0, 45.0, 90.0])
-    assert [h.label for h in heads] == ["Orbit score", "Error at 90°", "Run-angle error", "U orbit score"]
+    # 45° does not inform (the exact group conv is not clearly better than a random conv there): no run-angle error
+    assert [h.label for h in heads] == ["Orbit score", "Error at 90°", "Isotropic share", "U orbit score"]
     assert heads[1].text() == "0.05" and heads[1].delta_text(0) == "-0.61 since step 0"
     assert "0.65" in heads[1].help, "the random reference is named"
 
@@ -193,7 +207,7 @@ def test_page_answers_for_mnist_rot4_and_rot8_flip_and_leaves_1d_runs_out(runs):
         assert ("U orbit score" in labels) == has_u
         assert ("Orbit score, 45°" in labels) == (kind == "rot8_flip")
         assert at.toggle(key="symmetry_show_u").disabled != has_u
-        assert len(at.get("vega_lite_chart")) == (4 if kind == "mnist" else 3), "invariance on MNIST only"
+        assert len(at.get("vega_lite_chart")) == (5 if kind == "mnist" else 3), "invariance and accuracy on MNIST only"
         assert len(at.get("image")) == (2 if has_u else 1), "applied filters, and what U generates"
         assert "Download all numbers (CSV)" in [b.label for b in at.get("download_button")]
     assert seen == {"mnist", "rot4", "rot8_flip"}
@@ -224,3 +238,40 @@ def test_page_without_runs(tmp_path):
     at.run()
     assert_clean(at)
     assert any("No run to read yet" in i.value for i in at.info)
+
+
+# ---------------------------------------------------------------- the verdict
+def test_verdict_rests_only_on_angles_where_the_references_differ(report):
+    text = verdict(report)
+    assert "close to rotation-equivariant at 90°" in text
+    assert "At 45° an exact group conv is not clearly better than a random conv" in text
+    assert "45°" not in text.split("close to rotation-equivariant at")[1].split(".")[0]
+    assert informative_angles(REFERENCE) == ["90"]
+
+
+def test_verdict_on_an_isotropic_layer_says_there_is_nothing_to_read(report):
+    last = report.steps[-1]
+    flat = LensStep(20, {"45": math.nan, "90": math.nan}, math.nan, {"C4": math.nan}, isotropic_share=1.0)
+    text = verdict(LensReport("run-x", "mnist", "m", [45.0, 90.0], REFERENCE, [last, flat]))
+    assert "rotation-invariant on their own" in text and "equivariant at" not in text
+
+
+def test_verdict_names_a_large_isotropic_share(report):
+    step = LensStep(20, {"45": 0.3, "90": 0.6}, 0.05, {"C4": 0.05}, isotropic_share=0.8)
+    text = verdict(LensReport("run-x", "mnist", "m", [45.0, 90.0], REFERENCE, [step]))
+    assert "not rotation-equivariant at 90°" in text and "80% of the filters' energy is rotation-invariant" in text
+
+
+def test_agreement_is_corrected_for_chance():
+    labels = torch.tensor([[0, 1, 2, 0, 1, 2]] * 4)
+    same = agreement({0.0: labels.clone(), 90.0: labels.clone()}, 0.0, labels, 3)
+    assert same["invariance"]["90"] == 1.0 and same["kappa"]["90"] == pytest.approx(1.0)
+    assert same["accuracy"] == {"0": 1.0, "90": 1.0}
+    constant = torch.zeros_like(labels)  # one digit for every query: agrees with itself every time
+    const = agreement({0.0: constant, 90.0: constant.clone()}, 0.0, labels, 3)
+    assert const["invariance"]["90"] == 1.0 and const["chance"]["90"] == 1.0 and math.isnan(const["kappa"]["90"])
+    g = torch.Generator().manual_seed(0)
+    a, b = (torch.randint(0, 3, (200, 30), generator=g) for _ in range(2))
+    unrelated = agreement({0.0: a, 90.0: b}, 0.0, torch.zeros_like(a), 3)
+    assert unrelated["invariance"]["90"] == pytest.approx(1 / 3, abs=0.02)
+    assert abs(unrelated["kappa"]["90"]) < 0.03

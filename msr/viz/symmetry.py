@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ..lens import LensReport
+from ..lens import LensReport, informative_angles
 from ..tables import equivariance_frame, invariance_frame, orbit_frame, reference_frame
 from .style import readable
 
@@ -96,8 +96,17 @@ def numbers_frame(report: LensReport) -> pd.DataFrame:
         parts.append(pd.DataFrame([{"step": st, "layer": lay, "measure": "orbit score at 45°", "angle": math.nan,
                                     "value": v} for st, lay, v in c8]))
     inv = invariance_frame(report)
-    parts.append(pd.DataFrame({"step": inv["step"], "layer": "predictions", "measure": "unchanged predictions",
-                               "angle": inv["angle"], "value": inv["unchanged"]}))
+    for column, measure in (("unchanged", "unchanged predictions"), ("chance", "unchanged by chance"),
+                            ("kappa", "unchanged beyond chance (kappa)"), ("accuracy", "accuracy")):
+        part = inv[inv[column].notna()]
+        parts.append(pd.DataFrame({"step": part["step"], "layer": "predictions", "measure": measure,
+                                   "angle": part["angle"], "value": part[column]}))
+    iso = [(s.step, APPLIED, s.isotropic_share) for s in report.steps]
+    iso += [(s.step, GENERATED, s.u_isotropic_share) for s in report.steps if s.u_isotropic_share is not None]
+    iso += [(math.nan, name, report.reference[key].get("isotropic_share"))
+            for key, name in (("group_conv", EXACT), ("random_conv", RANDOM))]
+    parts.append(pd.DataFrame([{"step": st, "layer": lay, "measure": "isotropic share", "angle": math.nan,
+                                "value": v} for st, lay, v in iso if v is not None]))
     ref = reference_frame(report)
     parts.append(pd.DataFrame({"step": math.nan, "layer": ref["reference"], "measure": "equivariance error",
                                "angle": ref["angle"], "value": ref["error"]}))
@@ -146,11 +155,13 @@ def _diff(a: float | None, b: float | None) -> float | None:
 
 def headlines(report: LensReport, own_angles: Sequence[float]) -> list[Headline]:
     """The answer's numbers: orbit score (and at 45° for the C8 problems),
-    error at 90°, mean error at the run's own angles, and what U generates
-    (when the model has a U)."""
+    error at 90°, mean error at the run's own angles where they inform (an
+    exact group conv clearly beats a random conv there), the isotropic share,
+    and what U generates (when the model has a U)."""
     first, last = report.steps[0], report.steps[-1]
     ref = report.reference
     exact, rand = ref["group_conv"], ref["random_conv"]
+    informative = set(informative_angles(ref))
     out = [Headline("Orbit score", last.orbit_score, _diff(last.orbit_score, first.orbit_score),
                     f"1 = the filters are rotated copies of each other (exact group conv: "
                     f"{exact['orbit_score']:.2f}); random filters score {rand['orbit_score']:.2f}.")]
@@ -167,7 +178,7 @@ def headlines(report: LensReport, own_angles: Sequence[float]) -> list[Headline]
                             f"{exact['equivariance'][90.0]:.2f}); random conv: {rand['equivariance'][90.0]:.2f}.",
                             lower_is_better=True))
     own = [float(a) % 360 for a in own_angles if float(a) % 360]
-    keys = [k for k in (f"{a:g}" for a in own) if k in last.equivariance]
+    keys = [k for k in (f"{a:g}" for a in own) if k in last.equivariance and k in informative]
     if keys and keys != ["90"]:
         names = ", ".join(angle_label(k) for k in keys)
         ex = _mean([exact["equivariance"][float(k)] for k in keys])
@@ -178,6 +189,13 @@ def headlines(report: LensReport, own_angles: Sequence[float]) -> list[Headline]
                             f"Mean equivariance error over the run's own angles ({names}). Exact group conv: "
                             f"{ex:.2f}; random conv: {rn:.2f}.",
                             lower_is_better=True))
+    if last.isotropic_share is not None:
+        out.append(Headline("Isotropic share", last.isotropic_share,
+                            _diff(last.isotropic_share, first.isotropic_share),
+                            "The share of the filters' energy that is rotation-invariant filter by filter (blobs, "
+                            "offsets). It matches every rotation whatever the layer learned, so the other numbers "
+                            f"leave it out. Random conv: {rand.get('isotropic_share', math.nan):.2f}; 1 = nothing "
+                            "left to read.", lower_is_better=False))
     if last.u_orbit_score is not None:
         out.append(Headline("U orbit score", last.u_orbit_score, _diff(last.u_orbit_score, first.u_orbit_score),
                             "The orbit score of layers U generates from random v: the symmetry every task "
@@ -277,17 +295,36 @@ def orbit_chart(orbits: pd.DataFrame, reference: dict, layers: Sequence[str] = L
 
 
 def invariance_chart(frame: pd.DataFrame) -> alt.TopLevelMixin:
-    """Share of predictions unchanged when the query is rotated, per angle."""
-    data = frame.assign(angle_label=frame["angle"].map(angle_label))
+    """Agreement of the predictions on rotated queries with those upright,
+    beyond what chance agreement gives (Cohen's kappa: 0 = no more than
+    chance, 1 = always the same), per angle; the raw share and the chance
+    share are in the tooltip."""
+    data = frame[frame["kappa"].notna()].assign(angle_label=lambda f: f["angle"].map(angle_label))
     order = _angle_order(data["angle"]) if len(data) else []
     chart = alt.Chart(data).mark_line(point=True, strokeWidth=2).encode(
         x=alt.X("step:Q", title="step", axis=STEP_AXIS),
-        y=alt.Y("unchanged:Q", title="predictions unchanged", scale=alt.Scale(domain=[0, 1]),
-                axis=alt.Axis(format="%")),
+        y=alt.Y("kappa:Q", title="agreement beyond chance (kappa)", scale=alt.Scale(domain=[-0.2, 1])),
         color=alt.Color("angle_label:N", sort=order, title="query rotated by", scale=_angle_scale(order)),
         tooltip=[alt.Tooltip("step:Q", title="step"), alt.Tooltip("angle_label:N", title="query rotated by"),
-                 alt.Tooltip("unchanged:Q", format=".1%", title="predictions unchanged")],
-    ).properties(title="Predictions that stay the same when the query is rotated", height=CHART_HEIGHT)
+                 alt.Tooltip("kappa:Q", format=".2f", title="kappa"),
+                 alt.Tooltip("unchanged:Q", format=".1%", title="predictions unchanged"),
+                 alt.Tooltip("chance:Q", format=".1%", title="unchanged by chance")],
+    ).properties(title="Predictions unchanged by rotating the query, beyond chance", height=CHART_HEIGHT)
+    return readable(chart)
+
+
+def accuracy_chart(frame: pd.DataFrame) -> alt.TopLevelMixin:
+    """The accuracy that goes with those predictions, per query angle (0°
+    included), over the steps."""
+    data = frame[frame["accuracy"].notna()].assign(angle_label=lambda f: f["angle"].map(angle_label))
+    order = _angle_order(data["angle"]) if len(data) else []
+    chart = alt.Chart(data).mark_line(point=True, strokeWidth=2).encode(
+        x=alt.X("step:Q", title="step", axis=STEP_AXIS),
+        y=alt.Y("accuracy:Q", title="accuracy", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
+        color=alt.Color("angle_label:N", sort=order, title="query rotated by", scale=_angle_scale(order)),
+        tooltip=[alt.Tooltip("step:Q", title="step"), alt.Tooltip("angle_label:N", title="query rotated by"),
+                 alt.Tooltip("accuracy:Q", format=".1%", title="accuracy")],
+    ).properties(title="Accuracy of those predictions", height=CHART_HEIGHT)
     return readable(chart)
 
 
