@@ -141,6 +141,21 @@ def update_readme(start: str, end: str, body: str, rerun: str) -> None:
     readme.write_text(text)
 
 
+def publish(text: str, heading: str, out: str | None, markers: tuple[str, str] | None, rerun: str) -> None:
+    """Write a result as a docs page (``out``, under ``heading``) and, with
+    ``markers``, into the README between them; both end with how to rerun it."""
+    from pathlib import Path
+
+    if out:
+        path = Path(out)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"### {heading}\n\n{text}\n\nRerun: `{rerun}`\n", encoding="utf-8")
+        print(f"wrote {path}")
+    if markers:
+        update_readme(*markers, text, rerun)
+        print("updated README.md")
+
+
 def pick(text: str, allowed, name: str) -> list[str]:
     """A comma-separated choice list; ValueError (one line) on an unknown entry."""
     values = [v for v in text.split(",") if v]

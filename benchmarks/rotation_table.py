@@ -3,6 +3,12 @@ MAML-Conv, MSR-Conv (Kronecker U) and MSR-Conv (dense U) on rot4 / rot8 /
 rot8_flip with the authors' protocol, and what the equivariance lens says
 about each model's layer at the end.
 
+Each model runs at its own inner rate: a short run per candidate starting
+rate (the authors' 0.1 and C/2, the rate at which one SGD step solves a task)
+is scored on validation tasks, the last fifth of the training tasks, and the
+best one is used for the full run. A rate that suits one model can starve
+another, so one shared rate would compare step sizes as much as models.
+
 Runs the models in parallel worker processes (one torch thread each), prints
 the table as markdown and writes it into the README between the
 ``rotation-table`` markers (``--update-readme``) and to docs/rotation_table.md.
@@ -21,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import machine, pick, update_readme  # noqa: E402
+from benchmarks.common import machine, pick, publish, update_readme  # noqa: E402
 from msr.synthetic.config import SyntheticConfig  # noqa: E402
 from msr.synthetic.data import DEFAULT_CACHE  # noqa: E402
 from msr.synthetic.models import ROTATION_MODELS  # noqa: E402
@@ -43,6 +49,31 @@ def one_step_rate(problem: str) -> float:
     return GROUPS[problem].channels / 2
 
 
+def candidate_rates(problem: str, base: SyntheticConfig) -> list[float]:
+    return sorted({base.inner_lr, one_step_rate(problem)})
+
+
+def search_one(problem: str, model: str, base: SyntheticConfig, rate: float, steps: int) -> dict:
+    """A short run at one starting rate, scored on validation tasks."""
+    res = run_synthetic(problem, model, config=base, keep_snapshots=False, inner_lr=rate, eval_on="validation",
+                        steps=steps, eval_interval=steps, test_tasks=min(base.test_tasks, 200))
+    return {"problem": problem, "model": model, "rate": rate, "val_mse": res.summary()["test_mse"]}
+
+
+def chosen_rates(searched: list[dict]) -> dict[tuple[str, str], float]:
+    """(problem, model) -> the starting rate with the lowest validation MSE
+    (a run that diverged has none)."""
+    best: dict[tuple[str, str], tuple[float, float]] = {}
+    for r in searched:
+        mse = r["val_mse"]
+        if mse is None or mse != mse:
+            continue
+        key = (r["problem"], r["model"])
+        if key not in best or mse < best[key][0]:
+            best[key] = (mse, r["rate"])
+    return {k: rate for k, (_, rate) in best.items()}
+
+
 def run_one(problem: str, model: str, base: SyntheticConfig, **settings) -> dict:
     t0 = time.perf_counter()
     res = run_synthetic(problem, model, config=base, keep_snapshots=False, **settings)
@@ -51,6 +82,7 @@ def run_one(problem: str, model: str, base: SyntheticConfig, **settings) -> dict
     s["equiv_errors"] = res.last.get("equiv_errors")
     s["final_lr"] = next(iter(res.last.get("inner_lrs", {}).values()), None)
     s["start"] = {k: res.history[0].get(k) for k in ("equiv_error", "orbit_score", "u_equiv_error", "u_orbit_score")}
+    s["inner_lr"] = settings.get("inner_lr", base.inner_lr)
     return s
 
 
@@ -72,7 +104,7 @@ def markdown(rows: list[dict], problems: list[str], models: list[str]) -> str:
         return f"**{text}**" if r["test_mse"] == best[r["problem"]] else text
 
     for m in models:
-        cells = _cells(by, m, problems, mse)
+        cells = _cells(by, m, problems, lambda r: f"{mse(r)} (rate {r['inner_lr']:g})")
         latent = [str(by[(p, m)]["latent"]) for p in problems if (p, m) in by and by[(p, m)]["latent"]]
         name = ROTATION_MODELS[m].label + (f" (latent {' / '.join(latent)})" if latent else "")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
@@ -93,21 +125,55 @@ def markdown(rows: list[dict], problems: list[str], models: list[str]) -> str:
     return "\n".join(lines)
 
 
-def document(table: str, rows: list[dict], base: SyntheticConfig, total: float, jobs: int) -> str:
+def search_table(searched: list[dict], problems: list[str], models: list[str]) -> str:
+    """Every candidate's validation MSE, the chosen one in bold."""
+    chosen = chosen_rates(searched)
+    by: dict[tuple[str, str], list[dict]] = {}
+    for r in searched:
+        by.setdefault((r["problem"], r["model"]), []).append(r)
+    lines = ["| Model | " + " | ".join(problems) + " |", "|---|" + "---:|" * len(problems)]
+    for m in models:
+        cells = []
+        for p in problems:
+            parts = []
+            for r in sorted(by.get((p, m), []), key=lambda r: r["rate"]):
+                text = f"{r['rate']:g}: " + ("diverged" if r["val_mse"] is None or r["val_mse"] != r["val_mse"]
+                                             else f"{r['val_mse']:.3f}")
+                parts.append(f"**{text}**" if chosen.get((p, m)) == r["rate"] else text)
+            cells.append(", ".join(parts) or "–")
+        lines.append(f"| {ROTATION_MODELS[m].label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def document(table: str, rows: list[dict], base: SyntheticConfig, total: float, jobs: int,
+             searched: list[dict], search_steps: int, problems: list[str], models: list[str]) -> str:
     when = dt.datetime.now().strftime("%Y-%m-%d")
     times = ", ".join(f"{r['problem']} {ROTATION_MODELS[r['model']].label} {r['wall_seconds']:.0f} s" for r in rows)
+    search = ""
+    if searched:
+        search = f"""
+
+Each model's starting inner rate was chosen among {{0.1, C/2}} (C output channels: C/2 is the rate at which
+one SGD step solves a task whose inputs are white noise) by a {search_steps}-step run per candidate, scored on
+validation tasks (the last fifth of the training tasks; never the test tasks). Validation MSE per candidate,
+the chosen one in bold:
+
+{search_table(searched, problems, models)}"""
     return f"""Test MSE after adapting to each test task (mean over {base.test_tasks} test tasks ± half-width of the 95 %
-Student-t interval; bold = lowest per problem). Protocol of the authors' code: {base.shots} support +
-{base.queries} query examples per task, {base.tasks_per_step} tasks per step, inner lr {base.inner_lr} learned
+Student-t interval; bold = lowest per problem), each model at the starting inner rate its validation tasks
+chose (in brackets). Protocol of the authors' code otherwise: {base.shots} support +
+{base.queries} query examples per task, {base.tasks_per_step} tasks per step, inner lr learned
 per layer, {base.inner_steps} inner SGD step, Adam {base.outer_lr}, {base.steps} outer steps,
 {", ".join(f"{GROUPS[p].tasks} tasks ({p})" for p in GROUPS)} split 80/20, seed {base.seed}, dataset seed
-{base.data_seed}.
+{base.data_seed}.{search}
 
 {table}
 
 Equivariance error: `min_P ||f(Rx) − P R f(x)|| / ||f(x)||` at 90° on smooth probe images (0 for a group
 convolution; random convolutions of these shapes give about 0.5–0.7). Orbit score: 1 when the filters are
-rotated copies of one another, about 0 for random filters. See `msr/symmetry.py`.
+rotated copies of one another, about 0 for random filters. Both read only the part of each filter that is not
+rotation-invariant (each filter minus its average over its four quarter turns), so blobs and offsets cannot
+pass for sharing. See `msr/symmetry.py`.
 
 Machine: {machine()}; {jobs} run(s) at a time, 1 thread each. All {len(rows)} runs took {total / 60:.1f} min
 ({when}): {times}."""
@@ -136,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cache-dir", default=str(DEFAULT_CACHE))
     p.add_argument("--out", default=str(DEFAULT_OUT), help="markdown file to write ('' = none)")
     p.add_argument("--update-readme", action="store_true", help="write the table into README.md")
+    p.add_argument("--search-steps", type=int, default=200,
+                   help="steps of each rate-search run on validation tasks (0: no search, every model at 0.1)")
     p.add_argument("--diagnose", action="store_true",
                    help="instead: MAML-Conv with its inner rate starting at C/2 (is MAML-Conv's gap its step size?)")
     args = p.parse_args(argv)
@@ -160,8 +228,19 @@ def main(argv: list[str] | None = None) -> int:
     pairs = [(pr, m) for pr in problems for m in models]
     # The slowest problems first, so parallel workers finish together.
     pairs.sort(key=lambda pm: -GROUPS[pm[0]].channels)
+    searched: list[dict] = []
+    if args.search_steps > 0:
+        with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+            jobs = [pool.submit(search_one, pr, m, base, rate, args.search_steps)
+                    for pr, m in pairs for rate in candidate_rates(pr, base)]
+            for job in jobs:
+                searched.append(job.result())
+                r = searched[-1]
+                print(f"search {r['problem']:9} {ROTATION_MODELS[r['model']].label:20} rate {r['rate']:g}: "
+                      f"validation MSE {r['val_mse']}", file=sys.stderr, flush=True)
+    rates = chosen_rates(searched)
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        futures = {pm: pool.submit(run_one, *pm, base) for pm in pairs}
+        futures = {pm: pool.submit(run_one, *pm, base, inner_lr=rates.get(pm, base.inner_lr)) for pm in pairs}
         rows = []
         for (problem, model), fut in futures.items():
             s = fut.result()
@@ -172,17 +251,10 @@ def main(argv: list[str] | None = None) -> int:
     total = time.perf_counter() - t0
     rows.sort(key=lambda r: (problems.index(r["problem"]), models.index(r["model"])))
     table = markdown(rows, problems, models)
-    print(table)
     command = f"{COMMAND} {shlex.join(argv_list(argv))}".strip()
-    text = document(table, rows, base, total, args.jobs)
-    if args.out:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(f"### 2-D rotation problems\n\n{text}\n\nRerun: `{command}`\n", encoding="utf-8")
-        print(f"wrote {out}")
-    if args.update_readme:
-        update_readme(*MARKERS, text, command)
-        print("updated README.md")
+    text = document(table, rows, base, total, args.jobs, searched, args.search_steps, problems, models)
+    print(text)
+    publish(text, "2-D rotation problems", args.out, MARKERS if args.update_readme else None, command)
     return 0
 
 

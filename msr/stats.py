@@ -7,13 +7,19 @@ import torch
 from scipy import stats
 
 
+def t_quantile(df: int, confidence: float = 0.95) -> float:
+    """The two-sided Student-t quantile: the half-width of an interval of the
+    mean is this times the standard error."""
+    return float(stats.t.ppf(0.5 + confidence / 2, df))
+
+
 def t_halfwidth(values: torch.Tensor, confidence: float = 0.95) -> float:
     """Half-width of the Student-t interval of the mean (the authors' test_err)."""
     n = values.numel()
     if n < 2:
         return float("nan")
     sem = float(values.double().std(unbiased=True)) / math.sqrt(n)
-    return float(stats.t.ppf(0.5 + confidence / 2, n - 1) * sem)
+    return t_quantile(n - 1, confidence) * sem
 
 
 def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:

@@ -4,15 +4,29 @@ A sweep lives in ``<runs_dir>/.sweeps/<sweep-id>/`` (list_runs skips dot
 folders):
 
 - ``sweep.json``: its definition (the fixed config, the grid, the seeds, how
-  to execute it), written once;
+  to execute it, and an optional inner-rate search), written once;
 - ``runs.json``: point key -> run folder, rewritten as runs are created;
+- ``rates.json``: with a rate search, the inner rate chosen for each grid
+  setting and every candidate's validation accuracy, written once the search
+  is over;
 - ``stop``: a request to stop the sweep;
 - ``driver.lock``: held (flock) by the process running the sweep, ``driver.json``
   the pid and host of one launched from the app, ``driver.log`` its output.
 
 Every point is a normal run folder under the runs folder (listed on the Runs
 page, resumable), so a sweep survives its driver: ``resume`` finishes what is
-missing. Executors: ``local`` launches detached workers (msr.worker.launch),
+missing.
+
+**Each setting at its own inner rate.** With a rate search, every grid
+setting first trains a short run per candidate inner rate, evaluated on
+meta-validation tasks drawn from the training images (``eval_on=
+validation``), never on the test images. The candidate with the best final
+validation accuracy is that setting's rate for its seeds. A rate suited to
+one model can blow up another (a plain head adapts 100,000 weights, a dense-U
+head 8), so a comparison at one shared rate measures the rate as much as the
+model.
+
+Executors: ``local`` launches detached workers (msr.worker.launch),
 at most N at once; ``ray`` runs each point as a Ray task. Every run trains
 with the same thread count under both, so their metrics are identical.
 """
@@ -42,7 +56,8 @@ from .stats import t_halfwidth
 EXECUTORS = ("local", "ray")
 SWEEPS = ".sweeps"
 POLL_SECONDS = 0.5
-DRIVER, DRIVER_LOCK = "driver.json", "driver.lock"  # who was launched to run the sweep; held while one does
+DRIVER, DRIVER_LOCK = "driver.json", "driver.lock"
+RATES = "rates.json"  # who was launched to run the sweep; held while one does
 # Grid fields that cannot vary: where runs go, and what names a run.
 NOT_GRIDDED = ("runs_dir", "seed", "angles", "name")
 
@@ -60,6 +75,7 @@ class SweepSpec:
     address: str | None = None  # a Ray cluster; None: a local Ray
     gpus_per_run: float = 0.25  # on CUDA, the share of a GPU each Ray task asks for
     name: str = ""
+    rate_search: dict | None = None  # {"values": [inner rates], "steps": n, "seed": s}: see the module docstring
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -69,19 +85,40 @@ class SweepSpec:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 
+    def settings(self) -> list[dict]:
+        """Every combination of grid values, in grid order."""
+        names = list(self.grid)
+        return [dict(zip(names, values)) for values in itertools.product(*(self.grid[n] for n in names))]
+
     def points(self) -> list["Point"]:
         """Every (grid values, seed), grid order first, then seeds."""
-        names = list(self.grid)
-        out = []
-        for values in itertools.product(*(self.grid[n] for n in names)):
-            setting = dict(zip(names, values))
-            for seed in self.seeds:
-                out.append(Point(setting, seed))
-        return out
+        return [Point(setting, seed) for setting in self.settings() for seed in self.seeds]
 
-    def config(self, point: "Point") -> RunConfig:
+    def search_points(self) -> list["Point"]:
+        """The rate search's runs: every grid setting at every candidate rate
+        (none without a search)."""
+        if not self.rate_search:
+            return []
+        seed = int(self.rate_search.get("seed", 0))
+        return [Point(setting, seed, rate) for setting in self.settings() for rate in self.rate_search["values"]]
+
+    def all_points(self) -> list["Point"]:
+        return self.search_points() + self.points()
+
+    def config(self, point: "Point", rates: Mapping[str, float] | None = None) -> RunConfig:
+        """The point's run config. A search point trains for the search's steps
+        and is evaluated on validation tasks; a main point of a sweep with a
+        search takes its setting's chosen rate from ``rates`` (group -> rate;
+        the fixed inner rate until one is chosen)."""
         cfg = RunConfig.from_dict({**self.base, **point.setting, "seed": point.seed})
         label = ", ".join(f"{k}={_text(v)}" for k, v in point.setting.items())
+        if point.rate is not None:
+            cfg = cfg.replace(inner_lr=point.rate, eval_on="validation", steps=int(self.rate_search["steps"]),
+                              eval_interval=min(cfg.eval_interval, int(self.rate_search["steps"])))
+            return cfg.replace(name=f"{self.name or 'sweep'}: rate search, {label + ', ' if label else ''}"
+                                    f"inner rate {_text(point.rate)}")
+        if self.rate_search and rates and point.group in rates:
+            cfg = cfg.replace(inner_lr=float(rates[point.group]))
         return cfg.replace(name=f"{self.name or 'sweep'}: {label + ', ' if label else ''}seed {point.seed}")
 
 
@@ -89,10 +126,12 @@ class SweepSpec:
 class Point:
     setting: dict
     seed: int
+    rate: float | None = None  # a rate search's candidate inner rate (None: a run of the sweep proper)
 
     @property
     def key(self) -> str:
-        return json.dumps({**self.setting, "seed": self.seed}, sort_keys=True)
+        extra = {} if self.rate is None else {"rate search": self.rate}
+        return json.dumps({**self.setting, "seed": self.seed, **extra}, sort_keys=True)
 
     @property
     def group(self) -> str:
@@ -163,16 +202,51 @@ def check(spec: SweepSpec) -> list[RunConfig]:
         raise ConfigError(f"workers must be a whole number ≥ 1, got {spec.workers!r}")
     if not isinstance(spec.threads, int) or spec.threads < 1:
         raise ConfigError(f"threads must be a whole number ≥ 1, got {spec.threads!r}")
+    if spec.rate_search is not None:
+        _check_rate_search(spec)
     configs = []
-    for point in spec.points():
+    for point in spec.all_points():
         cfg = spec.config(point)
         try:
             cfg.validate()
         except ConfigError as exc:
             where = ", ".join(f"{k}={_text(v)}" for k, v in point.setting.items()) or "the fixed settings"
+            if point.rate is not None:
+                where = f"rate search ({where}, inner rate {_text(point.rate)})"
             raise ConfigError(f"{where}: {exc}", errors=exc.errors) from None
         configs.append(cfg)
     return configs
+
+
+MAX_RATES = 12
+
+
+def _check_rate_search(spec: SweepSpec) -> None:
+    search = spec.rate_search
+    if not isinstance(search, dict) or not isinstance(search.get("values"), list):
+        raise ConfigError("a rate search needs a list of candidate inner rates", field="rate_search")
+    values = search["values"]
+    if not 1 <= len(values) <= MAX_RATES or len(set(values)) != len(values) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0 for v in values):
+        raise ConfigError(f"the rate search takes 1 to {MAX_RATES} distinct inner rates > 0, e.g. 0.01,0.1,1; got "
+                          f"{values!r}", field="rate_search")
+    if "inner_lr" in spec.grid:
+        raise ConfigError("a rate search chooses the inner rate itself: do not also vary inner_lr in the grid",
+                          field="rate_search")
+    steps = search.get("steps")
+    if not isinstance(steps, int) or isinstance(steps, bool) or not 1 <= steps <= 100_000:
+        raise ConfigError(f"the rate search's steps must be a whole number from 1 to 100,000, got {steps!r}",
+                          field="rate_search")
+
+
+def parse_rates(text: str) -> list[float]:
+    """'0.01, 0.1, 1' -> [0.01, 0.1, 1.0] (ConfigError naming the bad entry)."""
+    try:
+        values = [float(v) for v in text.replace(";", ",").split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"--rate-search takes inner rates separated by commas, e.g. 0.01,0.1,1; got {text!r}",
+                          field="rate_search") from None
+    return values
 
 
 def default_workers(configs: list[RunConfig], threads: int = 1) -> int:
@@ -193,6 +267,14 @@ class Sweep:
     path: Path
     spec: SweepSpec
     runs: dict[str, str] = field(default_factory=dict)  # point key -> run folder
+    rates: dict | None = None  # rates.json: {"chosen": {group: rate}, "candidates": {group: {rate: accuracy}}}
+
+    @property
+    def chosen_rates(self) -> dict[str, float]:
+        return dict((self.rates or {}).get("chosen") or {})
+
+    def config(self, point: "Point") -> RunConfig:
+        return self.spec.config(point, self.chosen_rates)
 
     @property
     def sweep_id(self) -> str:
@@ -211,10 +293,12 @@ class Sweep:
     def stop_requested(self) -> bool:
         return (self.path / "stop").exists()
 
-    def records(self) -> dict[str, Any]:
-        """Point key -> its run's record (None: no run yet)."""
+    def records(self, points: Iterable["Point"] | None = None) -> dict[str, Any]:
+        """Point key -> its run's record (None: no run yet), for every point
+        (the rate search's included) or the given ones."""
+        points = self.spec.all_points() if points is None else points
         return {p.key: (load_run(self.runs[p.key], with_metrics=False) if p.key in self.runs else None)
-                for p in self.spec.points()}
+                for p in points}
 
 
 def create_sweep(spec: SweepSpec) -> Sweep:
@@ -233,9 +317,10 @@ def load_sweep(path: str | Path) -> Sweep:
     try:
         spec = SweepSpec.from_dict(json.loads((path / "sweep.json").read_text()))
         runs = json.loads((path / "runs.json").read_text()) if (path / "runs.json").exists() else {}
+        rates = json.loads((path / RATES).read_text()) if (path / RATES).exists() else None
     except (OSError, ValueError, TypeError) as exc:
         raise RunFolderError(f"'{path}' is not a readable sweep folder ({exc})") from None
-    return Sweep(path, spec, {str(k): str(v) for k, v in runs.items()})
+    return Sweep(path, spec, {str(k): str(v) for k, v in runs.items()}, rates if isinstance(rates, dict) else None)
 
 
 def find_sweep(ref: str, runs_dir: str) -> Sweep:
@@ -257,12 +342,13 @@ def list_sweeps(runs_dir: str | Path) -> list[Sweep]:
 
 
 # ---------------------------------------------------------------- execution
-def _todo(sweep: Sweep) -> list[tuple["Point", bool]]:
-    """(point, resume) for every point not completed: new ones, and stopped,
-    interrupted or failed ones (resumed from their last saved state)."""
+def _todo(sweep: Sweep, points: list["Point"]) -> list[tuple["Point", bool]]:
+    """(point, resume) for every one of ``points`` not completed: new ones,
+    and stopped, interrupted or failed ones (resumed from their last saved
+    state)."""
     out = []
-    records = sweep.records()
-    for p in sweep.spec.points():
+    records = sweep.records(points)
+    for p in points:
         rec = records[p.key]
         if rec is None or rec.damaged:
             out.append((p, False))
@@ -282,7 +368,7 @@ def _run_dir(sweep: Sweep, point: Point) -> Path:
     known = sweep.runs.get(point.key)
     if known and not load_run(known, with_metrics=False).damaged:
         return Path(known)
-    run_dir = create_run(sweep.spec.config(point), "mnist")
+    run_dir = create_run(sweep.config(point), "mnist")
     sweep.runs[point.key] = str(run_dir)
     sweep.save_runs()
     return run_dir
@@ -332,19 +418,56 @@ def run_sweep(sweep: Sweep, on_progress: Callable[[str], None] | None = None) ->
     try:
         stop_now = lambda: stopping["flag"] or sweep.stop_requested()  # noqa: E731
         _wait_for_running(sweep, stop_now)  # points a previous driver left training finish first
-        todo = _todo(sweep)
-        if sweep.spec.executor == "ray":
-            _run_ray(sweep, todo, workers, stop_now, say)
-        else:
-            _run_local(sweep, todo, workers, stop_now, say)
+        run = _run_ray if sweep.spec.executor == "ray" else _run_local
+        if sweep.spec.rate_search and sweep.rates is None:
+            run(sweep, _todo(sweep, sweep.spec.search_points()), workers, stop_now, say)
+            if not stop_now():
+                choose_rates(sweep)
+                for group, rate in sweep.chosen_rates.items():
+                    say(f"inner rate chosen on validation tasks for {_setting_text(json.loads(group))}: {rate:g}")
+        if not stop_now() and (not sweep.spec.rate_search or sweep.rates is not None):
+            main = [p for p in sweep.spec.points() if not sweep.spec.rate_search or p.group in sweep.chosen_rates]
+            run(sweep, _todo(sweep, main), workers, stop_now, say)
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
         os.close(lock)
-    states = [r.state if r is not None else "missing" for r in sweep.records().values()]
+    states = [r.state if r is not None else "missing" for r in sweep.records(sweep.spec.points()).values()]
     if all(s == "completed" for s in states):
         return "completed"
-    return "failed" if "failed" in states and not (stopping["flag"] or sweep.stop_requested()) else "stopped"
+    stopped = stopping["flag"] or sweep.stop_requested()
+    unrated = sweep.spec.rate_search and sweep.rates is not None and \
+        len(sweep.chosen_rates) < len(sweep.spec.settings())
+    return "failed" if ("failed" in states or unrated) and not stopped else "stopped"
+
+
+def _setting_text(setting: Mapping) -> str:
+    return ", ".join(f"{k}={_text(v)}" for k, v in setting.items()) or "all"
+
+
+def choose_rates(sweep: Sweep) -> dict:
+    """Pick each grid setting's inner rate from its completed search runs (the
+    best final validation accuracy; a run that diverged or failed counts as
+    no candidate), write rates.json once and return it. A setting whose every
+    candidate failed gets no rate, and its seeds are not run."""
+    records = sweep.records(sweep.spec.search_points())
+    candidates: dict[str, dict[str, float | None]] = {}
+    chosen: dict[str, float] = {}
+    for p in sweep.spec.search_points():
+        rec = records[p.key]
+        acc = None
+        if rec is not None and not rec.damaged and rec.state == "completed":
+            value = rec.last.get("test_acc")
+            acc = float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
+        candidates.setdefault(p.group, {})[_text(p.rate)] = acc
+    for group, accs in candidates.items():
+        scored = {float(r): a for r, a in accs.items() if a is not None}
+        if scored:
+            chosen[group] = max(scored, key=lambda r: (scored[r], -r))  # ties: the smaller rate
+    sweep.rates = {"chosen": chosen, "candidates": candidates,
+                   "steps": sweep.spec.rate_search["steps"], "seed": sweep.spec.rate_search.get("seed", 0)}
+    atomic_write_text(sweep.path / RATES, dumps(sweep.rates, indent=2))
+    return sweep.rates
 
 
 def _wait_for_running(sweep: Sweep, stop_now: Callable[[], bool]) -> None:
@@ -424,7 +547,7 @@ def _run_ray(sweep: Sweep, todo, workers: int, stop_now: Callable[[], bool], say
             while pending and len(running) < workers and not stop_now():
                 point, resume = pending.pop(0)
                 run_dir = _run_dir(sweep, point)
-                gpus = spec.gpus_per_run if _uses_cuda(spec.config(point), None) else 0
+                gpus = spec.gpus_per_run if _uses_cuda(sweep.config(point), None) else 0
                 ref = task.options(num_cpus=spec.threads, num_gpus=gpus).remote(str(run_dir), resume, spec.threads)
                 running[ref] = (point.key, run_dir)
                 say(f"started {run_dir.name} (Ray)")
@@ -469,7 +592,7 @@ class Group:
 
 def groups(sweep: Sweep) -> list[Group]:
     """The completed runs of each grid point, in grid order (a point's runs
-    count once they are completed)."""
+    count once they are completed; the rate search's runs never do)."""
     out: dict[str, Group] = {}
     for p in sweep.spec.points():
         g = out.setdefault(p.group, Group(p.setting, [], [], []))
@@ -484,6 +607,18 @@ def groups(sweep: Sweep) -> list[Group]:
         g.test_loss.append(float(last["test_loss"]))
         g.test_acc.append(float(last["test_acc"]))
     return list(out.values())
+
+
+def unfinished(sweep: Sweep) -> bool:
+    """Something is left for a resume to do: a run of the sweep proper not
+    completed, or a rate search not finished (its failed candidates are
+    results, not work left, once the rates are chosen)."""
+    if sweep.spec.rate_search and sweep.rates is None:
+        return True
+    main = sweep.spec.points()
+    if sweep.spec.rate_search:
+        main = [p for p in main if p.group in sweep.chosen_rates]
+    return any(r is None or r.state != "completed" for r in sweep.records(main).values())
 
 
 def progress(sweep: Sweep) -> dict[str, int]:
@@ -528,48 +663,52 @@ class PointRun:
     total: int | None = None
     last: dict = field(default_factory=dict)
     metrics: list = field(default_factory=list)  # evaluation records, oldest first
+    rate: float | None = None  # a rate search's candidate (None: a run of the sweep proper)
 
     @property
     def active(self) -> bool:
         return self.state in ACTIVE
 
 
-def point_runs(sweep, with_metrics: bool = False) -> list[PointRun]:
-    """Every point of a sweep (msr.sweep.Sweep) in grid order; metrics are
-    read incrementally, so a live page re-reads only new lines."""
+def point_runs(sweep, with_metrics: bool = False, search: bool = False) -> list[PointRun]:
+    """Every point of a sweep (msr.sweep.Sweep) in grid order, the rate
+    search's first when ``search``; metrics are read incrementally, so a live
+    page re-reads only new lines."""
     out = []
-    for p in sweep.spec.points():
+    for p in (sweep.spec.all_points() if search else sweep.spec.points()):
         path = sweep.runs.get(p.key)
         if not path:
-            out.append(PointRun(p.setting, p.seed, "missing"))
+            out.append(PointRun(p.setting, p.seed, "missing", rate=p.rate))
             continue
-        out.append(_from_record(p.setting, p.seed, load_run(path, with_metrics=False), with_metrics))
+        out.append(_from_record(p, load_run(path, with_metrics=False), with_metrics))
     return out
 
 
-def _from_record(setting: dict, seed: int, rec: RunRecord, with_metrics: bool) -> PointRun:
+def _from_record(point: Point, rec: RunRecord, with_metrics: bool) -> PointRun:
     if rec.damaged:
-        return PointRun(setting, seed, "damaged", rec.run_id)
+        return PointRun(point.setting, point.seed, "damaged", rec.run_id, rate=point.rate)
     metrics = []
     if with_metrics:
         try:
             metrics = METRICS_CACHE.read(rec.path)
         except Damaged:
             metrics = []
-    return PointRun(setting, seed, rec.state, rec.run_id, rec.step, rec.total, dict(rec.last), metrics)
+    return PointRun(point.setting, point.seed, rec.state, rec.run_id, rec.step, rec.total, dict(rec.last), metrics,
+                    point.rate)
 
 
 def measured_speeds(records: Iterable[RunRecord]) -> dict[str, float]:
-    """Architecture -> median steps per second of its completed runs (their
-    last evaluation's overall rate); architectures never run are absent."""
+    """Model (its label, e.g. "shared" or "plain conv + dense head") -> median
+    steps per second of its completed runs (their last evaluation's overall
+    rate); models never run are absent."""
     seen: dict[str, list[float]] = {}
     for rec in records:
         if rec.damaged or rec.state != "completed" or rec.kind != "mnist" or rec.config is None:
             continue
         rate = rec.last.get("steps_per_sec_overall")
         if isinstance(rate, (int, float)) and math.isfinite(rate) and rate > 0:
-            seen.setdefault(rec.config.arch, []).append(rate)
-    return {arch: statistics.median(rates) for arch, rates in seen.items()}
+            seen.setdefault(rec.config.model_label(), []).append(rate)
+    return {model: statistics.median(rates) for model, rates in seen.items()}
 
 
 def estimate_seconds(configs: Sequence[RunConfig], speeds: Mapping[str, float], workers: int) -> float | None:
@@ -577,7 +716,7 @@ def estimate_seconds(configs: Sequence[RunConfig], speeds: Mapping[str, float], 
     speeds; None when an architecture has no measured speed."""
     if not configs:
         return 0.0
-    if any(c.arch not in speeds for c in configs):
+    if any(c.model_label() not in speeds for c in configs):
         return None
-    total = sum(c.steps / speeds[c.arch] for c in configs)
+    total = sum(c.steps / speeds[c.model_label()] for c in configs)
     return total / max(1, min(workers, len(configs)))

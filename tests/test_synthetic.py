@@ -455,3 +455,27 @@ def test_page_reports_bad_input_inline(tmp_path):
     at.run()
     assert not at.exception
     assert "pick at least one model" in at.error[0].value
+
+
+def test_validation_tasks_are_the_last_fifth_of_the_training_tasks():
+    from msr.synthetic.split import task_range
+
+    n = 1000
+    fit, val, train, test = (task_range(n, part) for part in ("fit", "validation", "train", "test"))
+    assert train == (0, 800) and test == (800, 200)
+    assert fit == (0, 640) and val == (640, 160), "validation lies inside training, never in test"
+
+
+def test_a_validation_run_never_draws_a_test_task(tmp_path):
+    from msr.synthetic.config import SyntheticConfig
+    from msr.synthetic.run import SyntheticTrainer
+
+    cfg = SyntheticConfig(problem="rot4", model="maml-conv", steps=2, eval_interval=1, n_tasks=100, test_tasks=4,
+                          tasks_per_step=4, eval_on="validation", cache_dir=str(tmp_path / "cache"))
+    trainer = SyntheticTrainer(cfg)
+    assert (trainer.train_sampler.offset, trainer.train_sampler.size) == (0, 64)
+    assert (trainer.test_sampler.offset, trainer.test_sampler.size) == (64, 16)
+    tasks, _ = trainer.test_draw
+    assert tasks.min() >= 64 and tasks.max() < 80
+    errors = SyntheticConfig(problem="rot4", n_tasks=100, test_tasks=17, eval_on="validation").check().errors
+    assert "test_tasks" in errors, "no more validation tasks than there are"

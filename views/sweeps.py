@@ -3,13 +3,15 @@ import importlib.util
 
 import streamlit as st
 
+from msr import ablation
 from msr.config import PRESET_SUMMARIES, PRESETS, ConfigError, RunConfig, preset
 from msr.data import parse_angles
 from msr.runs import active_runs, list_runs
 from msr.settings import specs
 from msr.sweep import (NOT_GRIDDED, SweepSpec, check, create_sweep, default_workers, driver_running,
                        estimate_seconds, groups, launch_driver, list_sweeps, load_sweep, measured_speeds, parse_grid,
-                       parse_seeds, point_runs)
+                       parse_seeds, point_runs, unfinished)
+from msr.viz import ablation as va
 from msr.viz import sweeps as vs
 from msr.viz.export import frame_csv
 from ui.downloads import download
@@ -22,8 +24,7 @@ PICK_KEY = "sweeps.pick"
 NOTICE_KEY = "sweeps.notice"
 REFRESH_SECONDS = 3.0
 RESULTS_REFRESH_SECONDS = 10.0
-READY_NAME = "MSR vs MAML on rotated queries"
-READY_ARCHS = ["shared", "dense", "conv"]
+READY_NAME = ablation.NAME
 GRIDDABLE = [name for name in specs(RunConfig) if name not in NOT_GRIDDED]
 
 st.title("Sweeps")
@@ -62,17 +63,21 @@ def grid_values(name: str, text: str, base: dict) -> list:
 
 def plan_line(spec: SweepSpec) -> str:
     """How many runs, how many at once, and how long at the speed earlier runs measured."""
-    configs = [spec.config(p) for p in spec.points()]
+    main = [spec.config(p) for p in spec.points()]
+    configs = [spec.config(p) for p in spec.search_points()] + main
     workers = spec.workers or default_workers(configs, spec.threads)
-    settings = len(configs) // len(spec.seeds)
+    settings = len(main) // len(spec.seeds)
+    searched = len(configs) - len(main)
     head = (f"**{len(configs)} runs** ({settings} setting{'s' if settings != 1 else ''} × {len(spec.seeds)} "
-            f"seed{'s' if len(spec.seeds) != 1 else ''}), {min(workers, len(configs))} at a time.")
+            f"seed{'s' if len(spec.seeds) != 1 else ''}"
+            + (f", after a rate search of {searched} short runs on validation tasks" if searched else "")
+            + f"), {min(workers, len(configs))} at a time.")
     seconds = estimate_seconds(configs, speeds, workers)
     if seconds is None:
-        unmeasured = ", ".join(sorted({c.arch for c in configs} - set(speeds)))
+        unmeasured = ", ".join(sorted({c.model_label() for c in configs} - set(speeds)))
         return head + f" Time unknown until the first run reports (no completed {unmeasured} run here yet)."
     return head + f" Estimated time: about {duration(seconds)} (at the speed earlier completed runs of the same " \
-                  "architecture measured here)."
+                  "model measured here)."
 
 
 def launch(spec: SweepSpec, slot) -> None:
@@ -172,32 +177,38 @@ with grid_tab:
 
 with ready_tab:
     st.markdown(
-        "Do learned symmetries help when the test digits are rotated and the training ones are not? Supports stay "
-        "upright and queries are rotated (rotation mode *query*), from the *demo* preset. **shared** and **dense** "
-        "learn their symmetry matrices (MSR); **conv** has the same shapes and no symmetry matrices: plain MAML.")
+        "MSR's models differ from plain MAML in two places: the **first layer** (a symmetry matrix over the conv "
+        "kernel) and the **head** (a dense-U head adapts a few latent values, a plain head every weight). This "
+        "sweep varies them apart, first layer (plain, Kronecker-U, dense-U) × head (plain, dense-U), on upright "
+        "supports and rotated queries (rotation mode *query*, from the *demo* preset). Each setting first picks "
+        "its own inner rate on validation tasks drawn from the training images, so no model is judged at a rate "
+        "that suits another. Accuracy at 0° and on rotated queries are read apart: a gain that is as large at 0° "
+        "is not about rotation.")
     cols = st.columns(4)
     ready_slots: dict = {}
-    angles_text = cols[0].text_input("Angles (degrees)", "0, 90, 180, 270", key="sweeps.ready.angles",
-                                     help="The rotations queries are drawn from; must include 0.")
+    angles_text = cols[0].text_input("Angles (degrees)", ", ".join(f"{a:g}" for a in ablation.ANGLES),
+                                     key="sweeps.ready.angles",
+                                     help="The rotations queries are drawn from; must include 0 and another angle.")
     ready_slots["angles"] = cols[0].empty()
     ready_seeds = seeds_input(cols[1], "sweeps.ready.seeds", ready_slots)
-    ready_steps = cols[2].number_input(vs.field_label("steps"), min_value=1, value=PRESETS["demo"]["steps"], step=1,
+    ready_steps = cols[2].number_input(vs.field_label("steps"), min_value=1, value=ablation.STEPS, step=1,
                                        key="sweeps.ready.steps")
     ready_workers = workers_input(cols[3], "sweeps.ready.workers")
     ready_general = st.empty()
     ready_spec = None
     try:
         angles = parse_angles(angles_text)
-        ready_base = preset("demo", rotation="query", angles=angles, steps=int(ready_steps),
-                            runs_dir=folder).replace(name=READY_NAME)
-        ready_base.check(check_resources=False).raise_any()
+        if not any(a % 360 for a in angles):
+            raise ConfigError("give at least one angle besides 0, e.g. 0, 90, 180, 270")
+        if ready_seeds is not None:
+            ready_spec = ablation.ablation_spec(folder, ready_seeds, angles, int(ready_steps),
+                                                workers=ready_workers)
+            RunConfig.from_dict(ready_spec.base).check(check_resources=False).raise_any()
     except (ValueError, ConfigError) as exc:  # ConfigError is a ValueError
         ready_slots["angles"].error(str(exc), icon="⚠️")
-    else:
-        if ready_seeds is not None:
-            ready_spec = SweepSpec(base=ready_base.to_dict(), grid={"arch": READY_ARCHS}, seeds=ready_seeds,
-                                   workers=ready_workers, name=READY_NAME)
-            ready_general.markdown(plan_line(ready_spec))
+        ready_spec = None
+    if ready_spec is not None:
+        ready_general.markdown(plan_line(ready_spec))
     if st.button(f"Launch “{READY_NAME}”", type="primary", key="sweeps.ready.launch",
                  disabled=ready_spec is None, icon=":material/rocket_launch:"):
         launch(ready_spec, ready_general)
@@ -241,10 +252,10 @@ shown = {"busy": False}
 
 def draw_progress() -> None:
     sweep = load_sweep(path)
-    runs = point_runs(sweep)
+    runs = point_runs(sweep, search=True)
     shown["busy"] = busy(sweep, runs)
     done = sum(r.step for r in runs)
-    total = sum(r.total or sweep.spec.config(p).steps for p, r in zip(sweep.spec.points(), runs))
+    total = sum(r.total or sweep.config(p).steps for p, r in zip(sweep.spec.all_points(), runs))
     bar, side = st.columns([6, 1], vertical_alignment="bottom")
     bar.progress(min(1.0, done / total) if total else 0.0, text=f"{counts_line(runs)} · {done} / {total} steps")
     with side:
@@ -256,15 +267,17 @@ def draw_progress() -> None:
                               "and start no more."):
                 sweep.request_stop()
                 st.rerun(scope="fragment")
-        elif any(r.state != "completed" for r in runs):
+        elif unfinished(sweep):
             if st.button("Resume", key="sweeps.resume", icon=":material/play_arrow:", width="stretch",
                          help="Finish the points not completed: new ones start, stopped ones continue from "
                               "their last evaluation."):
                 launch_driver(sweep)
                 st.rerun()
-    if not shown["busy"] and any(r.state != "completed" for r in runs):
+    if not shown["busy"] and unfinished(sweep):
         st.caption("Nothing of this sweep is training: it was stopped, or its driver ended (a restart of the "
                    "machine). Resume finishes the rest.")
+    if sweep.spec.rate_search:
+        draw_rates(sweep)
     st.dataframe(vs.progress_frame(runs, fields), hide_index=True, width="stretch",
                  column_config={
                      vs.SEED: st.column_config.NumberColumn(width=50),
@@ -275,7 +288,26 @@ def draw_progress() -> None:
                      vs.ACC: st.column_config.NumberColumn(format="%.3f", width=90,
                                                            help="At the run's last evaluation."),
                      vs.RUN: st.column_config.TextColumn(width=230, help="The run's folder (see the Runs page)."),
+                     vs.STAGE: st.column_config.TextColumn(
+                         width=190, help="Rate search: a short run at one candidate inner rate, scored on "
+                                         "validation tasks (its accuracy column is validation accuracy). Result: a "
+                                         "run at the chosen rate, scored on test tasks."),
                  })
+
+
+def draw_rates(sweep) -> None:
+    """The inner rate each setting got, and every candidate's validation accuracy."""
+    if sweep.rates is None:
+        st.caption(f"Choosing each setting's inner rate among {', '.join(f'{r:g}' for r in sweep.spec.rate_search['values'])}"
+                   f": {sweep.spec.rate_search['steps']} steps each, scored on validation tasks from the training "
+                   "images. The runs of the sweep proper start once every setting has its rate.")
+        return
+    st.markdown("**Inner rates chosen on validation tasks** (final validation accuracy of each candidate; empty: "
+                "the run diverged or failed)")
+    rates = va.rates_frame(sweep.rates, sweep.spec.settings())
+    st.dataframe(rates, hide_index=True, width="stretch",
+                 column_config={c: st.column_config.NumberColumn(format="%.3f") for c in rates.columns
+                                if c not in ("model", "chosen")})
 
 
 initial = busy(sweeps[path], point_runs(sweeps[path]))
@@ -292,6 +324,8 @@ def draw_results() -> None:
     if not any(r.metrics for r in runs):
         st.info("No evaluation recorded yet; results appear here as the runs report.")
         return
+    if ablation.applies(sweep):
+        draw_ablation(sweep)
     table = vs.groups_frame([g.summary() for g in groups(sweep)], fields)
     st.markdown("**Settings compared** (completed runs; mean over seeds ± the 95% interval of that mean)")
     if table[vs.N].sum() == 0:
@@ -335,6 +369,29 @@ def draw_results() -> None:
 
     download("Final numbers per run (CSV)", frame_csv(finals), f"{sweep.sweep_id}-runs.csv", "text/csv",
              key="sweeps.csv")
+
+
+def draw_ablation(sweep) -> None:
+    """Which change carries the gain on rotated queries, and is it about rotation?"""
+    result = ablation.ablation(sweep)
+    st.markdown("**Where the gain comes from** (final evaluation of completed runs; accuracy at 0° and on rotated "
+                "queries apart; gains over the plain model paired by seed, mean ± 95% interval)")
+    st.info(ablation.summary(result), icon=":material/science:")
+    frame = va.accuracy_frame(result)
+    if len(frame):
+        chart(va.accuracy_chart(frame))
+    settings = va.settings_frame(result)
+    st.dataframe(settings, hide_index=True, width="stretch", column_config={
+        "inner rate": st.column_config.NumberColumn(format="%g", help="Chosen on validation tasks."),
+        **{c: st.column_config.NumberColumn(format="%.3f") for c in
+           ("accuracy at 0°", "± 95% (0°)", "accuracy rotated", "± 95% (rotated)")},
+        "rotation-specific gain": st.column_config.TextColumn(
+            help="The gain on rotated queries minus the gain at 0°, seed by seed: what rotation adds."),
+    })
+    factors = va.factors_frame(result)
+    if len(factors):
+        st.markdown("**Each change on its own** (averaged over the other layer's choices)")
+        st.dataframe(factors, hide_index=True, width="stretch")
 
 
 live(draw_results, RESULTS_REFRESH_SECONDS if initial else None)

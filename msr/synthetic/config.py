@@ -8,7 +8,8 @@ import torch
 from ..config import DEVICES, MAX_INNER_STEPS
 from ..meta import ENGINES, LR_MODES, MetaConfig
 from ..settings import Checks, ConfigError, Settings, setting
-from .data import ALL_PROBLEMS, DEFAULT_CACHE, EXAMPLES_PER_TASK, IN_SIZE, OUT_SIZE, TRAIN_FRACTION, default_tasks
+from .data import ALL_PROBLEMS, DEFAULT_CACHE, EXAMPLES_PER_TASK, IN_SIZE, OUT_SIZE, default_tasks
+from .split import EVAL_SPLITS, PARTS, task_range
 from .models import LATENT_MODELS, MODEL_ORDER, MODELS, ROTATION_MODELS, models_for, paper_latent
 from .rotation import GROUPS
 
@@ -40,6 +41,10 @@ class SyntheticConfig(Settings):
     eval_interval: int = setting(100, "Evaluate every", "evaluate every N steps", name="evaluation interval",
                                  check="whole", low=1)
     test_tasks: int = setting(300, "Test tasks", "test tasks per evaluation")
+    eval_on: str = setting("test", "Evaluate on", "test: the held-out fifth of the tasks; validation: the last fifth "
+                                                  "of the training tasks, held out of meta-training (for choosing a "
+                                                  "setting without looking at the test tasks)", check="choice",
+                           choices=EVAL_SPLITS)
     seed: int = setting(0, "Seed", "seed of the model and the task draws", check="whole", low=0, high=2**31 - 1)
     data_seed: int = setting(0, "Dataset seed", "seed of the dataset", name="data seed", check="whole", low=0,
                          high=2**63 - 1)
@@ -105,11 +110,12 @@ class SyntheticConfig(Settings):
                               f"examples of a task; allowed: at most {EXAMPLES_PER_TASK}")
         if self.n_tasks is not None:
             c.check("n_tasks")
-        if c.ok("problem", "n_tasks"):
+        c.check("eval_on")
+        if c.ok("problem", "n_tasks", "eval_on"):
             n_tasks = self.resolved_tasks()
-            n_train = int(TRAIN_FRACTION * n_tasks)
-            c.whole("tasks_per_step", self.tasks_per_step, 1, n_train)
-            c.whole("test_tasks", self.test_tasks, 2, n_tasks - n_train)
+            train, test = (task_range(n_tasks, part)[1] for part in PARTS[self.eval_on])
+            c.whole("tasks_per_step", self.tasks_per_step, 1, train)
+            c.whole("test_tasks", self.test_tasks, 2, test)
         c.check("inner_lr", "outer_lr", "lr_mode", "inner_steps", "eval_interval", "seed", "data_seed")
         if self.threads is not None:
             c.check("threads")

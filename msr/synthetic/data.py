@@ -24,13 +24,13 @@ from ..config import ConfigError
 from ..meta import Episode
 from .rotation import FIELDS as ROTATION_FIELDS
 from .rotation import GROUPS, RotationData, generate_rotation
+from .split import TRAIN_FRACTION, task_range
 
 IN_SIZE = 70
 OUT_SIZE = 68
 TAPS = 3
 EXAMPLES_PER_TASK = 20
 DEFAULT_TASKS = 10_000
-TRAIN_FRACTION = 0.8
 PROBLEMS: dict[str, int] = {"rank1": 1, "rank2": 2, "rank5": 5}  # the 1-D problems and their ranks
 # Every problem: the 1-D ones, then the 2-D rotation problems (msr.synthetic.rotation).
 ALL_PROBLEMS: tuple[str, ...] = (*PROBLEMS, *GROUPS)
@@ -69,10 +69,10 @@ class SyntheticData:
         return torch.einsum("pr,nrk->npk", self.mixing(), self.basis)
 
     def split(self, part: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """The first 80 % of tasks train, the rest test (as in the authors' loader)."""
-        if part == "train":
-            return self.x[:self.n_train], self.y[:self.n_train]
-        return self.x[self.n_train:], self.y[self.n_train:]
+        """The first 80 % of tasks train, the rest test (as in the authors'
+        loader); see :func:`task_range` for the validation parts."""
+        first, count = task_range(self.n_tasks, part)
+        return self.x[first:first + count], self.y[first:first + count]
 
 
 def locally_connected(x: torch.Tensor, filters: torch.Tensor) -> torch.Tensor:

@@ -38,6 +38,7 @@ from torch.func import functional_call
 
 from ..layers import BankedConv2d, DenseConv2d, KroneckerConv2d
 from ..meta import Episode
+from .split import task_range
 
 IN_SIDE = 32
 KERNEL = 3
@@ -207,7 +208,7 @@ class RotationTaskSampler:
     def __init__(self, data: RotationData, part: str, shots: int, queries: int,
                  generator: torch.Generator, device: torch.device | str = "cpu"):
         self.data = data
-        self.offset, self.size = (0, data.n_train) if part == "train" else (data.n_train, data.n_test)
+        self.offset, self.size = task_range(data.n_tasks, part)
         self.shots, self.queries = shots, queries
         self.generator = generator
         self.device = torch.device(device)

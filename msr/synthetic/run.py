@@ -17,6 +17,7 @@ from .data import SyntheticData, TaskSampler, load_or_generate
 from .models import MODEL_ORDER, MSRFCModel, build_synthetic_model
 from .rotation import IN_SIDE as IN_SIDE_2D
 from .rotation import RotationTaskSampler, layer_filters
+from .split import PARTS
 from .score import adapted_weights, conv_score, dense_weight, symmetry_conv_score
 
 
@@ -102,16 +103,17 @@ class SyntheticTrainer:
         test_gen = torch.Generator().manual_seed(cfg.seed * 2 + 2)
         # One fixed test set per seed: every evaluation and every model of a seed
         # is scored on the same tasks and support/query splits.
+        train_part, test_part = PARTS[cfg.eval_on]
         if cfg.is_rotation:
             # 2-D tasks are made when drawn; the test tasks are fixed by index
             # and built a chunk at a time (all 300 at once would take 1 GB).
-            self.train_sampler = RotationTaskSampler(data, "train", cfg.shots, cfg.queries, train_gen, self.device)
-            self.test_sampler = RotationTaskSampler(data, "test", cfg.shots, cfg.queries, test_gen, self.device)
+            self.train_sampler = RotationTaskSampler(data, train_part, cfg.shots, cfg.queries, train_gen, self.device)
+            self.test_sampler = RotationTaskSampler(data, test_part, cfg.shots, cfg.queries, test_gen, self.device)
             self.test_draw = self.test_sampler.draw(cfg.test_tasks)
             self.probes = smooth_probes(PROBES, IN_SIDE_2D)
         else:
-            self.train_sampler = TaskSampler(*data.split("train"), cfg.shots, cfg.queries, train_gen, self.device)
-            self.test_ep = TaskSampler(*data.split("test"), cfg.shots, cfg.queries, test_gen,
+            self.train_sampler = TaskSampler(*data.split(train_part), cfg.shots, cfg.queries, train_gen, self.device)
+            self.test_ep = TaskSampler(*data.split(test_part), cfg.shots, cfg.queries, test_gen,
                                        self.device).sample(cfg.test_tasks)
         self.loss_sum = torch.zeros((), device=self.device)
         self.steps_since_eval = 0

@@ -25,7 +25,7 @@ METRICS = {"test_acc": "test accuracy", "test_loss": "test loss"}
 # A value worth a word of context wherever it names a group.
 VALUE_NOTES = {("arch", "conv"): "conv (MAML)"}
 STATE_TEXT = {"missing": "not started"}
-SEED, STATE, STEPS, PROGRESS, RUN = "seed", "state", "steps", "progress", "run"
+SEED, STATE, STEPS, PROGRESS, RUN, STAGE = "seed", "state", "steps", "progress", "run", "stage"
 ACC, ACC_CI, LOSS, LOSS_CI, N, BEST = ("test accuracy", "accuracy ± 95%", "test loss", "loss ± 95%", "runs done",
                                        "best")
 
@@ -67,7 +67,10 @@ def _num(value) -> float | None:
 # ------------------------------------------------------------------- tables
 def progress_frame(runs: Iterable[PointRun], fields: Sequence[str]) -> pd.DataFrame:
     """One row per point: its grid values, seed, state, steps done and the
-    last test accuracy."""
+    last test accuracy. With a rate search, a stage column says which runs
+    search (at which inner rate, scored on validation tasks)."""
+    runs = list(runs)
+    staged = any(r.rate is not None for r in runs)
     rows = []
     for r in runs:
         row = {field_label(f): value_text(f, r.setting.get(f)) for f in fields}
@@ -75,8 +78,12 @@ def progress_frame(runs: Iterable[PointRun], fields: Sequence[str]) -> pd.DataFr
         row.update({SEED: r.seed, STATE: STATE_TEXT.get(r.state, r.state), STEPS: done,
                     PROGRESS: min(1.0, r.step / r.total) if r.total else 0.0,
                     ACC: _num(r.last.get("test_acc")), RUN: r.run_id or ""})
+        if staged:
+            row[STAGE] = f"rate search, inner rate {r.rate:g}" if r.rate is not None else "result"
         rows.append(row)
-    return pd.DataFrame(rows, columns=[*(field_label(f) for f in fields), SEED, STATE, STEPS, PROGRESS, ACC, RUN])
+    stage = [STAGE] if staged else []
+    return pd.DataFrame(rows, columns=[*stage, *(field_label(f) for f in fields), SEED, STATE, STEPS, PROGRESS, ACC,
+                                       RUN])
 
 
 def finals_frame(runs: Iterable[PointRun], fields: Sequence[str]) -> pd.DataFrame:
