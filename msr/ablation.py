@@ -35,7 +35,7 @@ EFFECT_NAMES = {"head_layer": lambda v: f"{HEAD_LAYERS[v].label} instead of a pl
                 "conv_layer": lambda v: f"{CONV_LAYERS[v].label} first layer instead of a plain conv"}
 GRID = {"conv_layer": list(CONV_LAYERS), "head_layer": list(HEAD_LAYERS)}
 ANGLES = [0.0, 90.0, 180.0, 270.0]
-RATES = [0.003, 0.01, 0.03, 0.1, 0.3]  # candidate inner rates, a factor of about 3 apart
+RATES = [1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3]  # candidate inner rates, a factor of about 3 apart
 SEARCH_STEPS = 150
 STEPS = 400
 EVAL_TASKS = 100
