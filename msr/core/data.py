@@ -16,7 +16,8 @@ import torch.nn.functional as F
 
 MNIST_MEAN = 0.1307
 MNIST_STD = 0.3081
-SOURCES = ("bundled", "mnist")
+BUNDLED, FULL_MNIST = "bundled", "mnist"  # the data sources: the bundled sample, full MNIST
+SOURCES = (BUNDLED, FULL_MNIST)
 ROTATION_MODES = ("mixed", "per-task", "query")
 SPLIT_SEED = 2021  # fixed, so every run of a source sees the same held-out images
 VALIDATION_SEED = 2022  # the same validation images for every run that asks for them
@@ -95,7 +96,7 @@ def load_bundled(test_fraction: float = 0.2) -> MnistSplits:
     images = torch.as_tensor(table[:, :-1]).round().to(torch.uint8).reshape(-1, 28, 28)
     labels = torch.as_tensor(table[:, -1]).to(torch.int64)
     train, test = _stratified_split(images, labels, test_fraction)
-    return MnistSplits(train, test, "bundled")
+    return MnistSplits(train, test, BUNDLED)
 
 
 def load_torchvision(data_dir: str | Path, download: bool = False) -> MnistSplits:
@@ -118,13 +119,13 @@ def load_torchvision(data_dir: str | Path, download: bool = False) -> MnistSplit
     train, test = (Split(s.data.to(torch.uint8), s.targets.to(torch.int64)) for s in sets)
     if len(train) == 0 or len(test) == 0:
         raise DataError(f"MNIST in data folder '{root}' holds no images")
-    return MnistSplits(train, test, "mnist")
+    return MnistSplits(train, test, FULL_MNIST)
 
 
-def load_source(source: str = "bundled", data_dir: str | Path = "data", download: bool = False) -> MnistSplits:
-    if source == "bundled":
+def load_source(source: str = BUNDLED, data_dir: str | Path = "data", download: bool = False) -> MnistSplits:
+    if source == BUNDLED:
         return load_bundled()
-    if source == "mnist":
+    if source == FULL_MNIST:
         return load_torchvision(data_dir, download)
     raise DataError(f"unknown data source {source!r}; allowed: {', '.join(SOURCES)}")
 

@@ -1,10 +1,22 @@
-"""The schedule every meta-training run follows: when to step, evaluate and stop."""
+"""The one loop every run follows, and the one driver around it.
+
+:func:`run_loop` is the schedule: step, evaluate, stop. :func:`drive` runs a
+trainer through it and keeps what happened in a :class:`RunResult`, telling a
+:class:`Recorder` (where the run is kept: nowhere, or a run folder written by
+msr.runner.execute) and a watcher (``on_event``, :class:`Event`) as it goes.
+Every run goes through :func:`drive`: the app's worker, the command line,
+sweeps, and in-process runs of tests and benchmarks.
+
+A trainer is any object with ``step() -> loss``, ``evaluate(step) -> record``,
+``add_seconds(seconds)``, ``train_seconds`` and ``sync_every`` (the kinds'
+trainers: msr.mnist.trainer.Trainer, msr.synthetic.trainer.SyntheticTrainer).
+"""
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 import torch
 
@@ -60,3 +72,99 @@ def run_loop(total: int, eval_interval: int, step: Callable[[], torch.Tensor],
             evaluate(done, False)
             since_eval = 0
     return LoopOutcome("completed", None, done)
+
+
+@dataclass
+class Event:
+    """What the driver tells its watcher. kind: start, progress, eval, done."""
+    kind: str
+    step: int
+    total: int
+    loss: float | None = None
+    steps_per_sec: float | None = None
+    record: dict | None = None
+    status: str | None = None
+    message: str | None = None
+    run_dir: str | None = None
+
+
+@dataclass
+class RunResult:
+    """What a run did: its outcome and its evaluation records."""
+    config: Any
+    status: str  # completed, stopped, failed
+    steps: int
+    metrics: list[dict] = field(default_factory=list)
+    message: str | None = None
+    run_dir: str | None = None
+    learner: Any = None
+    kind: Any = None  # the run's kind (msr.core.kind.RunKind)
+
+    def summary(self) -> dict:
+        """The command line's --json object, as the run's kind writes it."""
+        return self.kind.summary(self)
+
+    def done(self) -> Event:
+        """The event that ends the run."""
+        return Event("done", self.steps, self.config.steps, status=self.status, message=self.message,
+                     run_dir=self.run_dir)
+
+
+class Recorder:
+    """Where a run is kept while it goes. This one keeps nothing (a run in
+    this process only); msr.runner.execute keeps a run folder."""
+
+    def stepped(self, step: int, loss: float | None, seconds: float) -> None:
+        """After each good step."""
+
+    def before_stop(self, step: int) -> None:
+        """Before the extra evaluation a stop makes: the state to resume from."""
+
+    def evaluated(self, step: int, record: dict, stopping: bool, began: float) -> None:
+        """After an evaluation (``began``: its time.monotonic() at the start)."""
+
+
+def _ignore(event: Event) -> None:
+    pass
+
+
+def _never() -> bool:
+    return False
+
+
+def drive(trainer, result: RunResult, *, recorder: Recorder | None = None,
+          on_event: Callable[[Event], None] | None = None, should_stop: Callable[[], bool] | None = None,
+          start: int = 0, since_eval: int = 0, evaluated_at_start: bool = False) -> RunResult:
+    """Train ``trainer`` through :func:`run_loop` from step ``start`` to the
+    config's steps; keep the records, steps and outcome in ``result`` (and
+    return it). The extra evaluation a stop makes is marked ``"stop": True``.
+    The caller tells the watcher that the run is done (``result.done()``),
+    once it has kept the outcome."""
+    emit = on_event or _ignore
+    recorder = recorder or Recorder()
+    total, run_dir = result.config.steps, result.run_dir
+
+    def evaluate(step: int, stopping: bool) -> None:
+        began = time.monotonic()
+        if stopping:
+            recorder.before_stop(step)  # the state before the extra evaluation: resuming goes on as if never stopped
+        record = trainer.evaluate(step)
+        if stopping:
+            record["stop"] = True
+        result.metrics.append(record)
+        recorder.evaluated(step, record, stopping, began)
+        emit(Event("eval", step, total, record=record, run_dir=run_dir))
+
+    def on_step(step: int, loss: float | None, seconds: float) -> None:
+        trainer.add_seconds(seconds)
+        result.steps = step
+        recorder.stepped(step, loss, seconds)
+        emit(Event("progress", step, total, loss=loss,
+                   steps_per_sec=step / trainer.train_seconds if trainer.train_seconds else None, run_dir=run_dir))
+
+    emit(Event("start", start, total, run_dir=run_dir))
+    outcome = run_loop(total, result.config.eval_interval, trainer.step, evaluate, should_stop or _never, on_step,
+                       sync_every=trainer.sync_every, start=start, since_eval=since_eval,
+                       evaluated_at_start=evaluated_at_start)
+    result.status, result.message, result.steps = outcome.status, outcome.message, outcome.steps
+    return result

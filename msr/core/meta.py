@@ -27,10 +27,21 @@ from .layers import is_symmetry_param
 LR_MODES = ("fixed", "per_layer", "per_param")
 ENGINES = ("func", "higher")
 OUTER_OPTIMIZERS = ("adam", "sgd")
+DEVICES = ("auto", "cpu", "cuda")
+# The stop button is polled between meta-steps, so no single step may run for
+# hours: the inner loop is capped.
+MAX_INNER_STEPS = 100
 LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
     "ce": F.cross_entropy,
     "mse": F.mse_loss,
 }
+
+
+def resolve_device(device: str) -> str:
+    """'auto' as the device it means here: cuda where there is a GPU, else cpu."""
+    if device != "auto":
+        return device
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Config fields that carry their own label, help and limits, and the checks, flags and errors made from them.
 
-A run config (msr.config.RunConfig, msr.synthetic.config.SyntheticConfig) is
+A run config (msr.mnist.config.RunConfig, msr.synthetic.config.SyntheticConfig) is
 a dataclass whose fields are declared with :func:`setting`. The command
 line's flags (:func:`add_flags`), the form's labels and tooltips, and the
 bounds and wording of validation (:class:`Checks`) are all read from there, so
@@ -15,21 +15,7 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Callable, Iterable
 
-
-class ConfigError(ValueError):
-    """Bad input; str(error) is the one line to show the user.
-
-    ``errors`` maps each bad field (None: no single field) to its line, in
-    the order they were found; str(error) is the first of them.
-    """
-
-    def __init__(self, message: str, *, field: str | None = None, errors: dict[str | None, str] | None = None):
-        super().__init__(message)
-        self.errors: dict[str | None, str] = dict(errors) if errors else {field: message}
-
-    @classmethod
-    def of(cls, errors: dict[str | None, str]) -> "ConfigError":
-        return cls(next(iter(errors.values())), errors=errors)
+from .errors import ConfigError
 
 
 @dataclass(frozen=True)

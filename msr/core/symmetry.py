@@ -30,7 +30,7 @@ group convolution's anisotropic part is again an exact group convolution.
   [0, 1], is 1 for an exact lifting layer and about 0 for random filters.
 
 Rotations by multiples of 90° are exact on the pixel grid (``torch.rot90``);
-other angles use bilinear interpolation (``msr.data.rotate``), so even an exact
+other angles use bilinear interpolation (``msr.core.data.rotate``), so even an exact
 group convolution has some error there: compare with :func:`reference_metrics`.
 """
 from __future__ import annotations
@@ -48,8 +48,9 @@ from torch import nn
 from torch.func import functional_call
 
 from .data import rotate as rotate_bilinear
+from .errors import ConfigError
 from .layers import is_symmetry_param
-from .synthetic.rotation import GROUPS, ring_permutation
+from .groups import Group, ring_permutation
 
 PROBE_SEED = 20_210_503  # the same probe images at every step and for every model
 PROBES = 32
@@ -309,34 +310,78 @@ class _EffectiveWeight(nn.Module):
         return self.layer.effective_weight()
 
 
-# ------------------------------------------------ the 2-D rotation problems
-LENS_TASKS = 4  # test tasks whose adapted layers are read at every evaluation
+# ------------------------------------------------ by group
+def group_angles(group: Group) -> list[float]:
+    """Angles a group's layers are read at: 90° (exact on the grid), and 45° for C8/D8."""
+    return [45.0, 90.0] if group.rotations == 8 else [90.0]
 
 
-def problem_angles(problem: str) -> list[float]:
-    """Angles read during training: 90° (exact on the grid), and 45° for C8/D8."""
-    return [45.0, 90.0] if GROUPS[problem].rotations == 8 else [90.0]
-
-
-def problem_rotations(problem: str) -> tuple[FilterRotation, ...]:
-    return (C4, C8_RING) if GROUPS[problem].rotations == 8 else (C4,)
+def group_rotations(group: Group) -> tuple[FilterRotation, ...]:
+    """The filter rotations a group's orbit scores are read with: C4, and the ring's C8 for C8/D8."""
+    return (C4, C8_RING) if group.rotations == 8 else (C4,)
 
 
 def angle_key(angle: float) -> str:
     return f"{float(angle):g}"
 
 
-def lens_record(banks: torch.Tensor, generated: torch.Tensor | None, problem: str, probes: torch.Tensor) -> dict:
-    """The lens numbers a 2-D synthetic run records at an evaluation: on the
-    layers adapted to test tasks (``banks``), and on what U generates
-    (``generated``, from :func:`generated_filters`; None without a U)."""
-    angles, rotations = problem_angles(problem), problem_rotations(problem)
-    adapted = filter_metrics(banks, probes, angles, rotations)
-    record = {"equiv_error": adapted["equivariance"][90.0],
-              "equiv_errors": {angle_key(a): e for a, e in adapted["equivariance"].items()},
-              "orbit_score": adapted["orbit_score"], "orbit_scores": adapted["orbit_scores"],
-              "u_equiv_error": None, "u_orbit_score": None}
-    if generated is not None:
-        reach = filter_metrics(generated, probes, angles, rotations)
-        record.update(u_equiv_error=reach["equivariance"][90.0], u_orbit_score=reach["orbit_score"])
-    return record
+# ------------------------------------------------ invariance of predictions
+def agreement(preds: dict[float, torch.Tensor], zero: float, labels: torch.Tensor, ways: int) -> dict:
+    """Per rotated angle: ``invariance`` (share of queries whose prediction is
+    unchanged from 0°), ``chance`` (the share two independent predictors with
+    these label frequencies, task by task, would agree on), ``kappa``
+    ((share − chance) / (1 − chance); NaN when chance is 1, as for a model
+    that names one label per task), and ``accuracy`` at every angle, 0°
+    included. preds: angle → (tasks, queries) predicted labels."""
+    base = preds[zero]
+
+    def freq(p: torch.Tensor) -> torch.Tensor:  # (tasks, ways) label frequencies per task
+        return torch.nn.functional.one_hot(p, ways).float().mean(1)
+
+    out = {"invariance": {}, "chance": {}, "kappa": {}, "accuracy": {}}
+    for angle, p in preds.items():
+        out["accuracy"][angle_key(angle % 360)] = float((p == labels).float().mean())
+        if angle % 360 == 0:
+            continue
+        observed = float((p == base).float().mean())
+        chance = float((freq(p) * freq(base)).sum(1).mean())
+        key = angle_key(angle % 360)
+        out["invariance"][key], out["chance"][key] = observed, chance
+        out["kappa"][key] = (observed - chance) / (1 - chance) if chance < 1 - 1e-9 else math.nan
+    return out
+
+
+# ------------------------------------------------ what the lens reads
+class LensError(ConfigError):
+    """The lens does not apply to this run, or cannot read it (one line)."""
+
+
+class LensSubject:
+    """A run as the lens (msr.analysis.lens) reads it, one checkpoint at a
+    time; each run kind that the lens reads has its own."""
+    angles: list[float]  # the angles read
+    rotations: tuple[FilterRotation, ...]  # the rotations of the orbit scores
+    probes: torch.Tensor  # the probe images
+    channels: int
+    kernel: int
+    run_angles: list[float] = []  # the run's own angles (Rotated MNIST)
+
+    def group_layers(self) -> torch.Tensor | None:
+        """Exact group convs of this run's shape (None: C4 lifting convs)."""
+        return None
+
+    def load(self, checkpoint: dict) -> int:
+        """Take the weights of a checkpoint; return its step."""
+        raise NotImplementedError
+
+    def banks(self) -> torch.Tensor:
+        """The first layer's filter banks read, (…, C, c_in, k, k)."""
+        raise NotImplementedError
+
+    def conv(self) -> nn.Module:
+        """The first conv layer (what its U generates is read too)."""
+        raise NotImplementedError
+
+    def invariance(self) -> dict | None:
+        """:func:`agreement` of the predictions (None: not read)."""
+        return None
