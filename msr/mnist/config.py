@@ -8,21 +8,21 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .data import EVAL_SPLITS, ROTATION_MODES, SOURCES, VALIDATION_FRACTION, make_angles
-from .meta import ENGINES, LR_MODES, OUTER_OPTIMIZERS, MetaConfig
-from .models import ARCHITECTURES, CONV_LAYERS, HEAD_LAYERS, ModelSpec, model_label
-from .settings import Checks, ConfigError, Settings, setting
+from ..core.data import BUNDLED, EVAL_SPLITS, ROTATION_MODES, SOURCES, VALIDATION_FRACTION, make_angles
+from ..core.errors import ConfigError
+from ..core.meta import DEVICES, ENGINES, LR_MODES, MAX_INNER_STEPS, OUTER_OPTIMIZERS, MetaConfig, resolve_device
+from ..core.models import ARCHITECTURES, CONV_LAYERS, HEAD_LAYERS, ModelSpec, model_label
+from ..core.settings import Checks, Settings, setting
 
-DEVICES = ("auto", "cpu", "cuda")
 BUNDLED_PER_CLASS = 100  # images per class in the bundled sample's test split
 BUNDLED_VALIDATION_PER_CLASS = round(400 * VALIDATION_FRACTION)  # ... and in its validation split
 
 
 # Upper bounds on the settings. The stop button is polled between meta-steps,
 # so nothing may make a single step (or an evaluation) run for hours: the
-# inner loop is capped, and so are the counts whose only use beyond these
-# values is a typing slip. Memory is checked separately (msr.resources).
-MAX_INNER_STEPS = 100
+# inner loop is capped (MAX_INNER_STEPS), and so are the counts whose only use
+# beyond these values is a typing slip. Memory is checked when a run is
+# launched (msr.runner.admission), against what the machine has free then.
 MAX_STEPS = 10_000_000
 MAX_TASKS_PER_STEP = 10_000
 MAX_EVAL_TASKS = 10_000
@@ -191,13 +191,10 @@ class RunConfig(Settings):
                           engine=self.engine)
 
     # --------------------------------------------------------- validation
-    def check(self, cuda_available: bool | None = None, *, check_resources: bool = True) -> Checks:
+    def check(self) -> Checks:
         """Every bad field with its one line (``.errors``, in field order).
-
-        With ``check_resources`` (the default) a config whose fields are all
-        good is also checked against the memory the machine has free (see
-        msr.resources).
-        """
+        Pure: what the machine has (a GPU, free memory) is checked when the
+        run is launched (msr.runner.admission)."""
         c = Checks(self)
         c.check("arch")
         for name in ("conv_layer", "head_layer"):
@@ -215,40 +212,28 @@ class RunConfig(Settings):
             c.fail("ways", f"ways must be between 2 and 10 (MNIST has 10 digits), got {self.ways!r}")
         c.check("shots", "queries", "eval_on")
         per_class = BUNDLED_VALIDATION_PER_CLASS if self.eval_on == "validation" else BUNDLED_PER_CLASS
-        if c.ok("shots", "queries") and self.data_source == "bundled" and self.shots + self.queries > per_class:
+        if c.ok("shots", "queries") and self.data_source == BUNDLED and self.shots + self.queries > per_class:
             split = "validation" if self.eval_on == "validation" else "test"
             c.fail("queries", f"shots + queries = {self.shots + self.queries} exceeds the {per_class} images per "
                               f"class of the bundled data's {split} split; allowed: at most {per_class}")
         c.check("tasks_per_step", "inner_lr", "outer_lr", "lr_mode", "inner_steps", "outer_opt", "steps",
                 "eval_interval", "eval_tasks", "engine", "device")
-        if c.ok("device") and self.device == "cuda":
-            if cuda_available is None:
-                import torch
-                cuda_available = torch.cuda.is_available()
-            if not cuda_available:
-                c.fail("device", "device 'cuda' was asked for but no CUDA GPU is available; use 'cpu' or 'auto'")
         c.check("seed", "data_source", "channels", "latent", "conv_latent", "checkpoint_budget_mb")
-        if check_resources and not c.errors:
-            from .resources import check_memory
-            c.guard(None, check_memory, self, cuda_available)
         return c
 
-    def validate(self, cuda_available: bool | None = None, *, check_resources: bool = True) -> "RunConfig":
+    def validate(self) -> "RunConfig":
         """Raise ConfigError naming every bad field (its message is the first
         one's line); return self when all is well."""
-        self.check(cuda_available, check_resources=check_resources).raise_any()
+        self.check().raise_any()
         return self
 
     def resolved_device(self) -> str:
-        if self.device != "auto":
-            return self.device
-        import torch
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        return resolve_device(self.device)
 
 
 
 PRESETS: dict[str, dict] = {
-    # The student project's settings (DESIGN.md), with fresh tasks every step.
+    # The student project's settings, with fresh tasks every step.
     "seed": dict(arch="shared", n_angles=5, angle_step=9.0, rotation="mixed", ways=10, shots=1, queries=19,
                  tasks_per_step=5, inner_lr=0.01, outer_lr=1e-4, lr_mode="per_layer", inner_steps=1,
                  outer_opt="adam", steps=1000, eval_interval=100, engine="func", device="cpu"),

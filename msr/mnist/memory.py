@@ -1,8 +1,9 @@
-"""Peak memory of a run, estimated from its shapes, and the refusal of runs that cannot fit.
+"""Peak memory of a Rotated MNIST run, estimated from its shapes.
 
 A run that asks for more memory than the machine has dies with a memory error
-(or is killed) after its folder was written. :func:`check_memory` refuses it
-during validation instead, with one line giving the estimate and the limit.
+(or is killed) after its folder was written. msr.runner.admission refuses it
+when it is launched instead, comparing :func:`memory_need` with the memory
+free then, and says so in one line giving the estimate and the limit.
 
 The estimate
 ------------
@@ -67,16 +68,13 @@ side is not separately calibrated.
 """
 from __future__ import annotations
 
-import math
-import os
 from dataclasses import dataclass
 
-from .config import ConfigError
-from .models import ARCHITECTURES
+from ..core.data import BUNDLED, FULL_MNIST
+from ..core.kind import MemoryNeed
+from ..core.models import ARCHITECTURES
 
 MIB = 2**20
-GIB = 2**30
-LIMIT_ENV = "MSR_MEMORY_LIMIT_MB"
 
 # Shapes fixed by the models: 28×28 inputs, 3×3 valid convolution → 26×26.
 IMAGE_BYTES = 28 * 28 * 4
@@ -100,7 +98,7 @@ SAMPLING_COPIES = 5       # float copies of a sampled half-batch alive while rot
 HIGHER_TASKS = 3          # tasks' worth of activations the one-task-at-a-time engine peaks at
 KEY_BYTES = 6             # per (task, class, slot) entry of the sampler's random keys and masks
 # Images per class, largest class, of each split (for the sampler's keys).
-CLASS_WIDTH = {"bundled": (400, 100), "mnist": (6742, 1135)}
+CLASS_WIDTH = {BUNDLED: (400, 100), FULL_MNIST: (6742, 1135)}
 # The GPU side: a CUDA context, and the caching allocator's slack.
 CUDA_CONTEXT_MIB = 600
 CUDA_SLACK = 1.15
@@ -130,7 +128,7 @@ class Estimate:
 
 
 # (adapted, symmetry) parameter counts of each layer kind, from the channels
-# C, the conv latent and the flattened features F = C·26·26 (msr.models).
+# C, the conv latent and the flattened features F = C·26·26 (msr.core.models).
 CONV_COUNTS = {
     "plain": lambda c, conv_latent: (c * KERNEL_TAPS + c, 0),
     "kronecker": lambda c, conv_latent: (c * KERNEL_TAPS + c, c * c + 1 + KERNEL_TAPS ** 2),
@@ -171,7 +169,7 @@ def estimate(config) -> Estimate:
     lrs = adapted if config.lr_mode == "per_param" else 0  # per_layer: a few scalars
     copies = 4 if config.outer_opt == "adam" else 2  # weight, gradient (, two Adam moments)
     parameters = (adapted + symmetry + lrs) * 4 * copies
-    train_width, test_width = CLASS_WIDTH.get(config.data_source, CLASS_WIDTH["mnist"])
+    train_width, test_width = CLASS_WIDTH.get(config.data_source, CLASS_WIDTH[FULL_MNIST])
     inner = config.inner_steps
 
     def sampling(tasks: int, width: int) -> int:
@@ -199,7 +197,7 @@ def estimate(config) -> Estimate:
     evaluation = max(int(eval_batch + chunk_peak), sampling(config.eval_tasks, test_width)) \
         + EVAL_RETAINED_MIB * MIB
 
-    baseline = (BASELINE_MIB + (MNIST_EXTRA_MIB if config.data_source == "mnist" else 0)) * MIB
+    baseline = (BASELINE_MIB + (MNIST_EXTRA_MIB if config.data_source == FULL_MNIST else 0)) * MIB
     return Estimate(baseline, int(parameters), int(step), int(evaluation))
 
 
@@ -209,43 +207,6 @@ def estimate_peak_bytes(config) -> int:
     return estimate(config).total
 
 
-def available_memory_bytes() -> int:
-    """Memory a new run may use: MemAvailable of /proc/meminfo (the free
-    physical pages where that file is missing), or MSR_MEMORY_LIMIT_MB when
-    it is set."""
-    override = _override_bytes()
-    if override is not None:
-        return override
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return 2**62  # unknown: refuse nothing
-
-
-def _override_bytes() -> int | None:
-    text = os.environ.get(LIMIT_ENV, "").strip()
-    if not text:
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise ConfigError(f"{LIMIT_ENV} must be a number of MiB, got {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise ConfigError(f"{LIMIT_ENV} must be a number of MiB > 0, got {text!r}")
-    return int(value * MIB)
-
-
-def format_bytes(n: float) -> str:
-    return f"{n / GIB:.1f} GiB" if n >= GIB else f"{n / MIB:.0f} MiB"
-
-
 _ADVICE = {
     "parameters": "use fewer channels, a smaller latent size or fewer ways",
     "step": "use fewer tasks per step, ways, shots, queries or channels",
@@ -253,68 +214,11 @@ _ADVICE = {
 }
 
 
-def _uses_cuda(config, cuda_available: bool | None) -> bool:
-    if config.device == "cpu":
-        return False
-    if config.device == "cuda":
-        return True
-    if cuda_available is None:
-        import torch
-        cuda_available = torch.cuda.is_available()
-    return bool(cuda_available)
-
-
-def _gpu_free_bytes() -> int | None:
-    import torch
-    try:
-        return int(torch.cuda.mem_get_info()[0])
-    except (RuntimeError, AssertionError):
-        return None
-
-
-def check_memory(config, cuda_available: bool | None = None) -> None:
-    """Raise ConfigError (one line: the estimate, the limit, what to change)
-    when the run's estimated peak exceeds the memory available to it: the
-    machine's free memory on the CPU, the GPU's free memory on CUDA."""
+def memory_need(config, cuda: bool) -> MemoryNeed:
+    """The estimated peak, and what to change when it does not fit. On CUDA
+    it is what the GPU holds, with room for the CUDA context and the caching
+    allocator; on the CPU the whole process."""
     est = estimate(config)
-    source = f" (the limit set by {LIMIT_ENV})" if _override_bytes() is not None else ""
-    if _uses_cuda(config, cuda_available):
-        free = _gpu_free_bytes()
-        need = int(est.device_bytes * CUDA_SLACK) + CUDA_CONTEXT_MIB * MIB
-        override = _override_bytes()
-        limit = override if override is not None else free
-        where = "GPU memory"
-        if limit is None:
-            return
-    else:
-        need, limit, where = est.total, available_memory_bytes(), "memory"
-    if need > limit:
-        raise ConfigError(f"this run needs about {format_bytes(need)} of {where} at its peak (estimate), "
-                          f"more than the {format_bytes(limit)} available{source}; {_ADVICE[est.main_cost()]}")
-
-
-# The 2-D rotation problems: a task's 20 output maps (C × 30 × 30 floats) are
-# made when it is drawn, and the vmapped second-order step holds about four
-# copies of them per task (measured: rot8_flip, 32 tasks: +480 MB over the
-# built trainer; an evaluation chunk of 50 tasks: +580 MB).
-ROTATION_BASE_MIB = 800
-ROTATION_COPIES = 4
-ROTATION_EVAL_CHUNK = 50
-
-
-def rotation_peak_bytes(config) -> int:
-    """Estimated peak memory of a 2-D rotation run (msr.synthetic config)."""
-    from .synthetic.rotation import GROUPS, OUT_SIDE
-
-    group = GROUPS[config.problem]
-    per_task = 20 * group.channels * OUT_SIDE * OUT_SIDE * 4 * ROTATION_COPIES
-    tasks = max(config.tasks_per_step, min(ROTATION_EVAL_CHUNK, config.test_tasks))
-    return ROTATION_BASE_MIB * MIB + tasks * per_task
-
-
-def check_rotation_memory(config) -> None:
-    need, limit = rotation_peak_bytes(config), available_memory_bytes()
-    if need > limit:
-        source = f" (the limit set by {LIMIT_ENV})" if _override_bytes() is not None else ""
-        raise ConfigError(f"this run needs about {format_bytes(need)} of memory at its peak (estimate), more than "
-                          f"the {format_bytes(limit)} available{source}; use fewer tasks per step")
+    if cuda:
+        return MemoryNeed(int(est.device_bytes * CUDA_SLACK) + CUDA_CONTEXT_MIB * MIB, True, _ADVICE[est.main_cost()])
+    return MemoryNeed(est.total, False, _ADVICE[est.main_cost()])

@@ -1,73 +1,20 @@
-"""A Rotated MNIST run: its trainer (sample tasks, meta-step, evaluate, record).
+"""A Rotated MNIST run's trainer: sample tasks, meta-step, evaluate, record.
 
-``train`` knows nothing about who watches it: progress goes to an ``on_event``
-callback, and ``should_stop`` is polled once per step, so the same loop serves
-the command line and a worker process of the app.
+The driver (msr.core.loop.drive) runs it; it knows nothing about who watches
+the run or where it is kept.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 
-from .config import ConfigError, RunConfig
-from .data import MnistSplits, TaskSampler, load_source
-from .meta import Episode, MetaLearner
-from .models import build_model
-from .schedule import run_loop
-from .stats import per_angle_counts, t_halfwidth
-
-
-@dataclass
-class Event:
-    """What the loop tells its watcher. kind: start, progress, eval, done."""
-    kind: str
-    step: int
-    total: int
-    loss: float | None = None
-    steps_per_sec: float | None = None
-    record: dict | None = None
-    status: str | None = None
-    message: str | None = None
-    run_dir: str | None = None
-
-
-@dataclass
-class RunResult:
-    config: RunConfig
-    status: str  # completed, stopped, failed
-    steps: int
-    metrics: list[dict] = field(default_factory=list)
-    message: str | None = None
-    run_dir: str | None = None
-    learner: MetaLearner | None = None
-    kind: str = "mnist"
-
-    def summary(self) -> dict:
-        """The command line's --json object."""
-        if self.kind == "synthetic":
-            from .synthetic.run import summarize
-            return {"run_dir": self.run_dir, **summarize(self.config, self.status, self.steps, self.metrics,
-                                                          self.message)}
-        last = self.metrics[-1] if self.metrics else {}
-        angles = self.config.angle_list()
-        test = last.get("per_angle", {}).get("test", {})
-        per_angle = {}
-        for i, a in enumerate(angles):
-            count = test.get("counts", [0] * len(angles))[i]
-            errors = test.get("errors", [0] * len(angles))[i]
-            per_angle[_angle_key(a)] = {"count": count, "errors": errors,
-                                        "acc": (count - errors) / count if count else None}
-        return {"run_dir": self.run_dir, "status": self.status, "steps": self.steps,
-                "steps_per_sec": last.get("steps_per_sec_overall"), "train_loss": last.get("train_loss"),
-                "test_loss": last.get("test_loss"), "test_err": last.get("test_err"),
-                "test_acc": last.get("test_acc"), "per_angle": per_angle, "message": self.message}
-
-
-def _angle_key(a: float) -> str:
-    return f"{a:g}"
+from ..core.data import MnistSplits, TaskSampler, load_source
+from ..core.errors import ConfigError
+from ..core.meta import Episode, MetaLearner
+from ..core.models import build_model
+from ..core.stats import per_angle_counts, t_halfwidth
+from .config import RunConfig
 
 
 def _seeded(seed: int) -> torch.Generator:
@@ -167,9 +114,7 @@ class Trainer:
         self.window_seconds = 0.0
         return record
 
-    # ------------------------------------------------- what the worker saves
-    total = property(lambda self: self.config.steps)
-    eval_interval = property(lambda self: self.config.eval_interval)
+    # ------------------------------------------------- what the driver keeps
     sync_every = property(lambda self: 1 if self.device.type == "cpu" else 10)
     COUNTERS = ("train_counts", "train_errors", "train_counts_total", "train_class_total", "test_counts_total",
                 "test_class_total", "loss_sum", "correct_sum")
@@ -206,40 +151,3 @@ class Trainer:
 
 def _cpu(tensors: dict) -> dict:
     return {k: v.detach().cpu() for k, v in tensors.items()}
-
-
-def train(config: RunConfig, on_event: Callable[[Event], None] | None = None,
-          should_stop: Callable[[], bool] | None = None, *, save: bool = True,
-          data: MnistSplits | None = None) -> RunResult:
-    """Run meta-training in this process. Raises ConfigError/DataError on bad
-    input before anything is written; a NaN loss ends the run as 'failed',
-    keeping its records. With ``save`` the run gets a folder, written as any
-    worker writes it (see msr.worker)."""
-    if save:
-        from .worker import create_run, execute
-        trainer = Trainer(config, data)
-        run_dir = create_run(trainer.config, "mnist")
-        return execute(run_dir, on_event=on_event, should_stop=should_stop, trainer=trainer)
-    emit = on_event or (lambda event: None)
-    stop = should_stop or (lambda: False)
-    trainer = Trainer(config, data)
-    cfg = trainer.config
-    result = RunResult(cfg, "running", 0, learner=trainer.learner)
-
-    def record_eval(step: int, stopping: bool) -> None:
-        rec = trainer.evaluate(step)
-        result.metrics.append(rec)
-        emit(Event("eval", step, cfg.steps, record=rec))
-
-    def on_step(step: int, loss: float | None, seconds: float) -> None:
-        trainer.add_seconds(seconds)
-        result.steps = step
-        emit(Event("progress", step, cfg.steps, loss=loss,
-                   steps_per_sec=step / trainer.train_seconds if trainer.train_seconds else None))
-
-    emit(Event("start", 0, cfg.steps))
-    outcome = run_loop(cfg.steps, cfg.eval_interval, trainer.step, record_eval, stop, on_step,
-                       sync_every=trainer.sync_every)
-    result.status, result.message, result.steps = outcome.status, outcome.message, outcome.steps
-    emit(Event("done", result.steps, cfg.steps, status=result.status, message=result.message))
-    return result

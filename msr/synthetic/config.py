@@ -3,15 +3,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 
-import torch
-
-from ..config import DEVICES, MAX_INNER_STEPS
-from ..meta import ENGINES, LR_MODES, MetaConfig
-from ..settings import Checks, ConfigError, Settings, setting
+from ..core.errors import ConfigError
+from ..core.meta import DEVICES, ENGINES, LR_MODES, MAX_INNER_STEPS, MetaConfig, resolve_device
+from ..core.settings import Checks, Settings, setting
 from .data import ALL_PROBLEMS, DEFAULT_CACHE, EXAMPLES_PER_TASK, IN_SIZE, OUT_SIZE, default_tasks
-from .split import EVAL_SPLITS, PARTS, task_range
 from .models import LATENT_MODELS, MODEL_ORDER, MODELS, ROTATION_MODELS, models_for, paper_latent
-from .rotation import GROUPS
+from .rotation import ROTATION_PROBLEMS
+from .split import EVAL_SPLITS, PARTS, task_range
 
 
 @dataclass
@@ -78,21 +76,19 @@ class SyntheticConfig(Settings):
     @property
     def is_rotation(self) -> bool:
         """A 2-D rotation problem (msr.synthetic.rotation), not a 1-D one."""
-        return self.problem in GROUPS
+        return self.problem in ROTATION_PROBLEMS
 
     def resolved_device(self) -> str:
-        if self.device != "auto":
-            return self.device
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        return resolve_device(self.device)
 
     def meta_config(self) -> MetaConfig:
         return MetaConfig(inner_lr=self.inner_lr, lr_mode=self.lr_mode, inner_steps=self.inner_steps,
                           outer_lr=self.outer_lr, outer_opt="adam", engine=self.engine, loss="mse")
 
-    def check(self, check_device: bool = True) -> Checks:
+    def check(self) -> Checks:
         """Every bad field with its one line (``.errors``, in the order
-        checked). ``check_device=False``: a saved run read on a machine
-        without its GPU or its free memory, so neither is checked."""
+        checked). Pure: what the machine has (a GPU, free memory) is checked
+        when the run is launched (msr.runner.admission)."""
         c = Checks(self)
         c.check("problem")
         if c.ok("problem"):
@@ -102,7 +98,7 @@ class SyntheticConfig(Settings):
             if self.latent is not None:
                 if self.model not in LATENT_MODELS:
                     c.fail("latent", f"latent size applies to {' and '.join(LATENT_MODELS)} only, not to {self.model}")
-                most = GROUPS[self.problem].channels * 9 if self.is_rotation else IN_SIZE * OUT_SIZE
+                most = ROTATION_PROBLEMS[self.problem].channels * 9 if self.is_rotation else IN_SIZE * OUT_SIZE
                 c.whole("latent", self.latent, 1, most)
         c.check("steps", "shots", "queries")
         if c.ok("shots", "queries") and self.shots + self.queries > EXAMPLES_PER_TASK:
@@ -122,16 +118,11 @@ class SyntheticConfig(Settings):
         c.check("engine", "device", "runs_dir", "name", "group")
         if self.cache_dir is not None and not isinstance(self.cache_dir, str):
             c.fail("cache_dir", f"cache folder must be text, got {self.cache_dir!r}")
-        if check_device and c.ok("device") and self.device == "cuda" and not torch.cuda.is_available():
-            c.fail("device", "device 'cuda' was asked for but no CUDA GPU is available; use 'cpu' or 'auto'")
-        if check_device and self.is_rotation and not c.errors:
-            from ..resources import check_rotation_memory
-            c.guard(None, check_rotation_memory, self)
         return c
 
-    def validate(self, check_device: bool = True) -> "SyntheticConfig":
+    def validate(self) -> "SyntheticConfig":
         """Raise ConfigError naming every bad field (its message is the first one's line)."""
-        self.check(check_device).raise_any()
+        self.check().raise_any()
         return self
 
 

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import torch
 
-from ..config import ConfigError
-from ..meta import Episode
+from ..core.errors import ConfigError
+from ..core.meta import Episode
 from .rotation import FIELDS as ROTATION_FIELDS
-from .rotation import GROUPS, RotationData, generate_rotation
+from .rotation import ROTATION_PROBLEMS, RotationData, generate_rotation
 from .split import TRAIN_FRACTION, task_range
 
 IN_SIZE = 70
@@ -33,7 +33,7 @@ EXAMPLES_PER_TASK = 20
 DEFAULT_TASKS = 10_000
 PROBLEMS: dict[str, int] = {"rank1": 1, "rank2": 2, "rank5": 5}  # the 1-D problems and their ranks
 # Every problem: the 1-D ones, then the 2-D rotation problems (msr.synthetic.rotation).
-ALL_PROBLEMS: tuple[str, ...] = (*PROBLEMS, *GROUPS)
+ALL_PROBLEMS: tuple[str, ...] = (*PROBLEMS, *ROTATION_PROBLEMS)
 DEFAULT_CACHE = Path(".cache") / "synthetic"
 CACHE_VERSION = 1
 
@@ -100,7 +100,7 @@ def generate(problem: str, seed: int = 0, n_tasks: int = DEFAULT_TASKS,
 
 def default_tasks(problem: str) -> int:
     """Tasks in the authors' dataset for the problem (2,000 for rot8_flip)."""
-    return GROUPS[problem].tasks if problem in GROUPS else DEFAULT_TASKS
+    return ROTATION_PROBLEMS[problem].tasks if problem in ROTATION_PROBLEMS else DEFAULT_TASKS
 
 
 def cache_path(cache_dir: str | Path, problem: str, seed: int, n_tasks: int,
@@ -110,8 +110,8 @@ def cache_path(cache_dir: str | Path, problem: str, seed: int, n_tasks: int,
 
 def _matches(blob: dict, problem: str, n_tasks: int, examples: int) -> bool:
     try:
-        if problem in GROUPS:
-            coefficients = GROUPS[problem].coefficients
+        if problem in ROTATION_PROBLEMS:
+            coefficients = ROTATION_PROBLEMS[problem].coefficients
             return (blob["coeffs"].shape == (n_tasks, ROTATION_FIELDS, coefficients) and blob["input_seeds"].shape == (n_tasks,)
                     and blob["input_seeds"].dtype == torch.int64)
         rank = PROBLEMS[problem]
@@ -136,7 +136,7 @@ def load_or_generate(problem: str, seed: int = 0, n_tasks: int | None = None,
     """
     if problem not in ALL_PROBLEMS:
         raise ConfigError(f"unknown problem {problem!r}; allowed: {', '.join(ALL_PROBLEMS)}")
-    make = generate_rotation if problem in GROUPS else generate
+    make = generate_rotation if problem in ROTATION_PROBLEMS else generate
     n_tasks = default_tasks(problem) if n_tasks is None else n_tasks
     if cache_dir is None:
         return make(problem, seed, n_tasks, examples)
@@ -147,7 +147,7 @@ def load_or_generate(problem: str, seed: int = 0, n_tasks: int | None = None,
         except Exception:  # noqa: BLE001 - a broken cache file is just regenerated
             blob = None
         if isinstance(blob, dict) and _matches(blob, problem, n_tasks, examples):
-            if problem in GROUPS:
+            if problem in ROTATION_PROBLEMS:
                 return RotationData(problem, seed, blob["coeffs"], blob["input_seeds"], examples)
             return SyntheticData(problem, seed, blob["x"], blob["y"], blob["basis"], blob["mixing_logits"])
     data = make(problem, seed, n_tasks, examples)
@@ -170,7 +170,7 @@ def load_or_generate(problem: str, seed: int = 0, n_tasks: int | None = None,
     return data
 
 
-class TaskSampler:
+class TaskSampler1D:
     """Tasks without replacement within a batch, a fresh support/query split per draw."""
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, shots: int, queries: int,

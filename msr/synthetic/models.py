@@ -8,10 +8,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import ConfigError
-from ..layers import DenseLinear
+from ..core.errors import ConfigError
+from ..core.layers import DenseLinear
 from .data import IN_SIZE, OUT_SIZE, TAPS, locally_connected
-from .rotation import GROUPS, build_rotation_model, default_latent
+from .rotation import ROTATION_PROBLEMS, build_rotation_model, default_latent
 
 # Latent size of MSR-FC per problem, as in the authors' train_synthetic.py.
 PAPER_LATENT: dict[str, int] = {"rank1": 3, "rank2": 6, "rank5": 30}
@@ -105,7 +105,7 @@ MODEL_ORDER: list[str] = list(dict.fromkeys([*MODELS, *ROTATION_MODELS]))
 
 def models_for(problem: str) -> dict[str, ModelKind]:
     """The models that apply to a problem (1-D or 2-D)."""
-    return ROTATION_MODELS if problem in GROUPS else MODELS
+    return ROTATION_MODELS if problem in ROTATION_PROBLEMS else MODELS
 
 
 def model_label(model: str) -> str:
@@ -116,7 +116,7 @@ def model_label(model: str) -> str:
 def paper_latent(problem: str) -> int:
     """The latent size used when none is given: the paper's for MSR-FC, the
     number of generating coefficients for the dense MSR-Conv."""
-    return default_latent(problem) if problem in GROUPS else PAPER_LATENT[problem]
+    return default_latent(problem) if problem in ROTATION_PROBLEMS else PAPER_LATENT[problem]
 
 
 def build_synthetic_model(model: str, latent: int | None = None, problem: str = "rank1",
@@ -132,7 +132,7 @@ def build_synthetic_model(model: str, latent: int | None = None, problem: str = 
     if model not in allowed:
         raise ConfigError(f"unknown model {model!r} for {problem}; allowed: {', '.join(allowed)}")
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
-    if problem in GROUPS:
+    if problem in ROTATION_PROBLEMS:
         return build_rotation_model(model, problem, latent, generator)
     if model == "maml-fc":
         return FCModel(generator)

@@ -36,34 +36,34 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from ..layers import BankedConv2d, DenseConv2d, KroneckerConv2d
-from ..meta import Episode
+from ..core.groups import C4, C8, CENTRE, D8, KERNEL, RING, Group, element_permutations
+from ..core.layers import BankedConv2d, DenseConv2d, KroneckerConv2d
+from ..core.meta import Episode
 from .split import task_range
 
 IN_SIDE = 32
-KERNEL = 3
 OUT_SIDE = IN_SIDE - KERNEL + 1
 FIELDS = 3
 EXAMPLES_PER_TASK = 20
 FILTER_ENERGY = 2.0
-# Ring of the 8 neighbours of the centre tap, counter-clockwise from east
-# (as drawn, row 0 on top), as flat indices into the 3×3 kernel.
-RING = (5, 2, 1, 0, 3, 6, 7, 8)
-CENTRE = 4
 
 
 @dataclass(frozen=True)
-class Group:
-    name: str
-    rotations: int  # rotation steps in a full turn
-    step: int  # ring positions per rotation step (2: 90°, 1: 45°)
-    flips: bool
+class RotationProblem:
+    """One of the 2-D problems: the group its data are made with, and its dataset."""
+    group: Group
     steerable: bool  # base filters from the 6-function steerable basis
     tasks: int  # tasks in the authors' dataset
 
-    @property
-    def order(self) -> int:
-        return self.rotations * (2 if self.flips else 1)
+    name = property(lambda self: self.group.name)
+    rotations = property(lambda self: self.group.rotations)
+    step = property(lambda self: self.group.step)
+    flips = property(lambda self: self.group.flips)
+    order = property(lambda self: self.group.order)
+    degrees = property(lambda self: self.group.degrees)
+
+    def element_label(self, e: int) -> str:
+        return self.group.element_label(e)
 
     @property
     def channels(self) -> int:
@@ -74,37 +74,12 @@ class Group:
         """Generating coefficients per field."""
         return 6 if self.steerable else KERNEL * KERNEL
 
-    @property
-    def degrees(self) -> float:
-        return 360.0 / self.rotations
 
-    def element_label(self, e: int) -> str:
-        flip, r = divmod(e, self.rotations)
-        return ("mirror, " if flip else "") + f"{r * self.degrees:g}°"
-
-
-GROUPS: dict[str, Group] = {
-    "rot4": Group("C4", 4, 2, False, False, 10_000),
-    "rot8": Group("C8", 8, 1, False, True, 10_000),
-    "rot8_flip": Group("D8", 8, 1, True, True, 2_000),
+ROTATION_PROBLEMS: dict[str, RotationProblem] = {
+    "rot4": RotationProblem(C4, False, 10_000),
+    "rot8": RotationProblem(C8, True, 10_000),
+    "rot8_flip": RotationProblem(D8, True, 2_000),
 }
-
-
-def ring_permutation(shift: int = 0, mirror: bool = False) -> torch.Tensor:
-    """(9,) source tap of every tap of a 3×3 filter mirrored (φ → −φ, if asked)
-    and then rotated counter-clockwise by ``shift`` ring positions (45° each):
-    ``copy.flatten() = filter.flatten()[perm]``."""
-    perm = list(range(KERNEL * KERNEL))
-    for j, tap in enumerate(RING):
-        source = (shift - j) if mirror else (j - shift)
-        perm[tap] = RING[source % 8]
-    return torch.tensor(perm)
-
-
-def element_permutations(group: Group) -> torch.Tensor:
-    """(|G|, 9): the tap permutation of every group element, in channel order."""
-    return torch.stack([ring_permutation(r * group.step, bool(s))
-                        for s in range(2 if group.flips else 1) for r in range(group.rotations)])
 
 
 def steerable_basis() -> torch.Tensor:
@@ -121,15 +96,15 @@ def steerable_basis() -> torch.Tensor:
     return basis.float()
 
 
-def generating_basis(group: Group) -> torch.Tensor:
+def generating_basis(group: RotationProblem) -> torch.Tensor:
     """(coefficients, 9): what a field's base filter is a combination of."""
     return steerable_basis() if group.steerable else torch.eye(KERNEL * KERNEL)
 
 
-def group_filters(group: Group, base: torch.Tensor) -> torch.Tensor:
+def group_filters(group: RotationProblem, base: torch.Tensor) -> torch.Tensor:
     """(..., F·|G|, 1, 3, 3) from base filters (..., F, 9): every field's copy
     under every element, field-major."""
-    copies = base[..., element_permutations(group)]             # (..., F, |G|, 9)
+    copies = base[..., element_permutations(group.group)]            # (..., F, |G|, 9)
     return copies.reshape(*base.shape[:-2], -1, 1, KERNEL, KERNEL)
 
 
@@ -144,8 +119,8 @@ class RotationData:
     train_fraction: float = 0.8
 
     @property
-    def group(self) -> Group:
-        return GROUPS[self.problem]
+    def group(self) -> RotationProblem:
+        return ROTATION_PROBLEMS[self.problem]
 
     @property
     def n_tasks(self) -> int:
@@ -192,7 +167,7 @@ def apply_layers(x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
 def generate_rotation(problem: str, seed: int = 0, n_tasks: int | None = None,
                       examples: int = EXAMPLES_PER_TASK) -> RotationData:
     """Draw a dataset from a seeded generator (no global random state)."""
-    group = GROUPS[problem]
+    group = ROTATION_PROBLEMS[problem]
     n_tasks = group.tasks if n_tasks is None else n_tasks
     g = torch.Generator().manual_seed(seed)
     coeffs = torch.randn(n_tasks, FIELDS, group.coefficients, generator=g) * math.sqrt(
@@ -246,13 +221,13 @@ class RotationModel(nn.Module):
 
 def default_latent(problem: str) -> int:
     """The dense U's latent size: the number of coefficients that generate a task."""
-    group = GROUPS[problem]
+    group = ROTATION_PROBLEMS[problem]
     return FIELDS * group.coefficients
 
 
 def build_rotation_model(model: str, problem: str, latent: int | None = None,
                          generator: torch.Generator | None = None) -> RotationModel:
-    channels = GROUPS[problem].channels
+    channels = ROTATION_PROBLEMS[problem].channels
     if model == "maml-conv":
         conv = BankedConv2d(1, channels, KERNEL, bias=False, generator=generator)
     elif model == "msr-conv":

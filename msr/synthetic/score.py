@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, vmap
 
-from ..meta import Episode, MetaLearner
+from ..core.meta import Episode, MetaLearner
 from .data import IN_SIZE, TAPS
 
 

@@ -1,0 +1,3 @@
+"""Rotated MNIST runs: their settings (config), trainer, memory estimate, lens
+subject and command-line report; ``kind`` is what the registry (msr.kinds)
+lists."""
