@@ -13,6 +13,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from .files import atomic_write_text
 from .layout import run_files
 
 # Vega's "tableau10": distinct on a projector and for the common colour-vision deficiencies.
@@ -57,8 +58,6 @@ def write_annotations(path: str | Path, *, name: str | None = None, notes: str |
                       color: str | None = None) -> Annotations:
     """Change what is given, keep the rest; written whole and atomically.
     Raises OSError (a full disk, a folder deleted meanwhile) for the caller to report."""
-    from .runs import atomic_write_text  # runs imports this module
-
     old = read_annotations(path)
     new = Annotations(old.name if name is None else " ".join(name.split())[:MAX_NAME],
                       old.notes if notes is None else notes[:MAX_NOTES],

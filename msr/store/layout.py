@@ -1,4 +1,20 @@
-"""The layout of a run folder: the name of every file in it, in one place."""
+"""The layout of a run folder: the name of every file in it, and the statuses a run can have, in one place.
+
+``runs/<run-id>/`` holds
+
+- ``.msr-run``: the mark that this app made the folder (delete touches nothing else);
+- ``config.json``: the run's settings and its kind (msr.kinds);
+- ``status.json``: the small summary a run list reads: status, step, total,
+  the last evaluation's numbers, and the worker's pid, host and heartbeat;
+- ``metrics.jsonl``: one evaluation record per line, appended;
+- ``losses.csv``: the training loss of every step, appended;
+- ``checkpoints/step_NNNNNN.pt``: weights at every evaluation (thinned under a cap);
+- ``resume.pt``: everything needed to continue (optimizer, generators, counters);
+- ``worker.lock``: held (flock) by the live worker, so a dead worker is seen at once;
+- ``stop``: a stop request;
+- ``worker.log``: a launched worker's output;
+- ``annotations.json``: a display name, notes and the run's colour (msr.store.annotations).
+"""
 from __future__ import annotations
 
 import re
@@ -11,6 +27,11 @@ ANNOTATIONS = "annotations.json"  # what a user says of a run (name, notes) and 
 MARKER_TEXT = "msr-run 1\n"
 _CHECKPOINT = re.compile(r"step_(\d+)\.pt")
 
+ACTIVE = ("starting", "running")
+FINISHED = ("completed", "stopped", "failed")
+INTERRUPTED = "interrupted"  # recorded as active, but its worker is gone: never written, only shown
+STATUSES = ACTIVE + FINISHED
+
 
 def checkpoint_name(step: int) -> str:
     """A checkpoint's file name: zero-padded, so names sort as steps do."""
@@ -19,7 +40,7 @@ def checkpoint_name(step: int) -> str:
 
 @dataclass(frozen=True)
 class RunFiles:
-    """The paths of one run folder's files (see msr.runs for what each holds)."""
+    """The paths of one run folder's files (see this module's docstring for what each holds)."""
     root: Path
 
     marker = property(lambda self: self.root / MARKER)

@@ -1,0 +1,46 @@
+"""status.json, read back strictly: the small summary of a run that every listing reads."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..kinds import KINDS
+from .files import Damaged, is_number, is_whole, read_json
+from .layout import STATUSES, run_files
+
+STATUS_FIELDS = {  # field -> (check, what it must be)
+    "status": (lambda v: v in STATUSES, f"one of {', '.join(STATUSES)}"),
+    "kind": (lambda v: v in KINDS, f"one of {', '.join(KINDS)}"),
+    "created": (is_number, "a number"), "updated": (is_number, "a number"), "heartbeat": (is_number, "a number"),
+    "started": (is_number, "a number"), "launched": (is_number, "a number"),
+    "step": (is_whole, "a whole number ≥ 0"), "total": (is_whole, "a whole number ≥ 0"),
+    "steps": (is_whole, "a whole number ≥ 0"), "pid": (is_whole, "a whole number ≥ 0"),
+    "host": (lambda v: isinstance(v, str), "text"),
+    "message": (lambda v: isinstance(v, str), "text"),
+    "last": (lambda v: isinstance(v, dict) and all(x is None or is_number(x) for x in v.values())
+             and (v.get("step") is None or is_whole(v.get("step"))), "an object of numbers"),
+    "steps_per_sec": (is_number, "a number"), "wall_seconds": (is_number, "a number"),
+    "stop_requested": (is_number, "a number"),
+    "train_seconds": (is_number, "a number"), "eval_seconds": (is_number, "a number"),
+    "evals": (is_whole, "a whole number ≥ 0"), "first_eval_seconds": (is_number, "a number"),
+}
+
+
+def check_status(data) -> dict:
+    if not isinstance(data, dict):
+        raise Damaged(f"status.json is not an object (it holds {type(data).__name__})")
+    if "status" not in data:
+        raise Damaged("status.json has no 'status'")
+    for key, value in data.items():
+        if key in STATUS_FIELDS and value is not None:
+            check, what = STATUS_FIELDS[key]
+            if not check(value):
+                raise Damaged(f"status.json: '{key}' must be {what}, got {value!r:.40}")
+    return data
+
+
+def read_status(path: str | Path) -> dict | None:
+    """The run's status.json, checked; None when it is missing or damaged."""
+    try:
+        return check_status(read_json(run_files(path).status))
+    except Damaged:
+        return None
