@@ -1,0 +1,117 @@
+"""What the machine must have for a run, checked when it is launched: a GPU if it asks for one, and the memory.
+
+A run's settings are checked by its config alone (pure; bad input is a
+ConfigError). Whether this machine can take the run *now* is asked here, when
+it is launched (the app's Start, the command line, a resume, a sweep), and a
+refusal is a MachineError in its own words: what the run needs, what the
+machine has, what to change. The disk and the runs folder are checked when
+the run folder is made (msr.store.folders).
+
+A run that asks for more memory than the machine has would die with a memory
+error (or be killed) after its folder was written; its kind's estimate
+(msr.core.kind.RunKind.memory) is compared with the memory free now.
+"""
+from __future__ import annotations
+
+import math
+import os
+
+from .. import kinds
+from ..core.errors import ConfigError, MachineError
+
+MIB = 2**20
+GIB = 2**30
+LIMIT_ENV = "MSR_MEMORY_LIMIT_MB"
+
+
+def available_memory_bytes() -> int:
+    """Memory a new run may use: MemAvailable of /proc/meminfo (the free
+    physical pages where that file is missing), or MSR_MEMORY_LIMIT_MB when
+    it is set."""
+    override = _override_bytes()
+    if override is not None:
+        return override
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 2**62  # unknown: refuse nothing
+
+
+def _override_bytes() -> int | None:
+    text = os.environ.get(LIMIT_ENV, "").strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"{LIMIT_ENV} must be a number of MiB, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{LIMIT_ENV} must be a number of MiB > 0, got {text!r}")
+    return int(value * MIB)
+
+
+def format_bytes(n: float) -> str:
+    return f"{n / GIB:.1f} GiB" if n >= GIB else f"{n / MIB:.0f} MiB"
+
+
+def cuda_available() -> bool:
+    import torch
+    return torch.cuda.is_available()
+
+
+def uses_cuda(config) -> bool:
+    """Whether the run would train on a GPU here ('auto': where there is one)."""
+    if config.device == "cpu":
+        return False
+    if config.device == "cuda":
+        return True
+    return cuda_available()
+
+
+def _gpu_free_bytes() -> int | None:
+    import torch
+    try:
+        return int(torch.cuda.mem_get_info()[0])
+    except (RuntimeError, AssertionError):
+        return None
+
+
+def check_device(config) -> None:
+    """MachineError when the run asks for a GPU this machine does not have."""
+    if config.device == "cuda" and not cuda_available():
+        raise MachineError("device 'cuda' was asked for but no CUDA GPU is available; use 'cpu' or 'auto'",
+                           field="device")
+
+
+def check_memory(config) -> None:
+    """MachineError (one line: the estimate, the limit, what to change) when
+    the run's estimated peak exceeds the memory available to it: the
+    machine's free memory, or on CUDA the GPU's."""
+    source = f" (the limit set by {LIMIT_ENV})" if _override_bytes() is not None else ""
+    need = kinds.of(config).memory(config, uses_cuda(config))
+    if need is None:
+        return
+    if need.cuda:
+        override = _override_bytes()
+        limit = override if override is not None else _gpu_free_bytes()
+        where = "GPU memory"
+        if limit is None:
+            return
+    else:
+        limit, where = available_memory_bytes(), "memory"
+    if need.bytes > limit:
+        raise MachineError(f"this run needs about {format_bytes(need.bytes)} of {where} at its peak (estimate), "
+                           f"more than the {format_bytes(limit)} available{source}; {need.advice}")
+
+
+def admit(config) -> None:
+    """Whether this machine can take the run now: MachineError (one line) if not."""
+    check_device(config)
+    check_memory(config)

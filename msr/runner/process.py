@@ -1,0 +1,89 @@
+"""Process plumbing, written once: detached launches, and SIGTERM / Ctrl-C as a stop request.
+
+A run's worker (``python -m msr worker RUN``) and a sweep's driver
+(``python -m msr sweep --resume SWEEP``) are launched the same way: in a
+session of their own, so stopping the app that launched them (Ctrl-C,
+SIGTERM) leaves them running, with the package on their PYTHONPATH and their
+output in a log file. (Locks are in msr.store.locks, as run folders hold them.)
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder that holds the msr package
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def main_thread() -> bool:
+    """Signal handlers can only be set from the main thread."""
+    return threading.current_thread() is threading.main_thread()
+
+
+def launch_detached(args: list[str], log: Path, threads: int | None = None) -> int:
+    """Start ``python -m msr ARGS`` in a session of its own, its output
+    appended to ``log``; return its pid. ``threads``: its torch threads (None:
+    torch's default). A thread of this process reaps it when it ends, so it
+    never lingers as a zombie."""
+    cmd = [sys.executable, "-m", "msr", *args]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(PACKAGE_ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    if threads is not None:
+        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True, env=env, cwd=os.getcwd())
+    threading.Thread(target=proc.wait, name=f"msr-reap-{proc.pid}", daemon=True).start()
+    return proc.pid
+
+
+class StopSignals:
+    """While entered (in the main thread), SIGTERM and SIGINT set ``flag``: a
+    stop request. With ``second_ends``, one more while the flag is set ends
+    the work at once (KeyboardInterrupt)."""
+
+    def __init__(self, flag: threading.Event, second_ends: bool = True):
+        self.flag, self.second_ends = flag, second_ends
+        self.previous: dict[int, Any] = {}
+
+    def __enter__(self) -> "StopSignals":
+        if main_thread():
+            for sig in STOP_SIGNALS:
+                self.previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.second_ends and self.flag.is_set():
+            raise KeyboardInterrupt(f"signal {signum} while stopping")
+        self.flag.set()
+
+    def restore(self) -> None:
+        """The handlers from before (at most once: later calls do nothing)."""
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+        self.previous = {}
+
+    def __exit__(self, *exc) -> None:
+        self.restore()
+
+
+class SignalsWait:
+    """While entered (in the main thread), SIGTERM and SIGINT are ignored:
+    what is being written then is not cut short."""
+
+    def __init__(self):
+        self.previous: dict[int, Any] = {}
+
+    def __enter__(self) -> "SignalsWait":
+        if main_thread():
+            self.previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in STOP_SIGNALS}
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
