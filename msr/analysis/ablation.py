@@ -5,7 +5,7 @@ Kronecker or dense symmetry matrix over the conv kernel) and the head (a
 dense-U head adapts a few latent values, a plain head every weight). A
 comparison that changes both cannot say which one helped. The ablation is a
 factorial sweep, first layer × head × seeds, each setting at its own inner
-rate (chosen on validation tasks, see msr.sweep), with supports upright and
+rate (chosen on validation tasks, see msr.runner.sweep), with supports upright and
 queries rotated (rotation mode ``query``).
 
 Accuracy is read apart at 0° (queries upright, like the supports) and on the
@@ -22,11 +22,13 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
-from .config import preset
-from .models import CONV_LAYERS, HEAD_LAYERS
-from .runs import METRICS_CACHE, Damaged, load_run
-from .stats import t_quantile
-from .sweep import Sweep, SweepSpec
+from ..core.models import CONV_LAYERS, HEAD_LAYERS
+from ..core.stats import t_quantile
+from ..mnist.config import preset
+from ..runner.sweep.folder import Sweep
+from ..runner.sweep.spec import SweepSpec
+from ..store.files import Damaged
+from ..store.reader import METRICS_CACHE, load_run
 
 NAME = "Where does MSR's gain come from?"
 FACTORS = ("conv_layer", "head_layer")

@@ -3,7 +3,7 @@
 Everything here reads a run folder and returns arrays or DataFrames, so the
 pages only draw, and tests check the numbers directly. Weights are read from
 checkpoints; nothing here trains or writes. (What the run's records say, as
-tables, is in msr.tables.)
+tables, is in msr.analysis.tables.)
 """
 from __future__ import annotations
 
@@ -16,56 +16,21 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .config import RunConfig
-from .data import MnistSplits, Split, TaskSampler, prepare
-from .layers import DenseConv2d, DenseLinear, is_symmetry_param
-from .meta import Episode, MetaLearner
-from .models import build_model
-from .runs import load_checkpoint
+from ..core.data import MnistSplits, Split, TaskSampler, prepare
+from ..core.layers import DenseConv2d, DenseLinear, is_symmetry_param
+from ..core.meta import Episode
+from ..mnist.snapshot import ModelSnapshot, model_snapshot
+from ..store.checkpoints import load_checkpoint
 
 CONFUSION_SEED = 4242  # the same test tasks at every step, so confusion matrices compare across steps
 DIGIT_SEED = 7  # which held-out digits the data and weights views show
 
 
 # --------------------------------------------------------------- snapshots
-@dataclass
-class Snapshot:
-    """A run's model and learned inner rates as they were at one checkpoint."""
-    run_path: Path
-    step: int
-    config: RunConfig
-    learner: MetaLearner
-
-    @property
-    def model(self):
-        return self.learner.model
-
-    @property
-    def angles(self) -> list[float]:
-        return self.config.angle_list()
-
-    @property
-    def circuits(self) -> int:
-        return self.model.circuits
-
-    def circuit_labels(self) -> list[str]:
-        """Dedicated circuits are named after the angle they serve."""
-        if self.circuits == 1:
-            return ["single circuit"]
-        return [f"{a:g}° circuit" for a in self.angles]
-
-
-def load_snapshot(run_path: str | Path, step: int | None = None) -> Snapshot:
+def load_snapshot(run_path: str | Path, step: int | None = None) -> ModelSnapshot:
     """Rebuild the model from the checkpoint's own config (the nearest kept
     step when ``step`` was thinned away; the latest when None)."""
-    ckpt = load_checkpoint(run_path, step)
-    config = RunConfig.from_dict(ckpt["config"])
-    model = build_model(config.model_spec(), seed=config.seed)
-    model.load_state_dict(ckpt["model"])
-    model.eval()
-    learner = MetaLearner(model, config.meta_config())
-    learner.inner_lrs.load_state_dict(ckpt["inner_lrs"])
-    return Snapshot(Path(run_path), int(ckpt["step"]), config, learner)
+    return model_snapshot(load_checkpoint(run_path, step), run_path)
 
 
 def _with_circuits(t: torch.Tensor, banked: bool) -> np.ndarray:
@@ -120,7 +85,7 @@ class Activations:
         return self.maps.mean(axis=1)
 
 
-def activations(snap: Snapshot, image_u8: torch.Tensor, angle_index: int, label: int = -1) -> dict[str, Activations]:
+def activations(snap: ModelSnapshot, image_u8: torch.Tensor, angle_index: int, label: int = -1) -> dict[str, Activations]:
     """Activations after each ReLU for one digit rotated to ``angles[angle_index]``."""
     angles = snap.angles
     if not 0 <= angle_index < len(angles):
@@ -140,7 +105,7 @@ def activations(snap: Snapshot, image_u8: torch.Tensor, angle_index: int, label:
 
 
 # ----------------------------------------------------------------- filters
-def first_layer_filters(snap: Snapshot) -> np.ndarray:
+def first_layer_filters(snap: ModelSnapshot) -> np.ndarray:
     """(circuits, c_out, c_in, k, k): the kernels the first conv really applies
     (U or A⊗B⊗C already multiplied in)."""
     layer = snap.model.first_layer()
@@ -149,7 +114,7 @@ def first_layer_filters(snap: Snapshot) -> np.ndarray:
     return _with_circuits(w, w.dim() == 5)
 
 
-def filter_change(before: Snapshot, after: Snapshot) -> np.ndarray:
+def filter_change(before: ModelSnapshot, after: ModelSnapshot) -> np.ndarray:
     """after − before, per filter entry, same shape as first_layer_filters."""
     a, b = first_layer_filters(before), first_layer_filters(after)
     if a.shape != b.shape:
@@ -157,7 +122,7 @@ def filter_change(before: Snapshot, after: Snapshot) -> np.ndarray:
     return b - a
 
 
-def filter_change_frame(before: Snapshot, after: Snapshot) -> pd.DataFrame:
+def filter_change_frame(before: ModelSnapshot, after: ModelSnapshot) -> pd.DataFrame:
     """Per filter: its size at both steps and how far it moved (Frobenius)."""
     a, b = first_layer_filters(before), first_layer_filters(after)
     rows = []
@@ -215,7 +180,7 @@ def change_from_start(mat: SymmetryMatrix, initial: SymmetryMatrix | None = None
     return replace(mat, value=mat.value - initial.value)
 
 
-def symmetry_matrices(snap: Snapshot) -> list[SymmetryMatrix]:
+def symmetry_matrices(snap: ModelSnapshot) -> list[SymmetryMatrix]:
     """Every symmetry parameter of the model (empty for the plain conv baseline)."""
     modules = dict(snap.model.named_modules())
     out = []
@@ -236,7 +201,7 @@ def _rel(x: np.ndarray, ref: np.ndarray) -> float:
     return float(np.linalg.norm(x - ref)) / denom if denom > 0 else math.nan
 
 
-def drift(snap: Snapshot, initial: Snapshot) -> pd.DataFrame:
+def drift(snap: ModelSnapshot, initial: ModelSnapshot) -> pd.DataFrame:
     """How far each symmetry matrix (and the effective first-layer filters)
     moved: ‖X − X₀‖/‖X₀‖ from its step-0 value and, for the square Kronecker
     factors that start at I, ‖X − I‖/‖I‖ from the identity."""
@@ -260,7 +225,7 @@ def drift(snap: Snapshot, initial: Snapshot) -> pd.DataFrame:
 
 
 def drift_over_steps(run_path: str | Path, steps: Iterable[int],
-                     loader: Callable[[str | Path, int], Snapshot] = load_snapshot) -> pd.DataFrame:
+                     loader: Callable[[str | Path, int], ModelSnapshot] = load_snapshot) -> pd.DataFrame:
     """drift() at every given step against the first one. ``loader`` lets a
     caller pass a cached load_snapshot."""
     steps = sorted(set(int(s) for s in steps))
@@ -288,7 +253,7 @@ class GeneratedFilters:
     effective: np.ndarray
 
 
-def generated_filters(snap: Snapshot) -> list[GeneratedFilters]:
+def generated_filters(snap: ModelSnapshot) -> list[GeneratedFilters]:
     """For every dense-U layer (none in the Kronecker-only or plain models'
     convs; the head of shared, dedicated and dense is one)."""
     out = []
@@ -359,7 +324,7 @@ class Confusion:
                              for t in range(10) for p in range(10)])
 
 
-def confusion_at_angle(snap: Snapshot, data: MnistSplits, angle_index: int, tasks: int = 20,
+def confusion_at_angle(snap: ModelSnapshot, data: MnistSplits, angle_index: int, tasks: int = 20,
                        seed: int = CONFUSION_SEED) -> Confusion:
     """Adapt to fixed-seed held-out tasks and count which digit each query at
     the chosen angle was taken for. Labels are mapped back from task labels to

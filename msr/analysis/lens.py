@@ -1,5 +1,7 @@
 """The equivariance lens on a saved run: has its first layer learned rotation
-symmetry, and for which angles? (The measurements are in msr.symmetry.)
+symmetry, and for which angles? (The measurements are in msr.core.symmetry;
+what is read on each kind of run, in its package: msr.mnist.lens,
+msr.synthetic.lens.)
 
 Works on Rotated MNIST runs and on runs of the 2-D rotation problems, at any
 checkpoint. What is read:
@@ -28,19 +30,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import ConfigError
-from .data import TaskSampler, load_source, prepare
-from .meta import Episode
-from .runs import load_checkpoint, load_run
-from .symmetry import (C4, PROBE_SEED, PROBES, angle_key, filter_metrics, generated_filters, orbit_score,
-                       problem_rotations, reference_metrics)
-
-INVARIANCE_TASKS = 20
-INVARIANCE_SEED = 777
-
-
-class LensError(ConfigError):
-    """The lens does not apply to this run (one line)."""
+from ..core.symmetry import (C4, LensError, LensSubject, angle_key, filter_metrics, generated_filters, orbit_score,
+                             reference_metrics)
+from ..store.checkpoints import checkpoint_steps, load_checkpoint
+from ..store.reader import load_run
 
 
 @dataclass
@@ -72,12 +65,19 @@ class LensStep:
 @dataclass
 class LensReport:
     run_id: str
-    kind: str  # "mnist" or "synthetic"
+    kind: str  # the run's kind, by name (msr.kinds)
     subject: str  # e.g. "shared on Rotated MNIST", "msr-conv-dense on rot4"
     angles: list[float]
     reference: dict  # {"group_conv": metrics, "random_conv": metrics}
     steps: list[LensStep]
     run_angles: list[float] = field(default_factory=list)  # Rotated MNIST: the run's own angles
+    first_layer: str | None = None  # "plain", "kronecker" or "dense"
+    reads_predictions: bool = False  # the invariance of predictions was read too
+
+    @property
+    def own_angles(self) -> list[float]:
+        """The angles the run trains on (Rotated MNIST), else the angles read."""
+        return list(self.run_angles) or list(self.angles)
 
     def to_json(self) -> dict:
         return {"run": self.run_id, "kind": self.kind, "subject": self.subject, "angles": self.angles,
@@ -97,160 +97,22 @@ def _bank_picture(banks: torch.Tensor) -> tuple[np.ndarray, list[list[int]]]:
     return first.mean(1).numpy(), orbit_score(first, C4).cycles()
 
 
-class _Subject:
-    """What the lens needs from a run at one step (one kind per subclass)."""
-    angles: list[float]
-    rotations: tuple
-    probes: torch.Tensor
-    channels: int
-    kernel: int
-    run_angles: list[float] = []
-
-    def group_layers(self) -> torch.Tensor | None:
-        """Exact group convs of this run's shape (None: C4 lifting convs)."""
-        return None
-
-    def load(self, step: int | None) -> int: ...
-    def banks(self) -> torch.Tensor: ...
-    def conv(self): ...
-    def invariance(self) -> dict[str, float] | None:
-        return None
-
-
-class _MnistSubject(_Subject):
-    def __init__(self, path: Path, config):
-        self.path, self.config = path, config
-        self.run_angles = config.angle_list()
-        extra = [90.0, 180.0, 270.0]
-        self.angles = sorted({a % 360 for a in self.run_angles if a % 360} | set(extra))
-        self.rotations = (C4,)
-        try:
-            data = load_source(config.data_source, config.data_dir)
-        except Exception as exc:  # noqa: BLE001 - one line for any data problem
-            raise LensError(f"cannot read the run's data ({config.data_source}): {exc}") from None
-        self.data = data
-        g = torch.Generator().manual_seed(PROBE_SEED)
-        pick = torch.randperm(len(data.test), generator=g)[:PROBES]
-        self.probes = prepare(data.test.images[pick], torch.zeros(len(pick)))
-        spec = config.model_spec()
-        self.channels, self.kernel = spec.channels, spec.kernel_size
-
-    def load(self, step):
-        from .inspect import load_snapshot
-
-        self.snap = load_snapshot(self.path, step)
-        return self.snap.step
-
-    def conv(self):
-        return self.snap.model.conv
-
-    def banks(self):
-        with torch.no_grad():
-            w = self.conv().effective_weight().detach().cpu()
-        return w if w.dim() == 5 else w.unsqueeze(0)
-
-    def invariance(self):
-        """Agreement of the predictions on rotated queries with those on the
-        same queries upright, after adapting on upright supports (needs 0°
-        in the run); see :func:`agreement`."""
-        if 0.0 not in [a % 360 for a in self.run_angles]:
-            return None
-        cfg, zero = self.config, [a % 360 for a in self.run_angles].index(0.0)
-
-        class Upright(TaskSampler):
-            query_angle = zero
-
-            def _angles(self, tasks, n_s, n_q):
-                super()._angles(tasks, n_s, n_q)  # the same draws whatever the query angle
-                return torch.full((tasks, n_s), zero), torch.full((tasks, n_q), self.query_angle)
-
-        preds, labels = {}, None
-        for i, angle in enumerate(self.run_angles):
-            sampler = Upright(self.data.test, self.run_angles, cfg.ways, cfg.shots, cfg.queries, "mixed",
-                              torch.Generator().manual_seed(INVARIANCE_SEED), "cpu")
-            sampler.query_angle = i
-            batch = sampler.sample(INVARIANCE_TASKS)
-            out = self.snap.learner.evaluate(Episode.of(batch)).query_out
-            preds[angle], labels = out.argmax(-1), batch.yq
-        return agreement(preds, self.run_angles[zero], labels, cfg.ways)
-
-
-def agreement(preds: dict[float, torch.Tensor], zero: float, labels: torch.Tensor, ways: int) -> dict:
-    """Per rotated angle: ``invariance`` (share of queries whose prediction is
-    unchanged from 0°), ``chance`` (the share two independent predictors with
-    these label frequencies, task by task, would agree on), ``kappa``
-    ((share − chance) / (1 − chance); NaN when chance is 1, as for a model
-    that names one label per task), and ``accuracy`` at every angle, 0°
-    included. preds: angle → (tasks, queries) predicted labels."""
-    base = preds[zero]
-
-    def freq(p: torch.Tensor) -> torch.Tensor:  # (tasks, ways) label frequencies per task
-        return torch.nn.functional.one_hot(p, ways).float().mean(1)
-
-    out = {"invariance": {}, "chance": {}, "kappa": {}, "accuracy": {}}
-    for angle, p in preds.items():
-        out["accuracy"][angle_key(angle % 360)] = float((p == labels).float().mean())
-        if angle % 360 == 0:
-            continue
-        observed = float((p == base).float().mean())
-        chance = float((freq(p) * freq(base)).sum(1).mean())
-        key = angle_key(angle % 360)
-        out["invariance"][key], out["chance"][key] = observed, chance
-        out["kappa"][key] = (observed - chance) / (1 - chance) if chance < 1 - 1e-9 else math.nan
-    return out
-
-
-class _RotationSubject(_Subject):
-    def __init__(self, path: Path, config):
-        from dataclasses import replace
-
-        from .synthetic.rotation import GROUPS, KERNEL
-        from .synthetic.run import SyntheticTrainer
-
-        self.path = path
-        group = GROUPS[config.problem]
-        self.angles = [r * group.degrees for r in range(1, group.rotations // 2 + 1)]
-        self.rotations = problem_rotations(config.problem)
-        self.trainer = SyntheticTrainer(replace(config, device="cpu", threads=None, test_tasks=max(
-            2, min(config.test_tasks, 8))))
-        self.probes = self.trainer.probes
-        self.channels, self.kernel = group.channels, KERNEL
-        self.data = self.trainer.test_sampler.data
-
-    def group_layers(self):
-        """The problem's own layers: exact C4 / C8 / D8 group convs."""
-        return self.data.weights(torch.arange(4))
-
-    def load(self, step):
-        ckpt = load_checkpoint(self.path, step)
-        self.trainer.model.load_state_dict(ckpt["model"])
-        self.trainer.learner.inner_lrs.load_state_dict(ckpt["inner_lrs"])
-        return int(ckpt["step"])
-
-    def conv(self):
-        return self.trainer.model.conv
-
-    def banks(self):
-        from .symmetry import LENS_TASKS
-
-        tr = self.trainer
-        return tr.adapted_filters(tr.test_episode(0, min(LENS_TASKS, tr.config.test_tasks))).cpu()
-
-
-def _subject(path: Path):
+def _subject(path: Path) -> tuple:
+    """The run's record, what the lens reads on it (its kind's
+    msr.core.symmetry.LensSubject), and the kind's lens support."""
     rec = load_run(path, with_metrics=False)
     if rec.damaged:
         raise LensError(f"run '{path.name}' cannot be read: {rec.damaged}")
-    if rec.kind == "mnist":
-        return rec, _MnistSubject(path, rec.config), f"{rec.config.model_label()} on Rotated MNIST"
-    if getattr(rec.config, "is_rotation", False):
-        return rec, _RotationSubject(path, rec.config), f"{rec.config.model} on {rec.config.problem}"
-    raise LensError(f"the lens reads 2-D conv layers; run '{path.name}' is the 1-D problem "
-                    f"{rec.config.problem} (use a Rotated MNIST run or rot4 / rot8 / rot8_flip)")
+    support = rec.kind.lens
+    refusal = support.refusal(rec.config) if support is not None else "has no 2-D conv layer"
+    if refusal is not None:
+        raise LensError(f"the lens reads 2-D conv layers; run '{path.name}' {refusal}")
+    return rec, support.subject(rec.config), support
 
 
-def lens_step(subject: _Subject, step: int | None) -> LensStep:
-    at = subject.load(step)
+def lens_step(subject: LensSubject, path: Path, step: int | None) -> LensStep:
+    """The lens at one checkpoint (the nearest kept one to ``step``)."""
+    at = subject.load(load_checkpoint(path, step))
     banks = subject.banks()
     m = filter_metrics(banks.reshape(-1, *banks.shape[-4:]), subject.probes, subject.angles, subject.rotations)
     filters, orbits = _bank_picture(banks)
@@ -274,21 +136,20 @@ def lens_report(path: str | Path, steps: list[int] | None = None, reference: dic
     """The lens at the given checkpoint steps (all kept ones when None).
     ``reference``: :func:`lens_reference` of the run, when already at hand.
     LensError / CheckpointError (one line) when it cannot be read."""
-    from .runs import checkpoint_steps
-
     path = Path(path)
-    rec, subject, label = _subject(path)
+    rec, subject, support = _subject(path)
     kept = checkpoint_steps(path)
     if not kept:
         raise LensError(f"run '{path.name}' has no checkpoint yet")
     wanted = kept if steps is None else sorted({min(kept, key=lambda s: abs(s - w)) for w in steps})
     if reference is None:
         reference = _reference(subject)
-    return LensReport(rec.run_id, rec.kind, label, subject.angles, reference,
-                      [lens_step(subject, s) for s in wanted], list(subject.run_angles))
+    return LensReport(rec.run_id, rec.kind.name, support.label(rec.config), subject.angles, reference,
+                      [lens_step(subject, path, s) for s in wanted], list(subject.run_angles),
+                      support.first_layer(rec.config), support.reads_predictions)
 
 
-def _reference(subject: _Subject) -> dict:
+def _reference(subject: LensSubject) -> dict:
     return reference_metrics(subject.channels, subject.kernel, subject.probes, subject.angles, subject.rotations,
                              group=subject.group_layers())
 
@@ -299,9 +160,7 @@ def lens_reference(path: str | Path) -> dict:
     return _reference(_subject(Path(path))[1])
 
 
-# ------------------------------------------------------------ tables
-
-
+# ------------------------------------------------------------ the answer
 INFORMATIVE = 0.5  # an angle informs when an exact group conv's error there is at most half a random conv's
 
 

@@ -11,12 +11,13 @@ from typing import Iterable, Mapping
 
 import pandas as pd
 
-from .config import RunConfig
+from ..core.settings import specs
+from ..core.stats import wilson_interval
+from ..mnist.config import RunConfig
+from ..store.progress import progress_of
+from ..store.reader import RunRecord
+from ..synthetic.models import MODEL_ORDER, model_label
 from .lens import LensReport
-from .runs import RunRecord, progress_of
-from .settings import specs
-from .stats import wilson_interval
-from .synthetic.models import MODEL_ORDER, model_label
 
 
 def inner_rates_frame(records: list[dict]) -> pd.DataFrame:
@@ -169,19 +170,19 @@ def runs_frame(records: list[RunRecord], now: float | None = None) -> pd.DataFra
                          "test accuracy": None, "status": f"damaged: {rec.damaged}", "started": date,
                          "architecture": "", "angles": "", "notes": "", "folder": rec.run_id})
             continue
-        last = rec.last
-        synthetic = rec.kind == "synthetic"
+        last, kind = rec.last, rec.kind
         progress = progress_of(rec, now)
+        angles = kind.angles(rec.config)
         rows.append({
             "run": rec.name or rec.run_id,
             "steps": f"{progress.step:,} / {progress.total:,}",
             "time left": time_left_text(progress.seconds_left) if rec.active else "",
-            "test loss": _num(last.get("test_mse" if synthetic else "test_loss")),
+            "test loss": _num(last.get(kind.loss_key)),
             "± 95%": _num(last.get("test_err")),
-            "test accuracy": None if synthetic else _num(last.get("test_acc")),
+            "test accuracy": _num(last.get("test_acc")) if kind.has_accuracy else None,
             "status": rec.state, "started": date,
-            "architecture": f"{rec.config.model} ({rec.config.problem})" if synthetic else rec.config.model_label(),
-            "angles": "–" if synthetic else angles_text(rec.config),
+            "architecture": kind.describe(rec.config),
+            "angles": "–" if angles is None else angles_text(rec.config),
             "notes": notes_preview(rec.annotations.notes), "folder": rec.run_id,
         })
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)

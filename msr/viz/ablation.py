@@ -1,6 +1,6 @@
 """The ablation's tables and chart: accuracy at 0° and on rotated queries per first layer × head, and the gains.
 
-Pure functions of an ``msr.ablation.Ablation`` (and a sweep's rates.json);
+Pure functions of an ``msr.analysis.ablation.Ablation`` (and a sweep's rates.json);
 tests build them by hand.
 """
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Mapping
 import altair as alt
 import pandas as pd
 
-from ..ablation import Ablation, Interval, setting_label
-from ..models import CONV_LAYERS, HEAD_LAYERS
+from ..analysis.ablation import Ablation, Interval, setting_label
+from ..core.models import CONV_LAYERS, HEAD_LAYERS
 from .style import readable
 
 UPRIGHT, ROTATED = "0° (upright queries)", "rotated queries"

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ..inspect import Activations, Confusion, GeneratedFilters, SymmetryMatrix, readable_name
+from ..analysis.inspection import Activations, Confusion, GeneratedFilters, SymmetryMatrix, readable_name
 
 SIGNED = "RdBu_r"
 POSITIVE = "viridis"
@@ -304,7 +304,7 @@ def symmetry_figure(mat: SymmetryMatrix, circuit_labels: Sequence[str] | None = 
     zero-centred scale fitted to the values, its range in the title.
 
     ``shows`` names what ``mat.value`` holds (e.g. "A − I", from
-    msr.inspect.change_from_start); the raw matrix when None. A, B and C start
+    msr.analysis.inspection.change_from_start); the raw matrix when None. A, B and C start
     at the identity, so their change shows what was learned: off-diagonal
     mass mixes output channels (A), input channels (B) or kernel positions (C)."""
     value = mat.value
@@ -404,7 +404,7 @@ def drift_table(frame: pd.DataFrame, step: int, circuit_labels: Sequence[str] | 
 
 
 def filter_change_table(frame: pd.DataFrame, circuit_labels: Sequence[str] | None = None) -> pd.DataFrame:
-    """msr.inspect.filter_change_frame as a reader's table: columns named in
+    """msr.analysis.inspection.filter_change_frame as a reader's table: columns named in
     words, with the two steps; the circuit column only for several."""
     a, b = int(frame["from_step"].iloc[0]), int(frame["to_step"].iloc[0])
     labels = list(circuit_labels or [])

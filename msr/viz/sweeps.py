@@ -1,6 +1,6 @@
 """What the Sweeps page shows of a sweep: its points as tables, curves over seeds, a heat table.
 
-Every point of a sweep is read once into a :class:`msr.sweep.PointRun` (``msr.sweep.point_runs``);
+Every point of a sweep is read once into a :class:`msr.runner.sweep.results.PointRun` (``point_runs``);
 every frame and chart below is a pure function of those (or of the frames
 made from them), so tests build them by hand. Tables use the fields' form
 labels, never raw field names.
@@ -14,10 +14,10 @@ from typing import Iterable, Mapping, Sequence
 import altair as alt
 import pandas as pd
 
-from ..config import RunConfig
-from ..settings import specs
-from ..stats import t_halfwidth
-from ..sweep import PointRun
+from ..mnist.config import RunConfig
+from ..core.settings import specs
+from ..core.stats import t_halfwidth
+from ..runner.sweep.results import PointRun
 from .style import NORMAL, readable
 
 STEP_AXIS = alt.Axis(format="d", tickMinStep=1)

@@ -1,5 +1,5 @@
 """Charts for the Symmetry page: has a first layer learned rotation symmetry,
-and for which angles? (Pure functions of a ``msr.lens.LensReport`` or its
+and for which angles? (Pure functions of a ``msr.analysis.lens.LensReport`` or its
 frames; no UI.)
 
 Every number is read against two references measured the same way: an exact
@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ..lens import LensReport, informative_angles
-from ..tables import equivariance_frame, invariance_frame, orbit_frame, reference_frame
+from ..analysis.lens import LensReport, informative_angles
+from ..analysis.tables import equivariance_frame, invariance_frame, orbit_frame, reference_frame
 from .style import readable
 
 APPLIED = "applied"

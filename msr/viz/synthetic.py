@@ -16,8 +16,8 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
-from ..synthetic.rotation import GROUPS
-from ..symmetry import C4, C8_RING, FilterRotation, orbit_score
+from ..synthetic.rotation import ROTATION_PROBLEMS
+from ..core.symmetry import C4, C8_RING, FilterRotation, orbit_score
 from ..synthetic.data import TAPS
 from ..synthetic.models import MODEL_ORDER, model_label
 from ..synthetic.score import conv_score, toeplitz_filter
@@ -243,7 +243,7 @@ CELL_INCHES = 0.55
 def filter_rotation(problem: str) -> FilterRotation:
     """The rotation a bank's orbits are read under: 90° on C4, 45° (a shift of
     the ring of 8 neighbours) on C8 and D8."""
-    return C8_RING if GROUPS[problem].rotations == 8 else C4
+    return C8_RING if ROTATION_PROBLEMS[problem].rotations == 8 else C4
 
 
 def element_grid(channels: int, order: int) -> np.ndarray:
@@ -303,7 +303,7 @@ def filter_bank_figure(filters: torch.Tensor, problem: str, arrange: str = "elem
     The title carries the bank's orbit score."""
     if arrange not in ARRANGEMENTS:
         raise ValueError(f"unknown arrangement {arrange!r}; allowed: {', '.join(ARRANGEMENTS)}")
-    group = GROUPS[problem]
+    group = ROTATION_PROBLEMS[problem]
     c, k = filters.shape[0], filters.shape[-1]
     a = filters.detach().cpu().double().reshape(c, k, k).numpy()
     rotation = filter_rotation(problem)
@@ -344,7 +344,7 @@ def filter_bank_figure(filters: torch.Tensor, problem: str, arrange: str = "elem
 def filters_frame(banks: Mapping[str, torch.Tensor], problem: str) -> pd.DataFrame:
     """Filter banks as (bank, channel, field, element, row, col, value) rows,
     the CSV of what the filter pictures draw."""
-    group = GROUPS[problem]
+    group = ROTATION_PROBLEMS[problem]
     parts = []
     for name, filters in banks.items():
         c, k = filters.shape[0], filters.shape[-1]

@@ -13,8 +13,8 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from ..inspect import readable_name
-from ..tables import LR_PREFIX, metrics_frame
+from ..analysis.inspection import readable_name
+from ..analysis.tables import LR_PREFIX, metrics_frame
 from .style import readable
 
 
