@@ -1,6 +1,6 @@
-"""``python -m msr``: the command line (msr.cli)."""
+"""``python -m msr``: the command line (msr.cli.main)."""
 import sys
 
-from .cli import main
+from .cli.main import main
 
 sys.exit(main())

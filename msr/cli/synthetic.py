@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import argparse
 
-from ..settings import add_flags, given
-from .config import SyntheticConfig
-from .rotation import GROUPS as ROTATION_PROBLEMS
+from ..core.settings import add_flags, given
+from ..kinds import SYNTHETIC
+from ..synthetic.config import SyntheticConfig
+from ..synthetic.rotation import ROTATION_PROBLEMS
+from .common import train_here
 
 # What the command line sets where the config's own default differs.
 CLI_DEFAULTS = {"threads": 1}
@@ -33,35 +35,15 @@ def config_from_args(args: argparse.Namespace) -> SyntheticConfig:
     return SyntheticConfig(**changes).validate()
 
 
-def progress_line(record: dict) -> str:
-    seconds = record.get("seconds")
-    sps = record["step"] / seconds if seconds else None
-    head = f"Step: {record['step']}. " + (f"Steps/sec: {sps:.2f}. " if sps else "")
-    mse, err, score = record.get("test_mse"), record.get("test_err"), record.get("conv_score")
-    fmt = lambda v, spec: format(v, spec) if isinstance(v, (int, float)) else "-"  # noqa: E731
-    if "orbit_score" in record:
-        line = head + (f"Test MSE: {fmt(mse, '.4f')} ± {fmt(err, '.4f')}. Equivariance error (90°): "
-                       f"{fmt(record.get('equiv_error'), '.3f')}. Orbit score: {fmt(record.get('orbit_score'), '.2f')}")
-        if record.get("u_orbit_score") is not None:
-            line += f" (U: {record['u_orbit_score']:.2f})"
-        return line
-    line = head + f"Test MSE: {fmt(mse, '.4f')} ± {fmt(err, '.4f')}. Conv score: {fmt(score, '.3f')}"
-    if record.get("u_conv_score") is not None:
-        line += f" (U: {record['u_conv_score']:.3f})"
-    return line
+def run(args: argparse.Namespace) -> int:
+    return train_here(config_from_args(args), args)
 
 
-def cmd_synthetic(args: argparse.Namespace) -> int:
-    from ..cli import start_in_this_process
-
-    return start_in_this_process(config_from_args(args), "synthetic", args)
-
-
-def register(subparsers) -> None:
-    """Add the ``synthetic`` command to ``python -m msr``."""
-    p = subparsers.add_parser("synthetic", help="the paper's synthetic problems (does MSR-FC learn convolution?)",
-                              description="Meta-train one model on rank1 / rank2 / rank5 or rot4 / rot8 / "
-                                          "rot8_flip with the authors' protocol and report test MSE and the "
-                                          "convolution score (1-D) or the equivariance lens (2-D).")
+def register(sub) -> None:
+    """Add the ``synthetic`` command to ``python -m msr``: named after the kind of run it trains."""
+    p = sub.add_parser(SYNTHETIC.name, help="the paper's synthetic problems (does MSR-FC learn convolution?)",
+                       description="Meta-train one model on rank1 / rank2 / rank5 or rot4 / rot8 / "
+                                   "rot8_flip with the authors' protocol and report test MSE and the "
+                                   "convolution score (1-D) or the equivariance lens (2-D).")
     add_arguments(p)
-    p.set_defaults(func=cmd_synthetic)
+    p.set_defaults(func=run)
