@@ -8,8 +8,9 @@ import time
 
 import streamlit as st
 
-from msr.runs import active_runs, progress_of
-from msr.tables import time_left_text
+from msr.analysis.tables import time_left_text
+from msr.store.progress import progress_of
+from msr.store.reader import active_runs
 from ui.live import live
 from ui.run_picker import runs_dir
 from ui.run_view import stop_controls
@@ -20,8 +21,7 @@ SIDEBAR_REFRESH_SECONDS = 6.0
 
 
 def _title(rec) -> str:
-    cfg = rec.config
-    what = cfg.model_label() if rec.kind == "mnist" else f"{cfg.problem} · {cfg.model}"
+    what = rec.kind.describe(rec.config)
     if rec.name:
         return f"{rec.name} ({what})"
     return f"{what}, started {time.strftime('%H:%M', time.localtime(rec.created))}"

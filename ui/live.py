@@ -10,7 +10,7 @@ from typing import Callable
 
 import streamlit as st
 
-from msr.runs import load_run
+from msr.store.reader import load_run
 
 
 def live(draw: Callable[[], None], refresh_s: float | None,

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from msr import inspect as mi
-from msr.data import MnistSplits, load_source
-from msr.runs import checkpoint_mtime, load_checkpoint
-from msr.synthetic.run import Snapshot as SyntheticSnapshot, snapshot_from_checkpoint
+from msr.analysis import inspection as mi
+from msr.core.data import MnistSplits, load_source
+from msr.mnist.snapshot import ModelSnapshot
+from msr.store.checkpoints import checkpoint_mtime, load_checkpoint
+from msr.synthetic.trainer import WeightSnapshot, weight_snapshot
 
 
 @st.cache_resource(show_spinner="Loading digits…")
@@ -23,21 +24,21 @@ def dataset(source: str, data_dir: str) -> MnistSplits:
 
 
 @st.cache_resource(show_spinner="Loading checkpoint…", max_entries=24)
-def _snapshot(path: str, step: int, mtime: float) -> mi.Snapshot:
+def _snapshot(path: str, step: int, mtime: float) -> ModelSnapshot:
     return mi.load_snapshot(path, step)
 
 
-def snapshot(path: str | Path, step: int) -> mi.Snapshot:
-    """A Rotated MNIST run's model at a checkpoint step (msr.inspect.load_snapshot)."""
+def snapshot(path: str | Path, step: int) -> ModelSnapshot:
+    """A Rotated MNIST run's model at a checkpoint step (msr.analysis.inspection.load_snapshot)."""
     return _snapshot(str(path), step, checkpoint_mtime(path, step))
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
-def _synthetic_snapshot(path: str, step: int, mtime: float) -> SyntheticSnapshot | None:
-    return snapshot_from_checkpoint(load_checkpoint(path, step))
+def _synthetic_snapshot(path: str, step: int, mtime: float) -> WeightSnapshot | None:
+    return weight_snapshot(load_checkpoint(path, step))
 
 
-def synthetic_snapshot(path: str | Path, step: int) -> SyntheticSnapshot | None:
+def synthetic_snapshot(path: str | Path, step: int) -> WeightSnapshot | None:
     """A synthetic run's weight pictures at a checkpoint step (None: the
     checkpoint holds none). Raises CheckpointError."""
     return _synthetic_snapshot(str(path), step, checkpoint_mtime(path, step))

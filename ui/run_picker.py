@@ -9,7 +9,8 @@ import os
 
 import streamlit as st
 
-from msr.runs import RunRecord, list_runs, load_run
+from msr.kinds import MNIST
+from msr.store.reader import RunRecord, list_runs, load_run
 
 RUNS_DIR_KEY = "runs_dir"
 RUNS_DIR_ENV = "MSR_RUNS_DIR"
@@ -34,7 +35,7 @@ def select_run(key: str, label: str = "Run") -> RunRecord | None:
     """A selectbox of Rotated MNIST runs, newest first; defaults to the run
     this browser session started last. Returns the freshly loaded record, or
     None."""
-    runs = list_runs(runs_dir(), kind="mnist")
+    runs = list_runs(runs_dir(), kind=MNIST)
     if not runs:
         st.info("No runs yet. Start one on the **Train** page.")
         return None

@@ -11,10 +11,13 @@ import math
 
 import streamlit as st
 
-from msr.layout import LOG
-from msr.runs import (METRICS_CACHE, Damaged, Progress, RunFolderError, force_stop, load_run, progress_of,
-                      read_losses, read_run_file, request_stop)
-from msr.tables import time_left_text
+from msr.analysis.tables import time_left_text
+from msr.store.access import read_run_file
+from msr.store.files import Damaged, RunFolderError
+from msr.store.layout import LOG
+from msr.store.liveness import force_stop, request_stop
+from msr.store.progress import Progress, progress_of
+from msr.store.reader import METRICS_CACHE, load_run, read_losses
 from msr.viz.training import accuracy_chart, inner_lr_chart, loss_chart
 from ui.live import live, run_training
 from ui.present import chart

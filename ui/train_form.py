@@ -10,11 +10,14 @@ from dataclasses import dataclass, fields
 
 import streamlit as st
 
-from msr.config import DEVICES, PRESET_SUMMARIES, PRESETS, ConfigError, RunConfig
-from msr.data import DataError, MnistSplits, load_source, parse_angles
-from msr.models import ARCHITECTURES, CONV_LAYERS, HEAD_LAYERS
-from msr.settings import spec
-from msr.worker import start_run
+from msr.core.data import FULL_MNIST, DataError, MnistSplits, load_source, parse_angles
+from msr.core.errors import ConfigError, MachineError
+from msr.core.meta import DEVICES
+from msr.core.models import ARCHITECTURES, CONV_LAYERS, HEAD_LAYERS
+from msr.core.settings import spec
+from msr.mnist.config import PRESET_SUMMARIES, PRESETS, RunConfig
+from msr.runner.admission import check_device, check_memory, cuda_available
+from msr.runner.launch import start_run
 
 VALUES_KEY = "train.values"
 PRESET_KEY = "train.preset"  # the preset the form holds (None: settings of one's own or of a run)
@@ -41,11 +44,6 @@ def config_values(cfg: RunConfig) -> dict:
 def preset_values(name: str) -> dict:
     """Every form field, as the preset (over RunConfig's defaults) sets it."""
     return config_values(RunConfig(**PRESETS[name]))
-
-
-def cuda_available() -> bool:
-    import torch
-    return torch.cuda.is_available()
 
 
 def device_options() -> list[str]:
@@ -112,7 +110,7 @@ def render_presets() -> None:
 
 
 # The form's layout: sections of four columns, each column a stack of fields.
-# Labels, tooltips and choices come from the fields themselves (msr.config).
+# Labels, tooltips and choices come from the fields themselves (msr.mnist.config).
 SECTIONS: list[tuple[str, list[list[str]]]] = [
     ("Model and data", [["arch", "data_source"], ["conv_layer", "data_dir"], ["head_layer", "download"]]),
     ("Rotations", [["n_angles"], ["angle_step"], [ANGLES_TEXT], ["rotation"]]),
@@ -196,7 +194,8 @@ def _is_number_field(name: str) -> bool:
 def build_config(values: dict, runs_dir: str) -> RunConfig:
     """A validated RunConfig from the form's values, or ConfigError whose
     ``errors`` name every bad field by its form field (the angle list's
-    under ANGLES_TEXT; None: no single field)."""
+    under ANGLES_TEXT; None: no single field), and what this machine lacks
+    for the run (a GPU beside the device, the memory under no field)."""
     empty = [name for name, value in values.items() if value is None and _is_number_field(name)]
     errors: dict[str | None, str] = {name: f"{spec(RunConfig, name).label} is empty; enter a number"
                                      for name in empty}
@@ -212,8 +211,16 @@ def build_config(values: dict, runs_dir: str) -> RunConfig:
     changes["name"] = (changes.get("name") or "").strip()
     changes["data_dir"] = (changes.get("data_dir") or "").strip() or "data"
     config = RunConfig(**changes, angles=angles, runs_dir=runs_dir)
-    for name, message in config.check(cuda_available=cuda_available(), check_resources=not errors).errors.items():
+    for name, message in config.check().errors.items():
         errors.setdefault(ANGLES_TEXT if name == "angles" else name, message)
+    # What this machine has, asked now so it is shown with the form: a GPU always, the memory once all is well.
+    for check in (check_device, check_memory):
+        if check is check_memory and errors:
+            break
+        try:
+            check(config)
+        except MachineError as exc:
+            errors.setdefault(exc.field, str(exc))
     if errors:
         raise ConfigError.of(errors)
     return config
@@ -223,11 +230,15 @@ def launch(values: dict, runs_dir: str, preset: str | None = None):
     """Check the settings and the data, start the run, and follow it: the
     Train page shows it in place of the form (``preset``: the preset the
     values come from, when not the form's). Returns the run folder; raises
-    ConfigError (every bad field, tagged) and starts nothing then."""
+    ConfigError (every bad field, tagged; also what this machine lacks) and
+    starts nothing then."""
     config = build_config(values, runs_dir)
     with st.spinner("Checking the data…"):
         load_data(config)
-    path = start_run(config)
+    try:
+        path = start_run(config)
+    except MachineError as exc:  # the machine changed since the form was checked, or the disk cannot take it
+        raise ConfigError(str(exc), field=exc.field) from None
     chosen = preset or st.session_state.get(PRESET_KEY)
     # New run brings the form back saying whose settings it holds: a preset's, unchanged, or one's own
     st.session_state[PRESET_KEY] = chosen if chosen in PRESETS and values == preset_values(chosen) else None
@@ -244,7 +255,7 @@ def load_data(config: RunConfig) -> MnistSplits:
         data = load_source(config.data_source, config.data_dir, config.download)
     except DataError as exc:
         message = str(exc).replace("add --download", "tick 'Download if missing'")
-        raise ConfigError(message, field="data_dir" if config.data_source == "mnist" else "data_source") from None
+        raise ConfigError(message, field="data_dir" if config.data_source == FULL_MNIST else "data_source") from None
     smallest = data.min_per_class()
     if config.shots + config.queries > smallest:
         raise ConfigError(f"shots + queries = {config.shots + config.queries} exceeds the {smallest} images of the "

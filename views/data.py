@@ -8,31 +8,25 @@ from __future__ import annotations
 
 import streamlit as st
 
-st.title("Data")
-# The title shows at once; the first visit then spends seconds loading the plotting libraries.
-with st.spinner("Loading the digits…"):
-    from msr import inspect as mi
-    from msr import tables
-    from msr.data import DataError
-    from msr.runs import load_run
-    from msr.viz import inspect as vi
-    from msr.viz.export import figure_png
-    from ui.downloads import download
-    from ui.inspect_widgets import choose_step, render_run, show_chart
-    from ui.page_cache import dataset
-    from ui.run_picker import select_run
-
 LIVE_REFRESH_S = 5
 MAX_GRID_ANGLES = 12
 
 
 @st.cache_data(show_spinner="Drawing the digits…", max_entries=32)
 def _grid_png(source: str, data_dir: str, angles: tuple, per_class: int) -> bytes:
+    from msr.analysis import inspection as mi
+    from msr.viz import inspect as vi
+    from msr.viz.export import figure_png
+    from ui.page_cache import dataset
+
     images, labels = mi.sample_digits(dataset(source, data_dir).test, per_class=per_class)
     return figure_png(vi.digit_grid_figure(mi.rotated_grid(images, angles), labels.tolist(), angles))
 
 
 def digit_grid(config, slug: str) -> None:
+    from msr.core.data import DataError
+    from ui.downloads import download
+
     st.subheader("Digits at each angle")
     angles = config.angle_list()
     if len(angles) > MAX_GRID_ANGLES:
@@ -58,6 +52,12 @@ def digit_grid(config, slug: str) -> None:
 
 
 def counts(path: str) -> None:
+    from msr.analysis import tables
+    from msr.store.reader import load_run
+    from msr.viz import inspect as vi
+    from ui.inspect_widgets import show_chart
+    from ui.step_player import step_player
+
     rec = load_run(path)
     if not rec.metrics:
         st.info("No evaluation yet: counts appear with the first record (step 0).")
@@ -65,8 +65,8 @@ def counts(path: str) -> None:
     angles = rec.config.angle_list()
     slug = rec.run_id
     st.subheader("Images the tasks drew")
-    record = tables.record_at(rec.metrics, choose_step("Counted up to step", [r["step"] for r in rec.metrics],
-                                                   "data_step"))
+    record = tables.record_at(rec.metrics, step_player("Counted up to step", [r["step"] for r in rec.metrics],
+                                                       "data_step", what="one"))
     st.caption("Support and query images of every task the run sampled up to that step: training tasks "
                "(train) and evaluation tasks (test).")
     per_angle = tables.images_per_angle(record, angles)
@@ -77,8 +77,18 @@ def counts(path: str) -> None:
                f"{slug}-images-per-class-step{record['step']}", "dl_per_class")
 
 
-rec = select_run("data_run")
-if rec is None:
-    st.stop()
-digit_grid(rec.config, rec.run_id)
-render_run(rec, counts, "data", LIVE_REFRESH_S)
+def page() -> None:
+    st.title("Data")
+    # The title shows at once; the first visit then spends seconds loading the plotting libraries.
+    with st.spinner("Loading the digits…"):
+        import msr.viz.inspect  # noqa: F401  (matplotlib, loaded under the spinner)
+        from ui.inspect_widgets import render_run
+        from ui.run_picker import select_run
+    rec = select_run("data_run")
+    if rec is None:
+        st.stop()
+    digit_grid(rec.config, rec.run_id)
+    render_run(rec, counts, "data", LIVE_REFRESH_S)
+
+
+page()

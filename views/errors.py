@@ -3,31 +3,29 @@ from __future__ import annotations
 
 import streamlit as st
 
-st.title("Errors")
-# The title shows at once; the first visit then spends seconds loading the plotting libraries.
-with st.spinner("Loading the errors…"):
-    from msr import inspect as mi
-    from msr import tables
-    from msr.data import DataError
-    from msr.runs import checkpoint_mtime
-    from msr.viz import inspect as vi
-    from msr.viz.export import frame_csv
-    from ui.downloads import download
-    from ui.inspect_widgets import choose_step, readable_run, render_run, show_chart, show_figure
-    from ui.page_cache import dataset, snapshot
-    from ui.run_picker import select_run
-
 LIVE_REFRESH_S = 5
 CONFUSION_STEP_PARAM = "confusion_step"  # the confusion matrix's checkpoint, apart from the accuracy's step
 
 
 @st.cache_data(show_spinner="Adapting to held-out tasks…", max_entries=64)
-def _confusion(path: str, step: int, mtime: float, angle_index: int, tasks: int) -> mi.Confusion:
+def _confusion(path: str, step: int, mtime: float, angle_index: int, tasks: int):
+    from msr.analysis import inspection as mi
+    from ui.page_cache import dataset, snapshot
+
     snap = snapshot(path, step)
     return mi.confusion_at_angle(snap, dataset(snap.config.data_source, snap.config.data_dir), angle_index, tasks)
 
 
 def body(path: str) -> None:
+    from msr.analysis import tables
+    from msr.core.data import DataError
+    from msr.store.checkpoints import checkpoint_mtime
+    from msr.viz import inspect as vi
+    from msr.viz.export import frame_csv
+    from ui.downloads import download
+    from ui.inspect_widgets import readable_run, show_chart, show_figure
+    from ui.step_player import step_player
+
     rec = readable_run(path)
     if rec is None:
         return
@@ -54,7 +52,7 @@ def body(path: str) -> None:
                    "dl_errors")
 
     st.subheader("Accuracy per angle")
-    record = tables.record_at(rec.metrics, choose_step("At step", [r["step"] for r in rec.metrics], "acc_step"))
+    record = tables.record_at(rec.metrics, step_player("At step", [r["step"] for r in rec.metrics], "acc_step", what="one"))
     acc = tables.per_angle_accuracy(record, angles, "test")
     st.caption("Query images of that step's test evaluation, with a 95% Wilson score interval per angle. "
                "It treats images as independent; queries of one task share an adapted model, so the true "
@@ -74,7 +72,7 @@ def body(path: str) -> None:
     angle_i = c1.selectbox("Angle", range(len(angles)), format_func=lambda i: f"{angles[i]:g}°",
                            key="conf_angle")
     tasks = int(c2.number_input("Test tasks", 2, 500, 20, step=10, key="conf_tasks"))
-    step = choose_step("Checkpoint step", steps, "conf_step", param=CONFUSION_STEP_PARAM)
+    step = step_player("Checkpoint step", steps, "conf_step", param=CONFUSION_STEP_PARAM, what="one")
     st.caption(f"The checkpoint adapts to {tasks} fixed held-out tasks (the same ones at every step) drawn "
                "like the run's own test tasks, except that every query is shown at this angle. Rows are the "
                "true digit; a digit can only be confused with the others in its task.")
@@ -88,7 +86,17 @@ def body(path: str) -> None:
              "text/csv", key="dl_conf_csv")
 
 
-rec = select_run("errors_run")
-if rec is None:
-    st.stop()
-render_run(rec, body, "errors", LIVE_REFRESH_S)
+def page() -> None:
+    st.title("Errors")
+    # The title shows at once; the first visit then spends seconds loading the plotting libraries.
+    with st.spinner("Loading the errors…"):
+        import msr.viz.inspect  # noqa: F401  (matplotlib, loaded under the spinner)
+        from ui.inspect_widgets import render_run
+        from ui.run_picker import select_run
+    rec = select_run("errors_run")
+    if rec is None:
+        st.stop()
+    render_run(rec, body, "errors", LIVE_REFRESH_S)
+
+
+page()

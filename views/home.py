@@ -1,24 +1,15 @@
 """Home: what MSR is and what each page shows."""
+from __future__ import annotations
+
 import streamlit as st
 
-from msr.config import PRESET_SUMMARIES, ConfigError
-from msr.models import ARCHITECTURES, CONV_LAYERS, HEAD_LAYERS
+from msr.core.errors import ConfigError
+from msr.core.models import ARCHITECTURES, CONV_LAYERS, HEAD_LAYERS
+from msr.mnist.config import PRESET_SUMMARIES
 from ui import train_form
 from ui.run_picker import runs_dir
 
-st.title("MSR Explorer")
-row = st.container(horizontal=True, vertical_alignment="center")
-if row.button("Train the demo model", type="primary", icon=":material/play_arrow:",
-                help=f"The demo preset: {PRESET_SUMMARIES['demo']}. The Train page then shows it learn."):
-    try:
-        train_form.launch(train_form.preset_values("demo"), runs_dir(), preset="demo")
-    except ConfigError as exc:
-        st.error(f"The demo run was not started: {exc}")
-    else:
-        st.switch_page("views/train.py")
-row.page_link("views/train.py", label="Choose your own settings", icon=":material/tune:")
-st.markdown(
-    """
+INTRO = """
 **Meta-learning Symmetries by Reparameterization** (MSR; Zhou, Knowles & Finn, ICLR 2021) writes each
 layer's weight as `vec(W) = U v`. The **symmetry matrix** `U` decides which weights share values; the
 **filter parameters** `v` are what a task adapts. Meta-training is MAML-style: an inner loop adapts `v` on a
@@ -37,12 +28,29 @@ rates from the query loss after adaptation. Here the tasks are few-shot digit cl
 | **Symmetry** | Has a run's first layer learned rotation symmetry, and for which angles? |
 | **Paper check** | The paper's synthetic problems: does MSR-FC discover convolution, and MSR-Conv rotation sharing, from data? |
 """
-)
-st.subheader("Architectures")
-st.table({"name": list(ARCHITECTURES),
-          "first layer": [CONV_LAYERS[a.conv_layer].label for a in ARCHITECTURES.values()],
-          "head": [HEAD_LAYERS[a.head_layer].label for a in ARCHITECTURES.values()],
-          "what it is": [a.summary for a in ARCHITECTURES.values()]})
-st.caption("The first layer and the head can also be chosen apart (the Train form's *First layer* and *Head*, "
-           "`--conv-layer`, `--head-layer`): MSR's models differ from plain MAML in both places, so a comparison "
-           "that changes both cannot say which one helped.")
+
+
+def page() -> None:
+    st.title("MSR Explorer")
+    row = st.container(horizontal=True, vertical_alignment="center")
+    if row.button("Train the demo model", type="primary", icon=":material/play_arrow:",
+                  help=f"The demo preset: {PRESET_SUMMARIES['demo']}. The Train page then shows it learn."):
+        try:
+            train_form.launch(train_form.preset_values("demo"), runs_dir(), preset="demo")
+        except ConfigError as exc:
+            st.error(f"The demo run was not started: {exc}")
+        else:
+            st.switch_page("views/train.py")
+    row.page_link("views/train.py", label="Choose your own settings", icon=":material/tune:")
+    st.markdown(INTRO)
+    st.subheader("Architectures")
+    st.table({"name": list(ARCHITECTURES),
+              "first layer": [CONV_LAYERS[a.conv_layer].label for a in ARCHITECTURES.values()],
+              "head": [HEAD_LAYERS[a.head_layer].label for a in ARCHITECTURES.values()],
+              "what it is": [a.summary for a in ARCHITECTURES.values()]})
+    st.caption("The first layer and the head can also be chosen apart (the Train form's *First layer* and *Head*, "
+               "`--conv-layer`, `--head-layer`): MSR's models differ from plain MAML in both places, so a "
+               "comparison that changes both cannot say which one helped.")
+
+
+page()

@@ -3,44 +3,48 @@
 Each model is an ordinary run (a worker process and a run folder, listed on
 the Runs page); the models launched together form a group, which this page
 shows. The weight pictures follow training as it goes and can be played
-through, one saved evaluation a second. Composes msr.synthetic and
-msr.viz.synthetic; holds no model logic.
+through, one saved evaluation a second (ui.step_player). Composes
+msr.synthetic and msr.viz.synthetic; holds no model logic.
 """
-import secrets
+from __future__ import annotations
+
 import time
+from dataclasses import dataclass
 
 import pandas as pd
 import streamlit as st
 
-from msr.config import ConfigError
-from msr.runs import CheckpointError, checkpoint_mtime, list_runs, load_run, progress_of, request_stop
-from msr.settings import spec
+from msr.analysis.tables import LENS_COLUMNS, history_frame, lens_frame, lens_history_frame, results_frame
+from msr.core.errors import ConfigError, MachineError
+from msr.core.settings import spec
+from msr.kinds import SYNTHETIC
+from msr.runner.launch import start_runs
+from msr.store.checkpoints import CheckpointError, checkpoint_mtime
+from msr.store.liveness import request_stop
+from msr.store.progress import progress_of
+from msr.store.reader import list_runs, load_run
 from msr.synthetic.config import SyntheticConfig, make_config
 from msr.synthetic.data import ALL_PROBLEMS, EXAMPLES_PER_TASK, default_tasks
 from msr.synthetic.models import MODEL_ORDER, model_label, models_for, paper_latent
-from msr.synthetic.rotation import FIELDS, GROUPS
-from msr.synthetic.run import run_groups, summarize
+from msr.synthetic.report import summarize
+from msr.synthetic.rotation import FIELDS, ROTATION_PROBLEMS
+from msr.synthetic.run_groups import new_group_id, run_groups
 from msr.synthetic.score import conv_score
-from msr.tables import LENS_COLUMNS, history_frame, lens_frame, lens_history_frame, results_frame
 from msr.viz.export import chart_png, figure_png, frame_csv
 from msr.viz.synthetic import (ARRANGEMENTS, filter_bank_figure, filter_rotation, filters_frame, history_chart,
                                lens_chart, matrix_frame, mse_bar_chart, symmetry_figure, symmetry_frame,
                                weight_figure)
-from msr.worker import start_run
 from ui.downloads import download
 from ui.live import live
 from ui.page_cache import synthetic_snapshot
 from ui.present import chart
 from ui.run_picker import RUN_PARAM, runs_dir
 from ui.run_view import REFRESH_SECONDS
+from ui.step_player import PLAY_SECONDS, STEP_PARAM, playing, step_player, stop_playing
 
 GROUP_KEY = "paper_check.group"
 PROBLEM_KEY = "paper_check.problem"
 SHOWN_KEY = "paper_check.shown"
-PLAYING_KEY = "paper_check.playing"  # the group whose pictures are being played through
-PLAYED_AT_KEY = "paper_check.played_at"
-STEP_PARAM = "step"  # the evaluation step the pictures show, in the page's address
-PLAY_SECONDS = 1.0
 PICTURE_DPI = 150
 W_PICTURE_PX = 820  # at most: wider, on a big screen, its text would outgrow the page's own
 DEFAULTS = SyntheticConfig()
@@ -117,14 +121,21 @@ def in_model_order(runs: list) -> list:
     return sorted(runs, key=lambda r: rank.get(r.config.model, len(rank)))
 
 
-groups = {k: in_model_order(v) for k, v in run_groups(list_runs(runs_dir(), kind="synthetic")).items()}
+def read_groups() -> dict[str, list]:
+    """Every group of synthetic runs in the runs folder, newest first, each in model order."""
+    return {k: in_model_order(v) for k, v in run_groups(list_runs(runs_dir(), kind=SYNTHETIC)).items()}
 
 
-def group_problem(key: str | None) -> str | None:
+def step_key(group: str) -> str:
+    """The step player of a group's pictures (ui.step_player)."""
+    return f"paper_check.step.{group}"
+
+
+def group_problem(groups: dict, key: str | None) -> str | None:
     return groups[key][0].config.problem if key in groups else None
 
 
-def linked_group() -> str | None:
+def linked_group(groups: dict) -> str | None:
     """The group of the run a link names (``?run=<run folder>``)."""
     wanted = st.query_params.get(RUN_PARAM)
     return next((k for k, runs in groups.items() if any(r.run_id == wanted for r in runs)), None)
@@ -136,47 +147,58 @@ def forget_linked_step() -> None:
         del st.query_params[STEP_PARAM]
 
 
-def problem_changed() -> None:
-    """Show the newest group of the newly chosen problem, if there is one."""
-    newest = next((k for k in groups if group_problem(k) == st.session_state[PROBLEM_KEY]), None)
-    if newest is not None and newest != st.session_state.get(GROUP_KEY):
-        st.session_state[GROUP_KEY] = newest
-        forget_linked_step()
-
-
-def shown_changed() -> None:
-    """The problem select (and the explanation) follow the group picked to be shown."""
-    st.session_state[GROUP_KEY] = st.session_state.get(SHOWN_KEY)
-    st.session_state.pop(PLAYING_KEY, None)
+def show_group(group: str | None) -> None:
+    """Show another group: the pictures of the one shown so far stop playing."""
+    previous = st.session_state.get(GROUP_KEY)
+    if previous is not None:
+        stop_playing(step_key(previous))
+    st.session_state[GROUP_KEY] = group
     forget_linked_step()
-    problem_ = group_problem(st.session_state.get(SHOWN_KEY))
+
+
+def problem_changed(groups: dict) -> None:
+    """Show the newest group of the newly chosen problem, if there is one."""
+    newest = next((k for k in groups if group_problem(groups, k) == st.session_state[PROBLEM_KEY]), None)
+    if newest is not None and newest != st.session_state.get(GROUP_KEY):
+        show_group(newest)
+
+
+def shown_changed(groups: dict) -> None:
+    """The problem select (and the explanation) follow the group picked to be shown."""
+    show_group(st.session_state.get(SHOWN_KEY))
+    problem_ = group_problem(groups, st.session_state.get(SHOWN_KEY))
     if problem_ in ALL_PROBLEMS:
         st.session_state[PROBLEM_KEY] = problem_
 
 
-# A link names a run: the page opens on its group.
-if GROUP_KEY not in st.session_state and linked_group() is not None:
-    st.session_state[GROUP_KEY] = linked_group()
-# A fresh page opens on the problem of the group it shows (the linked one, the newest, or the one last launched).
-if st.session_state.get(PROBLEM_KEY) not in ALL_PROBLEMS:
-    st.session_state.pop(PROBLEM_KEY, None)
-    start = st.session_state.get(GROUP_KEY)
-    start = start if start in groups else next(iter(groups), None)
-    if group_problem(start) in ALL_PROBLEMS:
-        st.session_state[PROBLEM_KEY] = group_problem(start)
-chosen_problem = st.session_state.get(PROBLEM_KEY, ALL_PROBLEMS[0])
-rotation_problem = chosen_problem in GROUPS
-if rotation_problem:
-    st.title("Paper check: does MSR-Conv learn rotation sharing?")
-else:
-    st.title("Paper check: does MSR-FC learn convolution?")
-# Once there are runs to watch, the long explanation folds away so the live view sits close to Run.
-if groups:
-    st.markdown(LEAD_2D if rotation_problem else LEAD_1D)
-    with st.expander("About this experiment"):
+def open_on(groups: dict) -> str:
+    """The problem the page shows. A link names a run: the page opens on its group; a fresh page opens on the
+    problem of the group it shows (the linked one, the newest, or the one last launched)."""
+    if GROUP_KEY not in st.session_state and linked_group(groups) is not None:
+        st.session_state[GROUP_KEY] = linked_group(groups)
+    if st.session_state.get(PROBLEM_KEY) not in ALL_PROBLEMS:
+        st.session_state.pop(PROBLEM_KEY, None)
+        start = st.session_state.get(GROUP_KEY)
+        start = start if start in groups else next(iter(groups), None)
+        if group_problem(groups, start) in ALL_PROBLEMS:
+            st.session_state[PROBLEM_KEY] = group_problem(groups, start)
+    return st.session_state.get(PROBLEM_KEY, ALL_PROBLEMS[0])
+
+
+def title_and_intro(problem: str, have_groups: bool) -> None:
+    rotation_problem = problem in ROTATION_PROBLEMS
+    if rotation_problem:
+        st.title("Paper check: does MSR-Conv learn rotation sharing?")
+    else:
+        st.title("Paper check: does MSR-FC learn convolution?")
+    # Once there are runs to watch, the long explanation folds away so the live view sits close to Run.
+    if have_groups:
+        st.markdown(LEAD_2D if rotation_problem else LEAD_1D)
+        with st.expander("About this experiment"):
+            st.markdown(INTRO_2D if rotation_problem else INTRO_1D)
+    else:
         st.markdown(INTRO_2D if rotation_problem else INTRO_1D)
-else:
-    st.markdown(INTRO_2D if rotation_problem else INTRO_1D)
+
 
 LATENT_HELP = ("Latent size of U for MSR-FC and MSR-Conv (dense U); 0 uses the default: "
                + ", ".join(f"{p} {paper_latent(p)}" for p in ALL_PROBLEMS)
@@ -192,11 +214,12 @@ def field_input(col, name: str, **overrides):
     return col.number_input(overrides.pop("label", s.label), **{k: v for k, v in kwargs.items() if k != "label"})
 
 
-def settings_and_launch() -> None:
+def settings_and_launch(groups: dict) -> None:
     """The problem, the models and their settings; Run starts one worker per model."""
     # Outside the form: the models on offer follow the problem at once.
     problem = st.columns([3, 2])[0].selectbox("Problem", list(ALL_PROBLEMS), key=PROBLEM_KEY,
-                                              on_change=problem_changed, format_func=lambda p: PROBLEM_TEXT.get(p, p))
+                                              on_change=problem_changed, args=(groups,),
+                                              format_func=lambda p: PROBLEM_TEXT.get(p, p))
     kinds = models_for(problem)
     with st.form("paper_check_form"):
         # Run beside the models rather than under the protocol: the live view starts within a projector's screen.
@@ -229,7 +252,7 @@ def settings_and_launch() -> None:
                                       help=spec(SyntheticConfig, "cache_dir").tooltip)
 
     if submitted:
-        group = time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+        group = new_group_id()
         try:
             # In the problem's model order, whatever order they were picked in: the model asked about starts first.
             models = [m for m in kinds if m in models]
@@ -246,32 +269,15 @@ def settings_and_launch() -> None:
                                    data_seed=int(data_seed), cache_dir=cache_dir.strip() or None, threads=1,
                                    runs_dir=runs_dir(), group=group)
                        for m in models]
-            for cfg in configs:
-                start_run(cfg, "synthetic")
-        except ConfigError as exc:
+            start_runs(configs)  # the machine is asked for every one before any starts
+        except (ConfigError, MachineError) as exc:
             st.error(f"Nothing was started: {exc}")
         else:
-            st.session_state[GROUP_KEY] = group
-            st.session_state.pop(PLAYING_KEY, None)
-            forget_linked_step()
+            show_group(group)
             st.rerun()
 
 
-# While the group shown trains, the settings fold away, so the live view is what a room sees (as on Train).
-shown_now = st.session_state.get(GROUP_KEY) if st.session_state.get(GROUP_KEY) in groups else next(iter(groups), None)
-shown_training = shown_now is not None and any(r.active for r in groups[shown_now])
-setup = (st.expander("New group of runs: problem, models, steps", icon=":material/add:") if shown_training
-         else st.container())
-with setup:
-    settings_and_launch()
-
-if not groups:
-    st.info("Pick a problem and the models, then **Run**. Each model trains in a process of its own; this page "
-            "keeps responding, updates every couple of seconds, and finds the runs again after a reload.")
-    st.stop()
-
-
-def group_label(key: str) -> str:
+def group_label(groups: dict, key: str) -> str:
     runs = groups[key]
     first = runs[0]
     when = time.strftime("%Y-%m-%d %H:%M", time.localtime(first.created))
@@ -281,26 +287,38 @@ def group_label(key: str) -> str:
     return f"{first.config.problem}: {names} · {when} · {state}"
 
 
-keys = list(groups)
-wanted = st.session_state.get(GROUP_KEY)
-wanted = wanted if wanted in keys else keys[0]
-# The select's own state is set, not its index: a keyed select keeps its value when only the index changes,
-# so a group just launched (or chosen through the problem) would not be shown.
-if st.session_state.get(SHOWN_KEY) != wanted:
-    st.session_state[SHOWN_KEY] = wanted
-chosen = st.selectbox("Runs shown", keys, format_func=group_label, key=SHOWN_KEY, on_change=shown_changed)
-st.session_state[GROUP_KEY] = chosen
-st.query_params[RUN_PARAM] = groups[chosen][0].run_id
-paths = [str(r.path) for r in groups[chosen]]
-busy = any(r.active for r in groups[chosen])
-playing = st.session_state.get(PLAYING_KEY) == chosen
-# The pictures redraw once a second while played through, with the progress while training, else on demand.
-pictures_refresh = PLAY_SECONDS if playing else REFRESH_SECONDS if busy else None
+@dataclass(frozen=True)
+class Shown:
+    """The group of runs on screen: its key, its runs' folders, and whether any of them trains."""
+    key: str
+    paths: tuple[str, ...]
+    busy: bool
+
+    def load(self, with_metrics: bool = True) -> list:
+        """The group's runs as their folders say now (one deleted meanwhile is left out)."""
+        return in_model_order([r for r in (load_run(p, with_metrics) for p in self.paths) if not r.damaged])
+
+    def still_training(self) -> bool:
+        """While a run of the group trains. A group whose runs were all deleted
+        meanwhile counts too, so its warning stays up."""
+        runs_ = [r for r in (load_run(p, with_metrics=False) for p in self.paths) if not r.damaged]
+        return not runs_ or any(r.active for r in runs_)
 
 
-def load_group(with_metrics: bool = True):
-    """The group's runs as their folders say now (one deleted meanwhile is left out)."""
-    return in_model_order([r for r in (load_run(p, with_metrics) for p in paths) if not r.damaged])
+def pick_group(groups: dict) -> Shown:
+    """The select of the groups; the one picked, kept in the address by one of its runs."""
+    keys = list(groups)
+    wanted = st.session_state.get(GROUP_KEY)
+    wanted = wanted if wanted in keys else keys[0]
+    # The select's own state is set, not its index: a keyed select keeps its value when only the index changes,
+    # so a group just launched (or chosen through the problem) would not be shown.
+    if st.session_state.get(SHOWN_KEY) != wanted:
+        st.session_state[SHOWN_KEY] = wanted
+    chosen = st.selectbox("Runs shown", keys, format_func=lambda k: group_label(groups, k), key=SHOWN_KEY,
+                          on_change=shown_changed, args=(groups,))
+    st.session_state[GROUP_KEY] = chosen
+    st.query_params[RUN_PARAM] = groups[chosen][0].run_id
+    return Shown(chosen, tuple(str(r.path) for r in groups[chosen]), any(r.active for r in groups[chosen]))
 
 
 def results_table(frame: pd.DataFrame) -> pd.DataFrame:
@@ -368,13 +386,6 @@ def rotation_results(runs: list, summaries: list[dict], problem_: str) -> None:
              "image/png", key="pc.equiv", where=d4)
 
 
-def still_training() -> bool:
-    """While a run of the group shown trains. A group whose runs were all
-    deleted meanwhile counts too, so its warning stays up."""
-    runs_ = [r for r in (load_run(p, with_metrics=False) for p in paths) if not r.damaged]
-    return not runs_ or any(r.active for r in runs_)
-
-
 def progress_view(runs: list) -> None:
     """A bar per model in training, two to a row, with one Stop for all."""
     active = [r for r in runs if r.active]
@@ -390,9 +401,9 @@ def progress_view(runs: list) -> None:
             request_stop(r.path)
 
 
-def live_view() -> None:
+def live_view(shown: Shown) -> None:
     """The group's progress (Stop while it trains, the outcome after) and its results."""
-    runs = load_group()
+    runs = shown.load()
     if not runs:
         st.warning("The runs of this group are gone (deleted or damaged); see the Runs page.")
         return
@@ -411,97 +422,13 @@ def live_view() -> None:
                 "runs can be resumed from the Runs page.")
 
     summaries = [summarize(r.config, r.state, r.step, r.metrics) for r in runs if r.metrics]
-    if summaries and problem_ in GROUPS:
+    if summaries and problem_ in ROTATION_PROBLEMS:
         rotation_results(runs, summaries, problem_)
     elif summaries:
         convolution_results(runs, summaries, problem_)
 
 
-# ----------------------------------------------------------- the step the pictures show
-def step_key(group: str) -> str:
-    return f"paper_check.step.{group}"
-
-
-def linked_step(steps: list[int]) -> int:
-    """The step a link names (``?step=N``): the last saved one up to N; the newest without one."""
-    try:
-        wanted = int(st.query_params.get(STEP_PARAM, ""))
-    except ValueError:
-        return steps[-1]
-    return max((s for s in steps if s <= wanted), default=steps[0])
-
-
-def shown_step(steps: list[int], group: str) -> int:
-    """The step to show: a linked one at first; the newest while the view is at
-    the newest (so it follows training); else the one chosen."""
-    state = st.session_state
-    key, newest_key = step_key(group), f"{step_key(group)}.newest"
-    step = state.get(key)
-    if step is None:
-        step = linked_step(steps)
-    elif step == state.get(newest_key):
-        step = steps[-1]
-    elif step not in steps:
-        step = max((s for s in steps if s <= step), default=steps[0])
-    state[key], state[newest_key] = step, steps[-1]
-    return step
-
-
-def next_played_step(steps: list[int], group: str, step: int) -> int:
-    """While played through: the next saved step once a second, and at the
-    last one the play ends (a full rerun, so the pictures stop redrawing)."""
-    state = st.session_state
-    if state.get(PLAYING_KEY) != group or time.monotonic() - state.get(PLAYED_AT_KEY, 0.0) < 0.8 * PLAY_SECONDS:
-        return step
-    later = [s for s in steps if s > step]
-    if not later:
-        state.pop(PLAYING_KEY, None)
-        st.rerun()
-    state[PLAYED_AT_KEY] = time.monotonic()
-    state[step_key(group)] = later[0]
-    return later[0]
-
-
-def toggle_play(group: str, steps: list[int]) -> None:
-    state = st.session_state
-    if state.get(PLAYING_KEY) == group:
-        state.pop(PLAYING_KEY, None)
-        return
-    state[PLAYING_KEY], state[PLAYED_AT_KEY] = group, time.monotonic()
-    if state.get(step_key(group)) == steps[-1]:
-        state[step_key(group)] = steps[0]  # from the start, not from the end
-
-
-def step_chosen(group: str) -> None:
-    st.session_state[step_key(group)] = st.session_state[f"{step_key(group)}.slider"]
-
-
-def step_controls(steps: list[int], group: str, training: bool, play_col, slider_col) -> int:
-    """Play / Pause and the step slider (only with more than one step to show);
-    returns the step shown, which the address keeps (``?step=``)."""
-    step = next_played_step(steps, group, shown_step(steps, group))
-    if len(steps) > 1:
-        now_playing = st.session_state.get(PLAYING_KEY) == group
-        if play_col.button("Pause" if now_playing else "Play", key="paper_check.play",
-                           icon=":material/pause:" if now_playing else ":material/play_arrow:",
-                           on_click=toggle_play, args=(group, steps), width="stretch",
-                           help="Step through every saved evaluation, one a second."):
-            st.rerun()  # the pictures' timer starts or stops with the whole page
-        slider_key = f"{step_key(group)}.slider"
-        st.session_state[slider_key] = step
-        slider_col.select_slider("Evaluation step", options=steps, key=slider_key, disabled=now_playing,
-                                 on_change=step_chosen, args=(group,),
-                                 help="At the newest step the pictures follow training.")
-    if training:
-        st.caption("Training: the newest evaluation is shown as it arrives; move the slider back to hold a step.")
-    if step == steps[-1]:  # the newest: a link without a step keeps following training
-        if STEP_PARAM in st.query_params:
-            del st.query_params[STEP_PARAM]
-    elif st.query_params.get(STEP_PARAM) != str(step):
-        st.query_params[STEP_PARAM] = str(step)
-    return step
-
-
+# ----------------------------------------------------------- the pictures
 def nearest_snapshot(rec, step: int):
     """The run's snapshot at its last evaluation up to ``step`` (its first one
     if it has none that early); None if it cannot be read."""
@@ -535,10 +462,20 @@ def bank_picture(path: str, step: int, mtime: float, layer: str, problem_: str, 
     return figure_png(filter_bank_figure(bank, problem_, arrange, title), PICTURE_DPI)
 
 
-def convolution_weights() -> None:
+def pictures_step(steps: list[int], shown: Shown, training: bool, play_col, slider_col) -> int:
+    """Play / Pause and the step slider (only with more than one step to show);
+    the step shown, which the address keeps (``?step=``)."""
+    step = step_player("Evaluation step", steps, step_key(shown.key), play_col=play_col, slider_col=slider_col,
+                       help="At the newest step the pictures follow training.")
+    if training:
+        st.caption("Training: the newest evaluation is shown as it arrives; move the slider back to hold a step.")
+    return step
+
+
+def convolution_weights(shown: Shown) -> None:
     """U of MSR-FC and any model's W at one evaluation step, following training
     or played through."""
-    runs = [r for r in load_group(with_metrics=False) if r.checkpoint_steps()]
+    runs = [r for r in shown.load(with_metrics=False) if r.checkpoint_steps()]
     if not runs:
         st.caption("The pictures appear after the first evaluation.")
         return
@@ -547,10 +484,10 @@ def convolution_weights() -> None:
     choose_columns = n_columns > U_COLUMNS_IN_A_ROW
     play_col, slider_col, *columns_col = st.columns([1, 5, 1.5] if choose_columns else [1, 6.5],
                                                     vertical_alignment="bottom")
-    step = step_controls(lead.checkpoint_steps(), chosen, any(r.active for r in runs), play_col, slider_col)
+    step = pictures_step(lead.checkpoint_steps(), shown, any(r.active for r in runs), play_col, slider_col)
     shown_columns = columns_col[0].number_input(
         "Columns of U", min_value=1, max_value=n_columns, value=min(n_columns, 12),
-        key=f"paper_check.u_columns.{chosen}", help="How many of U's columns to draw.") if choose_columns else n_columns
+        key=f"paper_check.u_columns.{shown.key}", help="How many of U's columns to draw.") if choose_columns else n_columns
     u_snap = nearest_snapshot(lead, step)
     if u_snap is not None and u_snap.u is not None:
         u_step = u_snap.step
@@ -597,14 +534,14 @@ def show_pictures(pictures: list[bytes], order: int) -> None:
             col.image(png, width="stretch")
 
 
-def rotation_filters() -> None:
+def rotation_filters(shown: Shown) -> None:
     """The filters of a 2-D group at one evaluation, following training or played through."""
-    runs_ = [r for r in load_group(with_metrics=False) if r.checkpoint_steps()]
+    runs_ = [r for r in shown.load(with_metrics=False) if r.checkpoint_steps()]
     if not runs_:
         st.caption("Filters appear here after the first evaluation.")
         return
     problem_ = runs_[0].config.problem
-    group = GROUPS[problem_]
+    group = ROTATION_PROBLEMS[problem_]
     all_steps = sorted(set().union(*(r.checkpoint_steps() for r in runs_)))
     a1, a2 = st.columns(2)
     arrange = a1.radio("Arrange the filters by", list(ARRANGEMENTS), format_func=ARRANGEMENTS.get,
@@ -613,7 +550,7 @@ def rotation_filters() -> None:
                      format_func={"adapted": "adapted to the first test task",
                                   "initial": "meta-learned initial filters"}.get)
     play_col, slider_col = st.columns([1, 6.5], vertical_alignment="bottom")
-    step = step_controls(all_steps, chosen, any(r.active for r in runs_), play_col, slider_col)
+    step = pictures_step(all_steps, shown, any(r.active for r in runs_), play_col, slider_col)
     snaps = [(r, nearest_snapshot(r, step)) for r in runs_]
     snaps = [(r, s_) for r, s_ in snaps if s_ is not None]
     if not snaps:
@@ -658,12 +595,33 @@ def rotation_filters() -> None:
              f"paper_check_{problem_}_filters_step{step}.csv", "text/csv", key="pc.filters")
 
 
-# Redrawn while the group trains; once it stops, a full rerun (so the pictures below show the final state).
-live(live_view, REFRESH_SECONDS if busy else None, still_active=still_training if busy else None)
+def page() -> None:
+    groups = read_groups()
+    title_and_intro(open_on(groups), bool(groups))
+    # While the group shown trains, the settings fold away, so the live view is what a room sees (as on Train).
+    shown_now = st.session_state.get(GROUP_KEY) if st.session_state.get(GROUP_KEY) in groups else \
+        next(iter(groups), None)
+    shown_training = shown_now is not None and any(r.active for r in groups[shown_now])
+    setup = (st.expander("New group of runs: problem, models, steps", icon=":material/add:") if shown_training
+             else st.container())
+    with setup:
+        settings_and_launch(groups)
+    if not groups:
+        st.info("Pick a problem and the models, then **Run**. Each model trains in a process of its own; this page "
+                "keeps responding, updates every couple of seconds, and finds the runs again after a reload.")
+        st.stop()
+    shown = pick_group(groups)
+    # Redrawn while the group trains; once it stops, a full rerun (so the pictures below show the final state).
+    live(lambda: live_view(shown), REFRESH_SECONDS if shown.busy else None,
+         still_active=shown.still_training if shown.busy else None)
+    # The pictures redraw once a second while played through, with the progress while training, else on demand.
+    pictures_refresh = PLAY_SECONDS if playing(step_key(shown.key)) else REFRESH_SECONDS if shown.busy else None
+    if groups[shown.key][0].config.problem in ROTATION_PROBLEMS:
+        st.subheader("What the filters look like")
+        live(lambda: rotation_filters(shown), pictures_refresh)
+    else:
+        st.subheader("What the weights look like")
+        live(lambda: convolution_weights(shown), pictures_refresh)
 
-if groups[chosen][0].config.problem in GROUPS:
-    st.subheader("What the filters look like")
-    live(rotation_filters, pictures_refresh)
-else:
-    st.subheader("What the weights look like")
-    live(convolution_weights, pictures_refresh)
+
+page()

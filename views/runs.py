@@ -1,17 +1,23 @@
 """Runs: every saved run, their curves side by side, names and notes, stop, resume, downloads, deletion."""
+from __future__ import annotations
+
+from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
 
-from msr import layout
-from msr.annotations import MAX_NAME, MAX_NOTES, distinct_colors, write_annotations
-from msr.config import ConfigError
-from msr.runs import (METRICS_CACHE, Damaged, RunFolderError, check_run_file, delete_run, list_runs,
-                      load_run, progress_of, read_run_file)
-from msr.tables import config_diff, metrics_frame, runs_frame, short_names
+from msr.analysis.tables import config_diff, metrics_frame, runs_frame, short_names
+from msr.core.errors import ConfigError, MachineError
+from msr.kinds import MNIST
+from msr.runner.launch import resume_run
+from msr.store import layout
+from msr.store.access import check_run_file, delete_run, read_run_file
+from msr.store.annotations import MAX_NAME, MAX_NOTES, distinct_colors, write_annotations
+from msr.store.files import Damaged, RunFolderError
+from msr.store.progress import progress_of
+from msr.store.reader import METRICS_CACHE, RunRecord, list_runs, load_run
 from msr.viz.export import frame_csv
 from msr.viz.training import METRICS, overlay_chart
-from msr.worker import resume_run
 from ui import present, train_form
 from ui.downloads import download
 from ui.live import live, run_training
@@ -24,44 +30,7 @@ PICK_KEY = "runs.one"
 TABLE_REFRESH_SECONDS = 3.0  # while a run trains: its step and time left move
 WATCH_SECONDS = 6.0  # otherwise: how soon a run started elsewhere (command line, another tab) shows up
 CHART_REFRESH_SECONDS = 10.0  # redrawing charts costs the browser most; the run shares the CPU with it
-
-st.title("Runs")
-folder = runs_dir()
-head = st.columns([6, 1], vertical_alignment="bottom")
-head[0].caption(f"Saved runs in `{folder}/`, newest first. Steps and time left refresh on their own while a run "
-                "trains.")
-head[1].button("Refresh", key="runs.refresh", help="Read the runs folder again.")
-
-if NOTICE_KEY in st.session_state:
-    st.success(st.session_state.pop(NOTICE_KEY))
-
-records = list_runs(folder, include_damaged=True)
-if not records:
-    st.info("No runs yet. Start one on the **Train** page.")
-    st.stop()
-
-
-def training_ids(recs) -> set[str]:
-    return {r.run_id for r in recs if r.active}
-
-
-shown = {"records": records}  # what the last tick read, so the check below reads the folder once a tick
-training_at_draw = training_ids(records)
-
-
-def same_runs_training() -> bool:
-    """False once a run starts or ends: the whole page reruns, so its choices and buttons follow."""
-    return training_ids(shown["records"]) == training_at_draw
-
-
-def read_folder() -> None:
-    shown["records"] = list_runs(folder, include_damaged=True)
-
-
-def table() -> None:
-    read_folder()
-    draw_table(shown["records"])
-
+COMPARED = MNIST  # the kind whose runs overlay and compare here, and that the Train form starts again
 
 TABLE_CONFIG = {
     "run": st.column_config.TextColumn("Run", help="The run's name (rename it below), else its folder."),
@@ -85,6 +54,25 @@ TABLE_CONFIG = {
 }
 
 
+@dataclass
+class Listed:
+    """The runs folder as this draw read it."""
+    records: list[RunRecord]
+
+    def __post_init__(self):
+        self.compared = [r for r in self.records if not r.damaged and r.kind is COMPARED]
+        self.by_path = {str(r.path): r for r in self.records}
+        self.names = short_names(self.records)
+        self.paths = [str(r.path) for r in self.records]
+
+    def default_path(self) -> str:
+        return str(self.compared[0].path) if self.compared else self.paths[0]
+
+
+def training_ids(recs) -> set[str]:
+    return {r.run_id for r in recs if r.active}
+
+
 def draw_table(recs) -> None:
     """The time left only while something trains: a column of blanks otherwise."""
     frame = runs_frame(recs)
@@ -93,32 +81,43 @@ def draw_table(recs) -> None:
                  placeholder="–")
 
 
-if training_at_draw:
-    live(table, TABLE_REFRESH_SECONDS, still_active=same_runs_training)
-else:
-    draw_table(records)
-    live(read_folder, WATCH_SECONDS, still_active=same_runs_training)  # draws nothing until a run starts
+def run_table(folder: str, records: list[RunRecord]) -> None:
+    """The table of runs, redrawn while runs train; once a run starts or ends, the whole page reruns, so its
+    choices and buttons follow."""
+    shown = {"records": records}  # what the last tick read, so the check below reads the folder once a tick
+    training_at_draw = training_ids(records)
 
-damaged = [r for r in records if r.damaged]
-if damaged:
-    st.caption("Left out of the charts, as they cannot be read as runs (you may delete them below): "
-               + "; ".join(f"`{r.run_id}`: {r.damaged}" for r in damaged) + ".")
+    def same_runs_training() -> bool:
+        return training_ids(shown["records"]) == training_at_draw
 
-valid = [r for r in records if not r.damaged and r.kind == "mnist"]
-by_path = {str(r.path): r for r in records}
-names = short_names(records)
+    def read_folder() -> None:
+        shown["records"] = list_runs(folder, include_damaged=True)
 
-# ----------------------------------------------------------------- the one run the links and buttons act on
-paths = [str(r.path) for r in records]
-if PICK_KEY not in st.session_state:  # first draw: a link's ?run= wins, then the run this session used last
-    linked = next((str(r.path) for r in records if r.run_id == st.query_params.get(RUN_PARAM)), None)
-    preferred = linked or st.session_state.get("last_run_path")
-    st.session_state[PICK_KEY] = preferred if preferred in paths else (str(valid[0].path) if valid else paths[0])
-elif st.session_state[PICK_KEY] not in paths:  # deleted meanwhile
-    st.session_state[PICK_KEY] = str(valid[0].path) if valid else paths[0]
+    def table() -> None:
+        read_folder()
+        draw_table(shown["records"])
 
-# ------------------------------------------------------------------ compare
-if valid:
+    if training_at_draw:
+        live(table, TABLE_REFRESH_SECONDS, still_active=same_runs_training)
+    else:
+        draw_table(records)
+        live(read_folder, WATCH_SECONDS, still_active=same_runs_training)  # draws nothing until a run starts
+
+
+def pick_default(listed: Listed) -> None:
+    """The one run the links and buttons act on: on the first draw a link's ?run= wins, then the run this
+    session used last; a run deleted meanwhile gives way to the newest."""
+    if PICK_KEY not in st.session_state:
+        linked = next((str(r.path) for r in listed.records if r.run_id == st.query_params.get(RUN_PARAM)), None)
+        preferred = linked or st.session_state.get("last_run_path")
+        st.session_state[PICK_KEY] = preferred if preferred in listed.paths else listed.default_path()
+    elif st.session_state[PICK_KEY] not in listed.paths:
+        st.session_state[PICK_KEY] = listed.default_path()
+
+
+def compare(listed: Listed) -> None:
+    """Curves of several runs overlaid, and how their settings differ."""
+    valid, by_path, names = listed.compared, listed.by_path, listed.names
     st.subheader("Compare")
     picked_path = st.session_state[PICK_KEY]
     default = [picked_path] if picked_path in {str(r.path) for r in valid} else [str(valid[0].path)]
@@ -138,41 +137,35 @@ if valid:
                                                          "as well as the first drop.")
     log_x = axes.toggle("Log steps", key="runs.log_x",
                         help="A logarithmic step axis, to see the first steps in detail (step 0 is left out).")
-    if chosen:
-        picked = [by_path[p] for p in chosen]
-
-        def overlay() -> None:
-            try:
-                curves = {names[r.run_id]: METRICS_CACHE.read(r.path) for r in picked}
-            except Damaged as exc:
-                st.error(f"A run's records cannot be read: {exc}.")
-                return
-            colors = dict(zip((names[r.run_id] for r in picked), distinct_colors([r.color for r in picked])))
-            st.caption("Point at the chart to read every run's value at the nearest step.")
-            present.chart(overlay_chart(curves, metric, colors=colors, smoothing=smoothing, log_y=log_y,
-                                        log_x=log_x))
-
-        live(overlay, CHART_REFRESH_SECONDS if any(r.active for r in picked) else None)
-        if len(picked) > 1:
-            diff = config_diff({names[r.run_id]: r.config for r in picked})
-            if diff.empty:
-                st.caption("The selected runs have the same settings.")
-            else:
-                st.markdown("**How their settings differ**")
-                st.dataframe(diff.drop(columns="field"), hide_index=True, width="stretch",
-                             column_config={"setting": st.column_config.TextColumn("Setting")})
-    else:
+    if not chosen:
         st.caption("Pick one or more runs to see their curves.")
+        return
+    picked = [by_path[p] for p in chosen]
 
-# --------------------------------------------------------------- one run
-st.subheader("One run")
-rec = by_path[st.selectbox("Run", paths, key=PICK_KEY, format_func=lambda p: names[by_path[p].run_id]
-                           + (" · damaged" if by_path[p].damaged else f" · {by_path[p].state}"))]
-st.query_params[RUN_PARAM] = rec.run_id
-path = Path(rec.path)
-if rec.damaged:
-    st.warning(f"This folder is damaged: {rec.damaged}.")
-else:
+    def overlay() -> None:
+        try:
+            curves = {names[r.run_id]: METRICS_CACHE.read(r.path) for r in picked}
+        except Damaged as exc:
+            st.error(f"A run's records cannot be read: {exc}.")
+            return
+        colors = dict(zip((names[r.run_id] for r in picked), distinct_colors([r.color for r in picked])))
+        st.caption("Point at the chart to read every run's value at the nearest step.")
+        present.chart(overlay_chart(curves, metric, colors=colors, smoothing=smoothing, log_y=log_y,
+                                    log_x=log_x))
+
+    live(overlay, CHART_REFRESH_SECONDS if any(r.active for r in picked) else None)
+    if len(picked) > 1:
+        diff = config_diff({names[r.run_id]: r.config for r in picked})
+        if diff.empty:
+            st.caption("The selected runs have the same settings.")
+        else:
+            st.markdown("**How their settings differ**")
+            st.dataframe(diff.drop(columns="field"), hide_index=True, width="stretch",
+                         column_config={"setting": st.column_config.TextColumn("Setting")})
+
+
+def annotations(rec: RunRecord, path: Path) -> None:
+    """The run's notes, and a form to rename it or write them."""
     if rec.annotations.notes.strip():
         with st.container(border=True):
             st.markdown(rec.annotations.notes.replace("\n", "  \n"))  # their own words, line breaks kept
@@ -193,81 +186,130 @@ else:
                     st.rerun()
 
 
-def progress() -> None:
-    current = progress_of(load_run(path, with_metrics=False))
-    bar, side = st.columns([6, 1], vertical_alignment="bottom")
-    bar.progress(current.fraction, text=progress_text(current))
-    with side:
-        stop_controls(str(path), current, key=f"runs.{rec.run_id}")
+def controls(rec: RunRecord, path: Path) -> None:
+    """Stop while it trains; Resume when it stopped, was interrupted or failed; New run from its settings."""
+    if rec.active:
+        def progress() -> None:
+            current = progress_of(load_run(path, with_metrics=False))
+            bar, side = st.columns([6, 1], vertical_alignment="bottom")
+            bar.progress(current.fraction, text=progress_text(current))
+            with side:
+                stop_controls(str(path), current, key=f"runs.{rec.run_id}")
+
+        live(progress, TABLE_REFRESH_SECONDS, still_active=run_training(path))
+    elif rec.resumable:
+        why = {"stopped": "It was stopped", "interrupted": "Its worker process is gone (killed, or the machine "
+               "restarted)", "failed": f"It failed ({rec.status.get('message') or 'unknown error'})"}[rec.state]
+        st.info(f"{why} at step {rec.step} of {rec.total}. Resume continues it from its last evaluation to its "
+                "planned steps; the records after that evaluation are replaced.")
+        if st.button("Resume", key="runs.resume", icon=":material/play_arrow:", type="primary"):
+            try:
+                resume_run(path)
+            except (ConfigError, MachineError, RunFolderError, OSError) as exc:  # a memory refusal too
+                st.error(f"Cannot resume: {exc}")
+            else:
+                st.session_state["last_run_path"] = str(path)
+                st.session_state[NOTICE_KEY] = f"Resumed {rec.run_id}; it trains in the background (see the sidebar)."
+                st.rerun()
+    if not rec.damaged and rec.kind is COMPARED and rec.config is not None:
+        if st.button("New run from these settings", key="runs.again", icon=":material/content_copy:",
+                     help="Open the Train page with its form filled with this run's settings, ready to change one."):
+            train_form.request_prefill(rec.config)
+            st.switch_page("views/train.py")
 
 
-if rec.active:
-    live(progress, TABLE_REFRESH_SECONDS, still_active=run_training(path))
-elif rec.resumable:
-    why = {"stopped": "It was stopped", "interrupted": "Its worker process is gone (killed, or the machine "
-           "restarted)", "failed": f"It failed ({rec.status.get('message') or 'unknown error'})"}[rec.state]
-    st.info(f"{why} at step {rec.step} of {rec.total}. Resume continues it from its last evaluation to its "
-            "planned steps; the records after that evaluation are replaced.")
-    if st.button("Resume", key="runs.resume", icon=":material/play_arrow:", type="primary"):
-        try:
-            resume_run(path)
-        except (ConfigError, OSError) as exc:  # a memory refusal too
-            st.error(f"Cannot resume: {exc}")
-        else:
-            st.session_state["last_run_path"] = str(path)
-            st.session_state[NOTICE_KEY] = f"Resumed {rec.run_id}; it trains in the background (see the sidebar)."
-            st.rerun()
-
-if not rec.damaged and rec.kind == "mnist" and rec.config is not None:
-    if st.button("New run from these settings", key="runs.again", icon=":material/content_copy:",
-                 help="Open the Train page with its form filled with this run's settings, ready to change one."):
-        train_form.request_prefill(rec.config)
-        st.switch_page("views/train.py")
-
-row = st.container(horizontal=True)
-
-
-def run_file(label: str, relative: str, file_name: str, mime: str, key: str) -> None:
+def downloads(rec: RunRecord, path: Path) -> None:
     """Only the run's own regular files are offered, read when clicked."""
-    try:
-        check_run_file(path, relative)
-    except RunFolderError:
-        row.caption(f"No {label.lower()}.")
-        return
-    download(label, lambda: read_run_file(path, relative), f"{rec.run_id}-{file_name}", mime, key=key, where=row)
+    row = st.container(horizontal=True)
 
-
-run_file("Settings (JSON)", layout.CONFIG, "config.json", "application/json", "runs.dl.config")
-if not rec.damaged and rec.kind == "mnist" and rec.metrics:
-    download("Metrics (CSV)", lambda: frame_csv(metrics_frame(rec.metrics)), f"{rec.run_id}-metrics.csv",
-             "text/csv", key="runs.dl.metrics", where=row)
-run_file("Metrics (JSON lines)", layout.METRICS, "metrics.jsonl", "application/json", "runs.dl.jsonl")
-steps = rec.checkpoint_steps()
-if steps:
-    run_file(f"Checkpoint, step {steps[-1]} (.pt)", f"{layout.CHECKPOINTS}/{layout.checkpoint_name(steps[-1])}",
-             layout.checkpoint_name(steps[-1]), "application/octet-stream", "runs.dl.checkpoint")
-else:
-    row.caption("No checkpoint saved.")
-
-if rec.active:
-    st.caption("This run is still training; stop it before deleting it.")
-elif st.session_state.get(CONFIRM_KEY) == str(path):
-    st.warning(f"Delete `{rec.run_id}` and everything in it? This cannot be undone.")
-    yes, no, _ = st.columns([1, 1, 6])
-    if yes.button("Yes, delete", type="primary", key="runs.delete.yes"):
-        st.session_state.pop(CONFIRM_KEY, None)
+    def run_file(label: str, relative: str, file_name: str, mime: str, key: str) -> None:
         try:
-            delete_run(path)
-        except (RunFolderError, OSError) as exc:
-            st.error(f"Not deleted: {exc}")
-        else:
-            if st.session_state.get("last_run_path") == str(path):
-                st.session_state.pop("last_run_path")
-            st.session_state[NOTICE_KEY] = f"Deleted {rec.run_id}."
+            check_run_file(path, relative)
+        except RunFolderError:
+            row.caption(f"No {label.lower()}.")
+            return
+        download(label, lambda: read_run_file(path, relative), f"{rec.run_id}-{file_name}", mime, key=key,
+                 where=row)
+
+    run_file("Settings (JSON)", layout.CONFIG, "config.json", "application/json", "runs.dl.config")
+    if not rec.damaged and rec.kind is COMPARED and rec.metrics:
+        download("Metrics (CSV)", lambda: frame_csv(metrics_frame(rec.metrics)), f"{rec.run_id}-metrics.csv",
+                 "text/csv", key="runs.dl.metrics", where=row)
+    run_file("Metrics (JSON lines)", layout.METRICS, "metrics.jsonl", "application/json", "runs.dl.jsonl")
+    steps = rec.checkpoint_steps()
+    if steps:
+        run_file(f"Checkpoint, step {steps[-1]} (.pt)", f"{layout.CHECKPOINTS}/{layout.checkpoint_name(steps[-1])}",
+                 layout.checkpoint_name(steps[-1]), "application/octet-stream", "runs.dl.checkpoint")
+    else:
+        row.caption("No checkpoint saved.")
+
+
+def deletion(rec: RunRecord, path: Path) -> None:
+    """Delete, after a confirmation; never while it trains."""
+    if rec.active:
+        st.caption("This run is still training; stop it before deleting it.")
+    elif st.session_state.get(CONFIRM_KEY) == str(path):
+        st.warning(f"Delete `{rec.run_id}` and everything in it? This cannot be undone.")
+        yes, no, _ = st.columns([1, 1, 6])
+        if yes.button("Yes, delete", type="primary", key="runs.delete.yes"):
+            st.session_state.pop(CONFIRM_KEY, None)
+            try:
+                delete_run(path)
+            except (RunFolderError, OSError) as exc:
+                st.error(f"Not deleted: {exc}")
+            else:
+                if st.session_state.get("last_run_path") == str(path):
+                    st.session_state.pop("last_run_path")
+                st.session_state[NOTICE_KEY] = f"Deleted {rec.run_id}."
+                st.rerun()
+        if no.button("Cancel", key="runs.delete.no"):
+            st.session_state.pop(CONFIRM_KEY, None)
             st.rerun()
-    if no.button("Cancel", key="runs.delete.no"):
-        st.session_state.pop(CONFIRM_KEY, None)
+    elif st.button("Delete this run…", key="runs.delete"):
+        st.session_state[CONFIRM_KEY] = str(path)
         st.rerun()
-elif st.button("Delete this run…", key="runs.delete"):
-    st.session_state[CONFIRM_KEY] = str(path)
-    st.rerun()
+
+
+def one_run(listed: Listed) -> None:
+    """The one run picked: its notes, controls, downloads and deletion."""
+    by_path, names = listed.by_path, listed.names
+    st.subheader("One run")
+    rec = by_path[st.selectbox("Run", listed.paths, key=PICK_KEY, format_func=lambda p: names[by_path[p].run_id]
+                               + (" · damaged" if by_path[p].damaged else f" · {by_path[p].state}"))]
+    st.query_params[RUN_PARAM] = rec.run_id
+    path = Path(rec.path)
+    if rec.damaged:
+        st.warning(f"This folder is damaged: {rec.damaged}.")
+    else:
+        annotations(rec, path)
+    controls(rec, path)
+    downloads(rec, path)
+    deletion(rec, path)
+
+
+def page() -> None:
+    st.title("Runs")
+    folder = runs_dir()
+    head = st.columns([6, 1], vertical_alignment="bottom")
+    head[0].caption(f"Saved runs in `{folder}/`, newest first. Steps and time left refresh on their own while a "
+                    "run trains.")
+    head[1].button("Refresh", key="runs.refresh", help="Read the runs folder again.")
+    if NOTICE_KEY in st.session_state:
+        st.success(st.session_state.pop(NOTICE_KEY))
+    records = list_runs(folder, include_damaged=True)
+    if not records:
+        st.info("No runs yet. Start one on the **Train** page.")
+        st.stop()
+    run_table(folder, records)
+    damaged = [r for r in records if r.damaged]
+    if damaged:
+        st.caption("Left out of the charts, as they cannot be read as runs (you may delete them below): "
+                   + "; ".join(f"`{r.run_id}`: {r.damaged}" for r in damaged) + ".")
+    listed = Listed(records)
+    pick_default(listed)
+    if listed.compared:
+        compare(listed)
+    one_run(listed)
+
+
+page()

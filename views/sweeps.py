@@ -1,18 +1,22 @@
 """Sweeps: launch a grid of runs over seeds, watch it, and compare its settings as means with 95% intervals."""
+from __future__ import annotations
+
 import importlib.util
 
 import streamlit as st
 
-from msr import ablation
-from msr.config import PRESET_SUMMARIES, PRESETS, ConfigError, RunConfig, preset
-from msr.data import parse_angles
-from msr.runs import active_runs, list_runs
-from msr.settings import specs
-from msr.sweep import (NOT_GRIDDED, SweepSpec, check, create_sweep, default_workers, driver_running,
-                       estimate_seconds, groups, launch_driver, list_sweeps, load_sweep, measured_speeds, parse_grid,
-                       parse_seeds, point_runs, unfinished)
+from msr.analysis import ablation
+from msr.core.data import parse_angles
+from msr.core.errors import ConfigError, MachineError
+from msr.core.settings import specs
+from msr.kinds import MNIST
+from msr.mnist.config import PRESET_SUMMARIES, PRESETS, RunConfig, preset
+from msr.runner.sweep.folder import create_sweep, driver_running, launch_driver, list_sweeps, load_sweep
+from msr.runner.sweep.results import estimate_seconds, groups, measured_speeds, point_runs, unfinished
+from msr.runner.sweep.spec import NOT_GRIDDED, SweepSpec, check, default_workers, parse_grid, parse_seeds
+from msr.store.reader import active_runs, list_runs
 from msr.viz import ablation as va
-from msr.viz import sweeps as vs
+from msr.viz import sweeps as vsweep
 from msr.viz.export import frame_csv
 from ui.downloads import download
 from ui.live import live
@@ -27,13 +31,6 @@ RESULTS_REFRESH_SECONDS = 10.0
 READY_NAME = ablation.NAME
 GRIDDABLE = [name for name in specs(RunConfig) if name not in NOT_GRIDDED]
 
-st.title("Sweeps")
-st.caption("A sweep trains every setting of a grid once per seed, each an ordinary run (also listed on the Runs "
-           "page), and compares the settings by their mean over seeds. It runs in processes of its own: leave this "
-           "page or restart the app and it keeps going.")
-folder = runs_dir()
-
-
 @st.cache_data(show_spinner=False)
 def ray_available() -> bool:
     return importlib.util.find_spec("ray") is not None
@@ -47,7 +44,7 @@ def default_text(name: str, base: RunConfig) -> str:
     value = getattr(base, name)
     if isinstance(value, bool):
         return "false, true"
-    return vs.value_text("", value)
+    return vsweep.value_text("", value)
 
 
 def grid_values(name: str, text: str, base: dict) -> list:
@@ -55,13 +52,13 @@ def grid_values(name: str, text: str, base: dict) -> list:
     (ConfigError naming the first bad one)."""
     values = parse_grid([f"{name}={text}"])[name]
     for value in values:
-        message = RunConfig.from_dict({**base, name: value}).check(check_resources=False).errors.get(name)
+        message = RunConfig.from_dict({**base, name: value}).check().errors.get(name)
         if message:
             raise ConfigError(message, field=name)
     return values
 
 
-def plan_line(spec: SweepSpec) -> str:
+def plan_line(spec: SweepSpec, speeds: dict[str, float]) -> str:
     """How many runs, how many at once, and how long at the speed earlier runs measured."""
     main = [spec.config(p) for p in spec.points()]
     configs = [spec.config(p) for p in spec.search_points()] + main
@@ -86,7 +83,7 @@ def launch(spec: SweepSpec, slot) -> None:
         check(spec)
         sweep = create_sweep(spec)
         launch_driver(sweep)
-    except (ConfigError, OSError) as exc:
+    except (ConfigError, MachineError, OSError) as exc:
         slot.error(f"Nothing was started: {exc}", icon="⚠️")
         return
     st.session_state[PICK_KEY] = str(sweep.path)
@@ -113,22 +110,14 @@ def seeds_input(container, key: str, slot_holder: dict) -> list[int] | None:
 
 
 # ------------------------------------------------------------- new sweeps
-st.subheader("Start a sweep")
-if NOTICE_KEY in st.session_state:
-    st.success(st.session_state.pop(NOTICE_KEY), icon=":material/rocket_launch:")
-training = active_runs(folder)
-speeds = measured_speeds(list_runs(folder, kind="mnist"))  # what the time estimates go by
-if training:
-    st.caption(f"{len(training)} run(s) training on this machine now; a new sweep shares the CPU with them.")
-grid_tab, ready_tab = st.tabs(["Define a grid", READY_NAME])
-
-with grid_tab:
+def grid_sweep(folder: str, speeds: dict[str, float]) -> None:
+    """A grid of one's own: fields and values over a preset, seeds, executor; its plan; Launch."""
     top = st.columns([2, 5], vertical_alignment="bottom")
     preset_name = top[0].selectbox("Start from preset", list(PRESETS), index=list(PRESETS).index("demo"),
                                    key="sweeps.preset", format_func=lambda p: f"{p}: {PRESET_SUMMARIES.get(p, '')}")
     fixed_cfg = preset(preset_name)
     chosen = top[1].multiselect("Fields to vary", GRIDDABLE, default=["arch"], key="sweeps.fields",
-                                format_func=vs.field_label,
+                                format_func=vsweep.field_label,
                                 help="Each field takes a list of values; the sweep trains every combination.")
     value_cols = st.columns(3)
     texts, slots = {}, {}
@@ -141,9 +130,9 @@ with grid_tab:
                                         help=f"Values separated by commas. {s.tooltip or ''}{allowed}")
             slots[name] = st.empty()
     fixed = st.columns(4)
-    steps = fixed[0].number_input(vs.field_label("steps"), min_value=1, value=fixed_cfg.steps, step=1,
+    steps = fixed[0].number_input(vsweep.field_label("steps"), min_value=1, value=fixed_cfg.steps, step=1,
                                   key=f"sweeps.steps.{preset_name}", help="Outer steps of every run.")
-    interval = fixed[1].number_input(vs.field_label("eval_interval"), min_value=1, value=fixed_cfg.eval_interval,
+    interval = fixed[1].number_input(vsweep.field_label("eval_interval"), min_value=1, value=fixed_cfg.eval_interval,
                                      step=1, key=f"sweeps.interval.{preset_name}")
     seeds = seeds_input(fixed[2], "sweeps.seeds", slots)
     name = fixed[3].text_input("Sweep name (optional)", "", key="sweeps.name",
@@ -168,14 +157,16 @@ with grid_tab:
     if not bad and seeds is not None:
         spec = SweepSpec(base=base, grid=grid, seeds=seeds, executor=executor, workers=workers,
                          name=name.strip())
-        general.markdown(plan_line(spec))
+        general.markdown(plan_line(spec, speeds))
     else:
         general.caption("Fix the values marked above to see how many runs this is.")
     if st.button("Launch sweep", type="primary", key="sweeps.launch", disabled=spec is None,
                  icon=":material/rocket_launch:"):
         launch(spec, general)
 
-with ready_tab:
+
+def ready_sweep(folder: str, speeds: dict[str, float]) -> None:
+    """The ready-made ablation: first layer × head, each setting at its own inner rate."""
     st.markdown(
         "MSR's models differ from plain MAML in two places: the **first layer** (a symmetry matrix over the conv "
         "kernel) and the **head** (a dense-U head adapts a few latent values, a plain head every weight). This "
@@ -191,7 +182,7 @@ with ready_tab:
                                      help="The rotations queries are drawn from; must include 0 and another angle.")
     ready_slots["angles"] = cols[0].empty()
     ready_seeds = seeds_input(cols[1], "sweeps.ready.seeds", ready_slots)
-    ready_steps = cols[2].number_input(vs.field_label("steps"), min_value=1, value=ablation.STEPS, step=1,
+    ready_steps = cols[2].number_input(vsweep.field_label("steps"), min_value=1, value=ablation.STEPS, step=1,
                                        key="sweeps.ready.steps")
     ready_workers = workers_input(cols[3], "sweeps.ready.workers")
     ready_general = st.empty()
@@ -203,37 +194,33 @@ with ready_tab:
         if ready_seeds is not None:
             ready_spec = ablation.ablation_spec(folder, ready_seeds, angles, int(ready_steps),
                                                 workers=ready_workers)
-            RunConfig.from_dict(ready_spec.base).check(check_resources=False).raise_any()
+            RunConfig.from_dict(ready_spec.base).check().raise_any()
     except (ValueError, ConfigError) as exc:  # ConfigError is a ValueError
         ready_slots["angles"].error(str(exc), icon="⚠️")
         ready_spec = None
     if ready_spec is not None:
-        ready_general.markdown(plan_line(ready_spec))
+        ready_general.markdown(plan_line(ready_spec, speeds))
     if st.button(f"Launch “{READY_NAME}”", type="primary", key="sweeps.ready.launch",
                  disabled=ready_spec is None, icon=":material/rocket_launch:"):
         launch(ready_spec, ready_general)
 
+
+def start_a_sweep(folder: str) -> None:
+    st.subheader("Start a sweep")
+    if NOTICE_KEY in st.session_state:
+        st.success(st.session_state.pop(NOTICE_KEY), icon=":material/rocket_launch:")
+    training = active_runs(folder)
+    speeds = measured_speeds(list_runs(folder, kind=MNIST))  # what the time estimates go by
+    if training:
+        st.caption(f"{len(training)} run(s) training on this machine now; a new sweep shares the CPU with them.")
+    grid_tab, ready_tab = st.tabs(["Define a grid", READY_NAME])
+    with grid_tab:
+        grid_sweep(folder, speeds)
+    with ready_tab:
+        ready_sweep(folder, speeds)
+
+
 # ------------------------------------------------------------------ watch
-st.subheader("Watch")
-sweeps = {str(s.path): s for s in list_sweeps(folder)}
-if not sweeps:
-    st.info(f"No sweep in `{folder}/` yet. Define one above.")
-    st.stop()
-
-
-def sweep_label(path: str) -> str:
-    s = sweeps[path]
-    grid = " × ".join(vs.field_label(f) for f in s.spec.grid) or "seeds only"
-    return f"{s.spec.name or 'sweep'} · {s.sweep_id} · {len(s.spec.points())} runs · {grid}"
-
-
-if st.session_state.get(PICK_KEY) not in sweeps:
-    st.session_state.pop(PICK_KEY, None)
-picked = st.selectbox("Sweep", list(sweeps), key=PICK_KEY, format_func=sweep_label)
-path = picked
-fields = list(sweeps[path].spec.grid)
-
-
 def busy(sweep, runs) -> bool:
     """Something of the sweep trains, or its driver is still running it
     (starting, or about to start, its next points)."""
@@ -244,13 +231,10 @@ def counts_line(runs) -> str:
     counts: dict[str, int] = {}
     for r in runs:
         counts[r.state] = counts.get(r.state, 0) + 1
-    return " · ".join(f"{n} {vs.STATE_TEXT.get(s, s)}" for s, n in counts.items())
+    return " · ".join(f"{n} {vsweep.STATE_TEXT.get(s, s)}" for s, n in counts.items())
 
 
-shown = {"busy": False}
-
-
-def draw_progress() -> None:
+def draw_progress(path: str, fields: list[str], shown: dict) -> None:
     sweep = load_sweep(path)
     runs = point_runs(sweep, search=True)
     shown["busy"] = busy(sweep, runs)
@@ -278,17 +262,17 @@ def draw_progress() -> None:
                    "machine). Resume finishes the rest.")
     if sweep.spec.rate_search:
         draw_rates(sweep)
-    st.dataframe(vs.progress_frame(runs, fields), hide_index=True, width="stretch",
+    st.dataframe(vsweep.progress_frame(runs, fields), hide_index=True, width="stretch",
                  column_config={
-                     vs.SEED: st.column_config.NumberColumn(width=50),
-                     vs.STATE: st.column_config.TextColumn(width=90),
-                     vs.STEPS: st.column_config.TextColumn(width=80, help="Steps done / steps asked for."),
-                     vs.PROGRESS: st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="percent",
+                     vsweep.SEED: st.column_config.NumberColumn(width=50),
+                     vsweep.STATE: st.column_config.TextColumn(width=90),
+                     vsweep.STEPS: st.column_config.TextColumn(width=80, help="Steps done / steps asked for."),
+                     vsweep.PROGRESS: st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="percent",
                                                                   width=100),
-                     vs.ACC: st.column_config.NumberColumn(format="%.3f", width=90,
+                     vsweep.ACC: st.column_config.NumberColumn(format="%.3f", width=90,
                                                            help="At the run's last evaluation."),
-                     vs.RUN: st.column_config.TextColumn(width=230, help="The run's folder (see the Runs page)."),
-                     vs.STAGE: st.column_config.TextColumn(
+                     vsweep.RUN: st.column_config.TextColumn(width=230, help="The run's folder (see the Runs page)."),
+                     vsweep.STAGE: st.column_config.TextColumn(
                          width=190, help="Rate search: a short run at one candidate inner rate, scored on "
                                          "validation tasks (its accuracy column is validation accuracy). Result: a "
                                          "run at the chosen rate, scored on test tasks."),
@@ -310,15 +294,33 @@ def draw_rates(sweep) -> None:
                                 if c not in ("model", "chosen")})
 
 
-initial = busy(sweeps[path], point_runs(sweeps[path]))
-live(draw_progress, REFRESH_SECONDS if initial else None,
-     still_active=(lambda: shown["busy"]) if initial else None)
+def watch(folder: str) -> tuple[str, list[str], bool] | None:
+    """Pick a sweep, and follow its progress with Stop and Resume; (its folder, its grid fields, whether it
+    was busy when drawn), or None."""
+    st.subheader("Watch")
+    sweeps = {str(s.path): s for s in list_sweeps(folder)}
+    if not sweeps:
+        st.info(f"No sweep in `{folder}/` yet. Define one above.")
+        return None
+
+    def sweep_label(path: str) -> str:
+        s = sweeps[path]
+        grid = " × ".join(vsweep.field_label(f) for f in s.spec.grid) or "seeds only"
+        return f"{s.spec.name or 'sweep'} · {s.sweep_id} · {len(s.spec.points())} runs · {grid}"
+
+    if st.session_state.get(PICK_KEY) not in sweeps:
+        st.session_state.pop(PICK_KEY, None)
+    path = st.selectbox("Sweep", list(sweeps), key=PICK_KEY, format_func=sweep_label)
+    fields = list(sweeps[path].spec.grid)
+    shown = {"busy": False}
+    initial = busy(sweeps[path], point_runs(sweeps[path]))
+    live(lambda: draw_progress(path, fields, shown), REFRESH_SECONDS if initial else None,
+         still_active=(lambda: shown["busy"]) if initial else None)
+    return path, fields, initial
+
 
 # ---------------------------------------------------------------- results
-st.subheader("Results")
-
-
-def draw_results() -> None:
+def draw_results(path: str, fields: list[str]) -> None:
     sweep = load_sweep(path)
     runs = point_runs(sweep, with_metrics=True)
     if not any(r.metrics for r in runs):
@@ -326,46 +328,46 @@ def draw_results() -> None:
         return
     if ablation.applies(sweep):
         draw_ablation(sweep)
-    table = vs.groups_frame([g.summary() for g in groups(sweep)], fields)
+    table = vsweep.groups_frame([g.summary() for g in groups(sweep)], fields)
     st.markdown("**Settings compared** (completed runs; mean over seeds ± the 95% interval of that mean)")
-    if table[vs.N].sum() == 0:
+    if table[vsweep.N].sum() == 0:
         st.caption("No run has completed yet; this table fills in as they do.")
     else:
         st.dataframe(table, hide_index=True, width="stretch", column_config={
-            vs.BEST: st.column_config.TextColumn(width=70, help="The highest mean test accuracy."),
-            vs.N: st.column_config.NumberColumn(width=80, help=f"Completed runs of {len(sweep.spec.seeds)} seeds."),
-            vs.ACC: st.column_config.NumberColumn(format="%.3f"),
-            vs.ACC_CI: st.column_config.NumberColumn(format="%.3f", help="Empty with fewer than two runs."),
-            vs.LOSS: st.column_config.NumberColumn(format="%.4f"),
-            vs.LOSS_CI: st.column_config.NumberColumn(format="%.4f", help="Empty with fewer than two runs."),
+            vsweep.BEST: st.column_config.TextColumn(width=70, help="The highest mean test accuracy."),
+            vsweep.N: st.column_config.NumberColumn(width=80, help=f"Completed runs of {len(sweep.spec.seeds)} seeds."),
+            vsweep.ACC: st.column_config.NumberColumn(format="%.3f"),
+            vsweep.ACC_CI: st.column_config.NumberColumn(format="%.3f", help="Empty with fewer than two runs."),
+            vsweep.LOSS: st.column_config.NumberColumn(format="%.4f"),
+            vsweep.LOSS_CI: st.column_config.NumberColumn(format="%.4f", help="Empty with fewer than two runs."),
         })
 
-    curves = vs.curves_frame(runs)
-    order = list(dict.fromkeys(vs.group_label(p.setting) for p in sweep.spec.points()))
+    curves = vsweep.curves_frame(runs)
+    order = list(dict.fromkeys(vsweep.group_label(p.setting) for p in sweep.spec.points()))
     each = st.toggle("Show each seed instead of the mean", key="sweeps.each_seed")
     left, right = st.columns(2)
     for col, metric in ((left, "test_acc"), (right, "test_loss")):
-        chart(vs.curves_chart(curves, metric, order, vs.legend_title(fields), each_seed=each), col)
+        chart(vsweep.curves_chart(curves, metric, order, vsweep.legend_title(fields), each_seed=each), col)
 
-    finals = vs.finals_frame(runs, fields)
+    finals = vsweep.finals_frame(runs, fields)
     if len(fields) >= 2:
         st.markdown("**Final test accuracy over two fields**")
         pick = st.columns(4)
         key = f"sweeps.heat.{sweep.sweep_id}"
-        rows = pick[0].selectbox("Rows", fields, index=0, key=f"{key}.rows", format_func=vs.field_label)
+        rows = pick[0].selectbox("Rows", fields, index=0, key=f"{key}.rows", format_func=vsweep.field_label)
         cols = pick[1].selectbox("Columns", [f for f in fields if f != rows], index=0, key=f"{key}.cols",
-                                 format_func=vs.field_label)
+                                 format_func=vsweep.field_label)
         where = {}
         for i, other in enumerate(f for f in fields if f not in (rows, cols)):
             values = sweep.spec.grid[other]
-            choice = pick[2 + i % 2].selectbox(vs.field_label(other), ["average"] + list(range(len(values))),
+            choice = pick[2 + i % 2].selectbox(vsweep.field_label(other), ["average"] + list(range(len(values))),
                                                key=f"{key}.{other}",
                                                format_func=lambda v, o=other, vals=values: "average over all"
-                                               if v == "average" else vs.value_text(o, vals[v]))
+                                               if v == "average" else vsweep.value_text(o, vals[v]))
             if choice != "average":
-                where[vs.field_label(other)] = values[choice]
-        heat = vs.heat_frame(finals, vs.field_label(rows), vs.field_label(cols), where)
-        chart(vs.heat_chart(heat, rows, cols))
+                where[vsweep.field_label(other)] = values[choice]
+        heat = vsweep.heat_frame(finals, vsweep.field_label(rows), vsweep.field_label(cols), where)
+        chart(vsweep.heat_chart(heat, rows, cols))
 
     download("Final numbers per run (CSV)", frame_csv(finals), f"{sweep.sweep_id}-runs.csv", "text/csv",
              key="sweeps.csv")
@@ -394,4 +396,20 @@ def draw_ablation(sweep) -> None:
         st.dataframe(factors, hide_index=True, width="stretch")
 
 
-live(draw_results, RESULTS_REFRESH_SECONDS if initial else None)
+
+def page() -> None:
+    st.title("Sweeps")
+    st.caption("A sweep trains every setting of a grid once per seed, each an ordinary run (also listed on the Runs "
+               "page), and compares the settings by their mean over seeds. It runs in processes of its own: leave "
+               "this page or restart the app and it keeps going.")
+    folder = runs_dir()
+    start_a_sweep(folder)
+    watched = watch(folder)
+    if watched is None:
+        st.stop()
+    path, fields, initial = watched
+    st.subheader("Results")
+    live(lambda: draw_results(path, fields), RESULTS_REFRESH_SECONDS if initial else None)
+
+
+page()

@@ -1,6 +1,6 @@
 """Symmetry: has a run's first layer learned rotation symmetry, and for which angles?
 
-The equivariance lens (msr.lens) at the run's checkpoints, always read
+The equivariance lens (msr.analysis.lens) at the run's checkpoints, always read
 against an exact group conv and a random conv.
 """
 from __future__ import annotations
@@ -10,29 +10,19 @@ from pathlib import Path
 
 import streamlit as st
 
-st.title("Symmetry")
-st.markdown("**Has this model learned rotation symmetry, and for which angles?** Read from its first conv layer "
-            "at every measured checkpoint, next to an exact group conv and a random conv of the same shape.")
-# The question shows at once; the first visit then spends seconds loading the model and plotting libraries.
-with st.spinner("Loading the symmetry lens…"):
-    from msr.config import ConfigError
-    from msr.lens import LensReport, lens_reference, lens_report, verdict
-    from msr.runs import CheckpointError, RunRecord, checkpoint_mtime, list_runs, load_run
-    from msr.tables import equivariance_frame, invariance_frame, orbit_frame, reference_frame
-    from msr.viz import symmetry as vs
-    from msr.viz.export import figure_png, frame_csv
-    from ui.downloads import download
-    from ui.inspect_widgets import checkpointed_run, choose_step, render_run, show_chart, show_png
-    from ui.run_picker import RUN_PARAM, runs_dir
+from msr.analysis.lens import LensReport, lens_reference, lens_report, verdict
+from msr.analysis.tables import equivariance_frame, invariance_frame, orbit_frame, reference_frame
+from msr.core.errors import ConfigError
+from msr.store.checkpoints import CheckpointError, checkpoint_mtime
+from msr.store.reader import RunRecord, list_runs, load_run
+from ui.downloads import download
+from ui.run_picker import RUN_PARAM, runs_dir
+from ui.step_player import step_player
 
 LIVE_REFRESH_S = 30   # the lens costs about a second per checkpoint: refresh gently
 SPREAD = 12           # checkpoints measured by default on long runs
 STORE = "symmetry_lens"
-# The first layer of the 2-D problems' models, as the Rotated MNIST layer names say it.
-SYNTHETIC_FIRST_LAYER = {"msr-conv": "kronecker", "maml-conv": "plain", "msr-conv-dense": "dense"}
-with st.expander("How to read this page"):
-    st.markdown(
-        """
+HOW_TO_READ = """
 - **Equivariance error** at an angle: rotate the input images, and compare the layer's output with its output on
   the upright images, rotated, allowing output channels to swap places. **0** means rotating the input only
   rotates and reorders the feature maps, as in a group convolution; a random layer scores about 0.6–0.7.
@@ -54,7 +44,6 @@ with st.expander("How to read this page"):
   every output channel, so it cannot make one output channel a rotated copy of another. A dense U over the whole
   kernel can tie output channels into rotated copies of one filter (Proposition 1 of the paper).
 """
-    )
 
 
 SEARCH_NOTES = Path(__file__).resolve().parents[1] / "docs" / "symmetry_search.md"
@@ -72,17 +61,15 @@ def search_notes() -> None:
 
 # ----------------------------------------------------------------- runs
 def _lens_runs(root: str) -> tuple[list[RunRecord], int]:
-    """Runs the lens reads (Rotated MNIST, 2-D rotation problems) and how
-    many 1-D synthetic runs were left out."""
+    """Runs the lens reads (their kind's lens applies: Rotated MNIST, the 2-D
+    rotation problems) and how many others were left out."""
     runs = list_runs(root)
-    shown = [r for r in runs if r.kind == "mnist" or getattr(r.config, "is_rotation", False)]
+    shown = [r for r in runs if r.kind.lens is not None and r.kind.lens.applies(r.config)]
     return shown, len(runs) - len(shown)
 
 
 def _subject(rec: RunRecord) -> str:
-    if rec.kind == "mnist":
-        return f"{rec.config.model_label()} on Rotated MNIST"
-    return f"{rec.config.model} on {rec.config.problem}"
+    return rec.kind.lens.label(rec.config)
 
 
 def _label(rec: RunRecord) -> str:
@@ -154,7 +141,10 @@ def measured(path: str, steps: list[int]) -> LensReport:
 
 @st.cache_data(show_spinner="Drawing the filters…", max_entries=32)
 def _filters_png(filters, orbits: tuple, title: str) -> bytes:
-    return figure_png(vs.orbit_filters_figure(filters, [list(o) for o in orbits], title))
+    from msr.viz import symmetry as vsym
+    from msr.viz.export import figure_png
+
+    return figure_png(vsym.orbit_filters_figure(filters, [list(o) for o in orbits], title))
 
 
 # --------------------------------------------------------------- helpers
@@ -180,12 +170,8 @@ def which_steps(kept: list[int]) -> list[int]:
     return kept if every == "all" else spread_steps
 
 
-def own_angles(rec: RunRecord, report: LensReport) -> list[float]:
-    return rec.config.angle_list() if rec.kind == "mnist" else list(report.angles)
-
-
-def model_note(rec: RunRecord) -> str:
-    first = rec.config.layers()[0] if rec.kind == "mnist" else SYNTHETIC_FIRST_LAYER.get(rec.config.model)
+def model_note(report: LensReport) -> str:
+    first = report.first_layer
     if first == "kronecker":
         return ("This model's U is Kronecker-form (A ⊗ B ⊗ C): one spatial factor for every output channel, so it "
                 "cannot tie channels into rotated copies; expect an orbit score near a random conv's.")
@@ -198,6 +184,10 @@ def model_note(rec: RunRecord) -> str:
 
 # ------------------------------------------------------------------ body
 def body(path: str) -> None:
+    from msr.viz import symmetry as vsym
+    from msr.viz.export import frame_csv
+    from ui.inspect_widgets import checkpointed_run, show_chart, show_png
+
     found = checkpointed_run(path, with_metrics=False)
     if found is None:
         return
@@ -219,13 +209,13 @@ def body(path: str) -> None:
     st.caption(f"{report.subject} · {len(report.steps)} checkpoint{'s' if len(report.steps) > 1 else ''} measured"
                + (f", steps {first.step}–{last.step}" if len(report.steps) > 1 else f", step {first.step}"))
     st.info(verdict(report), icon=":material/change_circle:")
-    heads = vs.headlines(report, own_angles(rec, report))
+    heads = vsym.headlines(report, report.own_angles)
     for col, h in zip(st.columns(len(heads)), heads):
         col.metric(h.label, h.text(), h.delta_text(first.step), help=h.help,
                    delta_color="off" if h.flat else "inverse" if h.lower_is_better else "normal",
                    delta_arrow="off" if h.flat else "auto")
-    st.caption(model_note(rec))
-    if rec.kind == "mnist":
+    st.caption(model_note(report))
+    if report.reads_predictions:  # a run on digits: what a search for sharing on digits found
         search_notes()
 
     # -- over training
@@ -234,17 +224,17 @@ def body(path: str) -> None:
     c1, c2 = st.columns(2)
     angles = list(report.angles)
     angle = c1.selectbox("Reference lines at", angles, index=angles.index(90.0) if 90.0 in angles else 0,
-                         format_func=vs.angle_label, key="symmetry_angle",
+                         format_func=vsym.angle_label, key="symmetry_angle",
                          help="The exact group conv's and a random conv's error at this angle; its lines stand out.")
     show_u = c2.toggle("Show what U generates (dashed)", value=has_u, disabled=not has_u, key="symmetry_show_u")
-    layers = vs.LAYERS if show_u and has_u else (vs.APPLIED,)
+    layers = vsym.LAYERS if show_u and has_u else (vsym.APPLIED,)
     shown = eq[eq["layer"].isin(layers)]
-    show_chart(vs.equivariance_chart(eq, ref, angle, layers), shown, f"{slug}-equivariance", "dl_sym_equiv")
+    show_chart(vsym.equivariance_chart(eq, ref, angle, layers), shown, f"{slug}-equivariance", "dl_sym_equiv")
     orbits = orbit_frame(report)
     st.caption("Orbit score: 1 when every filter turned by 90° is another filter of the layer.")
-    show_chart(vs.orbit_chart(orbits, report.reference, layers), orbits[orbits["layer"].isin(layers)],
+    show_chart(vsym.orbit_chart(orbits, report.reference, layers), orbits[orbits["layer"].isin(layers)],
                f"{slug}-orbit-score", "dl_sym_orbit")
-    if rec.kind == "mnist":
+    if report.reads_predictions:
         inv = invariance_frame(report)
         if inv.empty:
             st.info("Prediction invariance needs 0° among the run's angles (supports are shown upright).")
@@ -256,18 +246,18 @@ def body(path: str) -> None:
                        "it beside the accuracy: a model that is right at every angle is invariant too.")
             left, right = st.columns(2)
             with left:
-                show_chart(vs.invariance_chart(inv), inv, f"{slug}-invariance", "dl_sym_inv")
+                show_chart(vsym.invariance_chart(inv), inv, f"{slug}-invariance", "dl_sym_inv")
             with right:
-                show_chart(vs.accuracy_chart(inv), inv, f"{slug}-invariance-accuracy", "dl_sym_inv_acc")
+                show_chart(vsym.accuracy_chart(inv), inv, f"{slug}-invariance-accuracy", "dl_sym_inv_acc")
 
     # -- at one checkpoint
     st.subheader("At one checkpoint")
-    step = choose_step("Checkpoint step", [s.step for s in report.steps], "symmetry_step", what="checkpoint measured")
+    step = step_player("Checkpoint step", [s.step for s in report.steps], "symmetry_step", what="checkpoint measured")
     at = next(s for s in report.steps if s.step == step)
-    per_angle = vs.angle_errors_frame(eq, ref, step, layers)
+    per_angle = vsym.angle_errors_frame(eq, ref, step, layers)
     st.caption("For which angles: the model's bar near the green tick (exact group conv) means equivariant at that "
                "angle; near the grey one (random conv), not. Where the two ticks meet, the angle tells nothing.")
-    show_chart(vs.angle_errors_chart(per_angle, step), per_angle, f"{slug}-per-angle-step{step}", "dl_sym_angles")
+    show_chart(vsym.angle_errors_chart(per_angle, step), per_angle, f"{slug}-per-angle-step{step}", "dl_sym_angles")
 
     st.caption("Filters arranged by matched rotation: each row is one orbit, and each next filter is the best match "
                "of the previous one turned by 90°. An exact group conv shows rows of 4 turned copies; random "
@@ -283,12 +273,24 @@ def body(path: str) -> None:
             png = _filters_png(filters, tuple(tuple(c) for c in cycles), f"{title} · step {at.step}")
             show_png(png, f"{slug}-{name}-orbits-step{at.step}", f"dl_sym_{name}")
 
-    download("Download all numbers (CSV)", frame_csv(vs.numbers_frame(report)), f"{slug}-symmetry.csv", "text/csv",
+    download("Download all numbers (CSV)", frame_csv(vsym.numbers_frame(report)), f"{slug}-symmetry.csv", "text/csv",
              key="dl_sym_all")
 
 
 # ------------------------------------------------------------------ page
-rec = select_run()
-if rec is None:
-    st.stop()
-render_run(rec, body, "symmetry", LIVE_REFRESH_S)
+def page() -> None:
+    st.title("Symmetry")
+    st.markdown("**Has this model learned rotation symmetry, and for which angles?** Read from its first conv layer "
+                "at every measured checkpoint, next to an exact group conv and a random conv of the same shape.")
+    # The question shows at once; the first visit then spends seconds loading the plotting libraries.
+    with st.spinner("Loading the symmetry lens…"):
+        from ui.inspect_widgets import render_run
+    with st.expander("How to read this page"):
+        st.markdown(HOW_TO_READ)
+    rec = select_run()
+    if rec is None:
+        st.stop()
+    render_run(rec, body, "symmetry", LIVE_REFRESH_S)
+
+
+page()

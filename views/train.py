@@ -3,27 +3,35 @@
 While a run is followed, the page is that run: the form folds away after
 Start, so the live view is what a room sees, and comes back with "New run".
 """
+from __future__ import annotations
+
 import streamlit as st
 
-from msr.config import ConfigError
-from msr.runs import active_runs, list_runs, load_run
+from msr.core.errors import ConfigError
+from msr.kinds import MNIST
+from msr.store.reader import active_runs, list_runs, load_run
 from ui import run_view, train_form
 from ui.run_picker import RUN_PARAM, runs_dir
 
 FOLLOWED_KEY = train_form.FOLLOWED_KEY
 
-training = [r for r in active_runs(runs_dir()) if r.kind == "mnist"]  # Paper check's runs are shown there
-wanted = st.query_params.get(RUN_PARAM)
-linked = next((r for r in list_runs(runs_dir(), kind="mnist") if r.run_id == wanted), None) if wanted else None
-if linked is not None and FOLLOWED_KEY not in st.session_state:
-    st.session_state[FOLLOWED_KEY] = str(linked.path)  # a link to a run opens on it
-followed = st.session_state.get(FOLLOWED_KEY)
-if followed:
-    shown = load_run(followed, with_metrics=False)
-    if shown.damaged or shown.kind != "mnist":
-        followed = None
-if not followed and training:
-    followed = str(training[0].path)
+
+def followed_run(training: list) -> str | None:
+    """The run the page follows: a linked one (``?run=``) on a first visit,
+    the one this session started, else the first Rotated MNIST run training
+    (Paper check's runs are shown there)."""
+    wanted = st.query_params.get(RUN_PARAM)
+    linked = next((r for r in list_runs(runs_dir(), kind=MNIST) if r.run_id == wanted), None) if wanted else None
+    if linked is not None and FOLLOWED_KEY not in st.session_state:
+        st.session_state[FOLLOWED_KEY] = str(linked.path)  # a link to a run opens on it
+    followed = st.session_state.get(FOLLOWED_KEY)
+    if followed:
+        shown = load_run(followed, with_metrics=False)
+        if shown.damaged or shown.kind is not MNIST:
+            followed = None
+    if not followed and training:
+        followed = str(training[0].path)
+    return followed
 
 
 def show_form() -> None:
@@ -38,7 +46,8 @@ def new_run_from(path: str) -> None:
     train_form.request_prefill(load_run(path, with_metrics=False).config)
 
 
-if followed and not st.session_state.get(train_form.SHOW_FORM_KEY):  # no page title: the run's name is one
+def run_page(followed: str, training: list) -> None:
+    """The followed run, with New run and links into it (no page title: the run's name is one)."""
     run_view.show_run(followed, key="train.run")
     rec = load_run(followed, with_metrics=False)
     st.query_params[RUN_PARAM] = rec.run_id
@@ -46,45 +55,59 @@ if followed and not st.session_state.get(train_form.SHOW_FORM_KEY):  # no page t
     buttons.button("New run", icon=":material/add:", on_click=show_form, key="train.new",
                    type="secondary" if rec.active else "primary",
                    help="Show the settings form for another run; this one keeps training.")
-    if rec.kind == "mnist" and rec.config is not None:
+    if rec.kind is MNIST and rec.config is not None:
         buttons.button("New run from these settings", icon=":material/content_copy:", key="train.again",
                        on_click=new_run_from, args=(followed,),
                        help="The form, filled with this run's settings, ready to change one and start.")
-        for page, title in (("views/errors.py", "Errors"), ("views/weights.py", "Weights")):
-            buttons.page_link(page, label=f"Look inside: {title}", icon=":material/visibility:",
+        for page_file, title in (("views/errors.py", "Errors"), ("views/weights.py", "Weights")):
+            buttons.page_link(page_file, label=f"Look inside: {title}", icon=":material/visibility:",
                               query_params={RUN_PARAM: rec.run_id})
     others = [r for r in training if str(r.path) != followed]
     if others:
         st.caption("Also training: " + ", ".join(f"`{r.name or r.run_id}`" for r in others)
                    + " (see the sidebar, or the Runs page).")
-    st.stop()
 
-if RUN_PARAM in st.query_params:
-    del st.query_params[RUN_PARAM]
-st.title("Train")
-st.caption("Meta-train a model on Rotated MNIST. The run trains in a process of its own: switch pages, reload or "
-           "restart the app, and it still finishes and is saved.")
-if followed:
-    st.button("Back to the run", icon=":material/arrow_back:", on_click=follow_only, key="train.back")
-train_form.render_presets()
-form = train_form.render_form()
 
-if form.submitted:
-    try:
-        train_form.launch(form.values, runs_dir())  # the form folds away: the page is the new run now
-    except ConfigError as exc:  # every bad field, tagged; or the run's own check (memory, runs folder)
-        general = [msg for field, msg in exc.errors.items() if field not in form.slots]
-        for field, msg in exc.errors.items():
-            if field in form.slots:
-                form.slots[field].error(msg, icon="⚠️")
-        marked = len(exc.errors) - len(general)
-        if marked:
-            general.append(f"Nothing was started: fix the field{'s' if marked > 1 else ''} marked above.")
+def form_page(followed: str | None, training: list) -> None:
+    """The settings form; Start launches a run and the page becomes it."""
+    if RUN_PARAM in st.query_params:
+        del st.query_params[RUN_PARAM]
+    st.title("Train")
+    st.caption("Meta-train a model on Rotated MNIST. The run trains in a process of its own: switch pages, reload or "
+               "restart the app, and it still finishes and is saved.")
+    if followed:
+        st.button("Back to the run", icon=":material/arrow_back:", on_click=follow_only, key="train.back")
+    train_form.render_presets()
+    form = train_form.render_form()
+    if form.submitted:
+        try:
+            train_form.launch(form.values, runs_dir())  # the form folds away: the page is the new run now
+        except ConfigError as exc:  # every bad field, tagged; or what the machine lacks (memory, GPU, disk)
+            general = [msg for field, msg in exc.errors.items() if field not in form.slots]
+            for field, msg in exc.errors.items():
+                if field in form.slots:
+                    form.slots[field].error(msg, icon="⚠️")
+            marked = len(exc.errors) - len(general)
+            if marked:
+                general.append(f"Nothing was started: fix the field{'s' if marked > 1 else ''} marked above.")
+            else:
+                general = [f"Nothing was started: {' '.join(general)}"]
+            form.general.error("\n\n".join(general), icon="⚠️")
         else:
-            general = [f"Nothing was started: {' '.join(general)}"]
-        form.general.error("\n\n".join(general), icon="⚠️")
+            st.rerun()
+    elif training:
+        form.general.caption(f"{len(training)} run(s) training on this machine now; a new one shares the CPU with "
+                             "them.")
+    st.caption(f"Runs are saved under `{runs_dir()}/`.")
+
+
+def page() -> None:
+    training = [r for r in active_runs(runs_dir()) if r.kind is MNIST]  # Paper check's runs are shown there
+    followed = followed_run(training)
+    if followed and not st.session_state.get(train_form.SHOW_FORM_KEY):
+        run_page(followed, training)
     else:
-        st.rerun()
-elif training:
-    form.general.caption(f"{len(training)} run(s) training on this machine now; a new one shares the CPU with them.")
-st.caption(f"Runs are saved under `{runs_dir()}/`.")
+        form_page(followed, training)
+
+
+page()

@@ -14,22 +14,15 @@ from typing import Callable
 
 import streamlit as st
 
-st.title("Weights")
-st.caption("Everything here is read from the run's checkpoints, saved at every evaluation step (thinned evenly "
-           "once a run reaches its checkpoint disk budget). Weights are the meta-learned initialization, before "
-           "any task adapts them.")
-# The title shows at once; the first visit then spends seconds loading the plotting libraries.
-with st.spinner("Loading the weights views…"):
-    from msr import inspect as mi
-    from msr import tables
-    from msr.data import DataError
-    from msr.runs import RunRecord, checkpoint_mtime
-    from msr.viz import inspect as vi
-    from msr.viz.export import figure_png, frame_csv
-    from ui.downloads import download
-    from ui.inspect_widgets import checkpointed_run, choose_step, render_run, show_chart, show_figure, show_png
-    from ui.page_cache import dataset, snapshot
-    from ui.run_picker import select_run
+from msr.analysis import inspection as mi
+from msr.analysis import tables
+from msr.core.data import DataError
+from msr.mnist.snapshot import ModelSnapshot
+from msr.store.checkpoints import checkpoint_mtime
+from msr.store.reader import RunRecord
+from ui.downloads import download
+from ui.page_cache import dataset, snapshot
+from ui.step_player import step_player
 
 LIVE_REFRESH_S = 10
 VIEW_PARAM = "view"
@@ -39,6 +32,9 @@ NO_CHANGE = 1e-12  # a symmetry matrix that moved less than this has learned not
 # ------------------------------------------------------------------ caches
 @st.cache_data(show_spinner="Drawing the filters…", max_entries=64)
 def _filters_png(path: str, step: int, mtime: float) -> bytes:
+    from msr.viz import inspect as vi
+    from msr.viz.export import figure_png
+
     snap = snapshot(path, step)
     return figure_png(vi.filters_figure(mi.first_layer_filters(snap), snap.circuit_labels(),
                                         title=f"First-layer filters at step {snap.step}"))
@@ -46,6 +42,9 @@ def _filters_png(path: str, step: int, mtime: float) -> bytes:
 
 @st.cache_data(show_spinner="Drawing the filter change…", max_entries=64)
 def _change_png(path: str, a: int, b: int, mtimes: tuple) -> bytes:
+    from msr.viz import inspect as vi
+    from msr.viz.export import figure_png
+
     sa, sb = snapshot(path, a), snapshot(path, b)
     return figure_png(vi.filter_change_figure(mi.filter_change(sa, sb), sa.step, sb.step, sb.circuit_labels()))
 
@@ -58,6 +57,9 @@ def _drift(path: str, steps: tuple, mtimes: tuple):
 @st.cache_data(show_spinner="Drawing the symmetry matrix…", max_entries=64)
 def _matrix_png(path: str, step: int, first: int, mtimes: tuple, name: str, change: bool) -> bytes:
     """One matrix's heatmap: its change from where it started (see shown_matrix), or its raw values."""
+    from msr.viz import inspect as vi
+    from msr.viz.export import figure_png
+
     snap = snapshot(path, step)
     mat = next(m for m in mi.symmetry_matrices(snap) if m.name == name)
     shows = None
@@ -89,7 +91,7 @@ class Shown:
         return self.rec.run_id
 
     @cached_property
-    def snap(self) -> mi.Snapshot:
+    def snap(self) -> ModelSnapshot:
         return snapshot(self.path, self.step)
 
     @property
@@ -98,6 +100,8 @@ class Shown:
 
 
 def filters(shown: Shown) -> None:
+    from ui.inspect_widgets import show_png
+
     snap = shown.snap
     st.subheader("First-layer filters")
     st.caption("The kernels the first conv actually applies: U (or A ⊗ B ⊗ C) already multiplied into v. "
@@ -107,6 +111,9 @@ def filters(shown: Shown) -> None:
 
 
 def activations(shown: Shown) -> None:
+    from msr.viz import inspect as vi
+    from ui.inspect_widgets import show_figure
+
     snap, labels = shown.snap, shown.labels
     try:
         data = dataset(snap.config.data_source, snap.config.data_dir)
@@ -150,6 +157,8 @@ def _one_by_one(m: mi.SymmetryMatrix, labels: list[str]) -> None:
 
 
 def symmetry_matrices(shown: Shown) -> None:
+    from ui.inspect_widgets import show_png
+
     mats = mi.symmetry_matrices(shown.snap)
     if not mats:
         st.info("This architecture has no symmetry matrices (plain MAML conv baseline).")
@@ -191,6 +200,9 @@ def symmetry_matrices(shown: Shown) -> None:
 
 
 def drift(shown: Shown) -> None:
+    from msr.viz import inspect as vi
+    from ui.inspect_widgets import show_chart
+
     steps = shown.steps
     mtimes = tuple(checkpoint_mtime(shown.path, step) for step in steps)
     frame = _drift(shown.path, tuple(steps), mtimes)
@@ -213,6 +225,9 @@ def drift(shown: Shown) -> None:
 
 
 def generated_filters(shown: Shown) -> None:
+    from msr.viz import inspect as vi
+    from ui.inspect_widgets import show_figure
+
     labels = shown.labels
     gens = mi.generated_filters(shown.snap)
     if not gens:
@@ -233,6 +248,10 @@ def generated_filters(shown: Shown) -> None:
 
 
 def filter_change(shown: Shown) -> None:
+    from msr.viz import inspect as vi
+    from msr.viz.export import frame_csv
+    from ui.inspect_widgets import show_png
+
     path, steps, slug = shown.path, shown.steps, shown.slug
     if len(steps) < 2:
         st.info("Only one checkpoint so far; a change needs two.")
@@ -258,6 +277,9 @@ def filter_change(shown: Shown) -> None:
 
 
 def inner_rates(shown: Shown) -> None:
+    from msr.viz import inspect as vi
+    from ui.inspect_widgets import show_chart
+
     frame = tables.inner_rates_frame(shown.rec.metrics)
     if frame.empty:
         st.info("This run keeps its inner learning rate fixed (or has no evaluation yet).")
@@ -297,17 +319,31 @@ def choose_view() -> str:
 
 
 def body(path: str) -> None:
+    from ui.inspect_widgets import checkpointed_run
+
     found = checkpointed_run(path)
     if found is None:
         return
     rec, steps = found
     name = choose_view()
     view = VIEWS[name]
-    step = choose_step("Checkpoint step", steps, "weights_step", what="checkpoint") if view.uses_step else steps[-1]
+    step = step_player("Checkpoint step", steps, "weights_step", what="checkpoint") if view.uses_step else steps[-1]
     view.draw(Shown(path, rec, steps, step))
 
 
-rec = select_run("weights_run")
-if rec is None:
-    st.stop()
-render_run(rec, body, "weights", LIVE_REFRESH_S)
+def page() -> None:
+    st.title("Weights")
+    st.caption("Everything here is read from the run's checkpoints, saved at every evaluation step (thinned evenly "
+               "once a run reaches its checkpoint disk budget). Weights are the meta-learned initialization, before "
+               "any task adapts them.")
+    # The title shows at once; the first visit then spends seconds loading the plotting libraries.
+    with st.spinner("Loading the weights views…"):
+        from ui.inspect_widgets import render_run
+        from ui.run_picker import select_run
+    rec = select_run("weights_run")
+    if rec is None:
+        st.stop()
+    render_run(rec, body, "weights", LIVE_REFRESH_S)
+
+
+page()
