@@ -2,7 +2,7 @@
 
 First layer (plain, Kronecker-U, dense-U) × head (plain, dense-U) × seeds on
 upright supports and rotated queries, every setting at the inner rate its
-validation tasks chose (msr.ablation, msr.sweep). Prints, and writes into the
+validation tasks chose (msr.analysis.ablation, msr.runner.sweep). Prints, and writes into the
 README between the ``ablation`` markers (``--update-readme``) and to
 docs/ablation.md: accuracy at 0° and on rotated queries per setting, the
 gains over the plain model, each change's main effect, and the sentences the
@@ -24,8 +24,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import machine, publish  # noqa: E402
-from msr import ablation  # noqa: E402
-from msr.sweep import create_sweep, run_sweep  # noqa: E402
+from msr.analysis import ablation  # noqa: E402
+from msr.runner.sweep.folder import create_sweep
+from msr.runner.sweep.run import run_sweep  # noqa: E402
 from msr.viz import ablation as va  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,8 +11,8 @@ from typing import Callable
 
 import torch
 
-from msr.data import load_bundled, make_angles, prepare
-from msr.meta import Episode
+from msr.core.data import load_bundled, make_angles, prepare
+from msr.core.meta import Episode
 
 
 def machine() -> str:

@@ -27,11 +27,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import machine, update_readme  # noqa: E402
-from msr.config import preset  # noqa: E402
-from msr.layout import CHECKPOINTS, CONFIG, MARKER, MARKER_TEXT, METRICS, STATUS  # noqa: E402
-from msr.runs import dumps, list_runs, read_metrics  # noqa: E402
-from msr.worker import scalars  # noqa: E402
-from msr.tables import runs_frame  # noqa: E402
+from msr.analysis.tables import runs_frame  # noqa: E402
+from msr.kinds import MNIST  # noqa: E402
+from msr.mnist.config import preset  # noqa: E402
+from msr.store.files import dumps
+from msr.store.layout import CHECKPOINTS, CONFIG, MARKER, MARKER_TEXT, METRICS, STATUS  # noqa: E402
+from msr.store.reader import list_runs, read_metrics  # noqa: E402
+from msr.store.writer import scalars  # noqa: E402
 
 README_START, README_END = "<!-- list-runs:start -->", "<!-- list-runs:end -->"
 
@@ -56,8 +58,8 @@ def make_runs(root: Path, count: int, records: int) -> None:
         run = root / f"20261124-{i:06d}-shared-{i:04x}"
         (run / CHECKPOINTS).mkdir(parents=True)
         (run / MARKER).write_text(MARKER_TEXT)
-        (run / CONFIG).write_text(dumps({"kind": "mnist", **cfg, "seed": i}, indent=2))
-        (run / STATUS).write_text(dumps({"status": "completed", "kind": "mnist", "created": 1.8e9 + i,
+        (run / CONFIG).write_text(dumps({"kind": MNIST.name, **cfg, "seed": i}, indent=2))
+        (run / STATUS).write_text(dumps({"status": "completed", "kind": MNIST.name, "created": 1.8e9 + i,
                                          "step": last["step"], "total": 1000, "last": last}))
         (run / METRICS).write_text(lines)
 

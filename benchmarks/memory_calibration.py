@@ -1,9 +1,9 @@
-"""Measured peak memory of training runs next to msr.resources' estimate.
+"""Measured peak memory of training runs next to msr.mnist.memory's estimate.
 
 Each shape runs in a fresh process that builds a Trainer, takes two meta-steps
 and one evaluation, then reports its peak resident set size (ru_maxrss); the
 table shows that next to ``estimate_peak_bytes``. The estimate's constants
-were fitted to such measurements (see msr/resources.py).
+were fitted to such measurements (see msr/mnist/memory.py).
 
     python benchmarks/memory_calibration.py              # every shape
     python benchmarks/memory_calibration.py --shapes demo seed
@@ -20,15 +20,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from msr.config import PRESETS, RunConfig  # noqa: E402
-from msr.resources import MIB, estimate_peak_bytes  # noqa: E402
+from msr.mnist.config import PRESETS, RunConfig  # noqa: E402
+from msr.mnist.memory import MIB, estimate_peak_bytes  # noqa: E402
 
 _CHILD = """
 import json, resource, sys
 import torch
 torch.set_num_threads(int(sys.argv[2]))
-from msr.config import RunConfig
-from msr.train import Trainer
+from msr.mnist.config import RunConfig
+from msr.mnist.trainer import Trainer
 trainer = Trainer(RunConfig.from_dict(json.loads(sys.argv[1])))
 for _ in range(int(sys.argv[3])):
     trainer.step()

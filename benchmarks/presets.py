@@ -1,13 +1,13 @@
 """The shipped presets as users run them: `seed` and `demo` end to end,
 against the student-style reference loop doing the same model work.
 
-"End to end" is one training step of ``msr.train.Trainer``: sampling and
+"End to end" is one training step of ``msr.mnist.trainer.Trainer``: sampling and
 rotating the step's tasks, the meta-step, and the run's bookkeeping (per-angle
 counts, loss sums). The reference (benchmarks/reference_loop.py: a ``higher``
 context per task, the authors' layer code) gets the same tasks already
 sampled, so it does the same model work and no sampling. Both run in one
 process, interleaved round by round, median of the rounds after a warm-up;
-the process keeps freed memory as training does (msr/runtime.py), so the
+the process keeps freed memory as training does (msr/core/runtime.py), so the
 ratio compares code with code.
 
 Also reported, per preset:
@@ -48,11 +48,11 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from benchmarks.common import in_child, interleaved, machine, peak_growth_mib, sync, table, update_readme  # noqa: E402
 from benchmarks.reference_loop import ReferenceLoop, StudentNet  # noqa: E402
-from msr.config import PRESETS, preset  # noqa: E402
-from msr.data import load_bundled  # noqa: E402
-from msr.meta import Episode  # noqa: E402
-from msr.runtime import keep_freed_memory  # noqa: E402
-from msr.train import Trainer  # noqa: E402
+from msr.core.data import load_bundled  # noqa: E402
+from msr.core.meta import Episode  # noqa: E402
+from msr.core.runtime import keep_freed_memory  # noqa: E402
+from msr.mnist.config import PRESETS, preset  # noqa: E402
+from msr.mnist.trainer import Trainer  # noqa: E402
 
 README_START, README_END = "<!-- presets:start -->", "<!-- presets:end -->"
 STEPS_PER_ROUND = {"seed": 4, "demo": 20}
@@ -68,7 +68,7 @@ def reference_for(trainer: Trainer, episodes: int = 4):
     not disturbed)."""
     cfg = trainer.config
     sampler_seed = torch.Generator().manual_seed(12345)
-    from msr.data import TaskSampler
+    from msr.core.data import TaskSampler
     sampler = TaskSampler(trainer.data.train, trainer.angles, cfg.ways, cfg.shots, cfg.queries,
                           cfg.rotation, sampler_seed, trainer.device)
     eps = [Episode.of(sampler.sample(cfg.tasks_per_step)) for _ in range(episodes)]

@@ -16,8 +16,8 @@ from torch.profiler import ProfilerActivity, profile  # noqa: E402
 
 from benchmarks.common import student_episodes  # noqa: E402
 from benchmarks.reference_loop import ReferenceLoop  # noqa: E402
-from msr.meta import MetaConfig, MetaLearner  # noqa: E402
-from msr.models import ModelSpec, build_model  # noqa: E402
+from msr.core.meta import MetaConfig, MetaLearner  # noqa: E402
+from msr.core.models import ModelSpec, build_model  # noqa: E402
 
 
 def main(argv=None) -> int:

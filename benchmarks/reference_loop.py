@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from msr.layers import is_symmetry_param
+from msr.core.layers import is_symmetry_param
 
 
 class StudentNet(nn.Module):

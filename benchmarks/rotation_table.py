@@ -31,7 +31,7 @@ from benchmarks.common import machine, pick, publish, update_readme  # noqa: E40
 from msr.synthetic.config import SyntheticConfig  # noqa: E402
 from msr.synthetic.data import DEFAULT_CACHE  # noqa: E402
 from msr.synthetic.models import ROTATION_MODELS  # noqa: E402
-from msr.synthetic.rotation import GROUPS  # noqa: E402
+from msr.synthetic.rotation import ROTATION_PROBLEMS  # noqa: E402
 from msr.synthetic.run import run_synthetic  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,7 +46,7 @@ def one_step_rate(problem: str) -> float:
     """The inner rate at which one SGD step solves a task: the MSE averages
     over C output channels, so its gradient is (2/C)(W − W*)Σ with Σ ≈ I for
     white-noise inputs, and a step of C/2 lands on W*."""
-    return GROUPS[problem].channels / 2
+    return ROTATION_PROBLEMS[problem].channels / 2
 
 
 def candidate_rates(problem: str, base: SyntheticConfig) -> list[float]:
@@ -164,7 +164,7 @@ Student-t interval; bold = lowest per problem), each model at the starting inner
 chose (in brackets). Protocol of the authors' code otherwise: {base.shots} support +
 {base.queries} query examples per task, {base.tasks_per_step} tasks per step, inner lr learned
 per layer, {base.inner_steps} inner SGD step, Adam {base.outer_lr}, {base.steps} outer steps,
-{", ".join(f"{GROUPS[p].tasks} tasks ({p})" for p in GROUPS)} split 80/20, seed {base.seed}, dataset seed
+{", ".join(f"{ROTATION_PROBLEMS[p].tasks} tasks ({p})" for p in ROTATION_PROBLEMS)} split 80/20, seed {base.seed}, dataset seed
 {base.data_seed}.{search}
 
 {table}
@@ -173,7 +173,7 @@ Equivariance error: `min_P ||f(Rx) − P R f(x)|| / ||f(x)||` at 90° on smooth 
 convolution; random convolutions of these shapes give about 0.5–0.7). Orbit score: 1 when the filters are
 rotated copies of one another, about 0 for random filters. Both read only the part of each filter that is not
 rotation-invariant (each filter minus its average over its four quarter turns), so blobs and offsets cannot
-pass for sharing. See `msr/symmetry.py`.
+pass for sharing. See `msr/core/symmetry.py`.
 
 Machine: {machine()}; {jobs} run(s) at a time, 1 thread each. All {len(rows)} runs took {total / 60:.1f} min
 ({when}): {times}."""
@@ -193,7 +193,7 @@ def diagnosis(rows: list[dict], problems: list[str], base: SyntheticConfig) -> s
 def main(argv: list[str] | None = None) -> int:
     defaults = SyntheticConfig()
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--problems", default=",".join(GROUPS), help="comma-separated problems")
+    p.add_argument("--problems", default=",".join(ROTATION_PROBLEMS), help="comma-separated problems")
     p.add_argument("--models", default=",".join(ROTATION_MODELS), help="comma-separated models")
     p.add_argument("--steps", type=int, default=defaults.steps)
     p.add_argument("--test-tasks", type=int, default=defaults.test_tasks)
@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="instead: MAML-Conv with its inner rate starting at C/2 (is MAML-Conv's gap its step size?)")
     args = p.parse_args(argv)
     try:
-        problems, models = pick(args.problems, GROUPS, "problem"), pick(args.models, ROTATION_MODELS, "model")
+        problems, models = pick(args.problems, ROTATION_PROBLEMS, "problem"), pick(args.models, ROTATION_MODELS, "model")
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -227,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     pairs = [(pr, m) for pr in problems for m in models]
     # The slowest problems first, so parallel workers finish together.
-    pairs.sort(key=lambda pm: -GROUPS[pm[0]].channels)
+    pairs.sort(key=lambda pm: -ROTATION_PROBLEMS[pm[0]].channels)
     searched: list[dict] = []
     if args.search_steps > 0:
         with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:

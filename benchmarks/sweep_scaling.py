@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import machine  # noqa: E402
-from msr.runs import list_runs  # noqa: E402
+from msr.store.reader import list_runs  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SETUPS = {"local, 1 worker": ["--workers", "1"], "local, 2 workers": ["--workers", "2"],

@@ -6,7 +6,7 @@ sharing), and reads, at the start and at the end:
 
 - the accuracy on held-out tasks at 0° and on the rotated queries (upright
   supports, the same tasks at every angle);
-- the corrected lens (msr.symmetry) on the first layer the model applies
+- the corrected lens (msr.core.symmetry) on the first layer the model applies
   (its meta-learned initial filters) and on the layers its U generates from
   random v: orbit score (1 = rotated copies, 0 = as random filters) and the
   isotropic share (rotation-invariant energy, left out of the orbit score);
@@ -41,11 +41,11 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from benchmarks.common import machine, publish  # noqa: E402
-from msr.data import TaskSampler, load_bundled  # noqa: E402
-from msr.layers import BankedConv2d, BankedLinear, DenseConv2d, DenseLinear, KroneckerConv2d  # noqa: E402
-from msr.meta import Episode, MetaConfig, MetaLearner  # noqa: E402
-from msr.models import MetaModel  # noqa: E402
-from msr.symmetry import generated_filters, isotropic_share, orbit_score  # noqa: E402
+from msr.core.data import TaskSampler, load_bundled  # noqa: E402
+from msr.core.layers import BankedConv2d, BankedLinear, DenseConv2d, DenseLinear, KroneckerConv2d  # noqa: E402
+from msr.core.meta import Episode, MetaConfig, MetaLearner  # noqa: E402
+from msr.core.models import MetaModel  # noqa: E402
+from msr.core.symmetry import generated_filters, isotropic_share, orbit_score  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "docs" / "symmetry_search.md"

@@ -31,8 +31,8 @@ import torch  # noqa: E402
 
 from benchmarks.common import in_child, interleaved, machine, peak_growth_mib, student_episodes, table, update_readme  # noqa: E402
 from benchmarks.reference_loop import ReferenceLoop  # noqa: E402
-from msr.meta import MetaConfig, MetaLearner  # noqa: E402
-from msr.models import ModelSpec, build_model  # noqa: E402
+from msr.core.meta import MetaConfig, MetaLearner  # noqa: E402
+from msr.core.models import ModelSpec, build_model  # noqa: E402
 
 README_START, README_END = "<!-- throughput:start -->", "<!-- throughput:end -->"
 

@@ -24,18 +24,18 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import machine, update_readme  # noqa: E402
-from msr.config import preset  # noqa: E402
-from msr.data import load_bundled  # noqa: E402
-from msr.models import ARCHITECTURES  # noqa: E402
-from msr.runtime import keep_freed_memory  # noqa: E402
-from msr.train import train  # noqa: E402
+from msr.core.data import load_bundled  # noqa: E402
+from msr.core.models import ARCHITECTURES  # noqa: E402
+from msr.core.runtime import keep_freed_memory  # noqa: E402
+from msr.mnist.config import preset  # noqa: E402
+from msr.runner.execute import train  # noqa: E402
 
 THRESHOLDS = (0.5, 0.7, 0.9)
 README_START, README_END = "<!-- time-to-accuracy:start -->", "<!-- time-to-accuracy:end -->"
 
 
 def time_to_accuracy(arch: str, overrides: dict) -> dict:
-    keep_freed_memory()  # as every training run does (msr.schedule.run_loop)
+    keep_freed_memory()  # as every training run does (msr.core.loop.run_loop)
     cfg = preset("demo", arch=arch, **overrides)
     data = load_bundled()
     reached: dict[float, tuple[float, int]] = {}

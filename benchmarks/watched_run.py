@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import machine, update_readme  # noqa: E402
-from msr.config import PRESETS  # noqa: E402
-from msr.runs import read_metrics  # noqa: E402
+from msr.mnist.config import PRESETS  # noqa: E402
+from msr.store.reader import read_metrics  # noqa: E402
 from tests.test_e2e_browser import CHROMIUM, CHROMIUM_ARGS, Server, settle  # noqa: E402
 
 README_START, README_END = "<!-- watched-run:start -->", "<!-- watched-run:end -->"
