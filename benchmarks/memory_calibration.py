@@ -1,7 +1,7 @@
 """Measured peak memory of training runs next to msr.mnist.memory's estimate.
 
 Each shape runs in a fresh process that builds a Trainer, takes two meta-steps
-and one evaluation, then reports its peak resident set size (ru_maxrss); the
+and one evaluation, then reports its peak resident set size (VmHWM); the
 table shows that next to ``estimate_peak_bytes``. The estimate's constants
 were fitted to such measurements (see msr/mnist/memory.py).
 
@@ -33,7 +33,10 @@ trainer = Trainer(RunConfig.from_dict(json.loads(sys.argv[1])))
 for _ in range(int(sys.argv[3])):
     trainer.step()
 trainer.evaluate(int(sys.argv[3]))
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+# This process's own peak (KiB). ru_maxrss would also count the peak of the process that launched it: Linux
+# keeps the launcher's high-water mark across the exec, so a large launcher (a test session) would show.
+peak = next((int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:")), None)
+print(peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
 
@@ -51,7 +54,7 @@ def measure_peak_bytes(config: RunConfig, steps: int = 2, threads: int = 2, time
                           capture_output=True, text=True, env=env, cwd=str(ROOT), timeout=timeout)
     if proc.returncode != 0:
         raise RuntimeError(f"measuring {config.to_dict()} failed: {proc.stderr.strip()[-2000:]}")
-    return int(proc.stdout.split()[-1]) * 1024  # ru_maxrss is in KiB on Linux
+    return int(proc.stdout.split()[-1]) * 1024  # VmHWM and ru_maxrss are in KiB on Linux
 
 
 def _shape(base: str, **changes) -> RunConfig:

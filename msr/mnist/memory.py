@@ -34,7 +34,8 @@ resident memory of the process that trains the run (``Trainer(config)``, then
   float copies of the larger of its support and query halves (uint8 → float,
   the rotation grid, ``grid_sample``, normalization).
 
-Calibration: the constants were fitted to ``ru_maxrss`` of fresh processes
+Calibration: the constants were fitted to the peak resident set (VmHWM; the
+same as ``ru_maxrss`` of a process launched from a small one) of fresh processes
 (torch 2.14, CPU, 2 threads, bundled data) that built a Trainer, ran 2 steps
 and one evaluation; a process that has imported torch, scipy and pandas,
 loaded the bundled sample and built a small Trainer holds 795–815 MiB. The
