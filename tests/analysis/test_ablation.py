@@ -9,13 +9,15 @@ import math
 import pytest
 import torch
 
-from msr import ablation
-from msr.ablation import Interval, Setting, analyse, angle_accuracy, summary
-from msr.cli import main
-from msr.data import load_bundled
-from msr.runs import load_run
-from msr.settings import ConfigError
-from msr.sweep import SweepSpec, check, groups, load_sweep, parse_rates
+from msr.analysis import ablation
+from msr.analysis.ablation import Interval, Setting, analyse, angle_accuracy, summary
+from msr.cli.main import main
+from msr.core.data import load_bundled
+from msr.core.errors import ConfigError
+from msr.runner.sweep.folder import load_sweep
+from msr.runner.sweep.results import groups
+from msr.runner.sweep.spec import SweepSpec, check, parse_rates
+from msr.store.reader import load_run
 from msr.viz import ablation as va
 
 

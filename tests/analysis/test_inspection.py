@@ -4,13 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from msr import inspect as mi
-from msr.config import RunConfig
-from msr.data import load_source, prepare
-from msr.layout import run_files
-from msr.runs import checkpoint_mtime, load_run
-from msr import tables
-from msr.train import train
+from msr.analysis import inspection as mi
+from msr.analysis import tables
+from msr.core.data import load_source, prepare
+from msr.mnist.config import RunConfig
+from msr.runner.execute import train
+from msr.store.checkpoints import checkpoint_mtime
+from msr.store.layout import run_files
+from msr.store.reader import load_run
 
 ARCHS = ("shared", "dedicated", "dense", "conv")
 ANGLES = [0.0, 90.0, 180.0]
@@ -282,7 +283,7 @@ def test_confusion_at_angle(runs, data, arch):
                                     torch.Generator().manual_seed(mi.CONFUSION_SEED), query_angle=1)
     batch = sampler.sample(6)
     assert (batch.aq == 1).all()
-    from msr.meta import Episode
+    from msr.core.meta import Episode
     out = snap.learner.evaluate(Episode.of(batch)).query_out
     assert int((out.argmax(-1) == batch.yq).sum()) == int(np.trace(conf.matrix))
     with pytest.raises(ValueError, match="out of range"):

@@ -1,15 +1,15 @@
-"""The Runs page's table and settings comparison as frames (msr.tables), without a browser."""
+"""The Runs page's table and settings comparison as frames (msr.analysis.tables), without a browser."""
 import json
 import time
 
 import pytest
 
-from msr.annotations import write_annotations
-from msr.config import RunConfig
-from msr.layout import run_files
-from msr.runs import create_run_folder, load_run
-from msr.tables import (TABLE_COLUMNS, config_diff, notes_preview, runs_frame, short_date, short_names,
-                        time_left_text)
+from msr.mnist.config import RunConfig
+from msr.store.annotations import write_annotations
+from msr.store.folders import create_run_folder
+from msr.store.layout import run_files
+from msr.store.reader import load_run
+from msr.analysis.tables import (TABLE_COLUMNS, config_diff, notes_preview, runs_frame, short_date, short_names, time_left_text)
 
 CONFIG = RunConfig(arch="conv", channels=4, ways=2, shots=1, queries=2, tasks_per_step=2, steps=300, eval_interval=50,
                    eval_tasks=2, n_angles=2, angle_step=90.0)

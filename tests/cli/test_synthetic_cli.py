@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from msr.cli import EXIT_BAD_INPUT, main
+from msr.cli.common import EXIT_BAD_INPUT
+from msr.cli.main import main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--steps", "4", "--eval-interval", "2", "--tasks", "100", "--test-tasks", "10", "--tasks-per-step", "4"]
 
 

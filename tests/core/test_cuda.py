@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from msr.config import preset
-from msr.data import TaskSampler, load_bundled, make_angles
-from msr.meta import Episode, MetaConfig, MetaLearner
-from msr.models import ARCHITECTURES, ModelSpec, build_model
-from msr.train import train
+from msr.core.data import TaskSampler, load_bundled, make_angles
+from msr.core.meta import Episode, MetaConfig, MetaLearner
+from msr.core.models import ARCHITECTURES, ModelSpec, build_model
+from msr.mnist.config import preset
+from msr.runner.execute import train
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
 
 

@@ -3,8 +3,7 @@ import struct
 import pytest
 import torch
 
-from msr.data import (MNIST_MEAN, MNIST_STD, DataError, TaskSampler, load_bundled, load_source,
-                      load_torchvision, make_angles, parse_angles, prepare, rotate)
+from msr.core.data import (MNIST_MEAN, MNIST_STD, DataError, TaskSampler, load_bundled, load_source, load_torchvision, make_angles, parse_angles, prepare, rotate)
 
 
 @pytest.fixture(scope="module")

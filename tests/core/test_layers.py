@@ -1,8 +1,7 @@
 import torch
 import torch.nn.functional as F
 
-from msr.layers import (BankedConv2d, BankedLinear, DenseConv2d, DenseLinear, KroneckerConv2d,
-                        is_symmetry_param)
+from msr.core.layers import BankedConv2d, BankedLinear, DenseConv2d, DenseLinear, KroneckerConv2d, is_symmetry_param
 
 
 def test_kronecker_conv_at_identity_is_plain_conv():

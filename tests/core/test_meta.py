@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from msr.data import TaskSampler, load_bundled, make_angles
-from msr.meta import LR_MODES, Episode, MetaConfig, MetaLearner
-from msr.models import ARCHITECTURES, ModelSpec, build_model
+from msr.core.data import TaskSampler, load_bundled, make_angles
+from msr.core.meta import LR_MODES, Episode, MetaConfig, MetaLearner
+from msr.core.models import ARCHITECTURES, ModelSpec, build_model
 
 
 @pytest.fixture(scope="module")

@@ -1,12 +1,12 @@
-"""Keeping freed memory (msr.runtime): checked in child processes, since the
+"""Keeping freed memory (msr.core.runtime): checked in child processes, since the
 setting lasts for the rest of a process."""
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-CHECK = ("from msr.runtime import keep_freed_memory, freed_memory_kept; "
+ROOT = Path(__file__).resolve().parents[2]
+CHECK = ("from msr.core.runtime import keep_freed_memory, freed_memory_kept; "
          "print(keep_freed_memory(), freed_memory_kept())")
 
 
@@ -26,7 +26,7 @@ def test_msr_malloc_default_leaves_the_allocator_alone():
 
 
 def test_a_run_keeps_freed_memory(tmp_path):
-    code = ("from msr.config import preset; from msr.train import train; from msr.runtime import freed_memory_kept; "
+    code = ("from msr.mnist.config import preset; from msr.runner.execute import train; from msr.core.runtime import freed_memory_kept; "
             "train(preset('demo', steps=1, eval_tasks=2, channels=4), save=False); print(freed_memory_kept())")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "True"

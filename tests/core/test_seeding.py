@@ -15,8 +15,8 @@ import pytest
 import torch
 from torch import nn
 
-from msr.layers import BankedConv2d, BankedLinear, DenseConv2d, DenseLinear, KroneckerConv2d
-from msr.models import ARCHITECTURES, ModelSpec, build_model
+from msr.core.layers import BankedConv2d, BankedLinear, DenseConv2d, DenseLinear, KroneckerConv2d
+from msr.core.models import ARCHITECTURES, ModelSpec, build_model
 from msr.synthetic.data import IN_SIZE, OUT_SIZE, TAPS
 from msr.synthetic.models import MODELS, build_synthetic_model
 

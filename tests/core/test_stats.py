@@ -1,10 +1,10 @@
-"""The intervals and counts every record reports (msr.stats)."""
+"""The intervals and counts every record reports (msr.core.stats)."""
 import math
 
 import pytest
 import torch
 
-from msr.stats import per_angle_counts, t_halfwidth, wilson_interval
+from msr.core.stats import per_angle_counts, t_halfwidth, wilson_interval
 
 
 def test_test_err_is_the_t_interval_half_width():

@@ -13,7 +13,7 @@ import shutil
 
 import pytest
 
-from tests.test_e2e_browser import CHROMIUM, CHROMIUM_ARGS, SHOTS, Server, need_browser, settle
+from test_e2e_browser import CHROMIUM, CHROMIUM_ARGS, SHOTS, Server, need_browser, settle
 
 SIZES = [(1280, 720), (1600, 1000)]
 FOLDER = SHOTS / "demo_flow"

@@ -6,13 +6,14 @@ import math
 
 import pytest
 
-from msr.config import PRESETS, ConfigError, RunConfig, preset
-from msr.data import make_angles, parse_angles
+from msr.core.data import make_angles, parse_angles
+from msr.core.errors import ConfigError
+from msr.mnist.config import PRESETS, RunConfig, preset
 
 
 def refusal(**changes) -> ConfigError:
     with pytest.raises(ConfigError) as caught:
-        RunConfig(**changes).validate(cuda_available=False, check_resources=False)
+        RunConfig(**changes).validate()
     message = str(caught.value)
     assert message and "\n" not in message, message
     return caught.value
@@ -91,17 +92,17 @@ def test_angle_separators_that_worked_still_work(text, angles):
 ])
 def test_good_configs_validate(changes):
     config = RunConfig(**changes)
-    assert config.validate(cuda_available=False, check_resources=False) is config
+    assert config.validate() is config
 
 
 @pytest.mark.parametrize("name", list(PRESETS))
 def test_presets_validate(name):
-    preset(name).validate(cuda_available=False, check_resources=False)
+    preset(name).validate()
 
 
 @pytest.mark.parametrize("count,step", [(5, 9.0), (8, 45.0), (3, -119.0), (360, 0.99), (2, 359.0), (6, 71.5)])
 def test_accepted_count_and_step_give_distinct_rotations_in_range(count, step):
-    RunConfig(n_angles=count, angle_step=step).validate(cuda_available=False, check_resources=False)
+    RunConfig(n_angles=count, angle_step=step).validate()
     angles = make_angles(count, step)
     assert all(math.isfinite(a) and -360 < a < 360 for a in angles)
     assert len({a % 360 for a in angles}) == count

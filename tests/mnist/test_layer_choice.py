@@ -1,6 +1,5 @@
-"""The first layer and the head chosen apart: every combination builds, gets
-the same meta-gradient from both engines, is counted right by the memory
-estimate, and trains, saves, resumes and reads back end to end."""
+"""The first layer and the head chosen apart: every combination builds, gets the same meta-gradient from
+both engines, is counted right by the memory estimate, and trains, saves, resumes and reads back."""
 from __future__ import annotations
 
 import itertools
@@ -9,15 +8,17 @@ import json
 import pytest
 import torch
 
-from msr.cli import main
-from msr.config import ConfigError, RunConfig
-from msr.data import TaskSampler, load_bundled, make_angles
-from msr.layers import is_symmetry_param
-from msr.meta import Episode, MetaConfig, MetaLearner
-from msr.models import ARCHITECTURES, CONV_LAYERS, HEAD_LAYERS, ModelSpec, build_model, model_label
-from msr.resources import parameter_counts
-from msr.runs import load_run
+from msr.cli.main import main
+from msr.core.data import TaskSampler, load_bundled, make_angles
+from msr.core.errors import ConfigError
+from msr.core.layers import is_symmetry_param
+from msr.core.meta import Episode, MetaConfig, MetaLearner
+from msr.core.models import ARCHITECTURES, CONV_LAYERS, HEAD_LAYERS, ModelSpec, build_model, model_label
+from msr.mnist.config import RunConfig
+from msr.mnist.memory import parameter_counts
+from msr.store.reader import load_run
 from conftest import stopper
+
 
 PAIRS = list(itertools.product(CONV_LAYERS, HEAD_LAYERS))
 
@@ -79,11 +80,11 @@ def test_memory_estimate_counts_every_combination(arch, conv, head):
 
 
 def test_an_unknown_layer_is_one_line():
-    errors = RunConfig(conv_layer="wide", head_layer="tiny").check(check_resources=False).errors
+    errors = RunConfig(conv_layer="wide", head_layer="tiny").check().errors
     assert errors["conv_layer"] == "unknown first layer 'wide'; allowed: plain, kronecker, dense"
     assert errors["head_layer"] == "unknown head 'tiny'; allowed: plain, dense"
     with pytest.raises(ConfigError):
-        RunConfig(conv_layer="wide").validate(check_resources=False)
+        RunConfig(conv_layer="wide").validate()
 
 
 TINY = ["--preset", "demo", "--steps", "4", "--eval-interval", "2", "--eval-tasks", "2", "--ways", "3",
@@ -107,7 +108,7 @@ def test_every_combination_trains_saves_resumes_and_reads_back(tmp_path, capsys,
     assert RunConfig.from_dict(rec.config.to_dict()) == rec.config, "the run's config loads back"
 
     # stopped after 3 steps, then resumed: the same records as the run never stopped
-    from msr.worker import create_run, execute
+    from msr.runner.execute import create_run, execute
     half = create_run(rec.config)
     assert execute(half, should_stop=stopper(3)).status == "stopped"
     assert main(["resume", half.name, "--runs-dir", runs, "--quiet"]) == 0
@@ -120,48 +121,3 @@ def test_every_combination_trains_saves_resumes_and_reads_back(tmp_path, capsys,
     assert (lens["steps"][-1]["u_orbit_score"] is not None) == CONV_LAYERS[conv].symmetry
     assert lens["subject"] == f"{rec.config.model_label()} on Rotated MNIST"
     assert "isotropic_share" in lens["steps"][-1] and "invariance_kappa" in lens["steps"][-1]
-
-
-# ----------------------------------------------------------------- the pages
-NEW = [("plain", "dense"), ("kronecker", "plain"), ("dense", "plain")]  # no named architecture has these
-
-
-@pytest.fixture(scope="module")
-def combination_runs(tmp_path_factory):
-    """A finished tiny run of every layer pair no architecture names, plus a
-    dedicated one with plain layers, each in a runs folder of its own."""
-    from msr.train import train
-
-    root = tmp_path_factory.mktemp("combinations")
-    out = {}
-    for arch, conv, head in [("shared", c, h) for c, h in NEW] + [("dedicated", "plain", "plain")]:
-        folder = root / f"{arch}-{conv}-{head}"
-        cfg = RunConfig(arch=arch, conv_layer=conv, head_layer=head, angles=[0.0, 90.0, 180.0], channels=4, ways=2,
-                        shots=1, queries=2, tasks_per_step=2, steps=4, eval_interval=2, eval_tasks=2, conv_latent=8,
-                        rotation="query", runs_dir=str(folder))
-        train(cfg)
-        out[(arch, conv, head)] = folder
-    return out
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("page_name", ["data", "errors", "weights", "symmetry", "runs", "train"])
-def test_every_page_opens_a_run_of_any_combination(combination_runs, page_name):
-    from pathlib import Path
-
-    from streamlit.testing.v1 import AppTest
-
-    views = Path(__file__).resolve().parents[1] / "views"
-    for (arch, conv, head), folder in combination_runs.items():
-        at = AppTest.from_file(str(views / f"{page_name}.py"), default_timeout=240)
-        at.session_state["runs_dir"] = str(folder)
-        at.run()
-        assert not at.exception, (arch, conv, head, at.exception)
-        assert not at.error, (arch, conv, head, [e.value for e in at.error])
-        if page_name == "weights":
-            for view in at.radio(key="weights_view").options:
-                at.radio(key="weights_view").set_value(view).run()
-                assert not at.exception and not at.error, (arch, conv, head, view)
-        if page_name == "symmetry":
-            label = RunConfig(arch=arch, conv_layer=conv, head_layer=head).model_label()
-            assert any(label in c.value for c in at.caption), label

@@ -1,5 +1,5 @@
-"""msr.resources: the peak-memory estimate against measured peaks, and the
-refusal of runs that would not fit."""
+"""msr.mnist.memory: the peak-memory estimate of a Rotated MNIST run against measured peaks (the refusal of
+runs that would not fit is msr.runner.admission's)."""
 from __future__ import annotations
 
 import sys
@@ -7,12 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from msr.config import PRESETS, ConfigError, RunConfig, preset
-from msr.resources import (GIB, LIMIT_ENV, MIB, available_memory_bytes, check_memory, estimate,
-                           estimate_peak_bytes, parameter_counts)
-from msr.train import train
+from msr.mnist.config import PRESETS, RunConfig, preset
+from msr.mnist.memory import MIB, estimate, estimate_peak_bytes, parameter_counts
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from benchmarks.memory_calibration import measure_peak_bytes  # noqa: E402
 
 
@@ -41,9 +39,9 @@ def test_estimate_is_within_30_percent_of_the_measured_peak(name):
 
 
 def test_parameter_counts_match_the_built_models():
-    from msr.layers import is_symmetry_param
-    from msr.meta import MetaLearner
-    from msr.models import build_model
+    from msr.core.layers import is_symmetry_param
+    from msr.core.meta import MetaLearner
+    from msr.core.models import build_model
 
     for arch in ("shared", "dedicated", "dense", "conv"):
         config = RunConfig(arch=arch, channels=8, ways=5, latent=4, conv_latent=20, n_angles=3, angle_step=30.0,
@@ -77,72 +75,6 @@ def test_first_order_and_sgd_need_less():
     base = RunConfig(inner_steps=3, latent=300)
     assert estimate(base.replace(first_order=True)).step < estimate(base).step
     assert estimate(base.replace(outer_opt="sgd")).parameters < estimate(base).parameters
-
-
-@pytest.mark.parametrize("changes", [
-    dict(ways=10, shots=50, queries=50, tasks_per_step=64),
-    dict(eval_tasks=100_000),
-    dict(channels=4096),
-    # the largest values the field checks allow still have to fit in memory
-    dict(eval_tasks=10_000),
-    dict(channels=1024),
-    dict(latent=4096),
-])
-def test_oversized_runs_are_refused_before_anything_is_written(changes, tmp_path, monkeypatch):
-    monkeypatch.setenv(LIMIT_ENV, str(8 * 1024))  # a machine with 8 GiB free
-    config = RunConfig(**changes, runs_dir=str(tmp_path / "runs"))
-    with pytest.raises(ConfigError) as caught:
-        config.validate()
-    message = str(caught.value)
-    assert message and "\n" not in message
-    with pytest.raises(ConfigError):
-        train(config)
-    assert not (tmp_path / "runs").exists()
-
-
-@pytest.mark.parametrize("changes", [dict(ways=10, shots=50, queries=50, tasks_per_step=64),
-                                     dict(eval_tasks=10_000), dict(channels=1024), dict(latent=4096)])
-def test_memory_refusal_names_the_estimate_and_the_limit(changes, monkeypatch):
-    monkeypatch.setenv(LIMIT_ENV, str(8 * 1024))
-    config = RunConfig(**changes)
-    need = estimate_peak_bytes(config)
-    assert need > 8 * GIB
-    with pytest.raises(ConfigError) as caught:
-        config.validate()
-    message = str(caught.value)
-    assert message.startswith("this run needs about ") and "\n" not in message
-    assert f"{need / GIB:.1f} GiB" in message and "8.0 GiB available" in message
-    assert "use fewer" in message
-
-
-def test_a_low_limit_refuses_even_the_demo_preset(monkeypatch):
-    monkeypatch.setenv(LIMIT_ENV, "100")
-    config = preset("demo")
-    with pytest.raises(ConfigError) as caught:
-        config.validate(cuda_available=False)
-    message = str(caught.value)
-    assert "\n" not in message
-    assert f"{estimate_peak_bytes(config) / GIB:.1f} GiB" in message and "100 MiB available" in message
-    assert LIMIT_ENV in message
-    # pure field validation skips the memory check
-    assert config.validate(cuda_available=False, check_resources=False) is config
-
-
-def test_the_presets_fit_a_small_machine(monkeypatch):
-    monkeypatch.setenv(LIMIT_ENV, str(4 * 1024))
-    for name in PRESETS:
-        check_memory(preset(name), cuda_available=False)
-
-
-def test_available_memory_reads_the_machine_or_the_override(monkeypatch):
-    monkeypatch.delenv(LIMIT_ENV, raising=False)
-    free = available_memory_bytes()
-    assert 0 < free < 2**60
-    monkeypatch.setenv(LIMIT_ENV, "1536")
-    assert available_memory_bytes() == 1536 * MIB
-    monkeypatch.setenv(LIMIT_ENV, "lots")
-    with pytest.raises(ConfigError, match=LIMIT_ENV):
-        available_memory_bytes()
 
 
 def test_estimate_parts_add_up():

@@ -8,15 +8,17 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from msr.config import RunConfig
-from msr.data import load_source
-from msr.layout import METRICS, STATUS
-from msr.runs import HOST, RunWriter, checkpoint_steps
-from msr.train import train
-from msr.worker import create_run
+from msr.core.data import load_source
+from msr.mnist.config import RunConfig
+from msr.runner.execute import train
+from msr.runner.execute import create_run
+from msr.store.checkpoints import checkpoint_steps
+from msr.store.layout import METRICS, STATUS
+from msr.store.liveness import HOST
+from msr.store.writer import RunWriter
 
 ARCHS = ("shared", "dedicated", "dense", "conv")
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 WEIGHT_VIEWS = ("Filters", "Activations", "Symmetry matrices", "Drift", "Generated filters", "Filter change",
                 "Inner rates")
 STEPLESS_VIEWS = ("Filter change", "Inner rates")

@@ -7,14 +7,16 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
+
+from msr.kinds import SYNTHETIC
 import torch
 from matplotlib.figure import Figure
 
-from msr.symmetry import C4, C8_RING
+from msr.analysis import tables
+from msr.core.symmetry import C4, C8_RING
 from msr.synthetic.config import make_config
 from msr.synthetic.models import ROTATION_MODELS
-from msr.synthetic.rotation import FIELDS, GROUPS, generating_basis, group_filters
-from msr import tables
+from msr.synthetic.rotation import FIELDS, ROTATION_PROBLEMS, generating_basis, group_filters
 from msr.viz import synthetic as vz
 
 
@@ -32,7 +34,7 @@ def _records(model: str, u: bool, rot8: bool = True) -> list[dict]:
 
 def _exact_bank(problem: str, seed: int = 0) -> torch.Tensor:
     """(C, 1, 3, 3) made the way the data are: every field in every group element."""
-    group = GROUPS[problem]
+    group = ROTATION_PROBLEMS[problem]
     g = torch.Generator().manual_seed(seed)
     base = torch.randn(FIELDS, group.coefficients, generator=g) @ generating_basis(group)
     return group_filters(group, base)
@@ -95,7 +97,7 @@ def test_history_frame_labels_the_rotation_models():
 
 
 # ------------------------------------------------------------------ filters
-@pytest.mark.parametrize("problem", list(GROUPS))
+@pytest.mark.parametrize("problem", list(ROTATION_PROBLEMS))
 def test_orbit_grid_undoes_a_channel_permutation(problem):
     bank = _exact_bank(problem)
     perm = torch.randperm(bank.shape[0], generator=torch.Generator().manual_seed(1))
@@ -128,9 +130,9 @@ def test_element_grid_is_field_major():
         vz.element_grid(10, 4)
 
 
-@pytest.mark.parametrize("problem", list(GROUPS))
+@pytest.mark.parametrize("problem", list(ROTATION_PROBLEMS))
 def test_filter_bank_figure_draws_fields_by_group_elements(problem):
-    group = GROUPS[problem]
+    group = ROTATION_PROBLEMS[problem]
     bank = _exact_bank(problem)
     fig = vz.filter_bank_figure(bank, problem, "elements", "MSR-Conv (dense U) · step 5")
     assert isinstance(fig, Figure)
@@ -174,7 +176,7 @@ def test_filters_frame_names_fields_and_elements():
 # -------------------------------------------------------------------- page
 def _page():
     from streamlit.testing.v1 import AppTest
-    return AppTest.from_file("../views/paper_check.py", default_timeout=60)
+    return AppTest.from_file("../../views/paper_check.py", default_timeout=60)
 
 
 def test_choosing_a_rotation_problem_offers_its_models():
@@ -199,12 +201,12 @@ def test_choosing_a_rotation_problem_offers_its_models():
 @pytest.fixture(scope="module")
 def rot4_group(tmp_path_factory):
     """A finished rot4 group of the three models, trained in this process."""
-    from msr.worker import create_run, execute
+    from msr.runner.execute import create_run, execute
     root = tmp_path_factory.mktemp("rot4") / "runs"
     for model in ROTATION_MODELS:
         cfg = make_config("rot4", model, steps=20, eval_interval=10, test_tasks=10, cache_dir=None, threads=1,
                           runs_dir=str(root), group="rot4-test")
-        assert execute(create_run(cfg, "synthetic")).status == "completed"
+        assert execute(create_run(cfg)).status == "completed"
     return root
 
 
@@ -234,7 +236,7 @@ def test_finished_rot4_group_shows_the_lens_and_the_filters(rot4_group):
 def test_launching_a_rot4_group_from_the_page(tmp_path):
     """Run starts one worker per chosen 2-D model, in one group, with the
     problem's own dataset size when the field is left blank."""
-    from msr.runs import list_runs
+    from msr.store.reader import list_runs
     at = _page()
     at.session_state["runs_dir"] = str(tmp_path / "runs")
     at.run()
@@ -250,7 +252,7 @@ def test_launching_a_rot4_group_from_the_page(tmp_path):
     assert not at.exception and not at.error
     end = time.monotonic() + 180
     while time.monotonic() < end:
-        runs = list_runs(tmp_path / "runs", kind="synthetic")
+        runs = list_runs(tmp_path / "runs", kind=SYNTHETIC)
         if len(runs) == 2 and all(r.state in ("completed", "failed") for r in runs):
             break
         time.sleep(0.3)
@@ -263,12 +265,12 @@ def test_launching_a_rot4_group_from_the_page(tmp_path):
 def test_problem_select_and_shown_group_follow_each_other(tmp_path):
     """The page opens on the problem of the group it shows; picking a problem
     shows its newest group, picking a group sets the problem."""
-    from msr.worker import create_run, execute
+    from msr.runner.execute import create_run, execute
     root = tmp_path / "runs"
     for problem, model in [("rank1", "maml-fc"), ("rot4", "maml-conv")]:
         cfg = make_config(problem, model, steps=2, eval_interval=1, test_tasks=10, n_tasks=100, cache_dir=None,
                           threads=1, runs_dir=str(root), group=f"g-{problem}")
-        assert execute(create_run(cfg, "synthetic")).status == "completed"
+        assert execute(create_run(cfg)).status == "completed"
     at = _page()
     at.session_state["runs_dir"] = str(root)
     at.run()

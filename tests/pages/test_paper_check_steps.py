@@ -8,25 +8,29 @@ import shutil
 
 import pytest
 
-from msr.runs import list_runs
+from msr.kinds import SYNTHETIC
+
+from msr.store.reader import list_runs
 from msr.synthetic.config import make_config
 
 STEPS = ["0", "2", "4", "6"]
+STEP = "paper_check.step.newer"  # the step player of the newer group's pictures (ui.step_player)
+PLAY = f"{STEP}.play"
 
 
 def _page(root):
     from streamlit.testing.v1 import AppTest
-    at = AppTest.from_file("../views/paper_check.py", default_timeout=60)
+    at = AppTest.from_file("../../views/paper_check.py", default_timeout=60)
     at.session_state["runs_dir"] = str(root)
     return at
 
 
 def _train(root, problem: str, models: list[str], group: str, steps: int = 6) -> None:
-    from msr.worker import create_run, execute
+    from msr.runner.execute import create_run, execute
     for model in models:
         cfg = make_config(problem, model, steps=steps, eval_interval=2, test_tasks=10, n_tasks=100, cache_dir=None,
                           threads=1, runs_dir=str(root), group=group)
-        assert execute(create_run(cfg, "synthetic")).status == "completed"
+        assert execute(create_run(cfg)).status == "completed"
 
 
 @pytest.fixture(scope="module")
@@ -45,11 +49,11 @@ def runs(trained, tmp_path):
 
 
 def _shown_step(at) -> int:
-    return at.session_state["paper_check.step.newer"]
+    return at.session_state[STEP]
 
 
 def _msr_fc_checkpoints(root):
-    rec = next(r for r in list_runs(root, kind="synthetic") if r.config.model == "msr-fc")
+    rec = next(r for r in list_runs(root, kind=SYNTHETIC) if r.config.model == "msr-fc")
     return rec.path / "checkpoints"
 
 
@@ -59,17 +63,17 @@ def test_opens_on_the_newest_step_and_a_link_to_it_keeps_following(trained):
     assert not at.exception
     assert at.select_slider[0].options == STEPS and at.select_slider[0].value == 6
     assert "step" not in at.query_params  # the newest step: a link without one follows training
-    assert at.button(key="paper_check.play").label == "Play"
+    assert at.button(key=PLAY).label == "Play"
 
 
 def test_a_link_opens_its_runs_group_at_its_step(trained):
-    older = next(r for r in list_runs(trained, kind="synthetic") if r.config.group == "older")
+    older = next(r for r in list_runs(trained, kind=SYNTHETIC) if r.config.group == "older")
     at = _page(trained)
     at.query_params.update({"run": older.run_id, "step": "3"})
     at.run()
     assert not at.exception
     assert next(s for s in at.selectbox if s.label == "Runs shown").value == "older"
-    assert at.select_slider[0].value == 2  # the last saved step up to the one linked
+    assert at.select_slider[0].value == 2  # the saved step nearest the one linked (the earlier of two as near)
     assert at.query_params["run"] == older.run_id and at.query_params["step"] == "2"
 
 
@@ -106,34 +110,34 @@ def test_the_view_follows_new_evaluations_only_from_the_newest_step(runs):
 def test_play_steps_through_every_saved_step_and_stops_at_the_last(trained):
     at = _page(trained)
     at.run()
-    at.button(key="paper_check.play").click().run()
+    at.button(key=PLAY).click().run()
     assert not at.exception
     # Started at the newest, so it plays from the first; the slider only shows where the play is.
-    assert _shown_step(at) == 0 and at.session_state["paper_check.playing"] == "newer"
-    assert at.button(key="paper_check.play").label == "Pause" and at.select_slider[0].disabled
+    assert _shown_step(at) == 0 and at.session_state[f"{STEP}.playing"]
+    assert at.button(key=PLAY).label == "Pause" and at.select_slider[0].disabled
     seen = []
     for _ in range(3):
-        at.session_state["paper_check.played_at"] = 0.0  # a second has passed
+        at.session_state[f"{STEP}.played_at"] = 0.0  # a second has passed
         at.run()
         seen.append(_shown_step(at))
     assert seen == [2, 4, 6] and "step" not in at.query_params
-    at.session_state["paper_check.played_at"] = 0.0
+    at.session_state[f"{STEP}.played_at"] = 0.0
     at.run()
-    assert not at.exception and "paper_check.playing" not in at.session_state
-    assert _shown_step(at) == 6 and at.button(key="paper_check.play").label == "Play"
+    assert not at.exception and f"{STEP}.playing" not in at.session_state
+    assert _shown_step(at) == 6 and at.button(key=PLAY).label == "Play"
 
 
 def test_pause_holds_the_step(trained):
     at = _page(trained)
     at.query_params["step"] = "2"
     at.run()
-    at.button(key="paper_check.play").click().run()
+    at.button(key=PLAY).click().run()
     assert _shown_step(at) == 2  # not at the newest: it plays on from where it is
-    at.session_state["paper_check.played_at"] = 0.0
+    at.session_state[f"{STEP}.played_at"] = 0.0
     at.run()
     assert _shown_step(at) == 4
-    at.button(key="paper_check.play").click().run()
-    at.session_state["paper_check.played_at"] = 0.0
+    at.button(key=PLAY).click().run()
+    at.session_state[f"{STEP}.played_at"] = 0.0
     at.run()
     assert _shown_step(at) == 4 and not at.select_slider[0].disabled
 
@@ -145,7 +149,7 @@ def test_one_saved_step_has_no_slider_and_no_play(runs):
     at = _page(runs)
     at.run()
     assert not at.exception
-    assert not at.select_slider and not [b for b in at.button if b.key == "paper_check.play"]
+    assert not at.select_slider and not [b for b in at.button if b.key == PLAY]
     assert len(at.get("image")) == 2  # U and W at step 0
 
 

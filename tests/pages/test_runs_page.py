@@ -6,11 +6,12 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from msr.config import RunConfig
-from msr.layout import run_files
-from msr.runs import create_run_folder, read_annotations
+from msr.mnist.config import RunConfig
+from msr.store.annotations import read_annotations
+from msr.store.folders import create_run_folder
+from msr.store.layout import run_files
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
 CONFIG = RunConfig(arch="conv", channels=4, ways=2, shots=1, queries=2, tasks_per_step=2, steps=300, eval_interval=50,
                    eval_tasks=2, n_angles=2, angle_step=90.0, seed=11)
 RECORD = {"step": 0, "train_loss": None, "train_acc": None, "test_loss": 2.0, "test_err": 0.1, "test_acc": 0.3,

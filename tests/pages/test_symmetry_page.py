@@ -12,13 +12,14 @@ import torch
 from matplotlib.figure import Figure
 from streamlit.testing.v1 import AppTest
 
-from msr.cli import main
-from msr.lens import LensReport, LensStep, agreement, informative_angles, verdict
-from msr.tables import equivariance_frame, invariance_frame, orbit_frame, reference_frame
+from msr.analysis.lens import LensReport, LensStep, informative_angles, verdict
+from msr.analysis.tables import equivariance_frame, invariance_frame, orbit_frame, reference_frame
+from msr.cli.main import main
+from msr.core.symmetry import agreement
 from msr.viz import symmetry as vs
 from msr.viz.export import figure_png
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = {
     "group_conv": {"equivariance": {45.0: 0.20, 90.0: 0.0}, "orbit_score": 1.0, "orbit_scores": {"C4": 1.0}},
     "random_conv": {"equivariance": {45.0: 0.25, 90.0: 0.65}, "orbit_score": 0.03, "orbit_scores": {"C4": 0.03}},

@@ -1,17 +1,19 @@
-"""The Train and Runs pages, driven through Streamlit's AppTest."""
+"""The Train and Runs pages, driven through Streamlit's AppTest; the form's validation finds its field."""
 import time
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from msr.config import ConfigError, RunConfig
-from msr.runs import load_run, read_status
-from msr.train import train
-from msr.tables import config_diff, runs_frame
+from msr.analysis.tables import config_diff, runs_frame
+from msr.core.errors import ConfigError
+from msr.mnist.config import RunConfig
+from msr.runner.execute import train
+from msr.store.reader import load_run
+from msr.store.status import read_status
 from ui.train_form import ANGLES_TEXT, build_config, preset_values
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
 START = "FormSubmitter:train.form-Start run"
 TINY_FORM = dict(arch="conv", channels=4, ways=2, shots=1, queries=2, tasks_per_step=2, steps=4, eval_interval=2,
                  eval_tasks=2, n_angles=2, angle_step=90.0)
@@ -193,8 +195,8 @@ def test_after_start_the_page_is_the_run_and_a_new_run_can_copy_its_settings(tmp
 
 @pytest.mark.slow
 def test_home_trains_the_demo_model_in_one_click(tmp_path, monkeypatch):
-    import msr.config
-    monkeypatch.setitem(msr.config.PRESETS, "demo", {**msr.config.PRESETS["demo"], "steps": 3, "eval_interval": 3})
+    import msr.mnist.config
+    monkeypatch.setitem(msr.mnist.config.PRESETS, "demo", {**msr.mnist.config.PRESETS["demo"], "steps": 3, "eval_interval": 3})
     at = open_page(tmp_path / "runs", "views/home.py")
     at.button[0].click().run()
     assert not at.exception and not at.error
@@ -210,9 +212,9 @@ def test_home_trains_the_demo_model_in_one_click(tmp_path, monkeypatch):
 
 def test_the_train_page_never_follows_a_paper_check_run(tmp_path):
     from msr.synthetic.config import make_config
-    from msr.worker import start_run
+    from msr.runner.launch import start_run
     runs = tmp_path / "runs"
-    path = start_run(make_config("rank1", "msr-fc", steps=100000, runs_dir=str(runs), threads=1), "synthetic")
+    path = start_run(make_config("rank1", "msr-fc", steps=100000, runs_dir=str(runs), threads=1))
     try:
         wait_status(path, lambda s: s.get("status") == "running")
         at = open_page(runs, "views/train.py")
@@ -222,7 +224,7 @@ def test_the_train_page_never_follows_a_paper_check_run(tmp_path):
         at.run()
         assert any(b.key == START for b in at.button)
     finally:
-        from msr.runs import request_stop
+        from msr.store.liveness import request_stop
         request_stop(path)
         wait_status(path, lambda s: s.get("status") in ("stopped", "completed", "failed"))
 
@@ -309,14 +311,18 @@ def test_the_runs_page_with_no_runs_says_where_to_start(tmp_path):
 ])
 def test_every_validation_message_finds_its_field(changes, field):
     with pytest.raises(ConfigError) as caught:
-        RunConfig(**changes).validate(cuda_available=False)
+        RunConfig(**changes).validate()
     assert list(caught.value.errors) == [field]
 
 
-def test_cuda_without_a_gpu_points_at_the_device_field():
+def test_cuda_without_a_gpu_points_at_the_device_field(tmp_path, monkeypatch):
+    from msr.runner import admission
+    from ui.train_form import build_config, config_values
+
+    monkeypatch.setattr(admission, "cuda_available", lambda: False)
     with pytest.raises(ConfigError) as caught:
-        RunConfig(device="cuda").validate(cuda_available=False)
-    assert list(caught.value.errors) == ["device"]
+        build_config({**config_values(RunConfig()), "device": "cuda"}, str(tmp_path))
+    assert list(caught.value.errors) == ["device"] and "no CUDA GPU" in caught.value.errors["device"]
 
 
 def test_config_diff_keeps_only_what_differs():
@@ -330,6 +336,6 @@ def test_config_diff_keeps_only_what_differs():
 
 def test_runs_frame_marks_damaged_folders(tmp_path):
     (tmp_path / "bad").mkdir()
-    from msr.runs import load_run as load
+    from msr.store.reader import load_run as load
     frame = runs_frame([load(tmp_path / "bad")])
     assert list(frame["status"]) == ["damaged: no config.json"] and frame.loc[0, "run"] == "bad"

@@ -1,20 +1,25 @@
+"""The one driver (msr.runner.execute, msr.core.loop.drive) in this process: the same seed gives the same
+records, with or without a folder; a stop or a NaN ends the run keeping its records; bad input writes nothing."""
+from __future__ import annotations
+
 import json
 import math
 
 import pytest
 import torch
 
-from msr.config import ConfigError, RunConfig, preset
-from msr.runs import (checkpoint_steps, enforce_budget, list_runs, load_checkpoint, load_run)
-from msr.train import train
-
-TIMING = {"steps_per_sec", "steps_per_sec_overall", "train_seconds"}
+from msr.core.errors import ConfigError
+from msr.mnist.config import RunConfig
+from msr.runner.execute import train
+from msr.store.checkpoints import checkpoint_steps, load_checkpoint
+from msr.store.reader import list_runs, load_run
+from conftest import TIMING, tiny as tiny_conv
 
 
 def tiny(tmp_path, **changes) -> RunConfig:
-    base = dict(arch="shared", channels=4, ways=3, shots=1, queries=2, tasks_per_step=2, steps=4,
-                eval_interval=2, eval_tasks=3, n_angles=3, angle_step=30.0, runs_dir=str(tmp_path / "runs"))
-    return RunConfig(**{**base, **changes})
+    """The tiny config on the shared architecture, three angles and three ways."""
+    return tiny_conv(tmp_path, **{"arch": "shared", "ways": 3, "eval_tasks": 3, "n_angles": 3, "angle_step": 30.0,
+                                  **changes})
 
 
 def _strip(records):
@@ -75,7 +80,7 @@ def test_run_folder_holds_config_metrics_and_checkpoints(tmp_path):
     assert state["step"] == 2 and "model" in state and "inner_lrs" in state
     assert RunConfig.from_dict(state["config"]) == tiny(tmp_path)
     # the checkpoint restores the trained model exactly
-    from msr.models import build_model
+    from msr.core.models import build_model
     model = build_model(rec.config.model_spec())
     model.load_state_dict(load_checkpoint(result.run_dir)["model"])
     assert torch.equal(model.conv.sym_A, result.learner.model.conv.sym_A)
@@ -129,26 +134,3 @@ def test_damaged_and_foreign_folders_are_skipped_with_a_warning(tmp_path):
     marked = list_runs(root, include_damaged=True)
     assert {r.run_id: bool(r.damaged) for r in marked} == {
         runs[0].run_id: False, "foreign": True, "broken": True, "alien": True}
-
-
-def test_checkpoint_budget_keeps_first_last_and_spreads_the_rest(tmp_path):
-    run = tmp_path / "run"
-    folder = run / "checkpoints"
-    folder.mkdir(parents=True)
-    for step in range(0, 101, 10):
-        (folder / f"step_{step:06d}.pt").write_bytes(b"x" * 100)
-    removed = enforce_budget(folder, 550)
-    kept = checkpoint_steps(run)
-    assert kept[0] == 0 and kept[-1] == 100 and len(kept) == 5
-    assert len(removed) == 6
-    gaps = [b - a for a, b in zip(kept, kept[1:])]
-    assert max(gaps) <= 30
-
-
-def test_presets_validate():
-    for name in ("seed", "demo"):
-        preset(name).validate(cuda_available=False)
-    seed = preset("seed")
-    assert (seed.inner_lr, seed.outer_lr, seed.shots, seed.queries, seed.tasks_per_step, seed.steps) == \
-        (0.01, 1e-4, 1, 19, 5, 1000)
-    assert seed.angle_list() == [0.0, 9.0, 18.0, 27.0, 36.0]

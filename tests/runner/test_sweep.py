@@ -15,11 +15,16 @@ from pathlib import Path
 
 import pytest
 
-from msr.runs import list_runs, load_run
-from msr.settings import ConfigError
-from msr.sweep import SweepSpec, check, create_sweep, load_sweep, parse_grid, parse_seeds, run_sweep
+from msr.core.errors import ConfigError
+from msr.kinds import MNIST
+from msr.mnist.config import RunConfig
+from msr.runner.sweep import results as sw
+from msr.runner.sweep.folder import create_sweep, load_sweep
+from msr.runner.sweep.run import run_sweep
+from msr.runner.sweep.spec import SweepSpec, check, parse_grid, parse_seeds
+from msr.store.reader import RunRecord, list_runs, load_run
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--preset", "demo", "--steps", "4", "--eval-interval", "2", "--eval-tasks", "3", "--ways", "3",
         "--shots", "1", "--queries", "2", "--tasks-per-step", "2", "--channels", "4"]
 
@@ -152,7 +157,7 @@ def test_a_sweep_on_a_ray_cluster_equals_the_local_one(tmp_path, ray_head):
 
 
 def test_a_launched_driver_is_seen_running_and_one_driver_at_a_time(tmp_path):
-    from msr.sweep import driver_running, launch_driver
+    from msr.runner.sweep.folder import driver_running, launch_driver
 
     base = {"runs_dir": str(tmp_path / "runs"), "steps": 30, "eval_interval": 10, "eval_tasks": 3, "ways": 3,
             "shots": 1, "queries": 2, "tasks_per_step": 2, "channels": 4}
@@ -171,3 +176,20 @@ def test_a_launched_driver_is_seen_running_and_one_driver_at_a_time(tmp_path):
         time.sleep(0.3)
     assert not driver_running(sweep)
     assert [r.state for r in load_sweep(sweep.path).records().values()] == ["completed"]
+
+
+# ------------------------------------------------------------ time estimates
+def _record(arch, rate, state="completed"):
+    return RunRecord(Path(f"/nowhere/{arch}"), kind=MNIST, config=RunConfig(arch=arch), state=state,
+                     status={"last": {"steps_per_sec_overall": rate}})
+
+
+def test_time_estimate_uses_measured_speeds_only():
+    speeds = sw.measured_speeds([_record("conv", 2.0), _record("conv", 4.0), _record("conv", 3.0),
+                                 _record("shared", 1.0), _record("shared", 50.0, state="running"),
+                                 _record("dense", None)])
+    assert speeds == {"conv": 3.0, "shared": 1.0}
+    configs = [RunConfig(arch="conv", steps=30), RunConfig(arch="shared", steps=30)]
+    assert sw.estimate_seconds(configs, speeds, workers=2) == pytest.approx((10 + 30) / 2)
+    assert sw.estimate_seconds(configs, speeds, workers=8) == pytest.approx(40 / 2)  # no more at once than runs
+    assert sw.estimate_seconds(configs + [RunConfig(arch="dense")], speeds, workers=2) is None

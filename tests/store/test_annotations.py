@@ -1,9 +1,10 @@
 """A run's name, notes and colour: kept apart from its config, fixed at creation, never essential."""
 import json
 
-from msr.annotations import PALETTE, distinct_colors, fallback_color, least_used_color, read_annotations, write_annotations
-from msr.layout import run_files
-from msr.runs import create_run_folder, list_runs, load_run
+from msr.store.annotations import (PALETTE, distinct_colors, fallback_color, least_used_color, read_annotations, write_annotations)
+from msr.store.folders import create_run_folder
+from msr.store.layout import run_files
+from msr.store.reader import list_runs, load_run
 
 
 def make(root, n=1):

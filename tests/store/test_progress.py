@@ -1,7 +1,7 @@
 """Time left is estimated from step and evaluation times measured apart, and not guessed too early."""
 import pytest
 
-from msr.runs import ESTIMATE_AFTER_STEPS, time_left
+from msr.store.progress import ESTIMATE_AFTER_STEPS, time_left
 
 
 def status(step_seconds: float, steps: int, evals: int, eval_seconds: float, start_step: int = 0) -> dict:
@@ -46,10 +46,11 @@ def test_the_warm_up_in_the_first_evaluation_is_left_out_once_a_later_one_is_tim
 
 
 def test_a_running_worker_writes_the_times(tmp_path):
-    from msr.config import RunConfig
-    from msr.runs import load_run, progress_of
-    from msr.worker import execute
-    from msr.runs import create_run_folder
+    from msr.mnist.config import RunConfig
+    from msr.store.reader import load_run
+    from msr.store.progress import progress_of
+    from msr.runner.execute import execute
+    from msr.store.folders import create_run_folder
     cfg = RunConfig(arch="shared", steps=8, eval_interval=4, eval_tasks=4,
                     tasks_per_step=2, runs_dir=str(tmp_path))
     path = create_run_folder(tmp_path, "mnist", cfg.to_dict(), "t", cfg.steps)

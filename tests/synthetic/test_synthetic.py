@@ -1,39 +1,28 @@
-"""The paper's synthetic problems: generator, cache, models, convolution score,
-a short run in which MSR-FC learns convolution, the charts and the page."""
+"""The paper's 1-D synthetic problems: generator, cache, models, convolution score, a short run in which
+MSR-FC learns convolution, bad settings in one line, and validation tasks apart from test tasks."""
 from __future__ import annotations
 
 import json
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
-from matplotlib.figure import Figure
 
 import msr.synthetic.data as syn
-from msr.config import ConfigError
-from msr.synthetic.data import ALL_PROBLEMS, IN_SIZE, OUT_SIZE, PROBLEMS, TaskSampler, generate, load_or_generate
+from conftest import toeplitz
+from msr.core.errors import ConfigError
+from msr.synthetic.data import PROBLEMS, TaskSampler1D, generate, load_or_generate
 from msr.synthetic.models import MODELS, PAPER_LATENT, build_synthetic_model
 from msr.synthetic.run import run_synthetic
 from msr.synthetic.score import conv_score, dense_weight, symmetry_conv_score, toeplitz_filter, toeplitz_projection
-from msr import tables
-from msr.viz import synthetic as vz
+
 
 # A budget at which MSR-FC reliably finds the convolution within seconds: a
 # larger outer step, fewer tasks per step, 5 support examples (fewer than
 # the paper's 1000 steps × 32 tasks × 1 shot).
 FAST = dict(steps=200, tasks_per_step=8, outer_lr=1e-2, shots=5, queries=15, n_tasks=500, test_tasks=50,
             eval_interval=50, seed=0, threads=1)
-
-
-def toeplitz(h: list[float], rows: int = OUT_SIZE, cols: int = IN_SIZE) -> torch.Tensor:
-    w = torch.zeros(rows, cols)
-    for i in range(rows):
-        for k, v in enumerate(h):
-            if i + k < cols:
-                w[i, i + k] = v
-    return w
 
 
 # ------------------------------------------------------------------ generator
@@ -125,7 +114,7 @@ def test_a_broken_cache_file_is_regenerated(tmp_path):
 def test_task_sampler_splits_support_and_query_from_one_task():
     data = generate("rank1", seed=0, n_tasks=40)
     x, y = data.split("train")
-    ep = TaskSampler(x, y, 1, 19, torch.Generator().manual_seed(0)).sample(8)
+    ep = TaskSampler1D(x, y, 1, 19, torch.Generator().manual_seed(0)).sample(8)
     assert ep.xs.shape == (8, 1, 1, 70) and ep.xq.shape == (8, 19, 1, 70) and ep.yq.shape == (8, 19, 1, 68)
     for t in range(8):
         # Every example of a sampled task obeys that task's filter: find the filter from its support.
@@ -296,167 +285,6 @@ def test_bad_settings_raise_one_clear_line(changes, fragment, tmp_path):
     assert not any(tmp_path.iterdir())  # nothing written
 
 
-# ------------------------------------------------------------------- charts
-def _summaries():
-    return [{"problem": "rank1", "model": m, "latent": 3 if m == "msr-fc" else None, "steps": 10,
-             "test_mse": v, "test_err": e, "conv_score": s, "seconds": 1.0}
-            for m, v, e, s in [("maml-fc", 2.8, 0.2, 0.02), ("maml-conv", 0.15, 0.02, 1.0),
-                               ("msr-fc", 0.05, 0.08, 0.99)]]
-
-
-def _chart_rows(spec: dict) -> list[dict]:
-    return next(iter(spec["datasets"].values()))
-
-
-def test_log_domain_spans_whole_decades():
-    assert vz.log_domain([0.146, 2.83]) == [0.1, 10.0]
-    assert vz.log_domain([2.8, 2.9]) == [1.0, 10.0]
-    assert vz.log_domain([1.0]) == [1.0, 10.0]  # never a domain of one point
-    assert vz.log_domain([0.0, None, float("nan")]) == [0.1, 10.0]  # nothing positive: a default
-
-
-def test_results_frame_and_bar_chart():
-    frame = tables.results_frame(_summaries())
-    assert list(frame["label"]) == ["MAML-FC", "MAML-Conv", "MSR-FC"]
-    assert frame.loc[0, "lo"] == pytest.approx(2.6) and frame.loc[0, "hi"] == pytest.approx(3.0)
-    assert frame.loc[2, "lo"] == 0.0  # an MSE interval is clipped at 0
-    spec = vz.mse_bar_chart(frame).to_dict()
-    marks = [layer["mark"]["type"] if isinstance(layer["mark"], dict) else layer["mark"] for layer in spec["layer"]]
-    assert marks == ["bar", "rule", "tick"]
-    assert spec["layer"][1]["encoding"]["y"]["field"] == "lo" and spec["layer"][1]["encoding"]["y2"]["field"] == "hi"
-    # A log axis, so 0.05 and 2.8 both read; its title says so.
-    y = spec["layer"][0]["encoding"]["y"]
-    assert y["scale"]["type"] == "log" and y["axis"]["title"] == "test MSE (log scale)"
-    assert y["scale"]["domain"] == [0.01, 10.0] and {0.01, 0.1, 1, 10} <= set(y["axis"]["values"])
-    # The interval clipped at 0 is drawn down to the axis (a log axis has no 0).
-    assert min(row["lo"] for row in _chart_rows(spec)) == pytest.approx(0.01)
-    assert {t.get("title") for t in spec["layer"][0]["encoding"]["tooltip"]} >= {"model", "test MSE", "± 95%",
-                                                                                 "convolution score", "steps"}
-    two = tables.results_frame(_summaries() + [dict(s, problem="rank2") for s in _summaries()])
-    assert "facet" in vz.mse_bar_chart(two).to_dict()
-
-
-def test_history_frame_and_charts():
-    hist = {"msr-fc": [{"step": 0, "test_mse": 3.0, "test_err": 0.3, "conv_score": 0.0, "u_conv_score": 0.0},
-                       {"step": 10, "test_mse": 1.0, "test_err": 0.1, "conv_score": 0.9, "u_conv_score": 0.95}],
-            "maml-fc": [{"step": 0, "test_mse": 3.1, "test_err": 0.3, "conv_score": 0.001}]}
-    frame = tables.history_frame(hist)
-    assert len(frame) == 3 and set(frame["label"]) == {"MSR-FC", "MAML-FC"}
-    spec = vz.history_chart(frame, "conv_score").to_dict()
-    assert spec["encoding"]["y"]["field"] == "conv_score" and spec["encoding"]["y"]["scale"]["domain"] == [0, 1]
-    assert spec["encoding"]["color"]["scale"]["domain"] == ["MSR-FC", "MAML-FC"]  # only the models present
-    assert [t["title"] for t in spec["encoding"]["tooltip"]] == ["model", "outer step", "convolution score"]
-    mse = vz.history_chart(frame, "test_mse").to_dict()["encoding"]["y"]
-    assert mse["scale"]["type"] == "log" and mse["axis"]["title"] == "test MSE (log scale)"
-    with pytest.raises(ValueError):
-        vz.history_chart(frame, "accuracy")
-
-
-def test_symmetry_and_weight_figures_draw_the_matrices():
-    g = torch.Generator().manual_seed(0)
-    cols = torch.stack([toeplitz([1.0, 0, 0]), toeplitz([0, 1.0, 0]), torch.randn(68, 70, generator=g)])
-    fig = vz.symmetry_figure(cols, step=100)
-    assert isinstance(fig, Figure)
-    images = [ax.images[0] for ax in fig.axes if ax.images]
-    assert len(images) == 3
-    np.testing.assert_allclose(images[2].get_array(), cols[2].numpy())
-    titles = [ax.get_title() for ax in fig.axes if ax.images]
-    assert titles[0] == "column 1: score 1.000" and "step 100" in fig.get_suptitle()
-    many = vz.symmetry_figure(torch.randn(30, 68, 70, generator=g), max_columns=8)
-    assert sum(1 for ax in many.axes if ax.images) == 8 and "first 8 of 30" in many.get_suptitle()
-
-    wfig = vz.weight_figure(toeplitz([0.5, -1.0, 0.25]), "W")
-    img_axes = [ax for ax in wfig.axes if ax.images]
-    assert len(img_axes) == 2 and "conv score 1.000" in img_axes[0].get_title()
-    assert "+0.500, -1.000, +0.250" in wfig.get_suptitle()
-
-
-def test_frames_for_download_and_png_export():
-    from msr.viz.export import chart_png, figure_png, frame_csv
-
-    w = toeplitz([1.0, 2.0, 3.0])
-    mf = vz.matrix_frame(w)
-    assert len(mf) == 68 * 70 and mf.loc[(mf.row == 5) & (mf.col == 7), "value"].item() == 3.0
-    sf = vz.symmetry_frame(torch.stack([w, -w]))
-    assert list(sf["column"].unique()) == [1, 2] and len(sf) == 2 * 68 * 70
-    assert pd.read_csv(__import__("io").BytesIO(frame_csv(mf))).shape == (68 * 70, 3)
-    assert figure_png(vz.weight_figure(w)).startswith(b"\x89PNG")
-    assert chart_png(vz.mse_bar_chart(tables.results_frame(_summaries()))).startswith(b"\x89PNG")
-
-
-# -------------------------------------------------------------------- page
-def _page():
-    from streamlit.testing.v1 import AppTest
-    return AppTest.from_file("../views/paper_check.py", default_timeout=60)
-
-
-def test_page_renders_without_a_run():
-    at = _page()
-    at.run()
-    assert not at.exception
-    assert at.title[0].value.startswith("Paper check")
-    assert at.selectbox[0].value == "rank1" and len(at.selectbox[0].options) == len(ALL_PROBLEMS)
-    assert at.multiselect[0].value == list(MODELS)
-
-
-def test_page_runs_models_and_shows_results_and_weights(tmp_path):
-    """Each model is a worker process and a run folder; after a reload (a new
-    session) the page finds the group again from the folders."""
-    import time
-    from msr.runs import list_runs
-    at = _page()
-    at.session_state["runs_dir"] = str(tmp_path / "runs")
-    at.run()
-    values = {"Outer steps": 6, "Evaluate every": 3, "Test tasks": 10, "Tasks in the dataset": 100}
-    for w in at.number_input:
-        if w.label in values:
-            w.set_value(values[w.label])
-    at.text_input[0].set_value(str(tmp_path / "cache"))
-    at.multiselect[0].set_value(["maml-fc", "msr-fc"])
-    at.button[0].click()
-    at.run()
-    assert not at.exception and not at.error
-    end = time.monotonic() + 120
-    while time.monotonic() < end:
-        runs = list_runs(tmp_path / "runs", kind="synthetic")
-        if len(runs) == 2 and all(r.state == "completed" for r in runs):
-            break
-        time.sleep(0.2)
-    assert {r.config.model for r in runs} == {"maml-fc", "msr-fc"} and len({r.config.group for r in runs}) == 1
-    # Picked MAML-FC first, yet MSR-FC, the model the page asks about, was launched first.
-    assert min(runs, key=lambda r: r.created).config.model == "msr-fc"
-    at = _page()  # a reload: nothing in session state but the runs folder
-    at.session_state["runs_dir"] = str(tmp_path / "runs")
-    at.run()
-    assert not at.exception and not at.error
-    assert "Finished 2 model(s)" in at.success[0].value
-    assert len(at.get("vega_lite_chart")) == 3  # MSE bars, MSE history, conv score history
-    table = at.dataframe[0].value
-    assert list(table["label"]) == ["MSR-FC", "MAML-FC"] and list(table["latent"]) == ["3", "—"]
-    model_box = next(s for s in at.selectbox if s.label == "Weight W of")
-    assert model_box.value == "msr-fc"
-    assert at.select_slider[0].options == ["0", "3", "6"] and at.select_slider[0].value == 6
-    assert len(at.get("image")) >= 2  # U and W
-    assert "step" not in at.query_params  # the newest step: a link follows training
-    assert at.query_params["run"] == min(runs, key=lambda r: r.created).run_id
-    at.select_slider[0].set_value(3).run()
-    assert at.query_params["step"] == "3" and "step 3" in at.markdown[-1].value
-    at.radio(key="paper_check.w_which").set_value("initial").run()
-    assert not at.exception
-    next(s for s in at.selectbox if s.label == "Weight W of").set_value("maml-fc").run()
-    assert not at.exception and len(at.get("image")) == 2  # U stays; W is MAML-FC's
-
-
-def test_page_reports_bad_input_inline(tmp_path):
-    at = _page()
-    at.run()
-    at.multiselect[0].set_value([])
-    at.button[0].click()
-    at.run()
-    assert not at.exception
-    assert "pick at least one model" in at.error[0].value
-
-
 def test_validation_tasks_are_the_last_fifth_of_the_training_tasks():
     from msr.synthetic.split import task_range
 
@@ -468,7 +296,7 @@ def test_validation_tasks_are_the_last_fifth_of_the_training_tasks():
 
 def test_a_validation_run_never_draws_a_test_task(tmp_path):
     from msr.synthetic.config import SyntheticConfig
-    from msr.synthetic.run import SyntheticTrainer
+    from msr.synthetic.trainer import SyntheticTrainer
 
     cfg = SyntheticConfig(problem="rot4", model="maml-conv", steps=2, eval_interval=1, n_tasks=100, test_tasks=4,
                           tasks_per_step=4, eval_on="validation", cache_dir=str(tmp_path / "cache"))

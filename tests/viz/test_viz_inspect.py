@@ -4,12 +4,12 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from msr import inspect as mi
-from msr.config import RunConfig
-from msr.data import load_source
-from msr.runs import load_run
-from msr import tables
-from msr.train import train
+from msr.analysis import inspection as mi
+from msr.analysis import tables
+from msr.core.data import load_source
+from msr.mnist.config import RunConfig
+from msr.runner.execute import train
+from msr.store.reader import load_run
 from msr.viz import inspect as vi
 from msr.viz.export import chart_png, figure_png
 

@@ -6,7 +6,7 @@ import pytest
 
 from msr.viz.training import (accuracy_chart, hover_frame, inner_lr_chart, inner_lr_frame, loss_chart, overlay_chart,
                               overlay_frame, smooth, typical_gap)
-from msr.tables import metrics_frame
+from msr.analysis.tables import metrics_frame
 
 
 def record(step, train_loss, test_loss, test_err, train_acc, test_acc, lrs):
