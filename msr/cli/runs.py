@@ -19,7 +19,7 @@ def run_row(r) -> dict:
             "arch": getattr(r.config, "arch", None) or getattr(r.config, "model", None),
             "model": r.kind.model_name(r.config),
             "step": r.step, "total": r.total,
-            "test_loss": last.get("test_loss", last.get("test_mse")), "test_acc": last.get("test_acc"),
+            "test_loss": last.get(r.kind.loss_key), "test_acc": last.get("test_acc"),
             "pid": r.status.get("pid"), "host": r.status.get("host"), "message": r.status.get("message")}
 
 
