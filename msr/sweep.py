@@ -56,8 +56,8 @@ from .stats import t_halfwidth
 EXECUTORS = ("local", "ray")
 SWEEPS = ".sweeps"
 POLL_SECONDS = 0.5
-DRIVER, DRIVER_LOCK = "driver.json", "driver.lock"
-RATES = "rates.json"  # who was launched to run the sweep; held while one does
+DRIVER, DRIVER_LOCK = "driver.json", "driver.lock"  # who was launched to run the sweep; held while one does
+RATES = "rates.json"  # the inner rate each grid setting's search chose
 # Grid fields that cannot vary: where runs go, and what names a run.
 NOT_GRIDDED = ("runs_dir", "seed", "angles", "name")
 
