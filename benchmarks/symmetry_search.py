@@ -284,7 +284,10 @@ def main(argv: list[str] | None = None) -> int:
             f"Random filters score an orbit score of about 0 and an isotropic share of about 0.3.\n\n"
             f"Machine: {machine()}; {args.jobs} run(s) at a time, 1 thread each; {total / 60:.1f} min ({when}).")
     print(text)
-    command = f"{COMMAND} {shlex.join(list(argv if argv is not None else sys.argv[1:]))}".strip()
+    given = list(argv if argv is not None else sys.argv[1:])
+    if "--out" in given:  # where this machine kept the page: not part of how to rerun
+        del given[given.index("--out"):given.index("--out") + 2]
+    command = f"{COMMAND} {shlex.join(given)}".strip()
     publish(text, "Can U learn rotation sharing from digits?", args.out, MARKERS if args.update_readme else None, command)
     return 0
 
