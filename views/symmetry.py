@@ -222,7 +222,7 @@ def body(path: str) -> None:
     heads = vs.headlines(report, own_angles(rec, report))
     for col, h in zip(st.columns(len(heads)), heads):
         col.metric(h.label, h.text(), h.delta_text(first.step), help=h.help,
-                   delta_color="off" if h.flat else "inverse" if h.lower_is_better else "normal",
+                   delta_color="off" if h.flat or h.neutral else "inverse" if h.lower_is_better else "normal",
                    delta_arrow="off" if h.flat else "auto")
     st.caption(model_note(rec))
     if rec.kind == "mnist":
