@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -220,7 +221,8 @@ def cmd_sweep(args) -> int:
 
     if args.resume:
         sweep = find_sweep(args.resume, args.runs_dir or "runs")
-        (sweep.path / "stop").unlink(missing_ok=True)  # resuming answers an earlier stop
+        # resuming answers an earlier stop, not one made while this driver was being launched and starting
+        sweep.clear_stop_before(args.launched if args.launched is not None else time.time())
     else:
         sweep = create_sweep(sweep_spec_from_args(args))
     say = (lambda line: None) if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
@@ -377,6 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--address", default=None, help="a Ray cluster to join (default: a local Ray)")
     sw.add_argument("--gpus-per-run", type=float, default=0.25, help="on CUDA, the share of a GPU per Ray task")
     sw.add_argument("--resume", metavar="SWEEP", default=None, help="finish a sweep (its folder or id)")
+    sw.add_argument("--launched", type=float, default=None, help=argparse.SUPPRESS)  # set by the app's launch
     sw.add_argument("--json", action="store_true", help="print the groups as one JSON object, last line")
     sw.add_argument("--quiet", action="store_true", help="no progress lines")
     sw.set_defaults(func=cmd_sweep)

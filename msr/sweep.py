@@ -293,6 +293,15 @@ class Sweep:
     def stop_requested(self) -> bool:
         return (self.path / "stop").exists()
 
+    def clear_stop_before(self, moment: float) -> None:
+        """Forget a stop asked for before ``moment`` (a resume answers it); one
+        asked since, while this driver was starting, still counts."""
+        try:
+            if (self.path / "stop").stat().st_mtime < moment:
+                (self.path / "stop").unlink()
+        except OSError:
+            pass
+
     def records(self, points: Iterable["Point"] | None = None) -> dict[str, Any]:
         """Point key -> its run's record (None: no run yet), for every point
         (the rate search's included) or the given ones."""
@@ -642,11 +651,13 @@ def launch_driver(sweep: Sweep) -> int:
     package_root = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = package_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     (sweep.path / "stop").unlink(missing_ok=True)
-    cmd = [sys.executable, "-m", "msr", "sweep", "--resume", str(sweep.path.resolve()), "--quiet"]
+    launched = time.time()  # a stop asked for from now on reaches the driver, however slowly it starts
+    cmd = [sys.executable, "-m", "msr", "sweep", "--resume", str(sweep.path.resolve()), "--quiet",
+           "--launched", repr(launched)]
     with open(sweep.path / "driver.log", "ab") as log:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True, env=env, cwd=os.getcwd())
-    atomic_write_text(sweep.path / DRIVER, dumps({"pid": proc.pid, "host": HOST, "launched": time.time()}))
+    atomic_write_text(sweep.path / DRIVER, dumps({"pid": proc.pid, "host": HOST, "launched": launched}))
     threading.Thread(target=proc.wait, name=f"msr-sweep-{proc.pid}", daemon=True).start()
     return proc.pid
 
