@@ -25,8 +25,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import machine, publish  # noqa: E402
 from msr.analysis import ablation  # noqa: E402
-from msr.runner.sweep.folder import create_sweep
+from msr.analysis.lens import lens_report  # noqa: E402
+from msr.runner.sweep.folder import create_sweep, load_sweep  # noqa: E402
+from msr.runner.sweep.results import unfinished  # noqa: E402
 from msr.runner.sweep.run import run_sweep  # noqa: E402
+from msr.store.reader import load_run  # noqa: E402
 from msr.viz import ablation as va  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,6 +53,23 @@ def markdown(frame) -> str:
     return "\n".join(lines)
 
 
+def lens_table(sweep, seed: int) -> str:
+    """The lens on each setting's first layer at the end of its run of one
+    seed: has any of them learned rotation sharing?"""
+    lines = ["| model | U orbit score | orbit score of the applied filters (isotropic share) | error at 90° "
+             "(random conv) |", "|---|---|---|---|"]
+    for p in sweep.spec.points():
+        if p.seed != seed or p.key not in sweep.runs:
+            continue
+        rec = load_run(sweep.runs[p.key], with_metrics=False)
+        report = lens_report(rec.path, [rec.step])
+        last, rand = report.steps[-1], report.reference["random_conv"]
+        u = "no U" if last.u_orbit_score is None else f"{last.u_orbit_score:.2f}"
+        lines.append(f"| {rec.config.model_label()} | {u} | {last.orbit_score:.2f} ({last.isotropic_share:.2f}) "
+                     f"| {last.equivariance['90']:.2f} ({rand['equivariance'][90.0]:.2f}) |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seeds", default="0,1,2")
@@ -60,15 +80,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs-dir", default=None, help="where the runs go (default: a temporary folder)")
     p.add_argument("--out", default=str(DEFAULT_OUT))
     p.add_argument("--update-readme", action="store_true")
+    p.add_argument("--sweep", default=None, help="write the table of a finished ablation sweep (its folder) instead "
+                                                 "of running one")
     args = p.parse_args(argv)
-    runs_dir = args.runs_dir or tempfile.mkdtemp(prefix="msr-ablation-")
-    spec = ablation.ablation_spec(runs_dir, [int(s) for s in args.seeds.split(",")], steps=args.steps,
-                                  rates=[float(r) for r in args.rates.split(",")], search_steps=args.search_steps,
-                                  workers=args.workers)
-    sweep = create_sweep(spec)
-    t0 = time.perf_counter()
-    status = run_sweep(sweep, lambda line: print(line, file=sys.stderr, flush=True))
-    minutes = (time.perf_counter() - t0) / 60
+    if args.sweep:
+        sweep = load_sweep(args.sweep)
+        status = "completed" if not unfinished(sweep) else "not finished"
+        records = [load_run(path, with_metrics=False) for path in sweep.runs.values()]
+        minutes = (max(r.status.get("updated", 0) for r in records) - min(r.created for r in records)) / 60
+    else:
+        runs_dir = args.runs_dir or tempfile.mkdtemp(prefix="msr-ablation-")
+        spec = ablation.ablation_spec(runs_dir, [int(s) for s in args.seeds.split(",")], steps=args.steps,
+                                      rates=[float(r) for r in args.rates.split(",")],
+                                      search_steps=args.search_steps, workers=args.workers)
+        sweep = create_sweep(spec)
+        t0 = time.perf_counter()
+        status = run_sweep(sweep, lambda line: print(line, file=sys.stderr, flush=True))
+        minutes = (time.perf_counter() - t0) / 60
+    search = sweep.spec.rate_search
     result = ablation.ablation(sweep)
     rates = va.rates_frame(sweep.rates, sweep.spec.settings())
     base = sweep.spec.base
@@ -81,8 +110,13 @@ Each change on its own (averaged over the other layer's choices; gains paired by
 
 {markdown(va.factors_frame(result))}
 
-Inner rates: each setting's starting rate was chosen among {args.rates.replace(",", ", ")} by a
-{args.search_steps}-step run per candidate, scored by its final accuracy on validation tasks from a fifth of the
+The symmetry lens on each first layer at the end of its seed-{sweep.spec.seeds[0]} run (orbit score: 1 = rotated
+copies, 0 = as random filters; the error at 90° beside a random conv's):
+
+{lens_table(sweep, sweep.spec.seeds[0])}
+
+Inner rates: each setting's starting rate was chosen among {", ".join(f"{r:g}" for r in search["values"])} by a
+{search["steps"]}-step run per candidate, scored by its final accuracy on validation tasks from a fifth of the
 training images (never the test images); the rate then goes on being learned per layer. Validation accuracy per
 candidate (empty: the run diverged):
 
@@ -92,11 +126,16 @@ Protocol: the demo preset ({base['ways']}-way {base['shots']}-shot, {base['queri
 {base['tasks_per_step']} tasks per step, {base['inner_steps']} inner steps, latent {base['latent']},
 conv latent {base['conv_latent']}, {base['channels']} channels) with supports upright and queries at
 {", ".join(f"{a:g}°" for a in base['angles'])} (rotation mode `query`), {base['steps']} steps, the final
-evaluation on {base['eval_tasks']} test tasks of held-out images; seeds {args.seeds} (a seed draws the same test
-tasks for every setting). Sweep {status}. Machine: {machine()}; {args.workers} runs at a time, 1 thread each;
-{minutes:.1f} min ({when})."""
+evaluation on {base['eval_tasks']} test tasks of held-out images; seeds {", ".join(map(str, sweep.spec.seeds))} (a
+seed draws the same test tasks for every setting). Sweep {status}. Machine: {machine()};
+{sweep.spec.workers or args.workers} runs at a time, 1 thread each; {minutes:.1f} min ({when})."""
     print(text)
-    command = f"{COMMAND} {shlex.join(list(argv if argv is not None else sys.argv[1:]))}".strip()
+    given = list(argv if argv is not None else sys.argv[1:])
+    for flag in ("--sweep", "--out", "--runs-dir"):  # where this machine kept things: not part of how to rerun
+        while flag in given:
+            i = given.index(flag)
+            del given[i:i + 2]
+    command = f"{COMMAND} {shlex.join(given)}".strip()
     publish(text, "Where MSR's gain comes from", args.out, MARKERS if args.update_readme else None, command)
     return 0 if status == "completed" else 1
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import machine, pick, publish, update_readme  # noqa: E402
+from benchmarks.common import machine, pick, publish  # noqa: E402
 from msr.synthetic.config import SyntheticConfig  # noqa: E402
 from msr.synthetic.data import DEFAULT_CACHE  # noqa: E402
 from msr.synthetic.models import ROTATION_MODELS  # noqa: E402
@@ -38,7 +38,6 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "docs" / "rotation_table.md"
 README = ROOT / "README.md"
 MARKERS = ("<!-- rotation-table:start -->", "<!-- rotation-table:end -->")
-DIAGNOSIS_MARKERS = ("<!-- rotation-diagnosis:start -->", "<!-- rotation-diagnosis:end -->")
 COMMAND = "nice -n 10 python benchmarks/rotation_table.py"
 
 
@@ -179,17 +178,6 @@ Machine: {machine()}; {jobs} run(s) at a time, 1 thread each. All {len(rows)} ru
 ({when}): {times}."""
 
 
-def diagnosis(rows: list[dict], problems: list[str], base: SyntheticConfig) -> str:
-    lines = [f"MAML-Conv with its inner rate starting at C/2 instead of {base.inner_lr} (C output channels: one SGD "
-             "step then solves a task whose inputs are white noise), everything else as above:", "",
-             "| Model | " + " | ".join(problems) + " |", "|---|" + "---:|" * len(problems)]
-    by = {r["problem"]: r for r in rows}
-    cells = [f"{by[p]['test_mse']:.3f} ± {by[p]['test_err']:.3f} (rate {one_step_rate(p):g} → "
-             f"{by[p]['final_lr']:.2f})" if p in by else "–" for p in problems]
-    lines.append("| MAML-Conv, inner rate from C/2 | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
 def main(argv: list[str] | None = None) -> int:
     defaults = SyntheticConfig()
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -204,8 +192,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--update-readme", action="store_true", help="write the table into README.md")
     p.add_argument("--search-steps", type=int, default=200,
                    help="steps of each rate-search run on validation tasks (0: no search, every model at 0.1)")
-    p.add_argument("--diagnose", action="store_true",
-                   help="instead: MAML-Conv with its inner rate starting at C/2 (is MAML-Conv's gap its step size?)")
     args = p.parse_args(argv)
     try:
         problems, models = pick(args.problems, ROTATION_PROBLEMS, "problem"), pick(args.models, ROTATION_MODELS, "model")
@@ -215,16 +201,6 @@ def main(argv: list[str] | None = None) -> int:
     base = SyntheticConfig(problem=problems[0], model=models[0], steps=args.steps, test_tasks=args.test_tasks,
                            seed=args.seed, threads=1, cache_dir=args.cache_dir)
     t0 = time.perf_counter()
-    if args.diagnose:
-        with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-            futures = [pool.submit(run_one, pr, "maml-conv", base, inner_lr=one_step_rate(pr)) for pr in problems]
-            rows = [f.result() for f in futures]
-        text = diagnosis(rows, problems, base)
-        print(text)
-        if args.update_readme:
-            update_readme(*DIAGNOSIS_MARKERS, text, f"{COMMAND} {shlex.join(argv_list(argv))}")
-            print("updated README.md")
-        return 0
     pairs = [(pr, m) for pr in problems for m in models]
     # The slowest problems first, so parallel workers finish together.
     pairs.sort(key=lambda pm: -ROTATION_PROBLEMS[pm[0]].channels)

@@ -15,13 +15,16 @@ layer's weight as `vec(W) = U v`. The **symmetry matrix** `U` decides which weig
 **filter parameters** `v` are what a task adapts. Meta-training is MAML-style: an inner loop adapts `v` on a
 task's few support images with `U` fixed, and an outer loop learns `U`, the initial `v` and the inner learning
 rates from the query loss after adaptation. Here the tasks are few-shot digit classification on
-**Rotated MNIST**, so a good `U` is one that shares filters across rotations.
+**Rotated MNIST**. Whether a `U` learns to share filters across rotations there, and where MSR's gain over
+plain MAML comes from, the app answers with measurements and their controls: the **Sweeps** page's ablation
+varies the first layer and the head apart, each at its own inner rate; the **Symmetry** page reads a first
+layer against an exact group conv and a random one; **Paper check** reruns the paper's own problems.
 
 | Page | What it shows |
 |---|---|
 | **Train** | Pick an architecture, angles and learning rates, launch a run, watch loss and accuracy live, stop it. |
 | **Runs** | Every saved run: overlay curves, compare configs, download, delete. |
-| **Sweeps** | A grid of settings over seeds (e.g. MSR vs MAML on rotated queries): launch, watch, compare means with 95% intervals. |
+| **Sweeps** | A grid of settings over seeds: launch, watch, compare means with 95% intervals; the ready-made ablation asks where MSR's gain comes from (first layer or head). |
 | **Data** | Digits at each angle, images per angle and per class that a run actually sampled. |
 | **Errors** | Wrong predictions per angle over training, per-angle accuracy, confusion matrices. |
 | **Weights** | Filters, activations, the learned symmetry matrices and how far they moved. |

@@ -385,8 +385,8 @@ def draw_ablation(sweep) -> None:
     settings = va.settings_frame(result)
     st.dataframe(settings, hide_index=True, width="stretch", column_config={
         "inner rate": st.column_config.NumberColumn(format="%g", help="Chosen on validation tasks."),
-        **{c: st.column_config.NumberColumn(format="%.3f") for c in
-           ("accuracy at 0°", "± 95% (0°)", "accuracy rotated", "± 95% (rotated)")},
+        "accuracy at 0°": st.column_config.TextColumn(help="Mean over seeds ± the 95% interval of that mean."),
+        "accuracy rotated": st.column_config.TextColumn(help="Mean over seeds ± the 95% interval of that mean."),
         "rotation-specific gain": st.column_config.TextColumn(
             help="The gain on rotated queries minus the gain at 0°, seed by seed: what rotation adds."),
     })

@@ -212,7 +212,7 @@ def body(path: str) -> None:
     heads = vsym.headlines(report, report.own_angles)
     for col, h in zip(st.columns(len(heads)), heads):
         col.metric(h.label, h.text(), h.delta_text(first.step), help=h.help,
-                   delta_color="off" if h.flat else "inverse" if h.lower_is_better else "normal",
+                   delta_color="off" if h.flat or h.neutral else "inverse" if h.lower_is_better else "normal",
                    delta_arrow="off" if h.flat else "auto")
     st.caption(model_note(report))
     if report.reads_predictions:  # a run on digits: what a search for sharing on digits found

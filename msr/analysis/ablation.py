@@ -141,6 +141,7 @@ class Effect:
     rotated: Interval
     upright: Interval
     specific: Interval
+    short: str = ""  # the layer alone, for sentences: "dense-U head"
 
     def to_json(self) -> dict:
         return {"name": self.name, "rotated": self.rotated.to_json(), "upright": self.upright.to_json(),
@@ -205,14 +206,14 @@ def _difference(a: Setting, b: Setting) -> Effect:
                   Interval.of([r - u for r, u in zip(rot, up)]))
 
 
-def _averaged(name: str, pairs: list[tuple[Setting, Setting]]) -> Effect | None:
+def _averaged(name: str, pairs: list[tuple[Setting, Setting]], short: str = "") -> Effect | None:
     """The mean over ``pairs`` of (a − b), seed by seed: a main effect."""
     seeds = sorted(set.intersection(*(set(a.upright) & set(b.upright) for a, b in pairs))) if pairs else []
     if not seeds:
         return None
     up = [statistics.fmean(a.upright[k] - b.upright[k] for a, b in pairs) for k in seeds]
     rot = [statistics.fmean(a.rotated[k] - b.rotated[k] for a, b in pairs) for k in seeds]
-    return Effect(name, Interval.of(rot), Interval.of(up), Interval.of([r - u for r, u in zip(rot, up)]))
+    return Effect(name, Interval.of(rot), Interval.of(up), Interval.of([r - u for r, u in zip(rot, up)]), short)
 
 
 def analyse(settings: list[Setting]) -> Ablation:
@@ -243,7 +244,7 @@ def analyse(settings: list[Setting]) -> Ablation:
                 a, b = find(**{factor: value}, **held), find(**{factor: PLAIN}, **held)
                 if a is not None and b is not None:
                     pairs.append((a, b))
-            effect = _averaged(EFFECT_NAMES[factor](value), pairs)
+            effect = _averaged(EFFECT_NAMES[factor](value), pairs, REGISTRIES[factor][value].label)
             if effect:
                 factors.append(effect)
     return Ablation(settings, baseline, gains, factors)
@@ -263,8 +264,8 @@ def applies(sweep: Sweep) -> bool:
 
 
 # ------------------------------------------------------------------ words
-def _interval_words(i: Interval) -> str:
-    return f"{i.mean:+.3f} (95% interval {i.low:+.3f} to {i.high:+.3f})"
+def _interval_words(i: Interval, lead: str = "95% interval ") -> str:
+    return f"{i.mean:+.3f} ({lead}{i.low:+.3f} to {i.high:+.3f})"
 
 
 def summary(result: Ablation) -> str:
@@ -283,16 +284,21 @@ def summary(result: Ablation) -> str:
         return first
     best = max(carriers, key=lambda e: e.rotated.mean)
     others = [e for e in result.factors if e is not best]
-    first = (f"The gain on rotated queries comes from the {best.name}: {_interval_words(best.rotated)} in accuracy"
-             + ("" if not others else "; " + "; ".join(
-                 f"the {e.name}: {_interval_words(e.rotated)}" for e in others)) + ".")
+    first = (f"The gain on rotated queries comes from the {best.name}: {_interval_words(best.rotated)} in "
+             "accuracy")
+    if others:
+        unclear = [e for e in others if not (e.rotated.above_zero or e.rotated.below_zero)]
+        listed = "; ".join(f"{e.short or e.name} {_interval_words(e.rotated, '')}" for e in others)
+        first += (f"; the other changes' 95% intervals include zero ({listed})" if unclear == others
+                  else f"; beside it: {listed}")
+    first += "."
+    head = best.short or "the change"
+    at_zero = f"At 0°, where the queries are upright like the supports, the {head} gains {_interval_words(best.upright, '')}"
     if best.specific.above_zero:
-        second = (f"It is larger than the same change's gain at 0° ({_interval_words(best.upright)}), so part of it "
-                  f"is about rotation: {_interval_words(best.specific)}.")
+        second = f"{at_zero}, so {_interval_words(best.specific, '')} of its gain appears only on rotated queries."
     elif best.specific.below_zero:
-        second = (f"It is smaller than the same change's gain at 0°, where queries are upright "
-                  f"({_interval_words(best.upright)}): the gain is not about rotation.")
+        second = f"{at_zero}, more than on rotated queries: the gain is not about rotation."
     else:
-        second = (f"The same change gains {_interval_words(best.upright)} at 0°, where queries are upright, so the "
-                  f"gain is not about rotation (rotation-specific part {_interval_words(best.specific)}).")
+        second = (f"{at_zero}, as much as on rotated queries: the gain is not about rotation (rotation-specific "
+                  f"part {_interval_words(best.specific, '')}).")
     return f"{first} {second}"

@@ -1,8 +1,10 @@
 """``python -m msr sweep``: a grid of runs over seeds, grouped into means with 95% intervals (msr.runner.sweep)."""
 from __future__ import annotations
 
+import argparse
 import json
 import sys
+import time
 
 from ..analysis import ablation
 from ..core.data import parse_angles
@@ -10,7 +12,7 @@ from ..core.errors import ConfigError
 from ..core.settings import given
 from ..core.text import num
 from ..mnist.config import RunConfig
-from ..runner.sweep.folder import STOP, create_sweep, find_sweep
+from ..runner.sweep.folder import create_sweep, find_sweep
 from ..runner.sweep.results import groups
 from ..runner.sweep.run import run_sweep
 from ..runner.sweep.spec import SweepSpec, parse_grid, parse_rates, parse_seeds
@@ -48,7 +50,8 @@ def run(args) -> int:
     """A grid of runs over seeds (msr.runner.sweep); the groups' means and intervals at the end."""
     if args.resume:
         sweep = find_sweep(args.resume, args.runs_dir or "runs")
-        (sweep.path / STOP).unlink(missing_ok=True)  # resuming answers an earlier stop
+        # resuming answers an earlier stop, not one made while this driver was being launched and starting
+        sweep.clear_stop_before(args.launched if args.launched is not None else time.time())
     else:
         sweep = create_sweep(sweep_spec_from_args(args))
     say = (lambda line: None) if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
@@ -106,6 +109,7 @@ def register(sub) -> None:
     sw.add_argument("--address", default=None, help="a Ray cluster to join (default: a local Ray)")
     sw.add_argument("--gpus-per-run", type=float, default=0.25, help="on CUDA, the share of a GPU per Ray task")
     sw.add_argument("--resume", metavar="SWEEP", default=None, help="finish a sweep (its folder or id)")
+    sw.add_argument("--launched", type=float, default=None, help=argparse.SUPPRESS)  # set by the app's launch
     sw.add_argument("--json", action="store_true", help="print the groups as one JSON object, last line")
     sw.add_argument("--quiet", action="store_true", help="no progress lines")
     sw.set_defaults(func=run)

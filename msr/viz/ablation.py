@@ -18,23 +18,22 @@ from .style import readable
 
 UPRIGHT, ROTATED = "0° (upright queries)", "rotated queries"
 PART_COLORS = {UPRIGHT: "#868e96", ROTATED: "#3b5bdb"}
-SETTING_COLUMNS = ["first layer", "head", "inner rate", "runs", "accuracy at 0°", "± 95% (0°)",
-                   "accuracy rotated", "± 95% (rotated)", "gain rotated", "gain at 0°", "rotation-specific gain"]
+SETTING_COLUMNS = ["first layer", "head", "inner rate", "runs", "accuracy at 0°", "accuracy rotated", "gain rotated",
+                   "gain at 0°", "rotation-specific gain"]
 FACTOR_COLUMNS = ["change", "gain on rotated queries", "gain at 0°", "rotation-specific gain", "seeds"]
 
 
-def _num(x: float) -> float | None:
-    return x if math.isfinite(x) else None
-
-
 def _layer(registry, name: str | None) -> str:
-    return registry[name].label if name in registry else "(fixed)"
+    """The layer's name without the word its column already says ("Kronecker-U", "plain")."""
+    if name not in registry:
+        return "(fixed)"
+    return registry[name].label.replace(" linear head", "").replace(" head", "").replace(" conv", "")
 
 
 def settings_frame(result: Ablation) -> pd.DataFrame:
     """One row per setting: its chosen rate, accuracy at 0° and on rotated
-    queries (mean over seeds ± 95%), and its gains over the plain model
-    (paired by seed; the plain model's row has none)."""
+    queries (mean over seeds ± 95%, as text), and its gains over the plain
+    model (paired by seed; the plain model's row has none)."""
     rows = []
     for s in result.settings:
         up, rot = Interval.of(list(s.upright.values())), Interval.of(list(s.rotated.values()))
@@ -42,8 +41,7 @@ def settings_frame(result: Ablation) -> pd.DataFrame:
         rows.append({"first layer": _layer(CONV_LAYERS, s.setting.get("conv_layer")),
                      "head": _layer(HEAD_LAYERS, s.setting.get("head_layer")),
                      "inner rate": s.rate, "runs": up.n,
-                     "accuracy at 0°": _num(up.mean), "± 95% (0°)": _num(up.half),
-                     "accuracy rotated": _num(rot.mean), "± 95% (rotated)": _num(rot.half),
+                     "accuracy at 0°": up.text(signed=False), "accuracy rotated": rot.text(signed=False),
                      "gain rotated": gain.rotated.text() if gain else "baseline" if s is result.baseline else "–",
                      "gain at 0°": gain.upright.text() if gain else "",
                      "rotation-specific gain": gain.specific.text() if gain else ""})
@@ -72,23 +70,26 @@ def accuracy_frame(result: Ablation) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["setting", "part", "mean", "low", "high", "n"])
 
 
-def accuracy_chart(frame: pd.DataFrame, height: int = 320):
+def accuracy_chart(frame: pd.DataFrame, bar: int = 22):
     """Accuracy at 0° and on rotated queries side by side for every setting,
-    each with its 95% interval over seeds."""
+    each with its 95% interval over seeds; one row per setting, so its name
+    is never dropped or cut."""
     order = list(dict.fromkeys(frame["setting"]))
-    x = alt.X("setting:N", sort=order, title=None, axis=alt.Axis(labelAngle=0, labelLimit=0))
-    offset = alt.XOffset("part:N", sort=[UPRIGHT, ROTATED])
+    y = alt.Y("setting:N", sort=order, title=None, axis=alt.Axis(labelLimit=0))
+    offset = alt.YOffset("part:N", sort=[UPRIGHT, ROTATED])
     color = alt.Color("part:N", title=None, sort=[UPRIGHT, ROTATED], legend=alt.Legend(orient="bottom"),
                       scale=alt.Scale(domain=[UPRIGHT, ROTATED], range=[PART_COLORS[UPRIGHT], PART_COLORS[ROTATED]]))
-    y = alt.Y("mean:Q", title="test accuracy", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%"))
+    x = alt.X("mean:Q", title="test accuracy", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%"))
     tooltip = [alt.Tooltip("setting:N", title="model"), alt.Tooltip("part:N", title="queries"),
                alt.Tooltip("mean:Q", format=".3f", title="mean"), alt.Tooltip("low:Q", format=".3f", title="95% low"),
                alt.Tooltip("high:Q", format=".3f", title="95% high"), alt.Tooltip("n:Q", title="seeds")]
-    bars = alt.Chart(frame).mark_bar().encode(x=x, xOffset=offset, y=y, color=color, tooltip=tooltip)
+    bars = alt.Chart(frame).mark_bar().encode(y=y, yOffset=offset, x=x, color=color, tooltip=tooltip)
     whiskers = alt.Chart(frame).mark_rule(strokeWidth=2, color="#212529").encode(
-        x=x, xOffset=offset, y="low:Q", y2="high:Q", tooltip=tooltip)
+        y=y, yOffset=offset, x="low:Q", x2="high:Q", tooltip=tooltip)
+    # under Streamlit's theme the height is the whole chart's: title, axis and legend included
     chart = alt.layer(bars, whiskers).properties(
-        title="Accuracy at 0° and on rotated queries, mean over seeds (whiskers: 95% interval)", height=height)
+        title="Accuracy at 0° and on rotated queries, mean over seeds (whiskers: 95% interval)",
+        height=2 * bar * max(1, len(order)) + 110)
     return readable(chart)
 
 

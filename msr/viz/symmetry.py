@@ -128,6 +128,7 @@ class Headline:
     delta: float | None          # change since the first measured step
     help: str
     lower_is_better: bool = False
+    neutral: bool = False  # neither direction is better: the change is shown without a colour
 
     def text(self) -> str:
         return "n/a" if self.value is None or not math.isfinite(self.value) else f"{self.value:.2f}"
@@ -195,7 +196,7 @@ def headlines(report: LensReport, own_angles: Sequence[float]) -> list[Headline]
                             "The share of the filters' energy that is rotation-invariant filter by filter (blobs, "
                             "offsets). It matches every rotation whatever the layer learned, so the other numbers "
                             f"leave it out. Random conv: {rand.get('isotropic_share', math.nan):.2f}; 1 = nothing "
-                            "left to read.", lower_is_better=False))
+                            "left to read.", neutral=True))
     if last.u_orbit_score is not None:
         out.append(Headline("U orbit score", last.u_orbit_score, _diff(last.u_orbit_score, first.u_orbit_score),
                             "The orbit score of layers U generates from random v: the symmetry every task "
@@ -300,7 +301,7 @@ def invariance_chart(frame: pd.DataFrame) -> alt.TopLevelMixin:
     chance, 1 = always the same), per angle; the raw share and the chance
     share are in the tooltip."""
     data = frame[frame["kappa"].notna()].assign(angle_label=lambda f: f["angle"].map(angle_label))
-    order = _angle_order(data["angle"]) if len(data) else []
+    order = _angle_order(frame["angle"]) if len(frame) else []  # 0° kept in the scale: the same colours as accuracy
     chart = alt.Chart(data).mark_line(point=True, strokeWidth=2).encode(
         x=alt.X("step:Q", title="step", axis=STEP_AXIS),
         y=alt.Y("kappa:Q", title="agreement beyond chance (kappa)", scale=alt.Scale(domain=[-0.2, 1])),
@@ -309,7 +310,7 @@ def invariance_chart(frame: pd.DataFrame) -> alt.TopLevelMixin:
                  alt.Tooltip("kappa:Q", format=".2f", title="kappa"),
                  alt.Tooltip("unchanged:Q", format=".1%", title="predictions unchanged"),
                  alt.Tooltip("chance:Q", format=".1%", title="unchanged by chance")],
-    ).properties(title="Predictions unchanged by rotating the query, beyond chance", height=CHART_HEIGHT)
+    ).properties(title="Unchanged by rotation, beyond chance", height=CHART_HEIGHT)
     return readable(chart)
 
 

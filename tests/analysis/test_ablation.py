@@ -93,7 +93,7 @@ def test_a_rotation_specific_gain_is_called_one():
     assert dense.upright.mean == pytest.approx(0.0, abs=1e-12) and dense.specific.above_zero
     text = summary(result)
     assert text.startswith("The gain on rotated queries comes from the dense-U conv first layer")
-    assert "part of it is about rotation" in text
+    assert "appears only on rotated queries" in text
 
 
 def test_no_clear_gain_says_so():
@@ -108,15 +108,17 @@ def test_no_clear_gain_says_so():
 def test_frames_for_the_page():
     result = analyse(_head_carries_it())
     table = va.settings_frame(result)
-    assert table["first layer"].tolist()[:2] == ["plain conv", "plain conv"]
-    assert table["head"].tolist()[:2] == ["plain linear head", "dense-U head"]
+    assert table["first layer"].tolist()[::2] == ["plain", "Kronecker-U", "dense-U"]
+    assert table["head"].tolist()[:2] == ["plain", "dense-U"]
     assert table["gain rotated"].tolist()[0] == "baseline"
     assert table["gain rotated"].tolist()[1].startswith("+0.120 ± ")
     assert len(va.factors_frame(result)) == 3
+    assert table["accuracy at 0°"].tolist()[0].startswith("0.800 ± ")
     bars = va.accuracy_frame(result)
     assert len(bars) == 12 and bars["high"].max() <= 1.0 and bars["low"].min() >= 0.0
     spec = va.accuracy_chart(bars).to_dict()
-    assert spec["layer"][0]["encoding"]["y"]["scale"]["domain"] == [0, 1]
+    assert spec["layer"][0]["encoding"]["x"]["scale"]["domain"] == [0, 1]
+    assert spec["layer"][0]["encoding"]["y"]["axis"]["labelLimit"] == 0, "model names are never cut"
     rates = {"chosen": {json.dumps({"conv_layer": "plain"}, sort_keys=True): 0.03},
              "candidates": {json.dumps({"conv_layer": "plain"}, sort_keys=True): {"0.03": 0.7, "0.3": None}}}
     frame = va.rates_frame(rates, [{"conv_layer": "plain"}, {"conv_layer": "dense"}])

@@ -1,13 +1,14 @@
 """The Sweeps page on a finished sweep, and a bad grid value shown at its input."""
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from msr.runner.sweep.folder import list_sweeps
-from msr.runner.sweep.results import groups
+from msr.runner.sweep.folder import driver_running, list_sweeps, load_sweep
+from msr.runner.sweep.results import groups, point_runs
 
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,3 +71,27 @@ def test_a_bad_grid_value_is_shown_at_its_input_and_launches_nothing(tmp_path, m
     assert any("must include 0" in e.value for e in at.error), [e.value for e in at.error]
     assert at.button(key="sweeps.ready.launch").disabled
     assert not runs.exists() or not any(runs.iterdir())
+
+
+@pytest.mark.slow
+def test_the_ablation_launches_in_one_click_and_stops(tmp_path, monkeypatch):
+    """The ready-made ablation from the page: a sweep of first layer × head with
+    a rate search, run by a driver of its own, which Stop ends."""
+    runs = tmp_path / "runs"
+    at = open_sweeps(runs, monkeypatch)
+    at.number_input(key="sweeps.ready.steps").set_value(3).run()
+    at.text_input(key="sweeps.ready.seeds").set_value("0, 1").run()
+    assert any("**60 runs** (6 settings × 2 seeds, after a rate search of 48 short runs on validation tasks)"
+               in m.value for m in at.markdown), [m.value for m in at.markdown]
+    at.button(key="sweeps.ready.launch").click().run()
+    assert not at.exception, at.exception
+    sweep = list_sweeps(runs)[0]
+    assert sweep.spec.grid == {"conv_layer": ["plain", "kronecker", "dense"], "head_layer": ["plain", "dense"]}
+    assert sweep.spec.rate_search["values"] and sweep.spec.base["rotation"] == "query"
+    assert sweep.spec.seeds == [0, 1] and sweep.spec.base["steps"] == 3
+    sweep.request_stop()
+    deadline = time.monotonic() + 120
+    while driver_running(sweep) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not driver_running(sweep), "Stop ends the sweep's driver"
+    assert not any(r.active for r in point_runs(load_sweep(sweep.path), search=True))

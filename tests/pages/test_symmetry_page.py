@@ -112,6 +112,8 @@ def test_invariance_is_read_beyond_chance_beside_its_accuracy(report):
     acc = vs.accuracy_chart(frame)
     assert len(acc.data) == 4 and acc.to_dict()["encoding"]["y"]["axis"]["format"] == "%"
     assert sorted(acc.data["angle_label"].unique()) == ["0°", "90°"], "the upright accuracy is shown too"
+    colours = [c.to_dict()["encoding"]["color"]["scale"] for c in (chart, acc)]
+    assert colours[0] == colours[1], "an angle has the same colour in both charts"
 
 
 def test_filter_grid_has_one_row_per_orbit_and_wraps_long_ones(report):

@@ -20,7 +20,7 @@ from .spec import Point, SweepSpec, admit_points
 
 SWEEPS = ".sweeps"
 DRIVER, DRIVER_LOCK, DRIVER_LOG = "driver.json", "driver.lock", "driver.log"  # who runs the sweep; held while one does
-RATES = "rates.json"
+RATES = "rates.json"  # the inner rate each grid setting's search chose
 STOP = "stop"
 
 
@@ -59,6 +59,15 @@ class Sweep:
 
     def stop_requested(self) -> bool:
         return (self.path / STOP).exists()
+
+    def clear_stop_before(self, moment: float) -> None:
+        """Forget a stop asked for before ``moment`` (a resume answers it); one
+        asked since, while this driver was starting, still counts."""
+        try:
+            if (self.path / STOP).stat().st_mtime < moment:
+                (self.path / STOP).unlink()
+        except OSError:
+            pass
 
     def records(self, points: Iterable["Point"] | None = None) -> dict[str, Any]:
         """Point key -> its run's record (None: no run yet), for every point
@@ -134,6 +143,8 @@ def launch_driver(sweep: Sweep) -> int:
     """Start ``python -m msr sweep --resume`` for the sweep in a process of its
     own session, so it outlives the app that launched it; return its pid."""
     (sweep.path / STOP).unlink(missing_ok=True)
-    pid = launch_detached(["sweep", "--resume", str(sweep.path.resolve()), "--quiet"], sweep.path / DRIVER_LOG)
-    atomic_write_text(sweep.path / DRIVER, dumps({"pid": pid, "host": HOST, "launched": time.time()}))
+    launched = time.time()  # a stop asked for from now on reaches the driver, however slowly it starts
+    pid = launch_detached(["sweep", "--resume", str(sweep.path.resolve()), "--quiet", "--launched", repr(launched)],
+                          sweep.path / DRIVER_LOG)
+    atomic_write_text(sweep.path / DRIVER, dumps({"pid": pid, "host": HOST, "launched": launched}))
     return pid
