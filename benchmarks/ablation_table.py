@@ -2,13 +2,13 @@
 
 First layer (plain, Kronecker-U, dense-U) × head (plain, dense-U) × seeds on
 upright supports and rotated queries, every setting at the inner rate its
-validation tasks chose (msr.analysis.ablation, msr.runner.sweep). Prints, and writes into the
-README between the ``ablation`` markers (``--update-readme``) and to
-docs/ablation.md: accuracy at 0° and on rotated queries per setting, the
+validation tasks chose (msr.analysis.ablation, msr.runner.sweep). Prints, and
+with ``--update-docs`` writes into docs/results.md between the ``ablation``
+markers: accuracy at 0° and on rotated queries per setting, the
 gains over the plain model, each change's main effect, and the sentences the
 Sweeps page says.
 
-    nice -n 10 python benchmarks/ablation_table.py --update-readme
+    nice -n 10 python benchmarks/ablation_table.py --update-docs
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import machine, publish  # noqa: E402
+from benchmarks.common import machine, update_doc  # noqa: E402
 from msr.analysis import ablation  # noqa: E402
 from msr.analysis.lens import lens_report  # noqa: E402
 from msr.runner.sweep.folder import create_sweep, load_sweep  # noqa: E402
@@ -33,8 +33,6 @@ from msr.store.reader import load_run  # noqa: E402
 from msr.viz import ablation as va  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_OUT = ROOT / "docs" / "ablation.md"
-MARKERS = ("<!-- ablation:start -->", "<!-- ablation:end -->")
 COMMAND = "nice -n 10 python benchmarks/ablation_table.py"
 
 
@@ -78,8 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rates", default=",".join(f"{r:g}" for r in ablation.RATES))
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--runs-dir", default=None, help="where the runs go (default: a temporary folder)")
-    p.add_argument("--out", default=str(DEFAULT_OUT))
-    p.add_argument("--update-readme", action="store_true")
+    p.add_argument("--update-docs", action="store_true", help="write the table into docs/results.md")
     p.add_argument("--sweep", default=None, help="write the table of a finished ablation sweep (its folder) instead "
                                                  "of running one")
     args = p.parse_args(argv)
@@ -131,12 +128,13 @@ seed draws the same test tasks for every setting). Sweep {status}. Machine: {mac
 {sweep.spec.workers or args.workers} runs at a time, 1 thread each; {minutes:.1f} min ({when})."""
     print(text)
     given = list(argv if argv is not None else sys.argv[1:])
-    for flag in ("--sweep", "--out", "--runs-dir"):  # where this machine kept things: not part of how to rerun
+    for flag in ("--sweep", "--runs-dir"):  # where this machine kept things: not part of how to rerun
         while flag in given:
             i = given.index(flag)
             del given[i:i + 2]
     command = f"{COMMAND} {shlex.join(given)}".strip()
-    publish(text, "Where MSR's gain comes from", args.out, MARKERS if args.update_readme else None, command)
+    if args.update_docs:
+        update_doc("results.md", "ablation", text, command)
     return 0 if status == "completed" else 1
 
 

@@ -3,10 +3,12 @@ a fair timer (warm-up, interleaved repeats, median)."""
 from __future__ import annotations
 
 import os
+import re
 import platform
 import statistics
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -125,35 +127,23 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def update_readme(start: str, end: str, body: str, rerun: str) -> None:
-    """Put body between the start/end markers of README.md (appending the
-    block when the markers are missing), so tables there come from a run."""
-    import re
-    from pathlib import Path
+DOCS = Path(__file__).resolve().parents[1] / "docs"
 
-    readme = Path(__file__).resolve().parents[1] / "README.md"
-    text = readme.read_text()
+
+def update_doc(doc: str, name: str, body: str, rerun: str) -> None:
+    """Put body between the ``<!-- name:start/end -->`` markers of docs/<doc>
+    (appending the block when they are missing), so every table there comes
+    from a run of the script that says how to rerun it."""
+    path = DOCS / doc
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
     block = f"{start}\n{body}\n\nRerun: `{rerun}`\n{end}"
     if start in text:
         text = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda m: block, text, flags=re.S)
     else:
         text += "\n" + block + "\n"
-    readme.write_text(text)
-
-
-def publish(text: str, heading: str, out: str | None, markers: tuple[str, str] | None, rerun: str) -> None:
-    """Write a result as a docs page (``out``, under ``heading``) and, with
-    ``markers``, into the README between them; both end with how to rerun it."""
-    from pathlib import Path
-
-    if out:
-        path = Path(out)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(f"### {heading}\n\n{text}\n\nRerun: `{rerun}`\n", encoding="utf-8")
-        print(f"wrote {path}")
-    if markers:
-        update_readme(*markers, text, rerun)
-        print("updated README.md")
+    path.write_text(text, encoding="utf-8")
+    print(f"updated {path}")
 
 
 def pick(text: str, allowed, name: str) -> list[str]:

@@ -9,7 +9,7 @@ warm-up then the median of several repeats), the command line
 what reading every metrics file would cost (how listing worked before).
 
     python benchmarks/list_runs.py
-    python benchmarks/list_runs.py --update-readme
+    python benchmarks/list_runs.py --update-docs
 """
 from __future__ import annotations
 
@@ -26,16 +26,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import machine, update_readme  # noqa: E402
+from benchmarks.common import machine, update_doc  # noqa: E402
 from msr.analysis.tables import runs_frame  # noqa: E402
 from msr.kinds import MNIST  # noqa: E402
 from msr.mnist.config import preset  # noqa: E402
-from msr.store.files import dumps
+from msr.store.files import dumps  # noqa: E402
 from msr.store.layout import CHECKPOINTS, CONFIG, MARKER, MARKER_TEXT, METRICS, STATUS  # noqa: E402
 from msr.store.reader import list_runs, read_metrics  # noqa: E402
 from msr.store.writer import scalars  # noqa: E402
 
-README_START, README_END = "<!-- list-runs:start -->", "<!-- list-runs:end -->"
+DOC, DOC_BLOCK = "performance.md", "list-runs"  # where the table goes in docs/
 
 
 def record(step: int) -> dict:
@@ -96,7 +96,7 @@ def main(argv=None) -> int:
     p.add_argument("--counts", type=int, nargs="+", default=[10, 1000])
     p.add_argument("--records", type=int, default=2000)
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--update-readme", action="store_true")
+    p.add_argument("--update-docs", action="store_true")
     args = p.parse_args(argv)
     rows = {}
     with tempfile.TemporaryDirectory(prefix="msr-list-bench-") as tmp:
@@ -125,8 +125,8 @@ def main(argv=None) -> int:
                   f"metrics file {ratio['all_metrics']:.0f}×."]
     body = "\n".join(lines)
     print(body)
-    if args.update_readme:
-        update_readme(README_START, README_END, body, "python benchmarks/list_runs.py --update-readme")
+    if args.update_docs:
+        update_doc(DOC, DOC_BLOCK, body, "python benchmarks/list_runs.py --update-docs")
     return 0
 
 

@@ -26,7 +26,7 @@ Also reported, per preset:
     python benchmarks/presets.py --roofline       # and where the time goes
     python benchmarks/presets.py --device cuda    # on a GPU
     python benchmarks/presets.py --quick          # smoke run
-    python benchmarks/presets.py --update-readme
+    python benchmarks/presets.py --update-docs
 """
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-from benchmarks.common import in_child, interleaved, machine, peak_growth_mib, sync, table, update_readme  # noqa: E402
+from benchmarks.common import in_child, interleaved, machine, peak_growth_mib, sync, table, update_doc  # noqa: E402
 from benchmarks.reference_loop import ReferenceLoop, StudentNet  # noqa: E402
 from msr.core.data import load_bundled  # noqa: E402
 from msr.core.meta import Episode  # noqa: E402
@@ -54,7 +54,7 @@ from msr.core.runtime import keep_freed_memory  # noqa: E402
 from msr.mnist.config import PRESETS, preset  # noqa: E402
 from msr.mnist.trainer import Trainer  # noqa: E402
 
-README_START, README_END = "<!-- presets:start -->", "<!-- presets:end -->"
+DOC, DOC_BLOCK = "performance.md", "presets"  # where the table goes in docs/
 STEPS_PER_ROUND = {"seed": 4, "demo": 20}
 
 
@@ -264,7 +264,7 @@ def main(argv=None) -> int:
     p.add_argument("--no-memory", action="store_true")
     p.add_argument("--quick", action="store_true", help="smoke run: 1 step a round, 2 rounds")
     p.add_argument("--product-only", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--update-readme", action="store_true")
+    p.add_argument("--update-docs", action="store_true")
     args = p.parse_args(argv)
     names = [n for n in args.presets.split(",") if n]
     for n in names:
@@ -322,8 +322,8 @@ def main(argv=None) -> int:
                              f"{o['ms'] / o['bound_ms']:.1f}×" if o["bound_ms"] > 0 else "-"] for o in top])]
     out = "\n".join(text)
     print("\n" + out)
-    if args.update_readme:
-        update_readme(README_START, README_END, out, "python benchmarks/presets.py --roofline --update-readme")
+    if args.update_docs:
+        update_doc(DOC, DOC_BLOCK, out, "python benchmarks/presets.py --roofline --update-docs")
     return 0
 
 

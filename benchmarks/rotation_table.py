@@ -10,10 +10,10 @@ best one is used for the full run. A rate that suits one model can starve
 another, so one shared rate would compare step sizes as much as models.
 
 Runs the models in parallel worker processes (one torch thread each), prints
-the table as markdown and writes it into the README between the
-``rotation-table`` markers (``--update-readme``) and to docs/rotation_table.md.
+the table as markdown, and with ``--update-docs`` writes it into docs/results.md
+between the ``rotation-table`` markers.
 
-    nice -n 10 python benchmarks/rotation_table.py --jobs 2 --update-readme
+    nice -n 10 python benchmarks/rotation_table.py --jobs 2 --update-docs
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import machine, pick, publish  # noqa: E402
+from benchmarks.common import machine, pick, update_doc  # noqa: E402
 from msr.synthetic.config import SyntheticConfig  # noqa: E402
 from msr.synthetic.data import DEFAULT_CACHE  # noqa: E402
 from msr.synthetic.models import ROTATION_MODELS  # noqa: E402
@@ -35,9 +35,6 @@ from msr.synthetic.rotation import ROTATION_PROBLEMS  # noqa: E402
 from msr.synthetic.run import run_synthetic  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_OUT = ROOT / "docs" / "rotation_table.md"
-README = ROOT / "README.md"
-MARKERS = ("<!-- rotation-table:start -->", "<!-- rotation-table:end -->")
 COMMAND = "nice -n 10 python benchmarks/rotation_table.py"
 
 
@@ -188,8 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--jobs", type=int, default=1, help="runs at a time (each with one torch thread)")
     p.add_argument("--cache-dir", default=str(DEFAULT_CACHE))
-    p.add_argument("--out", default=str(DEFAULT_OUT), help="markdown file to write ('' = none)")
-    p.add_argument("--update-readme", action="store_true", help="write the table into README.md")
+    p.add_argument("--update-docs", action="store_true", help="write the table into docs/results.md")
     p.add_argument("--search-steps", type=int, default=200,
                    help="steps of each rate-search run on validation tasks (0: no search, every model at 0.1)")
     args = p.parse_args(argv)
@@ -230,7 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     command = f"{COMMAND} {shlex.join(argv_list(argv))}".strip()
     text = document(table, rows, base, total, args.jobs, searched, args.search_steps, problems, models)
     print(text)
-    publish(text, "2-D rotation problems", args.out, MARKERS if args.update_readme else None, command)
+    if args.update_docs:
+        update_doc("results.md", "rotation-table", text, command)
     return 0
 
 

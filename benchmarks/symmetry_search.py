@@ -22,7 +22,7 @@ exactly invariant once its filter's rotated copies are in the bank), and
 four channels that are rotated copies of one filter give an invariant
 feature). A U that makes rotated copies pays off in all of these.
 
-    nice -n 10 python benchmarks/symmetry_search.py --jobs 2 --update-readme
+    nice -n 10 python benchmarks/symmetry_search.py --jobs 2 --update-docs
 """
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from benchmarks.common import machine, publish  # noqa: E402
+from benchmarks.common import machine, update_doc  # noqa: E402
 from msr.core.data import TaskSampler, load_bundled  # noqa: E402
 from msr.core.layers import BankedConv2d, BankedLinear, DenseConv2d, DenseLinear, KroneckerConv2d  # noqa: E402
 from msr.core.meta import Episode, MetaConfig, MetaLearner  # noqa: E402
@@ -50,8 +50,6 @@ from msr.synthetic.config import SyntheticConfig  # noqa: E402
 from msr.synthetic.trainer import SyntheticTrainer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_OUT = ROOT / "docs" / "symmetry_search.md"
-MARKERS = ("<!-- symmetry-search:start -->", "<!-- symmetry-search:end -->")
 COMMAND = "nice -n 10 python benchmarks/symmetry_search.py"
 ANGLES = [0.0, 90.0, 180.0, 270.0]
 SIDE = 26  # 28×28 images, 3×3 valid conv
@@ -264,8 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", type=int, nargs="*", default=None, help="indices of CONFIGS to run")
     p.add_argument("--contrast-steps", type=int, default=1000,
                    help="steps of the rot4 contrast run (0: none)")
-    p.add_argument("--out", default=str(DEFAULT_OUT))
-    p.add_argument("--update-readme", action="store_true")
+    p.add_argument("--update-docs", action="store_true", help="write the table into docs/results.md")
     args = p.parse_args(argv)
     configs = [c for i, c in enumerate(CONFIGS) if args.only is None or i in args.only]
     if args.steps is not None:
@@ -283,11 +280,9 @@ def main(argv: list[str] | None = None) -> int:
             f"Random filters score an orbit score of about 0 and an isotropic share of about 0.3.\n\n"
             f"Machine: {machine()}; {args.jobs} run(s) at a time, 1 thread each; {total / 60:.1f} min ({when}).")
     print(text)
-    given = list(argv if argv is not None else sys.argv[1:])
-    if "--out" in given:  # where this machine kept the page: not part of how to rerun
-        del given[given.index("--out"):given.index("--out") + 2]
-    command = f"{COMMAND} {shlex.join(given)}".strip()
-    publish(text, "Can U learn rotation sharing from digits?", args.out, MARKERS if args.update_readme else None, command)
+    command = f"{COMMAND} {shlex.join(list(argv if argv is not None else sys.argv[1:]))}".strip()
+    if args.update_docs:
+        update_doc("results.md", "symmetry-search", text, command)
     return 0
 
 

@@ -3,10 +3,10 @@ MAML-FC, MAML-LC, MAML-Conv and MSR-FC on rank1 / rank2 / rank5, with the
 authors' protocol (1 support + 19 query, 32 tasks per step, inner lr 0.1
 learned per layer, 1 inner step, Adam 1e-3, 1000 steps, 300 test tasks).
 
-Prints the table as markdown and writes it, with the machine, the timings and
-the command that reruns it, to docs/synthetic_table.md.
+Prints the table as markdown; ``--update-docs`` also writes it, with the
+machine, the timings and the command that reruns it, into docs/results.md.
 
-    nice -n 10 python benchmarks/synthetic_table.py
+    nice -n 10 python benchmarks/synthetic_table.py --update-docs
 """
 from __future__ import annotations
 
@@ -21,14 +21,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from benchmarks.common import machine, pick  # noqa: E402
+from benchmarks.common import machine, pick, update_doc  # noqa: E402
 from msr.synthetic.config import SyntheticConfig  # noqa: E402
 from msr.synthetic.data import DEFAULT_CACHE, IN_SIZE, PROBLEMS, TAPS, load_or_generate  # noqa: E402
 from msr.synthetic.models import MODELS  # noqa: E402
 from msr.synthetic.run import run_synthetic  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_OUT = ROOT / "docs" / "synthetic_table.md"
 
 
 def one_step_floor(shots: int, samples: int = 20_000, seed: int = 0) -> float:
@@ -96,11 +95,9 @@ def markdown(rows: list[dict], problems: list[str], models: list[str]) -> str:
     return "\n".join(lines)
 
 
-def document(table: str, rows: list[dict], base: SyntheticConfig, command: str, total: float) -> str:
+def document(table: str, rows: list[dict], base: SyntheticConfig, total: float) -> str:
     when = dt.datetime.now().strftime("%Y-%m-%d")
-    return f"""### Synthetic problems: does MSR-FC learn convolution?
-
-Test MSE after adapting to each test task (mean over {base.test_tasks} test tasks ± half-width of the 95 %
+    return f"""Test MSE after adapting to each test task (mean over {base.test_tasks} test tasks ± half-width of the 95 %
 Student-t interval, the authors' `test_err`; bold = lowest per problem). Protocol of the authors' code:
 {base.shots} support + {base.queries} query examples per task, {base.tasks_per_step} tasks per step, inner lr
 {base.inner_lr} learned per layer, {base.inner_steps} inner SGD step, Adam {base.outer_lr}, {base.steps} outer
@@ -118,12 +115,7 @@ matrix), so on rank1 the lowest test MSE that MAML-Conv or MSR-FC can reach with
 {one_step_floor(base.shots):.3f} (simulated by `one_step_floor` in the script), not 0.
 
 Machine: {machine()}; the runs use {base.threads or "torch's default number of"} thread(s). All {len(rows)} runs took {total / 60:.1f} min
-({when}). Rerun with:
-
-```sh
-{command}
-```
-"""
+({when})."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -135,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--cache-dir", default=str(DEFAULT_CACHE))
-    p.add_argument("--out", default=str(DEFAULT_OUT), help="markdown file to write ('' = none)")
+    p.add_argument("--update-docs", action="store_true", help="write the table into docs/results.md")
     args = p.parse_args(argv)
     try:
         problems, models = pick(args.problems, PROBLEMS, "problem"), pick(args.models, MODELS, "model")
@@ -149,15 +141,10 @@ def main(argv: list[str] | None = None) -> int:
     table = markdown(rows, problems, models)
     print(table)
     print(f"\n{len(rows)} runs in {total / 60:.1f} min on {machine()}")
-    if args.out:
+    if args.update_docs:
         argv_text = " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
-        command = ("nice -n 10 python benchmarks/synthetic_table.py " + argv_text).strip()
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_suffix(out.suffix + ".tmp")
-        tmp.write_text(document(table, rows, base, command, total), encoding="utf-8")
-        tmp.replace(out)
-        print(f"wrote {out}")
+        update_doc("results.md", "synthetic", document(table, rows, base, total),
+                   ("nice -n 10 python benchmarks/synthetic_table.py " + argv_text).strip())
     return 0
 
 

@@ -16,7 +16,7 @@ CUDA: torch.cuda.max_memory_allocated).
 
     python benchmarks/throughput.py                 # full tables (~10 min on 2 cores)
     python benchmarks/throughput.py --quick         # tiny smoke run
-    python benchmarks/throughput.py --update-readme # also write the tables into README.md
+    python benchmarks/throughput.py --update-docs # also write the tables into docs/performance.md
 """
 from __future__ import annotations
 
@@ -29,12 +29,12 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from benchmarks.common import in_child, interleaved, machine, peak_growth_mib, student_episodes, table, update_readme  # noqa: E402
+from benchmarks.common import in_child, interleaved, machine, peak_growth_mib, student_episodes, table, update_doc  # noqa: E402
 from benchmarks.reference_loop import ReferenceLoop  # noqa: E402
 from msr.core.meta import MetaConfig, MetaLearner  # noqa: E402
 from msr.core.models import ModelSpec, build_model  # noqa: E402
 
-README_START, README_END = "<!-- throughput:start -->", "<!-- throughput:end -->"
+DOC, DOC_BLOCK = "performance.md", "throughput"  # where the table goes in docs/
 
 
 def make_stepper(kind: str, arch: str = "shared", channels: int = 32, n_angles: int = 5,
@@ -79,7 +79,7 @@ def main(argv=None) -> int:
     p.add_argument("--no-scaling", action="store_true", help="main table only")
     p.add_argument("--no-memory", action="store_true")
     p.add_argument("--quick", action="store_true", help="tiny smoke run: 4 channels, 1 step, 1 round")
-    p.add_argument("--update-readme", action="store_true")
+    p.add_argument("--update-docs", action="store_true")
     args = p.parse_args(argv)
     if args.quick:
         args.steps, args.repeats, args.warmup, args.channels, args.no_memory = 1, 1, 0, 4, True
@@ -131,8 +131,8 @@ def main(argv=None) -> int:
         print(scaling[-1], flush=True)
         out += scaling
 
-    if args.update_readme:
-        update_readme(README_START, README_END, "\n".join(out), "python benchmarks/throughput.py --update-readme")
+    if args.update_docs:
+        update_doc(DOC, DOC_BLOCK, "\n".join(out), "python benchmarks/throughput.py --update-docs")
     return 0
 
 

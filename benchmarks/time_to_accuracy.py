@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import machine, update_readme  # noqa: E402
+from benchmarks.common import machine, update_doc  # noqa: E402
 from msr.core.data import load_bundled  # noqa: E402
 from msr.core.models import ARCHITECTURES  # noqa: E402
 from msr.core.runtime import keep_freed_memory  # noqa: E402
@@ -31,7 +31,7 @@ from msr.mnist.config import preset  # noqa: E402
 from msr.runner.execute import train  # noqa: E402
 
 THRESHOLDS = (0.5, 0.7, 0.9)
-README_START, README_END = "<!-- time-to-accuracy:start -->", "<!-- time-to-accuracy:end -->"
+DOC, DOC_BLOCK = "performance.md", "time-to-accuracy"  # where the table goes in docs/
 
 
 def time_to_accuracy(arch: str, overrides: dict) -> dict:
@@ -74,7 +74,7 @@ def main(argv=None) -> int:
     p.add_argument("--eval-interval", type=int, default=None, help="override the preset's evaluation interval")
     p.add_argument("--eval-tasks", type=int, default=None)
     p.add_argument("--channels", type=int, default=None)
-    p.add_argument("--update-readme", action="store_true")
+    p.add_argument("--update-docs", action="store_true")
     args = p.parse_args(argv)
     overrides = {}
     for key in ("steps", "eval_interval", "eval_tasks", "channels", "device"):
@@ -105,8 +105,8 @@ def main(argv=None) -> int:
               "|---|---|---|---|---|---|---|")
     text = header + "\n" + "\n".join(rows)
     print("\n" + text)
-    if args.update_readme:
-        update_readme(README_START, README_END, text, "python benchmarks/time_to_accuracy.py --update-readme")
+    if args.update_docs:
+        update_doc(DOC, DOC_BLOCK, text, "python benchmarks/time_to_accuracy.py --update-docs")
     return 0
 
 

@@ -7,7 +7,7 @@ numbers are the run's own: its training rate (steps/sec over the training
 steps) and its wall time from start to end, evaluations included.
 
     python benchmarks/watched_run.py
-    python benchmarks/watched_run.py --repeats 3 --update-readme
+    python benchmarks/watched_run.py --repeats 3 --update-docs
 """
 from __future__ import annotations
 
@@ -24,12 +24,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import machine, update_readme  # noqa: E402
+from benchmarks.common import machine, update_doc  # noqa: E402
 from msr.mnist.config import PRESETS  # noqa: E402
 from msr.store.reader import read_metrics  # noqa: E402
 from tests.test_e2e_browser import CHROMIUM, CHROMIUM_ARGS, Server, settle  # noqa: E402
 
-README_START, README_END = "<!-- watched-run:start -->", "<!-- watched-run:end -->"
+DOC, DOC_BLOCK = "performance.md", "watched-run"  # where the table goes in docs/
 THRESHOLD = 0.9
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
@@ -78,7 +78,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--steps", type=int, default=None, help="the demo preset's own by default")
-    p.add_argument("--update-readme", action="store_true")
+    p.add_argument("--update-docs", action="store_true")
     args = p.parse_args(argv)
     from playwright.sync_api import sync_playwright
 
@@ -121,8 +121,8 @@ def main(argv=None) -> int:
                       for u, w in zip(results["unwatched"], results["watched"])) + "."]
     body = "\n".join(lines)
     print(body)
-    if args.update_readme:
-        update_readme(README_START, README_END, body, "python benchmarks/watched_run.py --update-readme")
+    if args.update_docs:
+        update_doc(DOC, DOC_BLOCK, body, "python benchmarks/watched_run.py --update-docs")
     return 0
 
 

@@ -67,7 +67,7 @@ def test_reference_loop_computes_the_same_meta_gradient_as_the_func_engine():
 
 def test_rotation_table_script_prints_its_tables():
     out = _run("benchmarks/rotation_table.py", "--problems", "rot4", "--steps", "2", "--test-tasks", "4",
-               "--search-steps", "2", "--out", "")
+               "--search-steps", "2")
     assert "| Model | rot4 |" in out
     for label in ("MAML-Conv", "MSR-Conv", "MSR-Conv (dense U) (latent 27)", "*the data's own layer*"):
         assert f"| {label} |" in out
@@ -75,8 +75,7 @@ def test_rotation_table_script_prints_its_tables():
 
 
 def test_symmetry_search_script_prints_its_table():
-    out = _run("benchmarks/symmetry_search.py", "--steps", "2", "--eval-tasks", "2", "--only", "0", "7",
-               "--out", "")
+    out = _run("benchmarks/symmetry_search.py", "--steps", "2", "--eval-tasks", "2", "--only", "0", "7")
     assert "| flatten | dense / dense |" in out and "| rings4 | plain / plain |" in out and "no U" in out
 
 

@@ -46,15 +46,18 @@ HOW_TO_READ = """
 """
 
 
-SEARCH_NOTES = Path(__file__).resolve().parents[1] / "docs" / "symmetry_search.md"
+RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results.md"
+SEARCH_MARKERS = ("<!-- symmetry-search:start -->", "<!-- symmetry-search:end -->")
 
 
 def search_notes() -> None:
     """What a search for rotation sharing on Rotated MNIST found
-    (benchmarks/symmetry_search.py writes the file)."""
-    if not SEARCH_NOTES.is_file():
+    (benchmarks/symmetry_search.py writes it into docs/results.md)."""
+    doc = RESULTS.read_text(encoding="utf-8") if RESULTS.is_file() else ""
+    start, end = SEARCH_MARKERS
+    if start not in doc or end not in doc:
         return
-    text = SEARCH_NOTES.read_text(encoding="utf-8").split("\n", 1)[-1].strip()  # its own heading left out
+    text = doc.split(start, 1)[1].split(end, 1)[0].strip()
     with st.expander("Can U learn rotation sharing from Rotated MNIST? What was tried"):
         st.markdown(text)
 

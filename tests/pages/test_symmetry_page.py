@@ -213,6 +213,10 @@ def test_page_answers_for_mnist_rot4_and_rot8_flip_and_leaves_1d_runs_out(runs):
         assert len(at.get("vega_lite_chart")) == (5 if kind == "mnist" else 3), "invariance and accuracy on MNIST only"
         assert len(at.get("image")) == (2 if has_u else 1), "applied filters, and what U generates"
         assert "Download all numbers (CSV)" in [b.label for b in at.get("download_button")]
+        notes = [e for e in at.expander if "What was tried" in e.label]
+        assert bool(notes) == (kind == "mnist"), "what the search on digits found, on digit runs"
+        if notes:
+            assert any("U did not learn rotation sharing" in m.value for m in notes[0].markdown)
     assert seen == {"mnist", "rot4", "rot8_flip"}
 
     at.selectbox(key="symmetry_run").set_value(next(o for o in picker.options if "rot4" in o)).run()
