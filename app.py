@@ -7,9 +7,13 @@ presentation mode (ui.present).
 """
 from pathlib import Path
 
-import streamlit as st
+from msr.core.runtime import share_cores
 
-from ui import active_runs, present
+share_cores()  # before torch loads OpenMP: pages that compute share the cores with the runs
+
+import streamlit as st  # noqa: E402
+
+from ui import active_runs, present  # noqa: E402
 
 # A local file: the tab icon must not depend on a font or emoji server (the app is shown offline).
 ICON = str(Path(__file__).parent / "assets" / "icon.png")

@@ -14,10 +14,15 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 
-from msr.mnist.config import RunConfig
-from msr.synthetic.data import IN_SIZE, OUT_SIZE
+from msr.core.runtime import share_cores
+
+share_cores()  # before torch loads OpenMP: the suite and the runs it starts share the cores, whatever else runs
+
+import torch  # noqa: E402
+
+from msr.mnist.config import RunConfig  # noqa: E402
+from msr.synthetic.data import IN_SIZE, OUT_SIZE  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}

@@ -53,3 +53,20 @@ def keep_freed_memory() -> bool:
 
 def freed_memory_kept() -> bool:
     return _state["kept"]
+
+
+def share_cores() -> bool:
+    """Let OpenMP's idle threads sleep instead of spin (OMP_WAIT_POLICY=PASSIVE).
+
+    By default each of torch's threads spins for a while when it runs out of
+    work. Two training processes on the same cores then burn each other's time
+    spinning: measured here, a demo run beside two others ran at 0.4–0.7
+    steps/s instead of 6–7 (benchmarks/busy_machine.py). OpenMP reads the
+    setting once, when torch loads it, so this must run before torch is
+    imported; it returns whether the setting is in force for this process.
+    An explicit OMP_WAIT_POLICY is kept; MSR_OMP_WAIT=default leaves it unset.
+    """
+    if os.environ.get("MSR_OMP_WAIT", "").lower() == "default":
+        return False
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    return os.environ["OMP_WAIT_POLICY"].upper() == "PASSIVE"

@@ -15,6 +15,8 @@ same numbers either way.
 """
 from __future__ import annotations
 
+import os
+
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -94,7 +96,8 @@ class RayExecutor(Executor):
         self.ray = ray
         self.started_here = not ray.is_initialized()
         if self.started_here:
-            env = {"env_vars": {"PYTHONPATH": str(PACKAGE_ROOT), "OMP_NUM_THREADS": str(self.threads)}}
+            env = {"env_vars": {"PYTHONPATH": str(PACKAGE_ROOT), "OMP_NUM_THREADS": str(self.threads),
+                                "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}}
             if self.address:
                 ray.init(address=self.address, runtime_env=env, log_to_driver=False)
             else:

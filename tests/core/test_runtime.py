@@ -30,3 +30,29 @@ def test_a_run_keeps_freed_memory(tmp_path):
             "train(preset('demo', steps=1, eval_tasks=2, channels=4), save=False); print(freed_memory_kept())")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "True"
+
+
+SHARE = "from msr.core.runtime import share_cores; import os; print(share_cores(), os.environ.get('OMP_WAIT_POLICY'))"
+
+
+def _share_child(code: str, env_extra: dict) -> str:
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "MSR_OMP_WAIT")}
+    env.update(env_extra, PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True,
+                          check=True).stdout.strip().splitlines()[-1]
+
+
+def test_idle_openmp_threads_sleep_unless_told_otherwise():
+    assert _share_child(SHARE, {}) == "True PASSIVE"
+    assert _share_child(SHARE, {"OMP_WAIT_POLICY": "active"}) == "False active", "an explicit policy is kept"
+    assert _share_child(SHARE, {"MSR_OMP_WAIT": "default"}) == "False None"
+
+
+def test_the_command_line_sets_the_policy_before_torch_loads(tmp_path):
+    """Every run, worker and sweep driver starts as python -m msr, whose first
+    act is share_cores()."""
+    code = ("import os, runpy, sys\n"
+            f"sys.argv = ['msr', 'runs', '--runs-dir', {str(tmp_path)!r}]\n"
+            "try:\n    runpy.run_module('msr', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+            "print(os.environ.get('OMP_WAIT_POLICY'))")
+    assert _share_child(code, {}) == "PASSIVE"
