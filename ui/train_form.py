@@ -18,12 +18,12 @@ from msr.core.settings import spec
 from msr.mnist.config import PRESET_SUMMARIES, PRESETS, RunConfig
 from msr.runner.admission import check_device, check_memory, cuda_available
 from msr.runner.launch import start_run
+from ui.run_picker import follow
 
 VALUES_KEY = "train.values"
 PRESET_KEY = "train.preset"  # the preset the form holds (None: settings of one's own or of a run)
 PRESET_WIDGET = "train.preset.select"
 SHOW_FORM_KEY = "train.show_form"  # True: the form is shown even while a run is being followed
-FOLLOWED_KEY = "last_run_path"  # the run this session started or chose last (read by every page)
 DEFAULT_PRESET = "demo"
 ANGLES_TEXT = "angles_text"  # the explicit angle list as typed; empty means count × step
 
@@ -243,7 +243,7 @@ def launch(values: dict, runs_dir: str, preset: str | None = None):
     # New run brings the form back saying whose settings it holds: a preset's, unchanged, or one's own
     st.session_state[PRESET_KEY] = chosen if chosen in PRESETS and values == preset_values(chosen) else None
     st.session_state[VALUES_KEY] = dict(values)
-    st.session_state[FOLLOWED_KEY] = str(path)
+    follow(path)
     st.session_state[SHOW_FORM_KEY] = False
     return path
 

@@ -21,7 +21,7 @@ from msr.viz.training import METRICS, overlay_chart
 from ui import present, train_form
 from ui.downloads import download
 from ui.live import live, run_training
-from ui.run_picker import RUN_PARAM, runs_dir
+from ui.run_picker import CHOSEN_KEY, FOLLOWED_KEY, RUN_PARAM, follow, runs_dir
 from ui.run_view import progress_text, stop_controls
 
 CONFIRM_KEY = "runs.confirm_delete"
@@ -109,7 +109,7 @@ def pick_default(listed: Listed) -> None:
     session used last; a run deleted meanwhile gives way to the newest."""
     if PICK_KEY not in st.session_state:
         linked = next((str(r.path) for r in listed.records if r.run_id == st.query_params.get(RUN_PARAM)), None)
-        preferred = linked or st.session_state.get("last_run_path")
+        preferred = linked or st.session_state.get(CHOSEN_KEY) or st.session_state.get(FOLLOWED_KEY)
         st.session_state[PICK_KEY] = preferred if preferred in listed.paths else listed.default_path()
     elif st.session_state[PICK_KEY] not in listed.paths:
         st.session_state[PICK_KEY] = listed.default_path()
@@ -208,7 +208,7 @@ def controls(rec: RunRecord, path: Path) -> None:
             except (ConfigError, MachineError, RunFolderError, OSError) as exc:  # a memory refusal too
                 st.error(f"Cannot resume: {exc}")
             else:
-                st.session_state["last_run_path"] = str(path)
+                follow(path)
                 st.session_state[NOTICE_KEY] = f"Resumed {rec.run_id}; it trains in the background (see the sidebar)."
                 st.rerun()
     if not rec.damaged and rec.kind is COMPARED and rec.config is not None:
@@ -258,8 +258,9 @@ def deletion(rec: RunRecord, path: Path) -> None:
             except (RunFolderError, OSError) as exc:
                 st.error(f"Not deleted: {exc}")
             else:
-                if st.session_state.get("last_run_path") == str(path):
-                    st.session_state.pop("last_run_path")
+                for key in (FOLLOWED_KEY, CHOSEN_KEY):  # a deleted run is followed no more
+                    if st.session_state.get(key) == str(path):
+                        st.session_state.pop(key)
                 st.session_state[NOTICE_KEY] = f"Deleted {rec.run_id}."
                 st.rerun()
         if no.button("Cancel", key="runs.delete.no"):
@@ -277,6 +278,8 @@ def one_run(listed: Listed) -> None:
     rec = by_path[st.selectbox("Run", listed.paths, key=PICK_KEY, format_func=lambda p: names[by_path[p].run_id]
                                + (" · damaged" if by_path[p].damaged else f" · {by_path[p].state}"))]
     st.query_params[RUN_PARAM] = rec.run_id
+    if not rec.damaged:
+        st.session_state[CHOSEN_KEY] = str(rec.path)  # the run the next page opens on
     path = Path(rec.path)
     if rec.damaged:
         st.warning(f"This folder is damaged: {rec.damaged}.")

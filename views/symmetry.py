@@ -14,9 +14,9 @@ from msr.analysis.lens import LensReport, lens_reference, lens_report, verdict
 from msr.analysis.tables import equivariance_frame, invariance_frame, orbit_frame, reference_frame
 from msr.core.errors import ConfigError
 from msr.store.checkpoints import CheckpointError, checkpoint_mtime
-from msr.store.reader import RunRecord, list_runs, load_run
+from msr.store.reader import RunRecord, list_runs
 from ui.downloads import download
-from ui.run_picker import RUN_PARAM, runs_dir
+from ui.run_picker import pick_run, runs_dir
 from ui.step_player import step_player
 
 LIVE_REFRESH_S = 30   # the lens costs about a second per checkpoint: refresh gently
@@ -85,30 +85,16 @@ def _label(rec: RunRecord) -> str:
 
 
 def select_run() -> RunRecord | None:
-    """A selectbox of the runs the lens reads, newest first; defaults to the
-    run the page's address names (``?run=``), else the one this browser
-    session started last. The pick is kept in the address."""
+    """A selectbox of the runs the lens reads, newest first (ui.run_picker.pick_run)."""
     runs, left_out = _lens_runs(runs_dir())
     if not runs:
         st.info("No run to read yet: the lens needs a Rotated MNIST run (**Train** page) or a run of rot4, rot8 "
                 "or rot8_flip (`python -m msr synthetic --problem rot4`).")
         return None
-    paths = [str(r.path) for r in runs]
-    linked = next((p for p, r in zip(paths, runs) if r.run_id == st.query_params.get(RUN_PARAM)), None)
-    preferred = linked or st.session_state.get("last_run_path")
-    choice = st.selectbox("Run", paths, index=paths.index(preferred) if preferred in paths else 0,
-                          key="symmetry_run", format_func=lambda p: _label(runs[paths.index(p)]))
     if left_out:
         st.caption(f"{left_out} run(s) of the 1-D problems (rank1 / rank2 / rank5) are not listed: they have no "
                    "2-D filters to rotate.")
-    if not choice:
-        return None
-    st.query_params[RUN_PARAM] = runs[paths.index(choice)].run_id
-    rec = load_run(choice, with_metrics=False)
-    if rec.damaged:
-        st.error(f"Run `{rec.run_id}` cannot be shown: {rec.damaged}.")
-        return None
-    return rec
+    return pick_run("symmetry_run", runs, with_metrics=False, describe=_label)
 
 
 # ---------------------------------------------------------------- caches

@@ -11,9 +11,8 @@ from msr.core.errors import ConfigError
 from msr.kinds import MNIST
 from msr.store.reader import active_runs, list_runs, load_run
 from ui import run_view, train_form
-from ui.run_picker import RUN_PARAM, runs_dir
+from ui.run_picker import FOLLOWED_KEY, RUN_PARAM, runs_dir
 
-FOLLOWED_KEY = train_form.FOLLOWED_KEY
 
 
 def followed_run(training: list) -> str | None:

@@ -260,3 +260,28 @@ def test_pages_without_runs(tmp_path):
         at = page(name, tmp_path / "none")
         assert_clean(at)
         assert any("No runs yet" in i.value for i in at.info)
+
+
+def test_the_chosen_run_follows_through_the_pages(runs_dirs, tmp_path):
+    """Pick a run on Data (not the newest), then go page to page as the
+    sidebar does (its links carry no address): Errors, Weights and Symmetry
+    open on the same run, and each keeps it in its address."""
+    root = tmp_path / "runs"
+    root.mkdir()
+    for arch in ("shared", "conv"):
+        shutil.copytree(next(runs_dirs[(arch, "saved")].iterdir()), root / next(runs_dirs[(arch, "saved")].iterdir()).name)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=240)
+    at.session_state["runs_dir"] = str(root)
+    at.run()
+    at.switch_page("views/data.py").run()
+    picker = at.selectbox(key="data_run")
+    chosen = next(str(p) for p in root.iterdir() if str(p) != picker.value)  # not the one the page opened on
+    picker.set_value(chosen).run()
+    assert_clean(at)
+    for view, key in (("errors", "errors_run"), ("weights", "weights_run"), ("symmetry", "symmetry_run"),
+                      ("data", "data_run")):
+        at.query_params.clear()  # a sidebar link names no run
+        at.switch_page(f"views/{view}.py").run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert at.selectbox(key=key).value == chosen, f"{view} opens on the run chosen on Data"
+        assert at.query_params["run"] == Path(chosen).name, f"{view} keeps it in its address"
