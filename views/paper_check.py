@@ -185,19 +185,28 @@ def open_on(groups: dict) -> str:
     return st.session_state.get(PROBLEM_KEY, ALL_PROBLEMS[0])
 
 
-def title_and_intro(problem: str, have_groups: bool) -> None:
+def title_and_intro(problem: str, have_groups: bool, training: bool):
+    """The question the page answers and what it is about. Once there are runs to watch, the long
+    explanation folds away; while the group shown trains, the lead folds away too and the settings sit
+    beside it, so the live pictures come close to the top. Returns where the settings go."""
     rotation_problem = problem in ROTATION_PROBLEMS
     if rotation_problem:
         st.title("Paper check: does MSR-Conv learn rotation sharing?")
     else:
         st.title("Paper check: does MSR-FC learn convolution?")
-    # Once there are runs to watch, the long explanation folds away so the live view sits close to Run.
+    lead, intro = (LEAD_2D, INTRO_2D) if rotation_problem else (LEAD_1D, INTRO_1D)
+    if training:
+        about, setup = st.columns(2)
+        with about.expander("About this experiment"):
+            st.markdown(lead + "\n\n" + intro)
+        return setup.expander("New group of runs: problem, models, steps", icon=":material/add:")
     if have_groups:
-        st.markdown(LEAD_2D if rotation_problem else LEAD_1D)
+        st.markdown(lead)
         with st.expander("About this experiment"):
-            st.markdown(INTRO_2D if rotation_problem else INTRO_1D)
+            st.markdown(intro)
     else:
-        st.markdown(INTRO_2D if rotation_problem else INTRO_1D)
+        st.markdown(intro)
+    return st.container()
 
 
 LATENT_HELP = ("Latent size of U for MSR-FC and MSR-Conv (dense U); 0 uses the default: "
@@ -387,45 +396,53 @@ def rotation_results(runs: list, summaries: list[dict], problem_: str) -> None:
 
 
 def progress_view(runs: list) -> None:
-    """A bar per model in training, two to a row, with one Stop for all."""
+    """A bar per model in training, up to four to a row, and one Stop for all beside them: one row of
+    bars on a projector, so the pictures below stay in the first screen."""
     active = [r for r in runs if r.active]
     progress = [progress_of(r) for r in active]
-    cols = st.columns(2)
+    bars, button = st.columns([6, 1], vertical_alignment="center")
+    cols = bars.columns(min(len(active), 4) or 1)
     for i, (r, p) in enumerate(zip(active, progress)):
-        cols[i % 2].progress(p.fraction, text=f"{model_label(r.config.model)}: step {p.step} of {p.total}"
-                             + (" (stopping…)" if p.stopping else ""))
+        cols[i % len(cols)].progress(p.fraction, text=f"{model_label(r.config.model)}: {p.step} / {p.total}"
+                                     + (" (stopping…)" if p.stopping else ""))
     stopping = all(p.stopping for p in progress)
-    if st.button("Stopping…" if stopping else "Stop these runs", key="paper_check_stop", disabled=stopping,
-                 icon=":material/stop_circle:"):
+    if button.button("Stopping…" if stopping else "Stop all", key="paper_check_stop", disabled=stopping,
+                     icon=":material/stop_circle:", width="stretch",
+                     help="Stop every run of this group after its current step and a final evaluation."):
         for r in active:
             request_stop(r.path)
 
 
-def live_view(shown: Shown) -> None:
-    """The group's progress (Stop while it trains, the outcome after) and its results."""
-    runs = shown.load()
+def status_view(shown: Shown) -> None:
+    """The group's progress (Stop while it trains), or its outcome."""
+    runs = shown.load(with_metrics=False)
     if not runs:
         st.warning("The runs of this group are gone (deleted or damaged); see the Runs page.")
         return
-    problem_ = runs[0].config.problem
     if any(r.active for r in runs):
         progress_view(runs)
+        return
+    states = [r.state for r in runs]
+    if all(s == "completed" for s in states):
+        st.success(f"Finished {len(runs)} model(s) on {runs[0].config.problem}.")
     else:
-        states = [r.state for r in runs]
-        if all(s == "completed" for s in states):
-            st.success(f"Finished {len(runs)} model(s) on {problem_}.")
-        else:
-            notes = "; ".join(f"{model_label(r.config.model)}: {r.state}"
-                              + (f" ({r.status.get('message')})" if r.state == "failed" else "") for r in runs)
-            (st.error if "failed" in states else st.warning)(
-                f"{notes}. The numbers below are from each model's last evaluation; stopped or interrupted "
-                "runs can be resumed from the Runs page.")
+        notes = "; ".join(f"{model_label(r.config.model)}: {r.state}"
+                          + (f" ({r.status.get('message')})" if r.state == "failed" else "") for r in runs)
+        (st.error if "failed" in states else st.warning)(
+            f"{notes}. The numbers below are from each model's last evaluation; stopped or interrupted "
+            "runs can be resumed from the Runs page.")
 
+
+def results_view(shown: Shown) -> None:
+    """The group's numbers: test MSE, and the convolution score or the lens, last and over training."""
+    runs = shown.load()
     summaries = [summarize(r.config, r.state, r.step, r.metrics) for r in runs if r.metrics]
-    if summaries and problem_ in ROTATION_PROBLEMS:
-        rotation_results(runs, summaries, problem_)
-    elif summaries:
-        convolution_results(runs, summaries, problem_)
+    if not summaries:
+        st.caption("The numbers appear after the first evaluation.")
+    elif runs[0].config.problem in ROTATION_PROBLEMS:
+        rotation_results(runs, summaries, runs[0].config.problem)
+    else:
+        convolution_results(runs, summaries, runs[0].config.problem)
 
 
 # ----------------------------------------------------------- the pictures
@@ -465,11 +482,9 @@ def bank_picture(path: str, step: int, mtime: float, layer: str, problem_: str, 
 def pictures_step(steps: list[int], shown: Shown, training: bool, play_col, slider_col) -> int:
     """Play / Pause and the step slider (only with more than one step to show);
     the step shown, which the address keeps (``?step=``)."""
-    step = step_player("Evaluation step", steps, step_key(shown.key), play_col=play_col, slider_col=slider_col,
-                       help="At the newest step the pictures follow training.")
-    if training:
-        st.caption("Training: the newest evaluation is shown as it arrives; move the slider back to hold a step.")
-    return step
+    return step_player("Evaluation step", steps, step_key(shown.key), play_col=play_col, slider_col=slider_col,
+                       help="At the newest step the pictures follow training as each evaluation arrives; move the "
+                            "slider back to hold a step." if training else None)
 
 
 def convolution_weights(shown: Shown) -> None:
@@ -543,13 +558,14 @@ def rotation_filters(shown: Shown) -> None:
     problem_ = runs_[0].config.problem
     group = ROTATION_PROBLEMS[problem_]
     all_steps = sorted(set().union(*(r.checkpoint_steps() for r in runs_)))
-    a1, a2 = st.columns(2)
-    arrange = a1.radio("Arrange the filters by", list(ARRANGEMENTS), format_func=ARRANGEMENTS.get,
-                       key="paper_check.arrange")
-    layer = a2.radio("Layer of every model", ["adapted", "initial"], key="paper_check.layer",
-                     format_func={"adapted": "adapted to the first test task",
-                                  "initial": "meta-learned initial filters"}.get)
-    play_col, slider_col = st.columns([1, 6.5], vertical_alignment="bottom")
+    # One row of controls, then the pictures: on a projector the filters are in the first screen.
+    play_col, slider_col, arrange_col, layer_col = st.columns([1, 3.5, 2.2, 2.2], vertical_alignment="bottom")
+    arrange = arrange_col.selectbox("Arrange the filters by", list(ARRANGEMENTS), format_func=ARRANGEMENTS.get,
+                                    key="paper_check.arrange")
+    layer = layer_col.selectbox("Layer of every model", ["adapted", "initial"], key="paper_check.layer",
+                                format_func={"adapted": "adapted to a task", "initial": "meta-learned start"}.get,
+                                help="Adapted: after one inner step on the first test task. Meta-learned start: "
+                                     "the initial filters the outer loop learned.")
     step = pictures_step(all_steps, shown, any(r.active for r in runs_), play_col, slider_col)
     snaps = [(r, nearest_snapshot(r, step)) for r in runs_]
     snaps = [(r, s_) for r, s_ in snaps if s_ is not None]
@@ -560,19 +576,8 @@ def rotation_filters(shown: Shown) -> None:
     banks: dict[str, object] = {}
     generated = [(r, s_) for r, s_ in snaps if s_.u is not None]
     if generated:
-        if arrange == "elements":
-            st.markdown(f"**What U generates** from one random v: rows are the {FIELDS} fields, columns the "
-                        f"{group.order} elements of {group.name}, as the data are made. For a U that has learned "
-                        "the data's sharing each row is one filter in every rotation"
-                        + (" and mirror image" if group.flips else "") + "; U may also have put the copies in "
-                        "other channels, which the arrangement by matched rotation shows.")
-        else:
-            turns = filter_rotation(problem_)
-            st.markdown(f"**What U generates** from one random v, arranged by matched rotation: each row starts "
-                        f"with a filter and continues with the filters that best match it turned by "
-                        f"{360 // turns.order}°, {2 * 360 // turns.order}°, …, wherever U put them. For a U that "
-                        f"has learned the data's sharing every row is a full orbit of {turns.order} rotated copies "
-                        f"({group.channels // turns.order} rows); a longer chain wraps onto a row marked …")
+        st.markdown("**What U generates** from one random v" + (", by group element" if arrange == "elements"
+                                                               else ", by matched rotation"))
         pictures = []
         for r, s_ in generated:
             label = model_label(r.config.model)
@@ -580,6 +585,17 @@ def rotation_filters(shown: Shown) -> None:
             pictures.append(bank_picture(str(r.path), s_.step, checkpoint_mtime(r.path, s_.step), "u", problem_,
                                          arrange, f"{label} · step {s_.step}"))
         show_pictures(pictures, group.order)
+        if arrange == "elements":
+            st.caption(f"Rows are the {FIELDS} fields, columns the {group.order} elements of {group.name}, as the "
+                       "data are made. For a U that has learned the data's sharing each row is one filter in every "
+                       "rotation" + (" and mirror image" if group.flips else "") + "; U may also have put the "
+                       "copies in other channels, which the arrangement by matched rotation shows.")
+        else:
+            turns = filter_rotation(problem_)
+            st.caption(f"Each row starts with a filter and continues with the filters that best match it turned by "
+                       f"{360 // turns.order}°, {2 * 360 // turns.order}°, …, wherever U put them. For a U that has "
+                       f"learned the data's sharing every row is a full orbit of {turns.order} rotated copies "
+                       f"({group.channels // turns.order} rows); a longer chain wraps onto a row marked …")
     what = "adapted to the first test task" if layer == "adapted" else "meta-learned initial filters"
     st.markdown(f"**Every model's filters, {what}**, in the same layout.")
     pictures = []
@@ -597,13 +613,12 @@ def rotation_filters(shown: Shown) -> None:
 
 def page() -> None:
     groups = read_groups()
-    title_and_intro(open_on(groups), bool(groups))
-    # While the group shown trains, the settings fold away, so the live view is what a room sees (as on Train).
+    # While the group shown trains, the settings fold away beside the explanation, so the live view is what a
+    # room sees (as on Train).
     shown_now = st.session_state.get(GROUP_KEY) if st.session_state.get(GROUP_KEY) in groups else \
         next(iter(groups), None)
     shown_training = shown_now is not None and any(r.active for r in groups[shown_now])
-    setup = (st.expander("New group of runs: problem, models, steps", icon=":material/add:") if shown_training
-             else st.container())
+    setup = title_and_intro(open_on(groups), bool(groups), shown_training)
     with setup:
         settings_and_launch(groups)
     if not groups:
@@ -611,17 +626,17 @@ def page() -> None:
                 "keeps responding, updates every couple of seconds, and finds the runs again after a reload.")
         st.stop()
     shown = pick_group(groups)
-    # Redrawn while the group trains; once it stops, a full rerun (so the pictures below show the final state).
-    live(lambda: live_view(shown), REFRESH_SECONDS if shown.busy else None,
+    # While the group trains: its progress, then what the models learn, then the numbers. Progress and numbers
+    # redraw every couple of seconds; once the group stops, a full rerun shows the final state.
+    live(lambda: status_view(shown), REFRESH_SECONDS if shown.busy else None,
          still_active=shown.still_training if shown.busy else None)
     # The pictures redraw once a second while played through, with the progress while training, else on demand.
     pictures_refresh = PLAY_SECONDS if playing(step_key(shown.key)) else REFRESH_SECONDS if shown.busy else None
     if groups[shown.key][0].config.problem in ROTATION_PROBLEMS:
-        st.subheader("What the filters look like")
         live(lambda: rotation_filters(shown), pictures_refresh)
     else:
-        st.subheader("What the weights look like")
         live(lambda: convolution_weights(shown), pictures_refresh)
-
+    st.subheader("Results")
+    live(lambda: results_view(shown), REFRESH_SECONDS if shown.busy else None)
 
 page()

@@ -1,14 +1,16 @@
 """The demo as a lecturer gives it, on a projector (1280×720) and on a large screen (1600×1000).
 
 Home → "Train the demo model" → the live run, in view without scrolling →
-a finished run → the pages that look inside it → Paper check with U drawn
-while it trains → presentation mode. On every page no text may be cut:
+a finished run → the pages that look inside it, through the sidebar, each on
+that run → Paper check with U in the first screen while it trains, also in
+presentation mode → presentation mode. On every page no text may be cut:
 the check is in the DOM (an element that clips its text is wider inside
 than out), not only in the screenshots, which are kept for people under
 artifacts/screenshots/demo_flow/<size>/.
 """
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
@@ -95,10 +97,23 @@ def test_the_demo_fits_the_screen_from_home_to_paper_check(tmp_path, width, heig
                 walk.check("3_train_done")
                 run_id = next(d.name for d in runs.iterdir() if not d.name.startswith("."))
 
-                # look inside the run: every page opens on it through its link
+                # a newer run beside it: the pages must open on the run this session trained, not the newest
+                copy = runs / ("29991231-000000-" + run_id.split("-", 2)[2])
+                shutil.copytree(runs / run_id, copy)
+                status = json.loads((copy / "status.json").read_text())
+                (copy / "status.json").write_text(json.dumps({**status, "created": status["created"] + 3600}))
+
+                # look inside the run, going page to page through the sidebar (its links name no run)
+                nav = page.locator('[data-testid="stSidebarNav"]')
                 for n, slug in enumerate(["data", "errors", "weights", "symmetry", "runs"], start=4):
-                    walk.visit(f"{server.url}/{slug}?run={run_id}", f"{n}_{slug}")
-                    assert run_id in page.locator('[data-testid="stMain"]').inner_html(), f"{slug} shows the run"
+                    nav.locator(f'a[href$="/{slug}"]').click()
+                    page.wait_for_url(f"**/{slug}?*run={run_id}*", timeout=60000)
+                    settle(page)
+                    walk.check(f"{n}_{slug}")
+                    main = page.locator('[data-testid="stMain"]').inner_html()
+                    assert run_id in main, f"{slug} shows the run"
+                    if slug != "runs":  # the Runs page lists every run
+                        assert copy.name not in main, f"{slug} shows the run chosen, not the newest"
 
                 # Paper check: a short rank1 group; U is drawn while it trains
                 page.goto(server.url + "/paper_check")
@@ -108,11 +123,15 @@ def test_the_demo_fits_the_screen_from_home_to_paper_check(tmp_path, width, heig
                 steps.press("Tab")
                 page.get_by_role("button", name="Run", exact=True).click()
                 page.get_by_text("U of MSR-FC at step", exact=False).first.wait_for(timeout=180000)
-                stop = page.get_by_role("button", name="Stop these runs")
+                stop = page.get_by_role("button", name="Stop all")
                 assert stop.count() == 1, "U is drawn while the group trains"
                 settle(page)
+                u_picture = page.locator('[data-testid="stMain"] [data-testid="stImage"]').first
+                assert in_view(u_picture, height), "U is in the first screen while the group trains"
                 walk.check("9_paper_check_live")
-                stop.click()
+                walk.visit(f"{server.url}/paper_check?present=1", "9_paper_check_live_presenting")
+                assert in_view(u_picture, height), "and in presentation mode"
+                page.get_by_role("button", name="Stop all").click()
                 page.get_by_text("can be resumed from the Runs page").first.wait_for(timeout=120000)
 
                 # presentation mode: from the URL, sidebar folded, kept when moving to another page

@@ -225,9 +225,9 @@ def test_finished_rot4_group_shows_the_lens_and_the_filters(rot4_group):
     assert (table["step"] == 20).all()
     assert table.loc[0, "u_equiv_90"] == "—" and "None" not in table.astype(str).to_string()  # MAML-Conv has no U
     assert len(at.get("image")) == 2 + 3  # what the two U generate, then every model's adapted filters
-    at.radio[0].set_value("orbits").run()
+    at.selectbox(key="paper_check.arrange").set_value("orbits").run()
     assert not at.exception and len(at.get("image")) == 5
-    at.radio[1].set_value("initial").run()
+    at.selectbox(key="paper_check.layer").set_value("initial").run()
     assert not at.exception
     at.select_slider[0].set_value(10).run()
     assert not at.exception and len(at.get("image")) == 5
