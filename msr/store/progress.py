@@ -11,8 +11,8 @@ from .reader import RunRecord
 
 @dataclass(frozen=True)
 class Progress:
-    """Where a run stands, for a progress bar: wall-clock rate and time left
-    measured since this worker started (evaluations included)."""
+    """Where a run stands, for a progress bar: its speed now (its recent
+    steps; before those, since this worker started) and the time left."""
     state: str
     step: int
     total: int
@@ -39,7 +39,9 @@ def progress_of(rec: RunRecord, now: float | None = None) -> Progress:
         end = st_.get("updated") if rec.state not in ACTIVE and is_number(st_.get("updated")) else now
         elapsed = max(0.0, end - started)
         done = step - start_step
-        if done > 0 and elapsed > 0:
+        if rec.state in ACTIVE and recent_step_seconds(st_) is not None:
+            rate = 1.0 / recent_step_seconds(st_)
+        elif done > 0 and elapsed > 0:
             rate = done / elapsed
         if rec.state in ACTIVE:
             left = time_left(st_, step, total, getattr(rec.config, "eval_interval", None))
@@ -53,20 +55,32 @@ def progress_of(rec: RunRecord, now: float | None = None) -> Progress:
 
 
 ESTIMATE_AFTER_STEPS = 5  # the first steps warm caches up: no estimate from fewer
+RECENT_MIN_STEPS = 3  # the recent window is read once it holds this many steps
+
+
+def recent_step_seconds(status: dict) -> float | None:
+    """Seconds a step takes now: over the worker's last few steps, its
+    warm-up left out (msr.store.writer); None before enough are timed."""
+    n, seconds = status.get("recent_steps"), status.get("recent_seconds")
+    if not is_whole(n) or n < RECENT_MIN_STEPS or not is_number(seconds) or seconds <= 0:
+        return None
+    return seconds / n
 
 
 def time_left(status: dict, step: int, total: int, eval_interval: int | None) -> float | None:
-    """Seconds to the end: the steps left at this worker's time per step, plus
-    the evaluations left at its time per evaluation. Measured apart, as the
-    evaluation at step 0 comes before any step and carries the warm-up; it
-    is left out of the time per evaluation once a later one is timed. None
-    until ESTIMATE_AFTER_STEPS steps are timed, or from a worker that does
-    not record these times."""
+    """Seconds to the end: the steps left at the time a step takes now (the
+    worker's recent steps, its slow first steps left out; a worker that does
+    not record them: its average), plus the evaluations left at its time per
+    evaluation. Measured apart, as the evaluation at step 0 comes before any
+    step and carries the warm-up; it is left out of the time per evaluation
+    once a later one is timed. None until ESTIMATE_AFTER_STEPS steps are
+    timed, or from a worker that does not record these times."""
     start_step = status.get("start_step") if is_whole(status.get("start_step")) else 0
     done, train_seconds = step - start_step, status.get("train_seconds")
     if done < ESTIMATE_AFTER_STEPS or not is_number(train_seconds) or train_seconds <= 0:
         return None
-    left = (total - step) * train_seconds / done
+    per_step = recent_step_seconds(status) or train_seconds / done
+    left = (total - step) * per_step
     evals, eval_seconds, first = status.get("evals"), status.get("eval_seconds"), status.get("first_eval_seconds")
     if eval_interval and is_whole(evals) and evals > 0 and is_number(eval_seconds):
         # this worker's evaluations: at step 0 (a fresh run), every eval_interval, and at the last step

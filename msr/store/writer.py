@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections import deque
 import threading
 import time
 from pathlib import Path
@@ -26,6 +27,8 @@ from .reader import read_metrics
 from .status import read_status
 
 FLUSH_SECONDS = 1.0  # buffered losses reach the file at least this often while a run steps
+WARMUP_STEPS = 2  # a worker's first steps fill caches and allocate: left out of its recent speed
+RECENT_STEPS = 30  # the recent speed is read over at most this many of the last steps
 CLAIM_SECONDS = 5.0  # how long a worker waits for a run's lock
 
 
@@ -164,6 +167,7 @@ class RunWriter:
         the heartbeat and progress every HEARTBEAT_SECONDS (calling
         ``on_beat`` first each time)."""
         self._start, self._wall_start, self._last_flush = start, time.time(), time.monotonic()
+        self._recent: deque[float] = deque(maxlen=RECENT_STEPS)
         self.progress = {"step": start, "total": total, "wall_seconds": 0.0, "steps_per_sec": None,
                          "train_seconds": 0.0, "eval_seconds": 0.0, "evals": 0}
         self.write_status(sync=True, status="running", started=self._wall_start, start_step=start, **self.progress,
@@ -178,6 +182,9 @@ class RunWriter:
         elapsed = time.time() - self._wall_start
         self.progress.update(step=step, wall_seconds=elapsed, train_seconds=self.progress["train_seconds"] + seconds,
                              steps_per_sec=(step - self._start) / elapsed if elapsed > 0 else None)
+        if step - self._start > WARMUP_STEPS:  # the speed now, for the time left: not the warm-up's
+            self._recent.append(seconds)
+            self.progress.update(recent_steps=len(self._recent), recent_seconds=sum(self._recent))
         if now - self._last_flush >= FLUSH_SECONDS:
             self.flush_losses()
             self._last_flush = now

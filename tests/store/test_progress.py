@@ -1,7 +1,8 @@
 """Time left is estimated from step and evaluation times measured apart, and not guessed too early."""
 import pytest
 
-from msr.store.progress import ESTIMATE_AFTER_STEPS, time_left
+from msr.store.progress import ESTIMATE_AFTER_STEPS, recent_step_seconds, time_left
+from msr.store.writer import WARMUP_STEPS
 
 
 def status(step_seconds: float, steps: int, evals: int, eval_seconds: float, start_step: int = 0) -> dict:
@@ -45,6 +46,15 @@ def test_the_warm_up_in_the_first_evaluation_is_left_out_once_a_later_one_is_tim
     assert time_left(st, 50, 100, 25) == pytest.approx(50 * 0.1 + 2 * 1.0)
 
 
+def test_the_time_left_reads_the_recent_steps_not_the_warm_up():
+    # two slow first steps (2 s each), then 0.1 s a step: the average says 0.48 s a step, the truth is 0.1
+    st = {**status(0.0, 0, 1, 1.0), "train_seconds": 2 * 2.0 + 8 * 0.1, "recent_steps": 8, "recent_seconds": 0.8}
+    assert time_left(st, 10, 100, 50) == pytest.approx(90 * 0.1 + 2 * 1.0)
+    assert recent_step_seconds(st) == pytest.approx(0.1)
+    too_few = {**st, "recent_steps": 2, "recent_seconds": 0.2}  # not yet enough: the average it is
+    assert time_left(too_few, 10, 100, 50) == pytest.approx(90 * 0.48 + 2 * 1.0)
+
+
 def test_a_running_worker_writes_the_times(tmp_path):
     from msr.mnist.config import RunConfig
     from msr.store.reader import load_run
@@ -57,4 +67,6 @@ def test_a_running_worker_writes_the_times(tmp_path):
     execute(path)
     st = load_run(path).status
     assert st["evals"] == 3 and st["eval_seconds"] > st["first_eval_seconds"] > 0 and st["train_seconds"] > 0
+    assert st["recent_steps"] == 8 - WARMUP_STEPS, "the recent window leaves the warm-up steps out"
+    assert 0 < st["recent_seconds"] < st["train_seconds"]
     assert progress_of(load_run(path)).seconds_left is None  # finished: nothing left to estimate
