@@ -104,15 +104,11 @@ def _reference(path: str) -> dict:
     return lens_reference(path)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def _measure(path: str, steps: tuple[int, ...], mtimes: tuple[float, ...]) -> LensReport:
-    return lens_report(path, list(steps), reference=_reference(path))
-
-
 def measured(path: str, steps: list[int]) -> LensReport:
-    """The lens at these checkpoints. Steps already measured in this session
-    (same checkpoint file) are reused, so a live run only costs its new
-    checkpoints."""
+    """The lens at these checkpoints. A checkpoint is measured once: its
+    reading is kept in the run folder (msr.store.lens_cache) and in this
+    session, so a live run only costs its new checkpoints and a second visit
+    costs nothing. While new ones are measured, a bar says how far it is."""
     store = st.session_state.setdefault(STORE, {})
     for other in [p for p in store if p != path]:
         store.pop(other)
@@ -120,9 +116,12 @@ def measured(path: str, steps: list[int]) -> LensReport:
     mtimes = {s: checkpoint_mtime(path, s) for s in steps}
     missing = [s for s in steps if known["steps"].get(s, (None,))[0] != mtimes[s]]
     if missing:
-        with st.spinner(f"Measuring {len(missing)} checkpoint{'s' if len(missing) > 1 else ''} "
-                        "(about a second each)…"):
-            part = _measure(path, tuple(missing), tuple(mtimes[s] for s in missing))
+        bar = st.progress(0.0, text=f"Reading {len(missing)} checkpoint{'s' if len(missing) > 1 else ''} with the "
+                                    "lens (a few seconds each the first time; kept for later visits)…")
+        part = lens_report(path, missing, reference=_reference(path),
+                           on_step=lambda done, total: bar.progress(done / total, text=f"Read checkpoint {done} "
+                                                                    f"of {total} with the lens…"))
+        bar.empty()
         known["head"] = replace(part, steps=[])
         known["steps"].update({s.step: (mtimes.get(s.step), s) for s in part.steps})
     return replace(known["head"], steps=[known["steps"][s][1] for s in steps if s in known["steps"]])
@@ -155,7 +154,7 @@ def which_steps(kept: list[int]) -> list[int]:
     spread_steps = spread(kept, SPREAD)
     every = st.radio("Checkpoints measured", ("spread", "all"), horizontal=True, key="symmetry_spread",
                      format_func=lambda m: {"spread": f"{len(spread_steps)} spread over training",
-                                            "all": f"all {len(kept)} (about a second each)"}[m])
+                                            "all": f"all {len(kept)}"}[m])
     return kept if every == "all" else spread_steps
 
 

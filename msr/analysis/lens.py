@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -33,7 +34,12 @@ import torch
 from ..core.symmetry import (C4, LensError, LensSubject, angle_key, filter_metrics, generated_filters, orbit_score,
                              reference_metrics)
 from ..store.checkpoints import checkpoint_steps, load_checkpoint
+from ..store.lens_cache import keep_reading, read_reading
 from ..store.reader import load_run
+
+# What a kept reading was made by (msr.store.lens_cache): change it whenever what the lens measures, or how,
+# changes, and every run's readings are measured again.
+READING_KEY = "lens-3"
 
 
 @dataclass
@@ -60,6 +66,41 @@ class LensStep:
         for key in ("filters", "generated"):
             out.pop(key)
         return out
+
+    def to_kept(self) -> dict:
+        """Everything, the pictures included, in JSON (NaN spelt out: it means "nothing to read")."""
+        out = asdict(self)
+        for key in ("filters", "generated"):
+            out[key] = None if out[key] is None else np.asarray(out[key]).tolist()
+        return _spell_nan(out)
+
+    @classmethod
+    def from_kept(cls, data: dict) -> "LensStep":
+        data = _read_nan(dict(data))
+        for key in ("filters", "generated"):
+            if data.get(key) is not None:
+                data[key] = np.asarray(data[key], dtype=np.float32)
+        return cls(**data)
+
+
+def _spell_nan(value):
+    if isinstance(value, float) and math.isnan(value):
+        return "NaN"
+    if isinstance(value, dict):
+        return {k: _spell_nan(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_spell_nan(v) for v in value]
+    return value
+
+
+def _read_nan(value):
+    if value == "NaN":
+        return math.nan
+    if isinstance(value, dict):
+        return {k: _read_nan(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_read_nan(v) for v in value]
+    return value
 
 
 @dataclass
@@ -132,10 +173,26 @@ def lens_step(subject: LensSubject, path: Path, step: int | None) -> LensStep:
     return out
 
 
-def lens_report(path: str | Path, steps: list[int] | None = None, reference: dict | None = None) -> LensReport:
+def kept_lens_step(subject: LensSubject, path: Path, step: int) -> LensStep:
+    """The lens at a kept checkpoint: read from the run folder when it was
+    measured before (msr.store.lens_cache), else measured and kept."""
+    kept = read_reading(path, step, READING_KEY)
+    if kept is not None:
+        try:
+            return LensStep.from_kept(kept)
+        except (TypeError, ValueError):
+            pass  # a reading of another shape: measured again
+    out = lens_step(subject, path, step)
+    keep_reading(path, out.step, READING_KEY, out.to_kept())
+    return out
+
+
+def lens_report(path: str | Path, steps: list[int] | None = None, reference: dict | None = None,
+                on_step: Callable[[int, int], None] | None = None) -> LensReport:
     """The lens at the given checkpoint steps (all kept ones when None).
     ``reference``: :func:`lens_reference` of the run, when already at hand.
-    LensError / CheckpointError (one line) when it cannot be read."""
+    ``on_step(done, total)`` is told after each checkpoint, for a progress
+    bar. LensError / CheckpointError (one line) when it cannot be read."""
     path = Path(path)
     rec, subject, support = _subject(path)
     kept = checkpoint_steps(path)
@@ -144,9 +201,13 @@ def lens_report(path: str | Path, steps: list[int] | None = None, reference: dic
     wanted = kept if steps is None else sorted({min(kept, key=lambda s: abs(s - w)) for w in steps})
     if reference is None:
         reference = _reference(subject)
-    return LensReport(rec.run_id, rec.kind.name, support.label(rec.config), subject.angles, reference,
-                      [lens_step(subject, path, s) for s in wanted], list(subject.run_angles),
-                      support.first_layer(rec.config), support.reads_predictions)
+    read = []
+    for s in wanted:
+        read.append(kept_lens_step(subject, path, s))
+        if on_step is not None:
+            on_step(len(read), len(wanted))
+    return LensReport(rec.run_id, rec.kind.name, support.label(rec.config), subject.angles, reference, read,
+                      list(subject.run_angles), support.first_layer(rec.config), support.reads_predictions)
 
 
 def _reference(subject: LensSubject) -> dict:

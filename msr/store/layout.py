@@ -13,7 +13,8 @@
 - ``worker.lock``: held (flock) by the live worker, so a dead worker is seen at once;
 - ``stop``: a stop request;
 - ``worker.log``: a launched worker's output;
-- ``annotations.json``: a display name, notes and the run's colour (msr.store.annotations).
+- ``annotations.json``: a display name, notes and the run's colour (msr.store.annotations);
+- ``lens/step_NNNNNN.json``: the symmetry lens read at a checkpoint, kept so it is read once (msr.store.lens_cache).
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from pathlib import Path
 MARKER, CONFIG, METRICS, STATUS = ".msr-run", "config.json", "metrics.jsonl", "status.json"
 LOSSES, CHECKPOINTS, RESUME, LOCK, STOP, LOG = "losses.csv", "checkpoints", "resume.pt", "worker.lock", "stop", "worker.log"
 ANNOTATIONS = "annotations.json"  # what a user says of a run (name, notes) and its colour; never the worker's
+LENS = "lens"  # the lens's readings per checkpoint
 MARKER_TEXT = "msr-run 1\n"
 _CHECKPOINT = re.compile(r"step_(\d+)\.pt")
 
@@ -54,9 +56,13 @@ class RunFiles:
     stop = property(lambda self: self.root / STOP)
     log = property(lambda self: self.root / LOG)
     annotations = property(lambda self: self.root / ANNOTATIONS)
+    lens = property(lambda self: self.root / LENS)
 
     def checkpoint(self, step: int) -> Path:
         return self.checkpoints / checkpoint_name(step)
+
+    def lens_reading(self, step: int) -> Path:
+        return self.lens / f"step_{step:06d}.json"
 
     def checkpoint_steps(self) -> list[int]:
         """The steps that have a checkpoint, in order."""

@@ -75,3 +75,61 @@ def test_symmetry_command(runs, capsys):
     assert main(["symmetry", str(_run(runs, "rank1"))]) == 2
     assert "1-D problem" in capsys.readouterr().err
     assert main(["symmetry", "no-such-run", "--runs-dir", str(path.parent)]) == 2
+
+
+def _same(a, b) -> bool:
+    """Two readings hold the same numbers (NaN equal to NaN) and pictures."""
+    import math
+
+    import numpy as np
+
+    def eq(x, y):
+        if isinstance(x, dict):
+            return isinstance(y, dict) and x.keys() == y.keys() and all(eq(x[k], y[k]) for k in x)
+        if isinstance(x, float) and math.isnan(x):
+            return isinstance(y, float) and math.isnan(y)
+        return x == y
+    return (eq(a.to_json(), b.to_json()) and np.array_equal(a.filters, b.filters)
+            and (a.generated is None) == (b.generated is None)
+            and (a.generated is None or np.array_equal(a.generated, b.generated)))
+
+
+def test_a_checkpoint_is_read_once_and_kept_in_the_run_folder(tmp_path, monkeypatch):
+    """The second reading of a run comes from its lens/ folder, equal to the
+    first; a checkpoint written anew is read again."""
+    import os
+    import shutil
+
+    from msr.analysis import lens as lens_module
+    from msr.store.layout import run_files
+
+    run = tmp_path / "run"
+    shutil.copytree(_run(_tiny_runs(tmp_path / "made"), "shared"), run)
+    first = lens_report(run)
+    assert sorted(p.name for p in run_files(run).lens.iterdir()) == [f"step_{s:06d}.json" for s in (0, 2, 4)]
+    first.steps[0].equivariance["9"] = float("nan")  # NaN (nothing to read) must come back as NaN
+    lens_module.keep_reading(run, 0, lens_module.READING_KEY, first.steps[0].to_kept())
+
+    def measured_again(*args, **kwargs):
+        raise AssertionError("a kept reading was measured again")
+    monkeypatch.setattr(lens_module, "lens_step", measured_again)
+    again = lens_report(run)
+    assert all(_same(a, b) for a, b in zip(first.steps, again.steps))
+
+    checkpoint = run_files(run).checkpoint(4)
+    os.utime(checkpoint, ns=(checkpoint.stat().st_atime_ns, checkpoint.stat().st_mtime_ns + 10 ** 9))
+    with pytest.raises(AssertionError, match="measured again"):
+        lens_report(run, steps=[4])
+
+
+def test_a_lens_folder_that_links_elsewhere_is_neither_read_nor_written(tmp_path):
+    import shutil
+
+    from msr.store.layout import run_files
+
+    run, elsewhere = tmp_path / "run", tmp_path / "elsewhere"
+    shutil.copytree(_run(_tiny_runs(tmp_path / "made"), "shared"), run)
+    elsewhere.mkdir()
+    run_files(run).lens.symlink_to(elsewhere)
+    report = lens_report(run, steps=[4])
+    assert report.steps[0].step == 4 and not any(elsewhere.iterdir())
