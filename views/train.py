@@ -9,8 +9,10 @@ import streamlit as st
 
 from msr.core.errors import ConfigError
 from msr.kinds import MNIST
+from msr.store.progress import run_estimate
 from msr.store.reader import active_runs, list_runs, load_run
 from ui import run_view, train_form
+from ui.run_view import duration
 from ui.run_picker import FOLLOWED_KEY, RUN_PARAM, runs_dir
 
 
@@ -67,8 +69,47 @@ def run_page(followed: str, training: list) -> None:
                    + " (see the sidebar, or the Runs page).")
 
 
+LONG_RUN_SECONDS = 180  # a run expected to take longer is started only once the person confirms it
+PENDING_KEY = "train.long_run"  # the values of a long run waiting for that confirmation
+
+
+def estimate_line(values: dict) -> tuple[str | None, float | None]:
+    """What the settings would take here, and the seconds (None: not known yet)."""
+    try:
+        config = train_form.build_config(values, runs_dir())
+    except ConfigError:
+        return None, None
+    est = run_estimate(config, list_runs(runs_dir(), kind=MNIST))
+    if est is None:
+        return (f"No completed {config.model_label()} run here yet, so no time estimate.", None)
+    start = f", {est.startup:.0f} s of it to start" if est.startup is not None else ""
+    return (f"About **{duration(est.seconds)}** here{start} (from the speed of {est.runs} completed "
+            f"{config.model_label()} run{'s' if est.runs > 1 else ''} here, scaled to these settings' work per "
+            "step; other work on the machine slows it).", est.seconds)
+
+
+def start(values: dict, form) -> None:
+    """Launch the run and show it, or say in the form what is wrong."""
+    try:
+        train_form.launch(values, runs_dir())  # the form folds away: the page is the new run now
+    except ConfigError as exc:  # every bad field, tagged; or what the machine lacks (memory, GPU, disk)
+        general = [msg for field, msg in exc.errors.items() if field not in form.slots]
+        for field, msg in exc.errors.items():
+            if field in form.slots:
+                form.slots[field].error(msg, icon="⚠️")
+        marked = len(exc.errors) - len(general)
+        if marked:
+            general.append(f"Nothing was started: fix the field{'s' if marked > 1 else ''} marked above.")
+        else:
+            general = [f"Nothing was started: {' '.join(general)}"]
+        form.general.error("\n\n".join(general), icon="⚠️")
+    else:
+        st.session_state.pop(PENDING_KEY, None)
+        st.rerun()
+
+
 def form_page(followed: str | None, training: list) -> None:
-    """The settings form; Start launches a run and the page becomes it."""
+    """The settings form; Start launches a run and the page becomes it (a long one once confirmed)."""
     if RUN_PARAM in st.query_params:
         del st.query_params[RUN_PARAM]
     st.title("Train")
@@ -78,25 +119,22 @@ def form_page(followed: str | None, training: list) -> None:
         st.button("Back to the run", icon=":material/arrow_back:", on_click=follow_only, key="train.back")
     train_form.render_presets()
     form = train_form.render_form()
-    if form.submitted:
-        try:
-            train_form.launch(form.values, runs_dir())  # the form folds away: the page is the new run now
-        except ConfigError as exc:  # every bad field, tagged; or what the machine lacks (memory, GPU, disk)
-            general = [msg for field, msg in exc.errors.items() if field not in form.slots]
-            for field, msg in exc.errors.items():
-                if field in form.slots:
-                    form.slots[field].error(msg, icon="⚠️")
-            marked = len(exc.errors) - len(general)
-            if marked:
-                general.append(f"Nothing was started: fix the field{'s' if marked > 1 else ''} marked above.")
-            else:
-                general = [f"Nothing was started: {' '.join(general)}"]
-            form.general.error("\n\n".join(general), icon="⚠️")
-        else:
-            st.rerun()
-    elif training:
-        form.general.caption(f"{len(training)} run(s) training on this machine now; a new one shares the CPU with "
-                             "them.")
+    line, seconds = estimate_line(form.values)
+    pending = st.session_state.get(PENDING_KEY)
+    if form.submitted and seconds is not None and seconds > LONG_RUN_SECONDS and pending != form.values:
+        st.session_state[PENDING_KEY] = dict(form.values)  # asked once; Start anyway (or Start again) goes on
+        pending = form.values
+    elif form.submitted:
+        start(form.values, form)
+    if pending is not None and pending == form.values and seconds is not None and seconds > LONG_RUN_SECONDS:
+        form.general.warning(f"This run would take about {duration(seconds)} here, and Stop waits for the step "
+                             "under way. Start it anyway, or make it smaller (fewer steps, tasks, angles or "
+                             "channels).", icon=":material/schedule:")
+        if st.button("Start anyway", key="train.start_anyway", type="primary", icon=":material/play_arrow:"):
+            start(pending, form)
+    elif line and not form.submitted:
+        form.general.caption(line + (f" {len(training)} run(s) training on this machine now; a new one shares "
+                                     "the CPU with them." if training else ""))
     st.caption(f"Runs are saved under `{runs_dir()}/`.")
 
 

@@ -16,6 +16,11 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+import time
+
+# When this process started, near enough: python -m msr loads this module first (msr/__main__.py), before torch.
+# A worker's start-up (Python, torch, the data, the model) is the time from here to its first step.
+PROCESS_STARTED = time.time()
 
 # mallopt parameter numbers from glibc's malloc.h.
 _M_TRIM_THRESHOLD = -1

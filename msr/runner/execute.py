@@ -25,6 +25,7 @@ from typing import Callable
 from .. import kinds
 from ..core.errors import ConfigError, MachineError
 from ..core.loop import Event, Recorder, RunResult, drive
+from ..core.runtime import PROCESS_STARTED
 from ..store.checkpoints import load_resume_state
 from ..store.files import RunFolderError, describe_os_error
 from ..store.folders import create_run_folder
@@ -115,7 +116,8 @@ def _train(writer: RunWriter, run_dir: Path, resume: bool, emit, stop_now, stop_
         writer.reset_records(None)
     result = RunResult(cfg, "running", start, metrics=list(records), run_dir=str(run_dir),
                        learner=getattr(trainer, "learner", None), kind=kind)
-    writer.begin(start, cfg.steps, on_beat=lambda: stop_requested(run_dir) and stop_flag.set())
+    writer.begin(start, cfg.steps, on_beat=lambda: stop_requested(run_dir) and stop_flag.set(),
+                 process_started=PROCESS_STARTED)
     try:
         drive(trainer, result, recorder=FolderRecorder(writer, trainer, kind, cfg), on_event=emit,
               should_stop=stop_now, start=start, since_eval=since, evaluated_at_start=resumed_state)

@@ -1,8 +1,10 @@
 """Where a run stands, for a progress bar: the steps done, the rate, and the time left, from its status.json."""
 from __future__ import annotations
 
+import statistics
 import time
 from dataclasses import dataclass
+from typing import Iterable, Sequence
 
 from .files import is_number, is_whole
 from .layout import ACTIVE, run_files
@@ -91,3 +93,85 @@ def time_left(status: dict, step: int, total: int, eval_interval: int | None) ->
             per_eval = eval_seconds / evals
         left += max(0, planned - evals) * per_eval
     return max(0.0, left)
+
+
+# --------------------------------------------- how long a run will take, before it starts
+def _wall_rate(rec: RunRecord) -> float | None:
+    """Steps per second of wall time of a completed run trained in one go, its
+    evaluations included; else the training rate its last evaluation gives."""
+    st_ = rec.status
+    steps, wall = rec.step - (st_.get("start_step") or 0), st_.get("wall_seconds")
+    if st_.get("start_step") == 0 and is_number(wall) and wall > 0 and steps > 0:
+        return steps / wall
+    rate = rec.last.get("steps_per_sec_overall")
+    return rate if is_number(rate) and rate > 0 else None
+
+
+def measured_speeds(records: Iterable[RunRecord]) -> dict[str, float]:
+    """Model (its label, e.g. "shared" or "plain conv + dense head") -> median
+    steps per second of wall time of its completed runs here (evaluations
+    included); models never run are absent."""
+    seen: dict[str, list[float]] = {}
+    for rec in records:
+        if rec.damaged or rec.state != "completed" or rec.config is None or not hasattr(rec.config, "model_label"):
+            continue
+        rate = _wall_rate(rec)
+        if rate is not None:
+            seen.setdefault(rec.config.model_label(), []).append(rate)
+    return {model: statistics.median(rates) for model, rates in seen.items()}
+
+
+def measured_startup(records: Iterable[RunRecord]) -> float | None:
+    """Median seconds from a worker process's start to its first step (Python,
+    torch, the data and the model), over the runs here whose worker was
+    started for them; None before any was."""
+    seen = []
+    for rec in records:
+        st_ = rec.status
+        began, process, created = st_.get("started"), st_.get("process_started"), st_.get("created")
+        if rec.damaged or not (is_number(began) and is_number(process) and is_number(created)):
+            continue
+        if process >= created and began >= process:  # a process started for this run (not a reused Ray worker)
+            seen.append(began - process)
+    return statistics.median(seen) if seen else None
+
+
+def estimate_seconds(configs: Sequence, speeds: dict[str, float], workers: int,
+                     startup: float | None = None) -> float | None:
+    """Wall time of the configs' runs, ``workers`` at once, at the measured
+    speeds, each with ``startup`` seconds to start; None when a model has no
+    measured speed."""
+    if not configs:
+        return 0.0
+    if any(c.model_label() not in speeds for c in configs):
+        return None
+    total = sum((startup or 0.0) + c.steps / speeds[c.model_label()] for c in configs)
+    return total / max(1, min(workers, len(configs)))
+
+
+@dataclass(frozen=True)
+class RunEstimate:
+    """How long a run of some settings would take here, and what that rests on."""
+    seconds: float
+    runs: int  # completed runs of the same model it was scaled from
+    startup: float | None  # seconds to start a worker, when measured
+
+
+def run_estimate(config, records: Iterable[RunRecord]) -> RunEstimate | None:
+    """The wall time of a run of ``config`` at the speed completed runs of the
+    same model measured here, scaled by each step's work (``step_work()``:
+    more tasks, images, channels or inner steps take longer), evaluations as
+    those runs had them, plus a worker's start-up. None before any such run."""
+    records = list(records)
+    label, work = config.model_label(), config.step_work()
+    per_work = []
+    for rec in records:
+        if rec.damaged or rec.state != "completed" or type(rec.config) is not type(config):
+            continue
+        rate = _wall_rate(rec)
+        if rate is not None and rec.config.model_label() == label and rec.config.step_work() > 0:
+            per_work.append(1.0 / (rate * rec.config.step_work()))
+    if not per_work:
+        return None
+    startup = measured_startup(records)
+    return RunEstimate((startup or 0.0) + config.steps * work * statistics.median(per_work), len(per_work), startup)

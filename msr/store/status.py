@@ -23,6 +23,7 @@ STATUS_FIELDS = {  # field -> (check, what it must be)
     "train_seconds": (is_number, "a number"), "eval_seconds": (is_number, "a number"),
     "evals": (is_whole, "a whole number ≥ 0"), "first_eval_seconds": (is_number, "a number"),
     "recent_steps": (is_whole, "a whole number ≥ 0"), "recent_seconds": (is_number, "a number"),
+    "process_started": (is_number, "a number"),
 }
 
 

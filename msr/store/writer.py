@@ -162,16 +162,18 @@ class RunWriter:
         write_resume_state(self.path, state)
 
     # ------------------------------------------------ progress while it runs
-    def begin(self, start: int, total: int, on_beat: Callable[[], None] | None = None) -> None:
+    def begin(self, start: int, total: int, on_beat: Callable[[], None] | None = None,
+              process_started: float | None = None) -> None:
         """The run trains from step ``start``: say so, and from now on write
         the heartbeat and progress every HEARTBEAT_SECONDS (calling
-        ``on_beat`` first each time)."""
+        ``on_beat`` first each time). ``process_started``: when the process
+        began, so the time it took to start is known (msr.store.progress)."""
         self._start, self._wall_start, self._last_flush = start, time.time(), time.monotonic()
         self._recent: deque[float] = deque(maxlen=RECENT_STEPS)
         self.progress = {"step": start, "total": total, "wall_seconds": 0.0, "steps_per_sec": None,
                          "train_seconds": 0.0, "eval_seconds": 0.0, "evals": 0}
         self.write_status(sync=True, status="running", started=self._wall_start, start_step=start, **self.progress,
-                          steps=start)
+                          steps=start, **({"process_started": process_started} if process_started else {}))
         self._heartbeat = _Heartbeat(self, on_beat or (lambda: None))
         self._heartbeat.start()
 

@@ -339,3 +339,29 @@ def test_runs_frame_marks_damaged_folders(tmp_path):
     from msr.store.reader import load_run as load
     frame = runs_frame([load(tmp_path / "bad")])
     assert list(frame["status"]) == ["damaged: no config.json"] and frame.loc[0, "run"] == "bad"
+
+
+def test_the_form_estimates_the_time_and_asks_before_a_long_run(tmp_path):
+    """From the speed of a completed run of the same model: a line under the
+    form, and a long run starts only after Start anyway."""
+    runs = tmp_path / "runs"
+    at = open_page(runs, "views/train.py")
+    assert any("no time estimate" in c.value for c in at.caption), "nothing measured yet"
+    train(RunConfig(**TINY_FORM, runs_dir=str(runs)))
+    at = open_page(runs, "views/train.py")
+    fill(at, **TINY_FORM).button(key=START).click().run()  # the short one starts at once
+    poll(at, lambda a: any("Run completed" in s for s in texts(a.success)))
+    at.button(key="train.new").click().run()  # the form again, with the settings just run
+    assert any("About **" in c.value and "completed conv runs here" in c.value for c in at.caption), \
+        texts(at.caption)
+    before = sorted(p.name for p in runs.iterdir())
+    fill(at, steps=4000).button(key=START).click().run()
+    assert any("would take about" in w.value for w in at.warning), "a long run is not started at once"
+    assert sorted(p.name for p in runs.iterdir()) == before
+    at.button(key="train.start_anyway").click().run()
+    assert not at.exception and not at.error
+    assert len(sorted(p.name for p in runs.iterdir())) == len(before) + 1, "Start anyway starts it"
+    load_run(session_run(at))  # the page follows it; stop it so the test leaves nothing running
+    from msr.store.liveness import request_stop
+    request_stop(session_run(at))
+    wait_status(session_run(at), lambda s: s.get("status") in ("stopped", "completed"))

@@ -18,10 +18,10 @@ import pytest
 from msr.core.errors import ConfigError
 from msr.kinds import MNIST
 from msr.mnist.config import RunConfig
-from msr.runner.sweep import results as sw
 from msr.runner.sweep.folder import create_sweep, load_sweep
 from msr.runner.sweep.run import run_sweep
 from msr.runner.sweep.spec import SweepSpec, check, parse_grid, parse_seeds
+from msr.store.progress import estimate_seconds, measured_speeds, measured_startup
 from msr.store.reader import RunRecord, list_runs, load_run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -185,11 +185,24 @@ def _record(arch, rate, state="completed"):
 
 
 def test_time_estimate_uses_measured_speeds_only():
-    speeds = sw.measured_speeds([_record("conv", 2.0), _record("conv", 4.0), _record("conv", 3.0),
+    speeds = measured_speeds([_record("conv", 2.0), _record("conv", 4.0), _record("conv", 3.0),
                                  _record("shared", 1.0), _record("shared", 50.0, state="running"),
                                  _record("dense", None)])
     assert speeds == {"conv": 3.0, "shared": 1.0}
     configs = [RunConfig(arch="conv", steps=30), RunConfig(arch="shared", steps=30)]
-    assert sw.estimate_seconds(configs, speeds, workers=2) == pytest.approx((10 + 30) / 2)
-    assert sw.estimate_seconds(configs, speeds, workers=8) == pytest.approx(40 / 2)  # no more at once than runs
-    assert sw.estimate_seconds(configs + [RunConfig(arch="dense")], speeds, workers=2) is None
+    assert estimate_seconds(configs, speeds, workers=2) == pytest.approx((10 + 30) / 2)
+    assert estimate_seconds(configs, speeds, workers=8) == pytest.approx(40 / 2)  # no more at once than runs
+    assert estimate_seconds(configs + [RunConfig(arch="dense")], speeds, workers=2) is None
+    assert estimate_seconds(configs, speeds, workers=2, startup=6.0) == pytest.approx((16 + 36) / 2), \
+        "each run's start-up counts"
+
+
+def test_speeds_are_wall_time_with_evaluations_and_start_up_is_measured_per_worker():
+    run = RunRecord(Path("/nowhere/a"), kind=MNIST, config=RunConfig(arch="conv"), state="completed",
+                    status={"step": 100, "start_step": 0, "wall_seconds": 50.0, "last": {"steps_per_sec_overall": 4.0},
+                            "created": 100.0, "process_started": 101.0, "started": 106.0})
+    assert measured_speeds([run]) == {"conv": 2.0}, "evaluations included: 100 steps in 50 s"
+    reused = RunRecord(Path("/nowhere/b"), kind=MNIST, config=RunConfig(arch="conv"), state="completed",
+                       status={"created": 100.0, "process_started": 50.0, "started": 101.0})
+    assert measured_startup([run, reused]) == pytest.approx(5.0), "a worker started before its run is left out"
+    assert measured_startup([reused]) is None

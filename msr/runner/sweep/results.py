@@ -2,13 +2,9 @@
 from __future__ import annotations
 
 import math
-import statistics
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
 
 from ...core.stats import t_halfwidth
-from ...kinds import MNIST
-from ...mnist.config import RunConfig
 from ...store.files import Damaged
 from ...store.layout import ACTIVE
 from ...store.reader import METRICS_CACHE, RunRecord, load_run
@@ -124,28 +120,3 @@ def _from_record(point: Point, rec: RunRecord, with_metrics: bool) -> PointRun:
             metrics = []
     return PointRun(point.setting, point.seed, rec.state, rec.run_id, rec.step, rec.total, dict(rec.last), metrics,
                     point.rate)
-
-
-def measured_speeds(records: Iterable[RunRecord]) -> dict[str, float]:
-    """Model (its label, e.g. "shared" or "plain conv + dense head") -> median
-    steps per second of its completed runs (their last evaluation's overall
-    rate); models never run are absent."""
-    seen: dict[str, list[float]] = {}
-    for rec in records:
-        if rec.damaged or rec.state != "completed" or rec.kind is not MNIST or rec.config is None:
-            continue
-        rate = rec.last.get("steps_per_sec_overall")
-        if isinstance(rate, (int, float)) and math.isfinite(rate) and rate > 0:
-            seen.setdefault(rec.config.model_label(), []).append(rate)
-    return {model: statistics.median(rates) for model, rates in seen.items()}
-
-
-def estimate_seconds(configs: Sequence[RunConfig], speeds: Mapping[str, float], workers: int) -> float | None:
-    """Wall time of the configs' runs, ``workers`` at once, at the measured
-    speeds; None when an architecture has no measured speed."""
-    if not configs:
-        return 0.0
-    if any(c.model_label() not in speeds for c in configs):
-        return None
-    total = sum(c.steps / speeds[c.model_label()] for c in configs)
-    return total / max(1, min(workers, len(configs)))
