@@ -12,8 +12,10 @@ from msr.core.settings import specs
 from msr.kinds import MNIST
 from msr.mnist.config import PRESET_SUMMARIES, PRESETS, RunConfig, preset
 from msr.runner.sweep.folder import create_sweep, driver_running, launch_driver, list_sweeps, load_sweep
-from msr.runner.sweep.results import estimate_seconds, groups, measured_speeds, point_runs, unfinished
+from msr.runner.sweep.results import groups, point_runs, unfinished
 from msr.runner.sweep.spec import NOT_GRIDDED, SweepSpec, check, default_workers, parse_grid, parse_seeds
+from msr.store.files import RunFolderError
+from msr.store.progress import estimate_seconds, measured_speeds, measured_startup
 from msr.store.reader import active_runs, list_runs
 from msr.viz import ablation as va
 from msr.viz import sweeps as vsweep
@@ -58,8 +60,9 @@ def grid_values(name: str, text: str, base: dict) -> list:
     return values
 
 
-def plan_line(spec: SweepSpec, speeds: dict[str, float]) -> str:
-    """How many runs, how many at once, and how long at the speed earlier runs measured."""
+def plan_line(spec: SweepSpec, speeds: dict[str, float], startup: float | None) -> str:
+    """How many runs, how many at once, and how long at the speed earlier runs measured (their evaluations
+    and each run's start-up included)."""
     main = [spec.config(p) for p in spec.points()]
     configs = [spec.config(p) for p in spec.search_points()] + main
     workers = spec.workers or default_workers(configs, spec.threads)
@@ -69,12 +72,14 @@ def plan_line(spec: SweepSpec, speeds: dict[str, float]) -> str:
             f"seed{'s' if len(spec.seeds) != 1 else ''}"
             + (f", after a rate search of {searched} short runs on validation tasks" if searched else "")
             + f"), {min(workers, len(configs))} at a time.")
-    seconds = estimate_seconds(configs, speeds, workers)
+    seconds = estimate_seconds(configs, speeds, workers, startup)
     if seconds is None:
         unmeasured = ", ".join(sorted({c.model_label() for c in configs} - set(speeds)))
         return head + f" Time unknown until the first run reports (no completed {unmeasured} run here yet)."
+    start = (f", and {startup:.0f} s to start each run" if startup is not None
+             else "; each run's start-up is not measured here yet and comes on top")
     return head + f" Estimated time: about {duration(seconds)} (at the speed earlier completed runs of the same " \
-                  "model measured here)."
+                  f"model measured here, evaluations included{start})."
 
 
 def launch(spec: SweepSpec, slot) -> None:
@@ -88,7 +93,7 @@ def launch(spec: SweepSpec, slot) -> None:
         return
     st.session_state[PICK_KEY] = str(sweep.path)
     st.session_state[NOTICE_KEY] = (f"Launched {spec.name or 'the sweep'} ({len(spec.points())} runs, sweep "
-                                    f"`{sweep.sweep_id}`): follow it under **Watch** below.")
+                                    f"`{sweep.sweep_id}`); it is followed under **Watch**.")
     st.rerun()
 
 
@@ -110,7 +115,7 @@ def seeds_input(container, key: str, slot_holder: dict) -> list[int] | None:
 
 
 # ------------------------------------------------------------- new sweeps
-def grid_sweep(folder: str, speeds: dict[str, float]) -> None:
+def grid_sweep(folder: str, speeds: dict[str, float], startup: float | None) -> None:
     """A grid of one's own: fields and values over a preset, seeds, executor; its plan; Launch."""
     top = st.columns([2, 5], vertical_alignment="bottom")
     preset_name = top[0].selectbox("Start from preset", list(PRESETS), index=list(PRESETS).index("demo"),
@@ -157,7 +162,7 @@ def grid_sweep(folder: str, speeds: dict[str, float]) -> None:
     if not bad and seeds is not None:
         spec = SweepSpec(base=base, grid=grid, seeds=seeds, executor=executor, workers=workers,
                          name=name.strip())
-        general.markdown(plan_line(spec, speeds))
+        general.markdown(plan_line(spec, speeds, startup))
     else:
         general.caption("Fix the values marked above to see how many runs this is.")
     if st.button("Launch sweep", type="primary", key="sweeps.launch", disabled=spec is None,
@@ -165,7 +170,7 @@ def grid_sweep(folder: str, speeds: dict[str, float]) -> None:
         launch(spec, general)
 
 
-def ready_sweep(folder: str, speeds: dict[str, float]) -> None:
+def ready_sweep(folder: str, speeds: dict[str, float], startup: float | None) -> None:
     """The ready-made ablation: first layer × head, each setting at its own inner rate."""
     st.markdown(
         "MSR's models differ from plain MAML in two places: the **first layer** (a symmetry matrix over the conv "
@@ -199,28 +204,47 @@ def ready_sweep(folder: str, speeds: dict[str, float]) -> None:
         ready_slots["angles"].error(str(exc), icon="⚠️")
         ready_spec = None
     if ready_spec is not None:
-        ready_general.markdown(plan_line(ready_spec, speeds))
+        ready_general.markdown(plan_line(ready_spec, speeds, startup))
     if st.button(f"Launch “{READY_NAME}”", type="primary", key="sweeps.ready.launch",
                  disabled=ready_spec is None, icon=":material/rocket_launch:"):
         launch(ready_spec, ready_general)
 
 
-def start_a_sweep(folder: str) -> None:
-    st.subheader("Start a sweep")
-    if NOTICE_KEY in st.session_state:
-        st.success(st.session_state.pop(NOTICE_KEY), icon=":material/rocket_launch:")
+def start_a_sweep(folder: str, folded: bool) -> None:
+    """The two ways to start one: a grid of one's own, or the ready-made ablation. ``folded``: while the
+    sweep watched trains, they fold away below it, so its progress is what a room sees."""
+    if folded:
+        with st.expander("Start another sweep", icon=":material/add:"):
+            _start_a_sweep(folder)
+    else:
+        st.subheader("Start a sweep")
+        _start_a_sweep(folder)
+
+
+def _start_a_sweep(folder: str) -> None:
     training = active_runs(folder)
-    speeds = measured_speeds(list_runs(folder, kind=MNIST))  # what the time estimates go by
+    history = list_runs(folder, kind=MNIST)
+    speeds, startup = measured_speeds(history), measured_startup(history)  # what the time estimates go by
     if training:
         st.caption(f"{len(training)} run(s) training on this machine now; a new sweep shares the CPU with them.")
-    grid_tab, ready_tab = st.tabs(["Define a grid", READY_NAME])
+    # Keyed, so the tab a sweep was launched from stays open when the page reruns.
+    grid_tab, ready_tab = st.tabs(["Define a grid", READY_NAME], key="sweeps.tab")
     with grid_tab:
-        grid_sweep(folder, speeds)
+        grid_sweep(folder, speeds, startup)
     with ready_tab:
-        ready_sweep(folder, speeds)
+        ready_sweep(folder, speeds, startup)
 
 
 # ------------------------------------------------------------------ watch
+def picked_busy(path: str) -> bool:
+    """Whether the sweep at ``path`` trains (False for a folder that is not a sweep any more)."""
+    try:
+        sweep = load_sweep(path)
+    except (ConfigError, RunFolderError, OSError):
+        return False
+    return busy(sweep, point_runs(sweep))
+
+
 def busy(sweep, runs) -> bool:
     """Something of the sweep trains, or its driver is still running it
     (starting, or about to start, its next points)."""
@@ -333,8 +357,12 @@ def draw_results(path: str, fields: list[str]) -> None:
     if table[vsweep.N].sum() == 0:
         st.caption("No run has completed yet; this table fills in as they do.")
     else:
+        if vsweep.clearly_best(table) is None and table[vsweep.ACC].notna().sum() > 1:
+            st.caption("No setting is clearly best: the 95% intervals of their accuracy overlap (or a setting has "
+                       "fewer than two completed runs).")
         st.dataframe(table, hide_index=True, width="stretch", column_config={
-            vsweep.BEST: st.column_config.TextColumn(width=70, help="The highest mean test accuracy."),
+            vsweep.BEST: st.column_config.TextColumn(width=70, help="The setting whose 95% interval of test "
+                                                     "accuracy lies above every other setting's."),
             vsweep.N: st.column_config.NumberColumn(width=80, help=f"Completed runs of {len(sweep.spec.seeds)} seeds."),
             vsweep.ACC: st.column_config.NumberColumn(format="%.3f"),
             vsweep.ACC_CI: st.column_config.NumberColumn(format="%.3f", help="Empty with fewer than two runs."),
@@ -403,8 +431,15 @@ def page() -> None:
                "page), and compares the settings by their mean over seeds. It runs in processes of its own: leave "
                "this page or restart the app and it keeps going.")
     folder = runs_dir()
-    start_a_sweep(folder)
+    if NOTICE_KEY in st.session_state:
+        st.success(st.session_state.pop(NOTICE_KEY), icon=":material/rocket_launch:")
+    picked = st.session_state.get(PICK_KEY) or next((str(s.path) for s in list_sweeps(folder)), None)
+    watched_first = picked is not None and picked_busy(picked)
+    if not watched_first:
+        start_a_sweep(folder, folded=False)
     watched = watch(folder)
+    if watched_first:
+        start_a_sweep(folder, folded=True)
     if watched is None:
         st.stop()
     path, fields, initial = watched

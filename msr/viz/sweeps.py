@@ -15,6 +15,7 @@ import altair as alt
 import pandas as pd
 
 from ..mnist.config import RunConfig
+from ..core.models import ARCHITECTURES
 from ..core.settings import specs
 from ..core.stats import t_halfwidth
 from ..runner.sweep.results import PointRun
@@ -22,8 +23,6 @@ from .style import NORMAL, readable
 
 STEP_AXIS = alt.Axis(format="d", tickMinStep=1)
 METRICS = {"test_acc": "test accuracy", "test_loss": "test loss"}
-# A value worth a word of context wherever it names a group.
-VALUE_NOTES = {("arch", "conv"): "conv (MAML)"}
 STATE_TEXT = {"missing": "not started"}
 SEED, STATE, STEPS, PROGRESS, RUN, STAGE = "seed", "state", "steps", "progress", "run", "stage"
 ACC, ACC_CI, LOSS, LOSS_CI, N, BEST = ("test accuracy", "accuracy ± 95%", "test loss", "loss ± 95%", "runs done",
@@ -41,8 +40,8 @@ def field_label(name: str) -> str:
 
 
 def value_text(name: str, value) -> str:
-    if (name, value) in VALUE_NOTES:
-        return VALUE_NOTES[(name, value)]
+    if name == "arch" and value in ARCHITECTURES:
+        return ARCHITECTURES[value].shown_as
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
@@ -101,10 +100,24 @@ def finals_frame(runs: Iterable[PointRun], fields: Sequence[str]) -> pd.DataFram
                                        ACC_CI, LOSS, LOSS_CI, RUN])
 
 
+def clearly_best(frame: pd.DataFrame) -> int | None:
+    """The row whose test accuracy is clearly the highest: its 95% interval
+    lies above every other setting's. None when the intervals overlap, when a
+    setting has no interval (fewer than two runs), or with fewer than two
+    settings measured: then no setting is clearly best."""
+    done = frame[frame[ACC].notna()]
+    if len(done) < 2 or done[ACC_CI].isna().any():
+        return None
+    acc, half = done[ACC].astype(float), done[ACC_CI].astype(float)
+    top = acc.idxmax()
+    others = done.index != top
+    return top if (acc[top] - half[top] > (acc[others] + half[others])).all() else None
+
+
 def groups_frame(summaries: Iterable[Mapping], fields: Sequence[str]) -> pd.DataFrame:
     """One row per grid point from ``Group.summary()``: completed runs, mean
-    test accuracy and loss with their 95% intervals over seeds; the highest
-    mean accuracy is marked best."""
+    test accuracy and loss with their 95% intervals over seeds; a setting
+    whose interval lies above every other's is marked best (clearly_best)."""
     rows = []
     for s in summaries:
         acc, loss = s.get("test_acc") or {}, s.get("test_loss") or {}
@@ -114,8 +127,9 @@ def groups_frame(summaries: Iterable[Mapping], fields: Sequence[str]) -> pd.Data
         rows.append(row)
     frame = pd.DataFrame(rows, columns=[*(field_label(f) for f in fields), N, ACC, ACC_CI, LOSS, LOSS_CI])
     frame.insert(0, BEST, "")
-    if frame[ACC].notna().any():
-        frame.loc[frame[ACC].astype(float).idxmax(), BEST] = "★ best"
+    best = clearly_best(frame)
+    if best is not None:
+        frame.loc[best, BEST] = "★ best"
     return frame
 
 
@@ -196,7 +210,7 @@ def curves_chart(curves: pd.DataFrame, metric: str, order: Sequence[str], legend
                      alt.Tooltip("lower:Q", format=".4f", title="95% low"),
                      alt.Tooltip("upper:Q", format=".4f", title="95% high")])
         chart = alt.layer(band, line)
-        title = f"{label.capitalize()}, mean over seeds (band: 95% interval)"
+        title = f"{label.capitalize()}: mean, 95% band"
     return readable(chart.properties(title=title, height=height))
 
 

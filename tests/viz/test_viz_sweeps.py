@@ -85,10 +85,24 @@ def test_groups_frame_marks_the_best_mean():
     frame = vs.groups_frame(summaries, ["arch"])
     assert list(frame.columns) == ["best", "Architecture", "runs done", "test accuracy", "accuracy ± 95%",
                                    "test loss", "loss ± 95%"]
-    assert frame["best"].tolist() == ["★ best", "", ""]
+    assert frame["best"].tolist() == ["", "", ""], "conv has one run: no interval, so nothing is clearly best"
     assert frame["Architecture"].tolist() == ["shared", "conv (MAML)", "dense"]
     empty = vs.groups_frame(summaries[2:], ["arch"])
     assert empty["best"].tolist() == [""]
+
+
+def _two(a: tuple, b: tuple) -> list[dict]:
+    return [{"setting": {"arch": arch}, "n": 3, "test_acc": {"mean": m, "ci95": h}, "test_loss": {"mean": 1.0}}
+            for arch, (m, h) in (("shared", a), ("conv", b))]
+
+
+def test_best_is_marked_only_where_the_intervals_separate():
+    assert vs.groups_frame(_two((0.80, 0.05), (0.60, 0.05)), ["arch"])["best"].tolist() == ["★ best", ""]
+    assert vs.groups_frame(_two((0.60, 0.05), (0.80, 0.05)), ["arch"])["best"].tolist() == ["", "★ best"]
+    overlap = vs.groups_frame(_two((0.80, 0.15), (0.60, 0.10)), ["arch"])  # 0.65 < 0.70: they overlap
+    assert overlap["best"].tolist() == ["", ""] and vs.clearly_best(overlap) is None
+    one = vs.groups_frame(_two((0.80, 0.05), (0.60, 0.05))[:1], ["arch"])
+    assert one["best"].tolist() == [""], "one setting is best of nothing"
 
 
 def test_heat_frame_averages_or_holds_the_other_field():
