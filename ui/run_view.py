@@ -7,6 +7,8 @@ refreshes while the rest of the page stays as the user left it.
 """
 from __future__ import annotations
 
+import time
+
 import math
 
 import streamlit as st
@@ -137,6 +139,16 @@ def _read(path: str):
         return None
 
 
+def run_title(rec) -> str:
+    """A run as a person names it: its display name, else its model and when it started (its folder id is
+    for machines, and is in the title's help)."""
+    if rec.name:
+        return rec.name
+    model = rec.config.model_label() if hasattr(rec.config, "model_label") else rec.kind.label(rec.config)
+    when = time.strftime("%d %b %H:%M", time.localtime(rec.created)) if rec.created else None
+    return f"{model} run" + (f", started {when}" if when else "")
+
+
 def render_status(path: str, key: str = "run") -> None:
     """Title, progress (Stop while it trains, the outcome after) and the latest numbers."""
     read = _read(path)
@@ -145,7 +157,7 @@ def render_status(path: str, key: str = "run") -> None:
     rec, metrics = read
     p = progress_of(rec)
     losses = read_losses(path, keep=1)
-    st.header(f"Run {rec.name or rec.run_id}", anchor=False)
+    st.header(run_title(rec), anchor=False, help=f"Saved in the folder `{rec.run_id}`.")
     text = progress_text(p) + (f" · train loss {losses[-1][1]:.4f}" if losses else "")
     if rec.active:
         bar, side = st.columns([8, 1], vertical_alignment="bottom")

@@ -147,6 +147,8 @@ def _widget(name: str) -> None:
                      format_func=lambda v: "as the architecture" if v is None else v)
     elif name == "device":
         st.selectbox(s.label, device_options(), key=key, help=tip)
+    elif name == "arch":  # named as every page names it: "conv (MAML)"
+        st.selectbox(s.label, list(s.choices), key=key, help=tip, format_func=lambda a: ARCHITECTURES[a].shown_as)
     elif s.choices is not None:
         st.selectbox(s.label, list(s.choices), key=key, help=tip)
     elif isinstance(default, bool):

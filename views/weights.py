@@ -238,7 +238,7 @@ def generated_filters(shown: Shown) -> None:
         circuit = st.selectbox("Circuit", range(shown.snap.circuits), format_func=lambda c: labels[c],
                                key="gen_circuit")
     for g in gens:
-        st.subheader(f"{mi.readable_name(g.layer)} ({'conv kernels' if g.kind == 'conv' else 'linear head'})")
+        st.subheader(mi.readable_name(g.layer) + (" (conv kernels)" if g.kind == "conv" else ""))
         st.caption("Column j of U on its own, i.e. what the layer's weight would be with v = e_j; the "
                    "actual weight is Σ_j v_j · column j." +
                    (" Head maps are per task label (the i-th smallest digit of a task)." if g.kind == "linear"

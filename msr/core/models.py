@@ -152,6 +152,12 @@ class Architecture:
     conv_layer: str
     head_layer: str
     per_angle: bool = False  # one circuit per angle (banked layers) and an alignment head
+    note: str = ""  # a word of context wherever the name is shown, e.g. "MAML"
+
+    @property
+    def shown_as(self) -> str:
+        """The name as every page and chart shows it: "conv (MAML)"."""
+        return f"{self.name} ({self.note})" if self.note else self.name
 
     def build(self, spec: ModelSpec, generator: torch.Generator | None = None) -> MetaModel:
         conv_name, head_name = spec.layers()
@@ -171,7 +177,7 @@ ARCHITECTURES: dict[str, Architecture] = {a.name: a for a in [
     Architecture("dense", "Dense-U conv (vec(W) = U v over the whole kernel) and dense-U linear head (MSR).",
                  "dense", "dense"),
     Architecture("conv", "Plain MAML baseline: conv and linear head of the same shapes, no symmetry matrices.",
-                 "plain", "plain"),
+                 "plain", "plain", note="MAML"),
 ]}
 
 
