@@ -70,3 +70,9 @@ def chart(chart_, where=None, **kwargs) -> None:
     """Draw an Altair chart in ``where`` (a column or container; the page by default), full width."""
     kwargs.setdefault("width", "stretch")
     (where or st).altair_chart(styled(chart_), **kwargs)
+
+
+def folded(label: str):
+    """Where a page's choices go: in presentation mode an expander that starts folded, so the picture is in
+    the first screen of a projector; otherwise the page itself."""
+    return st.expander(label, icon=":material/tune:") if presenting() else st.container()

@@ -27,11 +27,9 @@ def runs_dir() -> str:
 
 
 def _label(rec: RunRecord) -> str:
-    """A live run's label leaves its step out: the picker is not redrawn as the run goes, so it would lag."""
-    name = rec.name or rec.run_id
-    if rec.active:
-        return f"{name} · {rec.config.model_label()} · ● {'starting' if rec.state == 'starting' else 'live'}"
-    return f"{name} · {rec.config.model_label()} · step {rec.step} · {rec.state}"
+    """A run as a picker lists it: what changes as it trains (its step, its state) is left out, as a picker
+    is not redrawn while the page below follows the run, and would say "stopped" of a run resumed since."""
+    return f"{rec.name or rec.run_id} · {rec.config.model_label()}"
 
 
 def select_run(key: str, label: str = "Run") -> RunRecord | None:

@@ -101,7 +101,7 @@ def render_presets() -> None:
     if PRESET_KEY not in st.session_state:
         st.session_state[PRESET_KEY] = DEFAULT_PRESET
     st.session_state[PRESET_WIDGET] = st.session_state[PRESET_KEY]
-    left, right = st.columns([1, 3], vertical_alignment="bottom")
+    left, right = st.columns([1.4, 3], vertical_alignment="bottom")  # wide enough for "your own settings"
     left.selectbox("Preset", list(PRESETS), key=PRESET_WIDGET, on_change=apply_preset, placeholder="your own settings",
                    help="Choosing a preset fills every field below with its values.")
     chosen = st.session_state[PRESET_KEY]
@@ -119,8 +119,9 @@ SECTIONS: list[tuple[str, list[list[str]]]] = [
                   ["engine", "device"]]),
     ("Schedule", [["steps"], ["eval_interval"], ["eval_tasks", "eval_on"], ["seed"]]),
 ]
-MORE = ("Model size, checkpoints and name", [["channels"], ["latent"], ["conv_latent"], ["checkpoint_budget_mb"],
-                                             ["name"]])
+# Four columns, as above: five would cut a six-digit channel count.
+MORE = ("Model size, checkpoints and name", [["channels"], ["latent"], ["conv_latent"],
+                                             ["checkpoint_budget_mb", "name"]])
 NOT_IN_FORM = ("runs_dir",)  # the app's runs folder (ui.run_picker), not a setting of one run
 STEP_SIZES = {"angle_step": 1.0, "inner_lr": 0.01, "outer_lr": 1e-4, "checkpoint_budget_mb": 10.0}
 PLACEHOLDERS = {ANGLES_TEXT: "e.g. 0, 90, 180, 270"}

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ui import present
+
 LIVE_REFRESH_S = 5
 CONFUSION_STEP_PARAM = "confusion_step"  # the confusion matrix's checkpoint, apart from the accuracy's step
 
@@ -45,9 +47,10 @@ def body(path: str) -> None:
     if frame.empty:
         st.info("No training queries have been scored yet.")
     else:
-        st.caption("Test: the query images of the evaluation at each step. Train: the meta-training queries "
-                   "since the previous evaluation. Rates divide by the images each angle got, so angles compare "
-                   "fairly.")
+        if not present.presenting():  # on a projector the chart says it; the lecturer says the rest
+            st.caption("Test: the query images of the evaluation at each step. Train: the meta-training queries "
+                       "since the previous evaluation. Rates divide by the images each angle got, so angles compare "
+                       "fairly.")
         show_chart(vi.errors_over_steps_chart(frame, measure), frame, f"{slug}-errors-{split}-{measure}",
                    "dl_errors")
 
@@ -93,7 +96,8 @@ def page() -> None:
         import msr.viz.inspect  # noqa: F401  (matplotlib, loaded under the spinner)
         from ui.inspect_widgets import render_run
         from ui.run_picker import select_run
-    rec = select_run("errors_run")
+    with present.folded("Run shown"):  # on a projector the run is chosen before the room looks
+        rec = select_run("errors_run")
     if rec is None:
         st.stop()
     render_run(rec, body, "errors", LIVE_REFRESH_S)

@@ -290,10 +290,8 @@ def group_label(groups: dict, key: str) -> str:
     runs = groups[key]
     first = runs[0]
     when = time.strftime("%Y-%m-%d %H:%M", time.localtime(first.created))
-    states = {r.state for r in runs}
-    state = "training" if states & {"starting", "running"} else " / ".join(sorted(states))
     names = ", ".join(model_label(r.config.model) for r in runs)
-    return f"{first.config.problem}: {names} · {when} · {state}"
+    return f"{first.config.problem}: {names} · {when}"  # its state is shown below, where it is kept up to date
 
 
 @dataclass(frozen=True)

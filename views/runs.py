@@ -293,10 +293,11 @@ def one_run(listed: Listed) -> None:
 def page() -> None:
     st.title("Runs")
     folder = runs_dir()
-    head = st.columns([6, 1], vertical_alignment="bottom")
-    head[0].caption(f"Saved runs in `{folder}/`, newest first. Steps and time left refresh on their own while a "
+    # Refresh on the left: on the right the table's own toolbar (search, download, full screen) would cover it.
+    head = st.columns([1, 7], vertical_alignment="center")
+    head[0].button("Refresh", key="runs.refresh", help="Read the runs folder again.", icon=":material/refresh:")
+    head[1].caption(f"Saved runs in `{folder}/`, newest first. Steps and time left refresh on their own while a "
                     "run trains.")
-    head[1].button("Refresh", key="runs.refresh", help="Read the runs folder again.")
     if NOTICE_KEY in st.session_state:
         st.success(st.session_state.pop(NOTICE_KEY))
     records = list_runs(folder, include_damaged=True)

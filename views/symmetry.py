@@ -76,12 +76,8 @@ def _subject(rec: RunRecord) -> str:
 
 
 def _label(rec: RunRecord) -> str:
-    """A run as the picker lists it. A training run's step is left out: the
-    picker is drawn once, while the page below follows the run's new steps."""
-    name = f"{rec.name or rec.run_id} · {_subject(rec)}"
-    if rec.active:
-        return f"{name} · {'● starting' if rec.state == 'starting' else '● live'}"
-    return f"{name} · step {rec.step} · {rec.state}"
+    """A run as the picker lists it, without what changes as it trains (ui.run_picker)."""
+    return f"{rec.name or rec.run_id} · {_subject(rec)}"
 
 
 def select_run() -> RunRecord | None:

@@ -23,6 +23,7 @@ from msr.store.reader import RunRecord
 from ui.downloads import download
 from ui.page_cache import dataset, snapshot
 from ui.step_player import step_player
+from ui import present
 
 LIVE_REFRESH_S = 10
 VIEW_PARAM = "view"
@@ -333,14 +334,16 @@ def body(path: str) -> None:
 
 def page() -> None:
     st.title("Weights")
-    st.caption("Everything here is read from the run's checkpoints, saved at every evaluation step (thinned evenly "
-               "once a run reaches its checkpoint disk budget). Weights are the meta-learned initialization, before "
-               "any task adapts them.")
+    if not present.presenting():
+        st.caption("Everything here is read from the run's checkpoints, saved at every evaluation step (thinned "
+                   "evenly once a run reaches its checkpoint disk budget). Weights are the meta-learned "
+                   "initialization, before any task adapts them.")
     # The title shows at once; the first visit then spends seconds loading the plotting libraries.
     with st.spinner("Loading the weights views…"):
         from ui.inspect_widgets import render_run
         from ui.run_picker import select_run
-    rec = select_run("weights_run")
+    with present.folded("Run shown"):  # on a projector the run is chosen before the room looks
+        rec = select_run("weights_run")
     if rec is None:
         st.stop()
     render_run(rec, body, "weights", LIVE_REFRESH_S)
