@@ -114,6 +114,7 @@ class LensReport:
     run_angles: list[float] = field(default_factory=list)  # Rotated MNIST: the run's own angles
     first_layer: str | None = None  # "plain", "kronecker" or "dense"
     reads_predictions: bool = False  # the invariance of predictions was read too
+    circuits: int = 1  # first-layer banks read: the numbers average them all, the pictures show the first
 
     @property
     def own_angles(self) -> list[float]:
@@ -207,7 +208,8 @@ def lens_report(path: str | Path, steps: list[int] | None = None, reference: dic
         if on_step is not None:
             on_step(len(read), len(wanted))
     return LensReport(rec.run_id, rec.kind.name, support.label(rec.config), subject.angles, reference, read,
-                      list(subject.run_angles), support.first_layer(rec.config), support.reads_predictions)
+                      list(subject.run_angles), support.first_layer(rec.config), support.reads_predictions,
+                      support.circuits(rec.config))
 
 
 def _reference(subject: LensSubject) -> dict:

@@ -27,6 +27,7 @@ class LensSupport:
     first_layer: Callable[[Any], str | None]  # config -> "plain", "kronecker" or "dense"
     subject: Callable[[Any], Any]  # config -> a msr.core.symmetry.LensSubject
     reads_predictions: bool = False  # the lens also reads the invariance of predictions
+    circuits: Callable[[Any], int] = lambda config: 1  # config -> first-layer banks read (one per angle: dedicated)
 
     def applies(self, config) -> bool:
         return self.refusal(config) is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 
 from ..core.kind import LensSupport, RunKind
+from ..core.models import ARCHITECTURES
 from . import report
 from .config import RunConfig
 from .lens import MnistLensSubject
@@ -36,5 +37,6 @@ KIND = RunKind(
                      label=lambda config: f"{config.model_label()} on Rotated MNIST",
                      first_layer=lambda config: config.layers()[0],
                      subject=MnistLensSubject,
-                     reads_predictions=True),
+                     reads_predictions=True,
+                     circuits=lambda config: len(config.angle_list()) if ARCHITECTURES[config.arch].per_angle else 1),
 )

@@ -381,3 +381,21 @@ def orbit_filters_figure(filters: np.ndarray, orbits: Sequence[Sequence[int]], t
     bar.set_label("weight (0 = white)", fontsize=12)
     bar.ax.tick_params(labelsize=10)
     return fig
+
+
+def model_note(report) -> str:
+    """What the model's first layer can do, and (dedicated) what its numbers and pictures cover."""
+    circuits = (f" It has {report.circuits} circuits, one per angle: every number here averages all "
+                f"{report.circuits}, and the pictures show the first circuit's." if report.circuits > 1 else "")
+    return _layer_note(report.first_layer) + circuits
+
+
+def _layer_note(first: str | None) -> str:
+    if first == "kronecker":
+        return ("This model's U is Kronecker-form (A ⊗ B ⊗ C): one spatial factor for every output channel, so it "
+                "cannot tie channels into rotated copies; expect an orbit score near a random conv's.")
+    if first == "plain":
+        return ("This model's first layer has no symmetry matrix: every weight adapts, and only meta-learning of "
+                "the initialization could make the layer symmetric.")
+    return ("This model's U is dense over the whole kernel, so it can tie output channels into rotated copies "
+            "of one filter (Proposition 1 of the paper).")

@@ -133,3 +133,14 @@ def test_a_lens_folder_that_links_elsewhere_is_neither_read_nor_written(tmp_path
     run_files(run).lens.symlink_to(elsewhere)
     report = lens_report(run, steps=[4])
     assert report.steps[0].step == 4 and not any(elsewhere.iterdir())
+
+
+def test_a_dedicated_run_says_its_numbers_average_every_circuit(tmp_path):
+    from msr.cli.main import main as cli
+    from msr.viz.symmetry import model_note
+
+    assert cli(["train", "--preset", "demo", "--arch", "dedicated", "--angles", "0,90", "--steps", "2",
+                "--eval-interval", "2", "--tasks-per-step", "2", "--runs-dir", str(tmp_path), "--quiet"]) == 0
+    report = lens_report(next(p for p in tmp_path.iterdir() if p.is_dir()), steps=[2])
+    assert report.circuits == 2
+    assert "2 circuits" in model_note(report) and "averages all 2" in model_note(report)
