@@ -108,7 +108,7 @@ def test_the_demo_fits_the_screen_from_home_to_paper_check(tmp_path, width, heig
                 for n, slug in enumerate(["data", "errors", "weights", "symmetry", "runs"], start=4):
                     nav.locator(f'a[href$="/{slug}"]').click()
                     page.wait_for_url(f"**/{slug}?*run={run_id}*", timeout=60000)
-                    settle(page)
+                    settle(page, 240)  # Symmetry reads each checkpoint with the lens on a first visit
                     walk.check(f"{n}_{slug}")
                     main = page.locator('[data-testid="stMain"]').inner_html()
                     assert run_id in main, f"{slug} shows the run"
