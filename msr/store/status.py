@@ -22,6 +22,7 @@ STATUS_FIELDS = {  # field -> (check, what it must be)
     "stop_requested": (is_number, "a number"),
     "train_seconds": (is_number, "a number"), "eval_seconds": (is_number, "a number"),
     "evals": (is_whole, "a whole number ≥ 0"), "first_eval_seconds": (is_number, "a number"),
+    "resume_step": (is_whole, "a whole number ≥ 0"),
 }
 
 
