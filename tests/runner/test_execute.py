@@ -104,9 +104,9 @@ def test_nan_loss_stops_the_run_with_a_clear_message(tmp_path):
     events = []
     result = train(tiny(tmp_path, inner_lr=1e30, lr_mode="fixed", steps=20), on_event=events.append)
     assert result.status == "failed"
-    assert "loss became" in result.message and "learning rate" in result.message
+    assert "loss diverged" in result.message and "learning rate" in result.message
     rec = load_run(result.run_dir)
-    assert rec.status["status"] == "failed" and "loss became" in rec.status["message"]
+    assert rec.status["status"] == "failed" and "loss diverged" in rec.status["message"]
     assert rec.metrics and rec.metrics[0]["step"] == 0
     assert events[-1].kind == "done" and events[-1].status == "failed"
 
