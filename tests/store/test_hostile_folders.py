@@ -3,6 +3,7 @@ bytes. Nothing is written, created or read through a link; a special file never 
 memory; each such folder is listed as damaged with its reason, in one line."""
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -18,6 +19,7 @@ from msr.store.files import MAX_SMALL_FILE, Damaged, RunFolderError, read_json
 from msr.store.folders import create_run_folder, prepare_root, remove_stale_staging
 from msr.store.layout import run_files
 from msr.store.reader import METRICS_CACHE, list_runs, load_run, read_losses, read_metrics
+from msr.store.status import MAX_MESSAGE
 from msr.store.writer import RunWriter
 from conftest import tiny
 
@@ -175,3 +177,10 @@ def test_a_damaged_folder_can_still_be_deleted_and_what_it_links_to_stays(run, t
     _replace_with_link(run_files(run).checkpoints, target)
     delete_run(run)
     assert not run.exists() and (target / "keep").read_text() == "x"
+
+
+def test_a_huge_status_message_is_cut_for_the_listing(run):
+    status = json.loads(run_files(run).status.read_text())
+    run_files(run).status.write_text(json.dumps({**status, "status": "failed", "message": "x" * 500_000}))
+    rec = load_run(run)
+    assert rec.damaged is None and len(rec.status["message"]) == MAX_MESSAGE + 1
