@@ -130,7 +130,9 @@ def remove_stale_temporaries(path: str | Path, older_than: float = STALE_SECONDS
     return removed
 
 
-FILES = (MARKER, CONFIG, STATUS, METRICS, LOSSES, RESUME, LOCK, STOP, LOG, ANNOTATIONS)  # each a regular file
+# Each a regular file where it exists. (annotations.json is left out: never essential, it is read without
+# following a link, a link or special file there reads as no annotations, and it is replaced, never written into.)
+FILES = (MARKER, CONFIG, STATUS, METRICS, LOSSES, RESUME, LOCK, STOP, LOG)
 
 
 def run_files(path: str | Path) -> RunFiles:

@@ -13,7 +13,7 @@ import pytest
 from msr.core.errors import ConfigError
 from msr.runner.execute import create_run
 from msr.store.access import delete_run
-from msr.store.annotations import read_annotations
+from msr.store.annotations import read_annotations, write_annotations
 from msr.store.checkpoints import write_checkpoint
 from msr.store.files import MAX_SMALL_FILE, Damaged, RunFolderError, read_json
 from msr.store.folders import create_run_folder, prepare_root, remove_stale_staging
@@ -86,7 +86,10 @@ def test_a_fifo_never_blocks_a_reader(run, name):
     path.unlink(missing_ok=True)
     os.mkfifo(path)
     rec = load_run(run)  # would block for ever if the FIFO were opened for reading
-    assert rec.state == "damaged" and rec.damaged == f"{name} is a FIFO, not a file of the run"
+    if name == "annotations.json":  # never essential: read as none
+        assert rec.damaged is None and rec.name == rec.config.name
+    else:
+        assert rec.state == "damaged" and rec.damaged == f"{name} is a FIFO, not a file of the run"
     assert read_annotations(run).name == ""
     assert read_losses(run) == [] and read_losses(run, keep=None) == []
     with pytest.raises(Damaged, match="is a FIFO"):
@@ -184,3 +187,28 @@ def test_a_huge_status_message_is_cut_for_the_listing(run):
     run_files(run).status.write_text(json.dumps({**status, "status": "failed", "message": "x" * 500_000}))
     rec = load_run(run)
     assert rec.damaged is None and len(rec.status["message"]) == MAX_MESSAGE + 1
+
+
+def test_a_long_metrics_file_is_read_in_batches_with_the_same_verdicts(run):
+    good = [json.dumps({"step": i, "test_loss": 1.0}) + "\n" for i in range(5000)]
+    metrics = run_files(run).metrics
+    metrics.write_text("".join(good[:4499] + ["{oops\n"] + good[4500:]))
+    with pytest.raises(Damaged, match="line 4500 is not valid JSON"):
+        read_metrics(run)
+    metrics.write_text("".join(good + ['{"no step": 1}\n']))
+    records, warning = read_metrics(run)
+    assert len(records) == 5000 and "skipped a damaged last line" in warning
+    metrics.write_text("".join(good + ['{"step": 5000, "te']))
+    records, warning = read_metrics(run)
+    assert len(records) == 5000 and "unfinished last line" in warning
+    assert len(METRICS_CACHE.read(run)) == 5000
+
+
+def test_annotations_linked_out_are_neither_read_nor_written_through(run, tmp_path):
+    outside = tmp_path / "outside.json"
+    outside.write_text('{"name": "from outside"}')
+    _replace_with_link(run_files(run).annotations, outside)
+    assert read_annotations(run).name == ""
+    write_annotations(run, name="mine")
+    assert outside.read_text() == '{"name": "from outside"}'
+    assert not run_files(run).annotations.is_symlink() and read_annotations(run).name == "mine"
