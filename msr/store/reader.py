@@ -73,29 +73,57 @@ def read_metrics(path: str | Path) -> tuple[list[dict], str | None]:
     return records, warning
 
 
+BATCH_LINES = 4096  # lines parsed as one JSON array when they are all good (a long run loads fast)
+
+
 def parse_metrics(lines: Iterable[bytes], file: Path) -> tuple[list[dict], str | None, int]:
     """(records, warning, bytes of the complete lines) from metrics.jsonl's
-    lines: a bad line is damage unless it is the last complete one."""
-    records, warning, error, used = [], None, None, 0
-    for i, raw in enumerate(lines, 1):
-        if error is not None:
-            raise Damaged(error)  # the bad line was not the last
-        if not raw.endswith(b"\n"):  # unfinished: a worker is writing it, or was killed while it did
-            if raw.strip():
-                warning = f"skipped an unfinished last line of {file}"
-            break
-        used += len(raw)
-        text = raw.strip()
-        if not text:
-            continue
+    lines: a bad line is damage unless it is the last complete one (a
+    worker killed mid-write), and an unfinished last line is skipped."""
+    records: list[dict] = []
+    bad: dict = {}  # the first bad line: {"line": i, "why": ...}
+
+    def one(i: int, text: bytes) -> None:
+        if bad:
+            raise Damaged(bad["why"])  # the bad line was not the last
         try:
             records.append(check_record(json.loads(text), f"metrics.jsonl line {i}"))
         except Damaged as exc:
-            error = str(exc)
+            bad.update(line=i, why=str(exc))
         except (ValueError, RecursionError):
-            error = f"metrics.jsonl line {i} is not valid JSON"
-    if error is not None:
-        warning = f"skipped a damaged last line of {file} ({error})"
+            bad.update(line=i, why=f"metrics.jsonl line {i} is not valid JSON")
+
+    def flush(batch: list[tuple[int, bytes]]) -> None:
+        if not bad and batch:
+            try:  # all good, the common case: one parse for the whole batch
+                parsed = json.loads(b"[" + b",".join(text for _, text in batch) + b"]")
+                if len(parsed) == len(batch):
+                    records.extend([check_record(r, f"metrics.jsonl line {i}") for (i, _), r in zip(batch, parsed)])
+                    return
+            except (ValueError, RecursionError):  # Damaged included: the lines one by one say which
+                pass
+        for i, text in batch:
+            one(i, text)
+
+    batch: list[tuple[int, bytes]] = []
+    used = last = 0
+    tail = False
+    for i, raw in enumerate(lines, 1):
+        if not raw.endswith(b"\n"):  # unfinished: a worker is writing it, or was killed while it did
+            tail = bool(raw.strip())
+            break
+        used, last = used + len(raw), i
+        if text := raw.strip():
+            batch.append((i, text))
+        if len(batch) >= BATCH_LINES:
+            flush(batch)
+            batch = []
+    flush(batch)
+    warning = f"skipped an unfinished last line of {file}" if tail else None
+    if bad:
+        if bad["line"] != last or tail:
+            raise Damaged(bad["why"])
+        warning = f"skipped a damaged last line of {file} ({bad['why']})"
     steps = [r["step"] for r in records]
     if steps != sorted(steps):
         raise Damaged("metrics.jsonl records are not in step order")
