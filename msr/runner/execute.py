@@ -10,9 +10,10 @@ The training itself is msr.core.loop.drive; this module keeps its folder.
 While it lives, a worker holds the run's lock and its writer
 (msr.store.writer) writes a heartbeat into status.json every couple of
 seconds. SIGTERM, Ctrl-C and a stop file all end the run the same way: after
-the current step, with a final evaluation and the status ``stopped``. A
-second signal ends it at once; it can then be resumed from its last saved
-state.
+the current step, with a final evaluation and the status ``stopped``; a stop
+file and the SIGTERM that came with it are one request. A second signal ends
+it at once; it can then be resumed from its last saved state, whose step the
+outcome's message names.
 """
 from __future__ import annotations
 

@@ -134,3 +134,10 @@ def test_damaged_and_foreign_folders_are_skipped_with_a_warning(tmp_path):
     marked = list_runs(root, include_damaged=True)
     assert {r.run_id: bool(r.damaged) for r in marked} == {
         runs[0].run_id: False, "foreign": True, "broken": True, "alien": True}
+
+
+def test_an_absurd_outer_rate_is_a_diverged_loss_not_a_traceback(tmp_path):
+    result = train(tiny(tmp_path, outer_lr=1e300, outer_opt="sgd", steps=4))
+    assert result.status == "failed"
+    assert result.message.startswith("the loss diverged at step 1 (a number overflowed)")
+    assert load_run(result.run_dir).status["message"] == result.message
