@@ -179,9 +179,21 @@ def restore(apply: Callable[[], T], what: str, run_path: str | Path) -> T:
     try:
         return apply()
     except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as exc:
-        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{what} of run '{Path(run_path).name}' does not fit its model ({first}); the file "
-                              "is damaged or was not written by this run") from None
+        raise CheckpointError(f"{what} of run '{Path(run_path).name}' does not fit its model ({_misfit(exc)}); the "
+                              "file is damaged or was not written by this run") from None
+
+
+def _misfit(exc: BaseException) -> str:
+    """What torch's long load_state_dict message says, in a few words."""
+    text = str(exc)
+    found = [words for marker, words in (("Missing key", "keys missing"), ("Unexpected key", "unexpected keys"),
+                                         ("size mismatch", "tensors of the wrong shape")) if marker in text]
+    if found:
+        return ", ".join(found)
+    if isinstance(exc, KeyError):
+        return f"no {text}"
+    first = text.strip().splitlines()[0][:160] if text.strip() else ""
+    return first or type(exc).__name__
 
 
 def checkpoint_mtime(run_path: str | Path, step: int) -> float:
