@@ -50,8 +50,8 @@ def run(args) -> int:
 
 def register(sub) -> None:
     r = sub.add_parser("runs", help="list saved runs (status: starting, running, completed, stopped, failed, "
-                                    "interrupted = its worker is gone, not responding = its worker lives but is silent, "
-                                    "damaged)")
+                                    "interrupted = its worker is gone, not responding = its worker lives but is "
+                                    "silent, damaged)")
     r.add_argument("--runs-dir", default="runs")
     r.add_argument("--json", action="store_true", help="one JSON list: id, status, step, total, ... per run")
     r.set_defaults(func=run)

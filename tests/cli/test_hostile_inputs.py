@@ -34,8 +34,8 @@ def _one_line(capsys) -> str:
 def test_synthetic_refuses_what_train_refuses_and_writes_nothing(tmp_path, capsys, monkeypatch, flags, words):
     monkeypatch.chdir(tmp_path)
     cache = tmp_path / "cache"
-    args = SYNTHETIC + ["--cache-dir", str(cache)] + (["--runs-dir", str(tmp_path / "runs")] if "--runs-dir" not in flags
-                                                       else [])
+    runs = [] if "--runs-dir" in flags else ["--runs-dir", str(tmp_path / "runs")]
+    args = SYNTHETIC + ["--cache-dir", str(cache)] + runs
     assert main(args + flags) == 2
     assert words in _one_line(capsys)
     assert os.listdir(tmp_path) == []

@@ -73,8 +73,8 @@ def test_sweep_files_that_are_links_or_huge_are_damaged(tmp_path):
     ({"gpus_per_run": 0.0}, "gpus-per-run"), ({"gpus_per_run": 2.0}, "gpus-per-run"),
     ({"seeds": list(range(MAX_SEEDS + 1))}, f"1 to {MAX_SEEDS} seeds"),
     ({"threads": 10 ** 9}, "threads must be a whole number from 1 to"),
-    ({"grid": {"ways": list(range(2, 11)), "channels": list(range(1, 40)), "inner_lr": [0.1 * i for i in range(1, 30)]}},
-     "at most 10,000"),
+    ({"grid": {"ways": list(range(2, 11)), "channels": list(range(1, 40)),
+               "inner_lr": [0.1 * i for i in range(1, 30)]}}, "at most 10,000"),
 ])
 def test_sweep_bounds_are_checked_before_anything_is_written(tmp_path, changes, words):
     with pytest.raises(ConfigError, match=words):

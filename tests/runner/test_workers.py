@@ -62,8 +62,8 @@ def test_kill_9_at_a_random_moment_leaves_no_run_that_lies(tmp_path, moment):
     proc.kill()
     proc.wait()
     run = only_run(root)
-    if run is None:  # killed before the folder existed: nothing half-written either
-        assert not root.exists() or not [p for p in root.iterdir() if not p.name.startswith(".")]  # (.new-*: staging; .runs.lock)
+    if run is None:  # killed before the folder existed: nothing half-written (.new-*: staging; .runs.lock)
+        assert not root.exists() or not [p for p in root.iterdir() if not p.name.startswith(".")]
         return
     rows = listing(root)
     assert [r["status"] for r in rows] in (["interrupted"], ["completed"])

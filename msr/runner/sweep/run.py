@@ -59,7 +59,9 @@ def adopt_unrecorded(sweep: Sweep) -> list[str]:
     known = {Path(v).name for v in sweep.runs.values()}
     adopted = []
     for rec in list_runs(sweep.runs_dir, include_damaged=True):
-        if rec.damaged or rec.kind is not MNIST or rec.run_id in known or rec.created < since or rec.step > 0 or rec.state in LIVE or rec.state == "completed":
+        if rec.damaged or rec.kind is not MNIST or rec.run_id in known or rec.created < since:
+            continue
+        if rec.step > 0 or rec.state in LIVE or rec.state == "completed":
             continue
         point = missing.pop(json.dumps(rec.config.to_dict(), sort_keys=True), None)
         if point is not None:
