@@ -93,3 +93,9 @@ def test_presets_script_compares_both_presets_with_the_reference():
         assert r["steps_per_sec"] > 0 and r["reference_steps_per_sec"] > 0
         assert r["gflop_per_step"] > r["reference_gflop_per_step"] * 0.5 > 0
     assert "| `seed` |" in out and "| `demo` |" in out and "GEMM rate" in out
+
+
+def test_overlay_script_prints_its_table():
+    out = _run("benchmarks/overlay.py", "--sizes", "50,700", "--repeats", "1")
+    assert "| records per run | load one run | open one run (load + its charts) | overlay two runs |" in out
+    assert "| 700 |" in out

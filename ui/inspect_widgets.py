@@ -9,6 +9,7 @@ from typing import Callable
 
 import streamlit as st
 
+from msr.store.files import RunFolderError
 from msr.store.reader import RunRecord, load_run
 from msr.viz.export import figure_png, frame_csv
 from ui.downloads import download
@@ -30,15 +31,25 @@ def show_chart(chart, frame, name: str, key: str) -> None:
     download("Download CSV", frame_csv(frame), f"{name}.csv", "text/csv", key=key)
 
 
+def guarded(body: Callable[[str], None], path: str) -> None:
+    """body(path), with a run folder or checkpoint that cannot be read (a
+    damaged, truncated or foreign checkpoint, a file of the wrong shape) said
+    in one line instead of an exception box."""
+    try:
+        body(path)
+    except RunFolderError as exc:  # CheckpointError included
+        st.error(f"This run cannot be shown: {exc}")
+
+
 def render_run(rec: RunRecord, body: Callable[[str], None], key: str, refresh_s: int) -> None:
     """Draw body(run path); while the run is training, redraw it every
     refresh_s seconds (a toggle stops following) and switch to a plain page
-    once it ends."""
+    once it ends. A damaged file is one line (see :func:`guarded`)."""
     if not rec.active:
-        body(str(rec.path))
+        guarded(body, str(rec.path))
         return
     follow = st.toggle(f"Follow the live run (refresh every {refresh_s} s)", value=True, key=f"{key}_follow")
-    live(lambda: body(str(rec.path)), refresh_s if follow else None, still_active=run_training(rec.path))
+    live(lambda: guarded(body, str(rec.path)), refresh_s if follow else None, still_active=run_training(rec.path))
 
 
 def readable_run(path: str, with_metrics: bool = True) -> RunRecord | None:

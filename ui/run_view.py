@@ -62,6 +62,8 @@ def progress_text(p: Progress) -> str:
         else:
             parts.append(f"{time_left_text(p.seconds_left)} left" if p.seconds_left is not None
                          else "timing the first steps…")
+    elif p.state == "not responding":
+        parts.append("not responding: its worker lives but has not reported for a while (paused?)")
     elif p.elapsed is not None:
         parts.append(f"took {duration(p.elapsed)}")
     return " · ".join(parts)
@@ -105,14 +107,13 @@ def render_outcome(rec, p: Progress, last: dict) -> None:
     if p.state == "completed":
         st.success(f"Run completed: {p.step} steps in {duration(p.elapsed)}.{result}{where}")
     elif p.state == "stopped":
-        st.warning(f"Run stopped at step {p.step} of {p.total}; what was recorded is kept, and it can be "
-                   f"resumed from the Runs page.{result}{where}")
+        st.warning(f"Run stopped at step {p.step} of {p.total}; what was recorded is kept. {rec.resume_text()} "
+                   f"(from the Runs page).{result}{where}")
     elif p.state == "interrupted" and p.step == 0 and (log := worker_log_tail(rec.path)):
         st.error(f"The run's worker ended before its first step: {log}{where}")
     elif p.state == "interrupted":
         st.warning(f"Run interrupted at step {p.step} of {p.total}: its worker process is gone (killed, or the "
-                   f"machine restarted). Resume it from the Runs page; it continues from its last "
-                   f"evaluation.{result}{where}")
+                   f"machine restarted). {rec.resume_text()} (from the Runs page).{result}{where}")
     elif p.state == "failed":
         st.error(f"Run failed: {p.message or 'unknown error'}.{result}{where}")
 

@@ -200,8 +200,8 @@ def controls(rec: RunRecord, path: Path) -> None:
     elif rec.resumable:
         why = {"stopped": "It was stopped", "interrupted": "Its worker process is gone (killed, or the machine "
                "restarted)", "failed": f"It failed ({rec.status.get('message') or 'unknown error'})"}[rec.state]
-        st.info(f"{why} at step {rec.step} of {rec.total}. Resume continues it from its last evaluation to its "
-                "planned steps; the records after that evaluation are replaced.")
+        st.info(f"{why} at step {rec.step} of {rec.total}. {rec.resume_text()} to its planned steps; the records "
+                "after that step are replaced.")
         if st.button("Resume", key="runs.resume", icon=":material/play_arrow:", type="primary"):
             try:
                 resume_run(path)

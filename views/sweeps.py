@@ -11,7 +11,8 @@ from msr.core.errors import ConfigError, MachineError
 from msr.core.settings import specs
 from msr.kinds import MNIST
 from msr.mnist.config import PRESET_SUMMARIES, PRESETS, RunConfig, preset
-from msr.runner.sweep.folder import create_sweep, driver_running, launch_driver, list_sweeps, load_sweep
+from msr.runner.sweep.folder import (create_sweep, damaged_sweeps, driver_running, launch_driver, list_sweeps,
+                                     load_sweep)
 from msr.runner.sweep.results import groups, point_runs, unfinished
 from msr.runner.sweep.spec import NOT_GRIDDED, SweepSpec, check, default_workers, parse_grid, parse_seeds
 from msr.store.files import RunFolderError
@@ -318,11 +319,25 @@ def draw_rates(sweep) -> None:
                                 if c not in ("model", "chosen")})
 
 
+def sweep_guarded(draw, path: str, *args) -> None:
+    """draw(path, ...), with a sweep folder damaged meanwhile said in one line."""
+    try:
+        draw(path, *args)
+    except RunFolderError as exc:
+        st.error(str(exc))
+
+
 def watch(folder: str) -> tuple[str, list[str], bool] | None:
     """Pick a sweep, and follow its progress with Stop and Resume; (its folder, its grid fields, whether it
     was busy when drawn), or None."""
     st.subheader("Watch")
     sweeps = {str(s.path): s for s in list_sweeps(folder)}
+    damaged = damaged_sweeps(folder)
+    if damaged:
+        st.warning(f"{len(damaged)} sweep folder{'s' if len(damaged) > 1 else ''} cannot be read and "
+                   f"{'are' if len(damaged) > 1 else 'is'} left out: "
+                   + "; ".join(f"`{path.name}`: {why}" for path, why in damaged[:5])
+                   + (f"; and {len(damaged) - 5} more" if len(damaged) > 5 else ""))
     if not sweeps:
         st.info(f"No sweep in `{folder}/` yet. Define one above.")
         return None
@@ -338,7 +353,7 @@ def watch(folder: str) -> tuple[str, list[str], bool] | None:
     fields = list(sweeps[path].spec.grid)
     shown = {"busy": False}
     initial = busy(sweeps[path], point_runs(sweeps[path]))
-    live(lambda: draw_progress(path, fields, shown), REFRESH_SECONDS if initial else None,
+    live(lambda: sweep_guarded(draw_progress, path, fields, shown), REFRESH_SECONDS if initial else None,
          still_active=(lambda: shown["busy"]) if initial else None)
     return path, fields, initial
 
@@ -444,7 +459,7 @@ def page() -> None:
         st.stop()
     path, fields, initial = watched
     st.subheader("Results")
-    live(lambda: draw_results(path, fields), RESULTS_REFRESH_SECONDS if initial else None)
+    live(lambda: sweep_guarded(draw_results, path, fields), RESULTS_REFRESH_SECONDS if initial else None)
 
 
 page()

@@ -20,7 +20,7 @@ from ..core.data import MnistSplits, Split, TaskSampler, prepare
 from ..core.layers import DenseConv2d, DenseLinear, is_symmetry_param
 from ..core.meta import Episode
 from ..mnist.snapshot import ModelSnapshot, model_snapshot
-from ..store.checkpoints import load_checkpoint
+from ..store.checkpoints import load_checkpoint, restore
 
 CONFUSION_SEED = 4242  # the same test tasks at every step, so confusion matrices compare across steps
 DIGIT_SEED = 7  # which held-out digits the data and weights views show
@@ -30,7 +30,9 @@ DIGIT_SEED = 7  # which held-out digits the data and weights views show
 def load_snapshot(run_path: str | Path, step: int | None = None) -> ModelSnapshot:
     """Rebuild the model from the checkpoint's own config (the nearest kept
     step when ``step`` was thinned away; the latest when None)."""
-    return model_snapshot(load_checkpoint(run_path, step), run_path)
+    checkpoint = load_checkpoint(run_path, step)
+    return restore(lambda: model_snapshot(checkpoint, run_path), f"the checkpoint of step {checkpoint['step']}",
+                   run_path)
 
 
 def _with_circuits(t: torch.Tensor, banked: bool) -> np.ndarray:

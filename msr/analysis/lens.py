@@ -33,7 +33,7 @@ import torch
 
 from ..core.symmetry import (C4, LensError, LensSubject, angle_key, filter_metrics, generated_filters, orbit_score,
                              reference_metrics)
-from ..store.checkpoints import checkpoint_steps, load_checkpoint
+from ..store.checkpoints import checkpoint_steps, load_checkpoint, restore
 from ..store.lens_cache import keep_reading, read_reading
 from ..store.reader import load_run
 
@@ -154,7 +154,8 @@ def _subject(path: Path) -> tuple:
 
 def lens_step(subject: LensSubject, path: Path, step: int | None) -> LensStep:
     """The lens at one checkpoint (the nearest kept one to ``step``)."""
-    at = subject.load(load_checkpoint(path, step))
+    checkpoint = load_checkpoint(path, step)
+    at = restore(lambda: subject.load(checkpoint), f"the checkpoint of step {checkpoint['step']}", path)
     banks = subject.banks()
     m = filter_metrics(banks.reshape(-1, *banks.shape[-4:]), subject.probes, subject.angles, subject.rotations)
     filters, orbits = _bank_picture(banks)

@@ -1,10 +1,11 @@
 """Command line: ``python -m msr train|runs|resume|stop|sweep|symmetry|synthetic``, one module per subcommand.
 
-Exit codes: **0** completed, **1** failed (for example a loss that became
-NaN), **2** bad input, **3** stopped (Stop, SIGTERM or Ctrl-C, after a final
-evaluation), **4** the machine cannot take the run: too little free memory for
-its estimated peak, no GPU for ``--device cuda``, a full disk, or a runs folder
-that cannot be written (a file, or no permission). Bad input and machine
+Exit codes: **0** completed, **1** failed (for example a loss that
+diverged), **2** bad input, **3** stopped (Stop, SIGTERM or Ctrl-C, after a
+final evaluation), **4** the machine cannot take the run: too little free
+memory for its estimated peak, no GPU for ``--device cuda``, a full disk, or a
+runs folder that cannot be written (a file, or no permission); **130** Ctrl-C
+before the run started. Bad input and machine
 problems end with one line on stderr saying what is wrong and what to change;
 nothing is written to disk in either case.
 """

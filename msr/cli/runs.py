@@ -35,14 +35,14 @@ def run(args) -> int:
     if not runs:
         print(f"no runs in '{args.runs_dir}'")
         return 0
-    print(f"{'run':40} {'kind':14} {'status':12} {'step':>13} {'test loss':>10} {'test acc':>9}")
+    print(f"{'run':40} {'kind':14} {'status':14} {'step':>13} {'test loss':>10} {'test acc':>9}")
     for r in runs:
         row = run_row(r)
         loss, acc = num(row["test_loss"]), num(row["test_acc"], ".3f")
         steps = f"{row['step']} / {row['total']}" if row["total"] is not None else "-"
         what = row["model"] or row["kind"] or "-"
         status = row["status"] if not r.damaged else "damaged"
-        print(f"{r.run_id:40} {what:14} {status:12} {steps:>13} {loss:>10} {acc:>9}")
+        print(f"{r.run_id:40} {what:14} {status:14} {steps:>13} {loss:>10} {acc:>9}")
         if r.damaged:
             print(f"  damaged: {r.damaged}")
     return 0
@@ -50,7 +50,8 @@ def run(args) -> int:
 
 def register(sub) -> None:
     r = sub.add_parser("runs", help="list saved runs (status: starting, running, completed, stopped, failed, "
-                                    "interrupted = its worker is gone, damaged)")
+                                    "interrupted = its worker is gone, not responding = its worker lives but is "
+                                    "silent, damaged)")
     r.add_argument("--runs-dir", default="runs")
     r.add_argument("--json", action="store_true", help="one JSON list: id, status, step, total, ... per run")
     r.set_defaults(func=run)

@@ -23,6 +23,13 @@ import torch
 from .runtime import keep_freed_memory
 
 
+DIVERGED = 1e6  # a loss this many times its first value (or 1, if larger) has diverged
+
+
+def diverged(step: int, how: str) -> str:
+    return f"the loss diverged at step {step} ({how}); try a smaller inner or outer learning rate"
+
+
 @dataclass
 class LoopOutcome:
     status: str  # completed, stopped, failed
@@ -37,7 +44,9 @@ def run_loop(total: int, eval_interval: int, step: Callable[[], torch.Tensor],
     """The schedule every meta-training run follows (Rotated MNIST and the
     synthetic problems alike): evaluate at step 0, every eval_interval steps,
     at the last step, and where a stop request ends the run; poll the stop
-    flag before each step; end as failed on a non-finite loss.
+    flag before each step; end as failed when the loss diverges: a number
+    overflows, the loss is not finite, or it exceeds DIVERGED times its first
+    value.
 
     evaluate(step, stopping) is told whether it is the extra evaluation of a
     stop, so the caller can save the state to resume from *before* it: a
@@ -51,6 +60,7 @@ def run_loop(total: int, eval_interval: int, step: Callable[[], torch.Tensor],
     """
     keep_freed_memory()  # every step re-allocates the same large blocks
     done = start
+    first: float | None = None  # the first loss read back: the scale a diverged loss is measured against
     if start == 0 and not evaluated_at_start:
         evaluate(0, False)
     while done < total:
@@ -59,14 +69,22 @@ def run_loop(total: int, eval_interval: int, step: Callable[[], torch.Tensor],
                 evaluate(done, True)
             return LoopOutcome("stopped", f"stopped by request at step {done}", done)
         t0 = time.perf_counter()
-        loss = step()
+        try:
+            loss = step()
+        except (OverflowError, FloatingPointError, RuntimeError) as exc:
+            if not isinstance(exc, (OverflowError, FloatingPointError)) and "overflow" not in str(exc):
+                raise
+            return LoopOutcome("failed", diverged(done + 1, "a number overflowed"), done)
         done += 1
         since_eval += 1
         value = float(loss) if done % sync_every == 0 or done == total else None
         seconds = time.perf_counter() - t0
-        if value is not None and not math.isfinite(value):
-            return LoopOutcome("failed", f"the loss became {value} at step {done}; "
-                                         "try a smaller inner or outer learning rate", done)
+        if value is not None:
+            if not math.isfinite(value):
+                return LoopOutcome("failed", diverged(done, f"it became {value}"), done)
+            first = abs(value) if first is None else first
+            if abs(value) > DIVERGED * max(first, 1.0):
+                return LoopOutcome("failed", diverged(done, f"it reached {value:.3g}"), done)
         on_step(done, value, seconds)
         if done % eval_interval == 0 or done == total:
             evaluate(done, False)

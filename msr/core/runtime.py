@@ -15,12 +15,18 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import math
 import os
 import time
 
 # When this process started, near enough: python -m msr loads this module first (msr/__main__.py), before torch.
 # A worker's start-up (Python, torch, the data, the model) is the time from here to its first step.
 PROCESS_STARTED = time.time()
+
+from .errors import ConfigError
+
+MIB = 2**20
+LIMIT_ENV = "MSR_MEMORY_LIMIT_MB"
 
 # mallopt parameter numbers from glibc's malloc.h.
 _M_TRIM_THRESHOLD = -1
@@ -75,3 +81,36 @@ def share_cores() -> bool:
         return False
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     return os.environ["OMP_WAIT_POLICY"].upper() == "PASSIVE"
+
+
+def available_memory_bytes() -> int:
+    """Memory a new run may use: MemAvailable of /proc/meminfo (the free
+    physical pages where that file is missing), or MSR_MEMORY_LIMIT_MB when
+    it is set."""
+    override = override_bytes()
+    if override is not None:
+        return override
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 2**62  # unknown: refuse nothing
+
+
+def override_bytes() -> int | None:
+    text = os.environ.get(LIMIT_ENV, "").strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"{LIMIT_ENV} must be a number of MiB, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{LIMIT_ENV} must be a number of MiB > 0, got {text!r}")
+    return int(value * MIB)

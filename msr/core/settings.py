@@ -17,6 +17,12 @@ from typing import Any, Callable, Iterable
 
 from .errors import ConfigError
 
+# Bounds every run kind shares: a run's steps (the stop button is polled between steps, so any count is
+# stoppable, but no run needs more), and the torch threads a run may ask for (the machine's cores are checked
+# when it is launched, msr.runner.admission).
+MAX_STEPS = 10_000_000
+MAX_THREADS = 1024
+
 
 @dataclass(frozen=True)
 class Spec:

@@ -12,7 +12,7 @@ from ..core.data import BUNDLED, EVAL_SPLITS, ROTATION_MODES, SOURCES, VALIDATIO
 from ..core.errors import ConfigError
 from ..core.meta import DEVICES, ENGINES, LR_MODES, MAX_INNER_STEPS, OUTER_OPTIMIZERS, MetaConfig, resolve_device
 from ..core.models import ARCHITECTURES, CONV_LAYERS, HEAD_LAYERS, ModelSpec, model_label
-from ..core.settings import Checks, Settings, setting
+from ..core.settings import MAX_STEPS, Checks, Settings, setting
 
 BUNDLED_PER_CLASS = 100  # images per class in the bundled sample's test split
 BUNDLED_VALIDATION_PER_CLASS = round(400 * VALIDATION_FRACTION)  # ... and in its validation split
@@ -23,7 +23,6 @@ BUNDLED_VALIDATION_PER_CLASS = round(400 * VALIDATION_FRACTION)  # ... and in it
 # inner loop is capped (MAX_INNER_STEPS), and so are the counts whose only use
 # beyond these values is a typing slip. Memory is checked when a run is
 # launched (msr.runner.admission), against what the machine has free then.
-MAX_STEPS = 10_000_000
 MAX_TASKS_PER_STEP = 10_000
 MAX_EVAL_TASKS = 10_000
 MAX_CHANNELS = 1024
@@ -225,6 +224,8 @@ class RunConfig(Settings):
         c.check("tasks_per_step", "inner_lr", "outer_lr", "lr_mode", "inner_steps", "outer_opt", "steps",
                 "eval_interval", "eval_tasks", "engine", "device")
         c.check("seed", "data_source", "channels", "latent", "conv_latent", "checkpoint_budget_mb")
+        if not isinstance(self.runs_dir, str) or not self.runs_dir.strip():
+            c.fail("runs_dir", f"the runs folder must be named, e.g. runs; got {self.runs_dir!r}")
         return c
 
     def validate(self) -> "RunConfig":

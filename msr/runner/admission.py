@@ -13,48 +13,13 @@ error (or be killed) after its folder was written; its kind's estimate
 """
 from __future__ import annotations
 
-import math
 import os
 
 from .. import kinds
 from ..core.errors import ConfigError, MachineError
+from ..core.runtime import LIMIT_ENV, MIB, available_memory_bytes, override_bytes  # noqa: F401 - re-exported
 
-MIB = 2**20
 GIB = 2**30
-LIMIT_ENV = "MSR_MEMORY_LIMIT_MB"
-
-
-def available_memory_bytes() -> int:
-    """Memory a new run may use: MemAvailable of /proc/meminfo (the free
-    physical pages where that file is missing), or MSR_MEMORY_LIMIT_MB when
-    it is set."""
-    override = _override_bytes()
-    if override is not None:
-        return override
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return 2**62  # unknown: refuse nothing
-
-
-def _override_bytes() -> int | None:
-    text = os.environ.get(LIMIT_ENV, "").strip()
-    if not text:
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise ConfigError(f"{LIMIT_ENV} must be a number of MiB, got {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise ConfigError(f"{LIMIT_ENV} must be a number of MiB > 0, got {text!r}")
-    return int(value * MIB)
 
 
 def format_bytes(n: float) -> str:
@@ -94,12 +59,12 @@ def check_memory(config) -> None:
     """MachineError (one line: the estimate, the limit, what to change) when
     the run's estimated peak exceeds the memory available to it: the
     machine's free memory, or on CUDA the GPU's."""
-    source = f" (the limit set by {LIMIT_ENV})" if _override_bytes() is not None else ""
+    source = f" (the limit set by {LIMIT_ENV})" if override_bytes() is not None else ""
     need = kinds.of(config).memory(config, uses_cuda(config))
     if need is None:
         return
     if need.cuda:
-        override = _override_bytes()
+        override = override_bytes()
         limit = override if override is not None else _gpu_free_bytes()
         where = "GPU memory"
         if limit is None:
@@ -111,7 +76,24 @@ def check_memory(config) -> None:
                            f"more than the {format_bytes(limit)} available{source}; {need.advice}")
 
 
+def cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def check_threads(threads) -> None:
+    """ConfigError (one line) for more torch threads than this machine has cores."""
+    if isinstance(threads, int) and not isinstance(threads, bool) and threads > cores():
+        raise ConfigError(f"threads must be at most the {cores()} cores of this machine, got {threads}",
+                          field="threads")
+
+
 def admit(config) -> None:
-    """Whether this machine can take the run now: MachineError (one line) if not."""
+    """Whether this machine can take the run now: MachineError (one line) if
+    not, ConfigError for more threads than it has cores."""
+    check_threads(getattr(config, "threads", None))
     check_device(config)
     check_memory(config)

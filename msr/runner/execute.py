@@ -10,9 +10,10 @@ The training itself is msr.core.loop.drive; this module keeps its folder.
 While it lives, a worker holds the run's lock and its writer
 (msr.store.writer) writes a heartbeat into status.json every couple of
 seconds. SIGTERM, Ctrl-C and a stop file all end the run the same way: after
-the current step, with a final evaluation and the status ``stopped``. A
-second signal ends it at once; it can then be resumed from its last saved
-state.
+the current step, with a final evaluation and the status ``stopped``; a stop
+file and the SIGTERM that came with it are one request. A second signal ends
+it at once; it can then be resumed from its last saved state, whose step the
+outcome's message names.
 """
 from __future__ import annotations
 
@@ -26,9 +27,9 @@ from .. import kinds
 from ..core.errors import ConfigError, MachineError
 from ..core.loop import Event, Recorder, RunResult, drive
 from ..core.runtime import PROCESS_STARTED
-from ..store.checkpoints import load_resume_state
+from ..store.checkpoints import load_resume_state, restore
 from ..store.files import RunFolderError, describe_os_error
-from ..store.folders import create_run_folder
+from ..store.folders import create_run_folder, prepare_root
 from ..store.liveness import HOST, stop_requested
 from ..store.reader import load_run
 from ..store.writer import RunWriter
@@ -108,12 +109,14 @@ def _train(writer: RunWriter, run_dir: Path, resume: bool, emit, stop_now, stop_
         state = load_resume_state(run_dir)
         if state is not None:
             resumed_state = True
-            trainer.load_resume_state(state)
+            restore(lambda: trainer.load_resume_state(state), "the resume state", run_dir)
             start = int(state["step"])
             since = int(getattr(trainer, "steps_since_eval", 0)) if start else 0
         records = writer.reset_records(start if state is not None else None)
     else:
         writer.reset_records(None)
+    if not resumed_state:
+        writer.status.pop("resume_step", None)  # nothing saved yet in this timeline
     result = RunResult(cfg, "running", start, metrics=list(records), run_dir=str(run_dir),
                        learner=getattr(trainer, "learner", None), kind=kind)
     writer.begin(start, cfg.steps, on_beat=lambda: stop_requested(run_dir) and stop_flag.set(),
@@ -123,8 +126,9 @@ def _train(writer: RunWriter, run_dir: Path, resume: bool, emit, stop_now, stop_
               should_stop=stop_now, start=start, since_eval=since, evaluated_at_start=resumed_state)
     except KeyboardInterrupt:
         result.status = "stopped"
+        saved = writer.status.get("resume_step")
         result.message = (f"stopped at once by a second signal at step {result.steps}; "
-                          "resume continues from the last evaluation")
+                          + (f"resume continues from step {saved}" if saved is not None else "resume starts it again"))
     signals.restore()  # the run is over: a late signal must not rewrite its outcome
     with SignalsWait():  # while the outcome is written, SIGTERM and Ctrl-C wait
         writer.finish(result.status, result.message, result.steps)
@@ -148,6 +152,8 @@ def train(config, on_event: Callable[[Event], None] | None = None, should_stop: 
     written as any worker writes it; without, it is kept in memory only."""
     kind = kinds.of(config)
     admit(config.validate())
+    if save:  # the runs folder can take the run before anything is written (a dataset cache included)
+        prepare_root(config.runs_dir)
     trainer = kind.trainer(config, data)
     if save:
         return execute(create_run(trainer.config), on_event=on_event, should_stop=should_stop, trainer=trainer)

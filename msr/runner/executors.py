@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from ..store.layout import ACTIVE
+from ..store.layout import INTERRUPTED, LIVE
 from ..store.liveness import request_stop
 from ..store.reader import load_run
 from .admission import uses_cuda
@@ -30,6 +30,7 @@ from .launch import launch
 from .process import PACKAGE_ROOT
 
 POLL_SECONDS = 0.5
+OUTCOMES = {INTERRUPTED: "failed (its worker ended without finishing)"}  # how an ended run is reported
 
 
 class Executor:
@@ -67,8 +68,8 @@ class LocalExecutor(Executor):
         out = []
         for handle, run_dir in running.items():
             rec = load_run(run_dir, with_metrics=False)
-            if rec.damaged or rec.state not in ACTIVE:
-                out.append((handle, rec.state if not rec.damaged else "damaged"))
+            if rec.damaged or rec.state not in LIVE:
+                out.append((handle, "damaged" if rec.damaged else OUTCOMES.get(rec.state, rec.state)))
         return out
 
 

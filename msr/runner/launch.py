@@ -30,6 +30,9 @@ def launch(run_dir: str | Path, resume: bool = False, threads: int | None = None
     status = read_status(run_dir)
     if status is None:
         raise RunFolderError(f"'{run_dir}' is not a run folder")
+    unsafe = run_files(run_dir).unsafe()
+    if unsafe:
+        raise RunFolderError(f"run '{run_dir.name}' cannot be used: {unsafe}")
     run_files(run_dir).stop.unlink(missing_ok=True)  # a request left from an earlier life of the run
     pid = launch_detached(["worker", str(run_dir.resolve())] + (["--resume"] if resume else []),
                           run_files(run_dir).log, threads)

@@ -16,6 +16,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from ..store.files import open_regular
+
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder that holds the msr package
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
@@ -35,7 +37,7 @@ def launch_detached(args: list[str], log: Path, threads: int | None = None) -> i
     env["PYTHONPATH"] = str(PACKAGE_ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     if threads is not None:
         env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
-    with open(log, "ab") as out:
+    with os.fdopen(open_regular(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT), "ab") as out:  # never through a link
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True, env=env, cwd=os.getcwd())
     threading.Thread(target=proc.wait, name=f"msr-reap-{proc.pid}", daemon=True).start()
@@ -44,12 +46,15 @@ def launch_detached(args: list[str], log: Path, threads: int | None = None) -> i
 
 class StopSignals:
     """While entered (in the main thread), SIGTERM and SIGINT set ``flag``: a
-    stop request. With ``second_ends``, one more while the flag is set ends
-    the work at once (KeyboardInterrupt)."""
+    stop request. With ``second_ends``, a second *signal* ends the work at
+    once (KeyboardInterrupt): a second Ctrl-C is a person who will not wait.
+    A flag set otherwise (the stop file that came with the first signal) does
+    not count, so one Stop, file and signal, is one stop."""
 
     def __init__(self, flag: threading.Event, second_ends: bool = True):
         self.flag, self.second_ends = flag, second_ends
         self.previous: dict[int, Any] = {}
+        self.received = 0  # stop signals so far
 
     def __enter__(self) -> "StopSignals":
         if main_thread():
@@ -58,9 +63,10 @@ class StopSignals:
         return self
 
     def _handle(self, signum, frame):
-        if self.second_ends and self.flag.is_set():
-            raise KeyboardInterrupt(f"signal {signum} while stopping")
+        self.received += 1
         self.flag.set()
+        if self.second_ends and self.received > 1:
+            raise KeyboardInterrupt(f"signal {signum} while stopping")
 
     def restore(self) -> None:
         """The handlers from before (at most once: later calls do nothing)."""

@@ -13,7 +13,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from .files import atomic_write_text
+from .files import atomic_write_text, read_capped
 from .layout import run_files
 
 # Vega's "tableau10": distinct on a projector and for the common colour-vision deficiencies.
@@ -38,8 +38,8 @@ def fallback_color(run_id: str) -> str:
 def read_annotations(path: str | Path) -> Annotations:
     """The run's annotations; a missing or unreadable file means none (they are never essential)."""
     try:
-        data = json.loads(run_files(path).annotations.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = json.loads(read_capped(run_files(path).annotations).decode("utf-8"))
+    except (OSError, ValueError, RecursionError):  # Damaged (a link, a FIFO, too large) is a ValueError
         return Annotations()
     if not isinstance(data, dict):
         return Annotations()

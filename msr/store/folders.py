@@ -12,16 +12,22 @@ import errno
 import os
 import secrets
 import shutil
+import stat
 import tempfile
 import time
 from pathlib import Path
 from typing import Callable
 
+from ..core.errors import ConfigError
 from .annotations import least_used_color, write_annotations
 from .files import StorageError, atomic_write_text, describe_os_error, dumps
 from .layout import MARKER_TEXT, run_files
+from .locks import acquire, release
 
 MIN_FREE_BYTES = 64 * 2 ** 20
+ROOT_LOCK = ".runs.lock"  # held while a new run's colour is chosen and its folder appears
+LOCK_WAIT_SECONDS = 10.0
+STALE_STAGING_SECONDS = 600.0  # a staging folder this old was left by a process killed while making a run
 NAME_TRIES = 10_000  # ids drawn before giving up (each one taken has a chance of 1 in 65,536 per second)
 
 
@@ -36,7 +42,10 @@ def new_run_id(label: str) -> str:
 
 def prepare_root(root: str | Path) -> Path:
     """The runs folder, made if missing, checked to be a writable folder with
-    room for a run; StorageError (one line) otherwise."""
+    room for a run; StorageError (one line) otherwise, and ConfigError when
+    it is not named at all."""
+    if not str(root).strip():
+        raise ConfigError("the runs folder must be named (it is empty); e.g. --runs-dir runs", field="runs_dir")
     root = Path(root)
     if root.exists() and not root.is_dir():
         raise StorageError(f"runs folder '{root}' is a file, not a folder; choose another runs folder")
@@ -88,12 +97,35 @@ def make_new_folder(parent: Path, name: Callable[[], str]) -> Path:
     raise OSError(errno.EEXIST, f"no free name after {NAME_TRIES} tries", str(parent))
 
 
+def remove_stale_staging(root: Path, older_than: float = STALE_STAGING_SECONDS) -> list[str]:
+    """Remove the staging folders (``.new-*``) and half-deleted runs
+    (``.deleting-*``) that a process killed meanwhile left in the runs folder."""
+    removed = []
+    now = time.time()
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return removed
+    for name in names:
+        if not name.startswith((".new-", ".deleting-")):
+            continue
+        try:
+            st = os.lstat(root / name)
+        except OSError:
+            continue
+        if stat.S_ISDIR(st.st_mode) and now - st.st_mtime > older_than:
+            shutil.rmtree(root / name, ignore_errors=True)
+            removed.append(name)
+    return removed
+
+
 def create_run_folder(root: str | Path, kind: str, config: dict, label: str, total: int) -> Path:
     """A new run folder of the kind named ``kind``, complete before it
     appears under its name; StorageError (one line) when the runs folder
-    cannot take it."""
+    cannot take it. Its colour is chosen, and the folder appears, under the
+    runs folder's lock, so runs made at once get different colours."""
     root = prepare_root(root)
-    staging = None
+    staging = lock = None
     try:
         staging = Path(tempfile.mkdtemp(dir=root, prefix=".new-"))
         atomic_write_text(run_files(staging).marker, MARKER_TEXT)
@@ -101,10 +133,15 @@ def create_run_folder(root: str | Path, kind: str, config: dict, label: str, tot
         atomic_write_text(run_files(staging).status, dumps({"status": "starting", "kind": kind, "created": time.time(),
                                                             "step": 0, "total": total}))
         atomic_write_text(run_files(staging).metrics, "")
-        write_annotations(staging, color=least_used_color(root))
         run_files(staging).checkpoints.mkdir()
+        lock = acquire(root / ROOT_LOCK, LOCK_WAIT_SECONDS)  # None after the wait: go on without it
+        remove_stale_staging(root)
+        write_annotations(staging, color=least_used_color(root))
         return rename_to_new_name(staging, root, lambda: new_run_id(label))
     except OSError as exc:
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
         raise StorageError(describe_os_error(exc, root)) from None
+    finally:
+        if lock is not None:
+            release(lock)

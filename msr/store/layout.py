@@ -18,9 +18,14 @@
 """
 from __future__ import annotations
 
+import os
 import re
+import stat
+import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from .files import describe_mode, real_folder
 
 MARKER, CONFIG, METRICS, STATUS = ".msr-run", "config.json", "metrics.jsonl", "status.json"
 LOSSES, CHECKPOINTS, RESUME, LOCK, STOP, LOG = "losses.csv", "checkpoints", "resume.pt", "worker.lock", "stop", "worker.log"
@@ -32,6 +37,8 @@ _CHECKPOINT = re.compile(r"step_(\d+)\.pt")
 ACTIVE = ("starting", "running")
 FINISHED = ("completed", "stopped", "failed")
 INTERRUPTED = "interrupted"  # recorded as active, but its worker is gone: never written, only shown
+NOT_RESPONDING = "not responding"  # its worker holds the lock but has not beaten for a while (SIGSTOP): only shown
+LIVE = ACTIVE + (NOT_RESPONDING,)  # the states shown of a run whose worker lives
 STATUSES = ACTIVE + FINISHED
 
 
@@ -65,11 +72,73 @@ class RunFiles:
         return self.lens / f"step_{step:06d}.json"
 
     def checkpoint_steps(self) -> list[int]:
-        """The steps that have a checkpoint, in order."""
+        """The steps that have a checkpoint, in order (a ``checkpoints`` that is
+        a link, not a folder of the run, has none)."""
         folder = self.checkpoints
-        if not folder.is_dir():
+        if not real_folder(folder):
             return []
-        return sorted(int(m.group(1)) for f in folder.iterdir() if (m := _CHECKPOINT.fullmatch(f.name)))
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            return []
+        return sorted(int(m.group(1)) for name in names if (m := _CHECKPOINT.fullmatch(name)))
+
+    def unsafe(self) -> str | None:
+        """Why the folder cannot be used safely (one of its files is a link
+        or a special file, ``checkpoints`` is not a folder of the run), or None."""
+        for name in FILES:
+            try:
+                mode = os.lstat(self.root / name).st_mode
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                return f"{name} cannot be read ({exc.strerror})"
+            if not stat.S_ISREG(mode):
+                return f"{name} is {describe_mode(mode)}, not a file of the run"
+        try:
+            mode = os.lstat(self.checkpoints).st_mode
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            return f"{CHECKPOINTS} cannot be read ({exc.strerror})"
+        if not stat.S_ISDIR(mode):
+            return f"{CHECKPOINTS} is {describe_mode(mode)}, not a folder of the run"
+        return None
+
+
+TEMPORARY = re.compile(r"\..+\.[A-Za-z0-9_]+\.tmp")  # what msr.store.files.atomic_write_bytes writes first
+STALE_SECONDS = 60.0  # a temporary file this old was left by a writer that was killed
+
+
+def remove_stale_temporaries(path: str | Path, older_than: float = STALE_SECONDS) -> list[str]:
+    """Remove the temporary files a killed writer left in a run folder and
+    its checkpoints (``.step_000010.pt.x1y2.tmp``); the names removed."""
+    files = run_files(path)
+    removed = []
+    now = time.time()
+    for folder in (files.root, files.checkpoints):
+        if not real_folder(folder):
+            continue
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        for name in names:
+            if not TEMPORARY.fullmatch(name):
+                continue
+            try:
+                st = os.lstat(folder / name)
+                if stat.S_ISREG(st.st_mode) and now - st.st_mtime > older_than:
+                    os.unlink(folder / name)
+                    removed.append(name)
+            except OSError:
+                continue
+    return removed
+
+
+# Each a regular file where it exists. (annotations.json is left out: never essential, it is read without
+# following a link, a link or special file there reads as no annotations, and it is replaced, never written into.)
+FILES = (MARKER, CONFIG, STATUS, METRICS, LOSSES, RESUME, LOCK, STOP, LOG)
 
 
 def run_files(path: str | Path) -> RunFiles:

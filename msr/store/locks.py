@@ -7,15 +7,20 @@ from __future__ import annotations
 
 import fcntl
 import os
+import signal
 import time
 from pathlib import Path
+
+from .files import open_regular
 
 
 def acquire(path: str | Path, wait: float = 0.0) -> int | None:
     """Take the exclusive lock on ``path`` (made if missing), waiting up to
     ``wait`` seconds; the open descriptor that holds it, or None when another
-    process holds it. Closing the descriptor (:func:`release`) drops it."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    process holds it. Closing the descriptor (:func:`release`) drops it.
+    The lock file is never made or opened through a link (NotRegular, an
+    OSError, for a link or a special file)."""
+    fd = open_regular(path, os.O_RDWR | os.O_CREAT)
     end = time.monotonic() + wait
     while True:
         try:
@@ -35,7 +40,7 @@ def release(fd: int) -> None:
 def lock_held(lock_file: Path) -> bool:
     """Whether a live process holds this flock (a dead one's lock is released by the kernel)."""
     try:
-        fd = os.open(lock_file, os.O_RDONLY | os.O_NOFOLLOW)
+        fd = open_regular(lock_file)
     except OSError:
         return False
     try:
@@ -62,3 +67,59 @@ def pid_running(pid: int) -> bool:
         except PermissionError:
             return True
         return True
+
+
+def lock_holders(lock_file: Path) -> set[int] | None:
+    """The pids that hold a flock on this file now, from /proc/locks (None
+    where the kernel does not say)."""
+    try:
+        st = os.stat(lock_file, follow_symlinks=False)
+    except OSError:
+        return set()
+    try:
+        with open("/proc/locks", "rb") as fh:
+            table = fh.read(16 * 2 ** 20).decode("ascii", "replace")
+    except OSError:
+        return None
+    holders = set()
+    for line in table.splitlines():
+        parts = line.split()
+        if "->" in parts:  # a waiter, not a holder
+            continue
+        try:
+            i = parts.index("FLOCK")
+            pid, inode = int(parts[i + 3]), int(parts[i + 4].rsplit(":", 1)[1])
+        except (ValueError, IndexError):
+            continue
+        if inode == st.st_ino:  # (the device is left out: an overlay shows its lower one)
+            holders.add(pid)
+    return holders
+
+
+def signal_holder(lock_file: Path, pid: int, signum: int) -> bool:
+    """Send ``signum`` to ``pid`` only if that very process holds the flock
+    on ``lock_file``; True when it was sent. The process is pinned first (a
+    pidfd where the system has one), so a pid reused meanwhile by a stranger
+    is never signalled."""
+    if not isinstance(pid, int) or pid <= 0 or pid == os.getpid():
+        return False
+    pidfd = None
+    if hasattr(os, "pidfd_open"):
+        try:
+            pidfd = os.pidfd_open(pid)
+        except OSError:
+            return False
+    try:
+        holders = lock_holders(lock_file)
+        if pid not in holders if holders is not None else not lock_held(lock_file):
+            return False
+        if pidfd is not None:
+            signal.pidfd_send_signal(pidfd, signum)
+        else:
+            os.kill(pid, signum)
+        return True
+    except OSError:
+        return False
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from .files import is_number, is_whole
-from .layout import ACTIVE, run_files
+from .layout import ACTIVE, LIVE, run_files
 from .reader import RunRecord
 
 
@@ -38,17 +38,17 @@ def progress_of(rec: RunRecord, now: float | None = None) -> Progress:
     start_step = st_.get("start_step") if is_whole(st_.get("start_step")) else 0
     elapsed = rate = left = None
     if is_number(started):
-        end = st_.get("updated") if rec.state not in ACTIVE and is_number(st_.get("updated")) else now
+        end = st_.get("updated") if rec.state not in LIVE and is_number(st_.get("updated")) else now
         elapsed = max(0.0, end - started)
         done = step - start_step
         if rec.state in ACTIVE and recent_step_seconds(st_) is not None:
             rate = 1.0 / recent_step_seconds(st_)
         elif done > 0 and elapsed > 0:
             rate = done / elapsed
-        if rec.state in ACTIVE:
+        if rec.state in ACTIVE:  # (not while it does not respond: the clock would count down for nothing)
             left = time_left(st_, step, total, getattr(rec.config, "eval_interval", None))
     stop_age = None
-    if rec.state in ACTIVE:
+    if rec.state in LIVE:
         try:
             stop_age = max(0.0, now - run_files(rec.path).stop.stat().st_mtime)
         except OSError:

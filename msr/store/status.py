@@ -24,7 +24,11 @@ STATUS_FIELDS = {  # field -> (check, what it must be)
     "evals": (is_whole, "a whole number ≥ 0"), "first_eval_seconds": (is_number, "a number"),
     "recent_steps": (is_whole, "a whole number ≥ 0"), "recent_seconds": (is_number, "a number"),
     "process_started": (is_number, "a number"),
+    "resume_step": (is_whole, "a whole number ≥ 0"),
 }
+
+
+MAX_MESSAGE = 2000  # characters of a status message shown; a longer one is cut
 
 
 def check_status(data) -> dict:
@@ -32,6 +36,8 @@ def check_status(data) -> dict:
         raise Damaged(f"status.json is not an object (it holds {type(data).__name__})")
     if "status" not in data:
         raise Damaged("status.json has no 'status'")
+    if isinstance(data.get("message"), str) and len(data["message"]) > MAX_MESSAGE:
+        data["message"] = data["message"][:MAX_MESSAGE] + "…"
     for key, value in data.items():
         if key in STATUS_FIELDS and value is not None:
             check, what = STATUS_FIELDS[key]

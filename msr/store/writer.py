@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Callable
 
 from .checkpoints import checkpoint_steps, write_checkpoint, write_resume_state
-from .files import RunFolderError, atomic_write_text, dumps, is_number
-from .layout import run_files
+from .files import RunFolderError, atomic_write_text, dumps, is_number, open_file, real_folder
+from .layout import remove_stale_temporaries, run_files
 from .liveness import HEARTBEAT_SECONDS
 from .locks import acquire, release
-from .reader import read_metrics
+from .reader import read_loss_lines, read_metrics
 from .status import read_status
 
 FLUSH_SECONDS = 1.0  # buffered losses reach the file at least this often while a run steps
@@ -57,13 +57,22 @@ class RunWriter:
 
     # ------------------------------------------------------------ claiming
     def claim(self, wait: float = CLAIM_SECONDS) -> "RunWriter":
-        """Take the run's lock; RunFolderError if another worker holds it."""
-        if not self.files.marker.is_file():
+        """Take the run's lock; RunFolderError if another worker holds it, or
+        if the folder holds a link or a special file where its files belong.
+        Temporary files a killed writer left are removed once the lock is held."""
+        if not real_folder(self.path) or not self.files.marker.is_file():
             raise RunFolderError(f"'{self.path}' is not a run folder")
-        fd = acquire(self.files.lock, wait)
+        unsafe = self.files.unsafe()
+        if unsafe:
+            raise RunFolderError(f"run '{self.path.name}' cannot be used: {unsafe}")
+        try:
+            fd = acquire(self.files.lock, wait)
+        except OSError as exc:
+            raise RunFolderError(f"run '{self.path.name}' cannot be used: {exc.strerror}") from None
         if fd is None:
             raise RunFolderError(f"run '{self.path.name}' is already being trained by another process")
         self._lock_fd = fd
+        remove_stale_temporaries(self.path)
         current = read_status(self.path)
         self.status = current if isinstance(current, dict) else {}
         # A stop request left from an earlier worker is stale; one made since
@@ -111,14 +120,11 @@ class RunWriter:
         atomic_write_text(self.files.metrics, "".join(dumps(r) + "\n" for r in records))
         kept = []
         if keep_through is not None:
-            try:
-                lines = self.files.losses.read_text(encoding="utf-8").split("\n")[:-1]
-            except OSError:
-                lines = []
-            for line in lines:  # by step only: a step whose loss was not read back keeps its empty value
-                head = line.split(",", 1)[0]
-                if head.isdigit() and int(head) <= keep_through:
-                    kept.append(line + "\n")
+            # line by line, by step only (a step whose loss was not read back keeps its empty value);
+            # a line that is not "step,loss" (damaged bytes, an unfinished last line) is dropped
+            for step, value in read_loss_lines(self.files.losses):
+                if step <= keep_through:
+                    kept.append(f"{step},{value}\n")
         atomic_write_text(self.files.losses, "".join(kept))
         for step in checkpoint_steps(self.path):  # weights of a timeline that resuming abandons
             if keep_through is None or step > keep_through:
@@ -128,7 +134,7 @@ class RunWriter:
     def append_metrics(self, record: dict) -> None:
         """One line, flushed and synced: O(1) however long the run."""
         if self._metrics_fh is None:
-            self._metrics_fh = open(self.files.metrics, "a", encoding="utf-8")
+            self._metrics_fh = open_file(self.files.metrics, "a", encoding="utf-8")
         self._metrics_fh.write(dumps(record) + "\n")
         self._metrics_fh.flush()
         os.fsync(self._metrics_fh.fileno())
@@ -136,7 +142,7 @@ class RunWriter:
     def append_loss(self, step: int, loss: float | None) -> None:
         """Buffered; ``flush_losses`` makes them visible."""
         if self._losses_fh is None:
-            self._losses_fh = open(self.files.losses, "a", encoding="utf-8")
+            self._losses_fh = open_file(self.files.losses, "a", encoding="utf-8")
         value = repr(float(loss)) if loss is not None and math.isfinite(loss) else ""
         self._losses_fh.write(f"{step},{value}\n")
 
@@ -157,9 +163,13 @@ class RunWriter:
         return write_checkpoint(self.path, step, state, config, budget_mb)
 
     def save_resume(self, state: dict) -> None:
-        """The state to resume from; every loss up to it is on disk first."""
+        """The state to resume from; every loss up to it is on disk first.
+        Its step is kept in status.json (``resume_step``), so a page can say
+        where Resume continues without reading the file."""
         self.flush_losses(sync=True)
         write_resume_state(self.path, state)
+        with self._status_lock:
+            self.status["resume_step"] = int(state["step"])
 
     # ------------------------------------------------ progress while it runs
     def begin(self, start: int, total: int, on_beat: Callable[[], None] | None = None,

@@ -5,7 +5,7 @@ from dataclasses import dataclass, fields, replace
 
 from ..core.errors import ConfigError
 from ..core.meta import DEVICES, ENGINES, LR_MODES, MAX_INNER_STEPS, MetaConfig, resolve_device
-from ..core.settings import Checks, Settings, setting
+from ..core.settings import MAX_STEPS, MAX_THREADS, Checks, Settings, setting
 from .data import ALL_PROBLEMS, DEFAULT_CACHE, EXAMPLES_PER_TASK, IN_SIZE, OUT_SIZE, default_tasks
 from .models import LATENT_MODELS, MODEL_ORDER, MODELS, ROTATION_MODELS, models_for, paper_latent
 from .rotation import ROTATION_PROBLEMS
@@ -25,7 +25,7 @@ class SyntheticConfig(Settings):
     latent: int | None = setting(None, "Latent size", "latent size of MSR-FC (default: the paper's, 3 / 6 / 30 for "
                                                       "rank1 / rank2 / rank5) or of the dense MSR-Conv (default: the "
                                                       "task's generating coefficients, 27 / 18 / 18)", kind=int)
-    steps: int = setting(1000, "Outer steps", "outer steps", name="steps", check="whole", low=1)
+    steps: int = setting(1000, "Outer steps", "outer steps", name="steps", check="whole", low=1, high=MAX_STEPS)
     tasks_per_step: int = setting(32, "Tasks per step", "tasks per meta-batch")
     shots: int = setting(1, "Support examples", "support examples per task", name="shots", check="whole", low=1)
     queries: int = setting(19, "Query examples", "query examples per task", name="queries", check="whole", low=1)
@@ -59,7 +59,8 @@ class SyntheticConfig(Settings):
     # models are tiny, so one thread avoids thread hand-off costs; with the
     # OpenMP backend the setting only affects the calling thread.
     threads: int | None = setting(None, "Threads", "torch threads (default 1: these models are too small to gain "
-                                                   "from more)", kind=int, check="whole", low=1)
+                                                   "from more)", kind=int, check="whole", low=1,
+                                  high=MAX_THREADS)
     runs_dir: str = setting("runs", "Runs folder", "where runs are saved", name="runs_dir", check="text")
     name: str = setting("", "Run name", "a label for the run", name="name", check="text")
     # runs launched together (the Paper check page shows one group)
@@ -116,6 +117,8 @@ class SyntheticConfig(Settings):
         if self.threads is not None:
             c.check("threads")
         c.check("engine", "device", "runs_dir", "name", "group")
+        if c.ok("runs_dir") and not self.runs_dir.strip():
+            c.fail("runs_dir", "the runs folder must be named, e.g. runs; got ''")
         if self.cache_dir is not None and not isinstance(self.cache_dir, str):
             c.fail("cache_dir", f"cache folder must be text, got {self.cache_dir!r}")
         return c

@@ -33,6 +33,23 @@ def _frame(data: Records) -> pd.DataFrame:
     return data if isinstance(data, pd.DataFrame) else metrics_frame(data)
 
 
+def _columns(data: Records, names: list[str]) -> pd.DataFrame:
+    """Just these columns of the records, as numbers (NaN where a record has
+    none): what one curve needs, far faster than the whole metrics frame of
+    a long run."""
+    if isinstance(data, pd.DataFrame):
+        return data[[n for n in names if n in data]]
+    out = {}
+    for name in names:
+        values = pd.to_numeric(pd.Series([r.get(name) for r in data], dtype=object), errors="coerce")
+        out[name] = values.astype(float)
+    frame = pd.DataFrame(out)
+    if len(frame):
+        frame = frame[frame["step"].notna()]
+        frame["step"] = frame["step"].astype(int)
+    return frame
+
+
 def _long(frame: pd.DataFrame, series: Mapping[str, tuple[str, str | None]],
           bounds: tuple[float | None, float | None] = (None, None)) -> pd.DataFrame:
     """Stack columns into (step, series, value, lower, upper); the band is
@@ -53,6 +70,19 @@ def _long(frame: pd.DataFrame, series: Mapping[str, tuple[str, str | None]],
     if not parts:
         return pd.DataFrame(columns=["step", "series", "value", "lower", "upper"])
     return pd.concat(parts, ignore_index=True)
+
+
+MAX_CURVE_POINTS = 600  # points of one run's curve: about what a chart's width can show
+
+
+def thin(part: pd.DataFrame, most: int = MAX_CURVE_POINTS) -> pd.DataFrame:
+    """At most ``most`` rows of one run's curve, evenly spaced over its
+    records, the first and last always kept (a chart a few hundred pixels
+    wide shows no more, and the browser draws and hovers far faster)."""
+    if len(part) <= most:
+        return part
+    keep = np.unique(np.linspace(0, len(part) - 1, most).round().astype(int))
+    return part.iloc[keep]
 
 
 # fixed colours, so a series looks the same in every chart and under any theme
@@ -79,6 +109,8 @@ def _band_chart(long: pd.DataFrame, y_title: str, title: str, order: list[str],
                       scale=alt.Scale(domain=order, range=[COLORS.get(s, "#868e96") for s in order]),
                       legend=alt.Legend(orient="bottom", symbolOpacity=1))
     y_scale = alt.Scale(domain=list(y_domain)) if y_domain else alt.Scale(zero=False)
+    long = pd.concat([thin(part) for _, part in long.groupby("series", sort=False)], ignore_index=True) \
+        if len(long) else long  # each curve thinned to what the chart can show
     base = alt.Chart().encode(x=alt.X("step:Q", title="step", axis=STEP_AXIS))
     band = base.mark_area(opacity=0.2, clip=True).encode(
         y=alt.Y("lower:Q", title=y_title, scale=y_scale), y2="upper:Q", color=color,
@@ -102,8 +134,8 @@ def loss_chart(data: Records, step_losses: Sequence[tuple[int, float]] | None = 
     """Train and test loss over steps, the test loss with its 95% band
     (test_loss ± test_err). ``step_losses`` adds the raw per-step loss, so a
     live chart moves between evaluations."""
-    long = _long(_frame(data), {"train_loss": ("train loss", None), "test_loss": ("test loss", "test_err")},
-                 bounds=(0.0, None))
+    long = _long(_columns(data, ["step", "train_loss", "test_loss", "test_err"]),
+                 {"train_loss": ("train loss", None), "test_loss": ("test loss", "test_err")}, bounds=(0.0, None))
     order = ["train loss", "test loss"]
     if step_losses:
         raw = pd.DataFrame(list(step_losses), columns=["step", "value"])
@@ -116,8 +148,9 @@ def loss_chart(data: Records, step_losses: Sequence[tuple[int, float]] | None = 
 
 def accuracy_chart(data: Records) -> alt.LayerChart:
     """Train and test accuracy over steps, the test accuracy with its 95% band."""
-    long = _long(_frame(data), {"train_acc": ("train accuracy", None),
-                                "test_acc": ("test accuracy", "test_acc_err")}, bounds=(0.0, 1.0))
+    long = _long(_columns(data, ["step", "train_acc", "test_acc", "test_acc_err"]),
+                 {"train_acc": ("train accuracy", None), "test_acc": ("test accuracy", "test_acc_err")},
+                 bounds=(0.0, 1.0))
     return _band_chart(long, "accuracy", "Query accuracy",
                        ["train accuracy", "test accuracy"], y_domain=(0.0, 1.0))
 
@@ -189,20 +222,20 @@ def smooth(steps: Sequence[float], values: Sequence[float], weight: float,
 
 # --------------------------------------------------------------- overlay
 OVERLAY_COLUMNS = ["run", "step", "value", "lower", "upper", "smoothed"]
-
-
 def overlay_frame(runs: Mapping[str, Records], metric: str = "test_loss", smoothing: float = 0.0,
-                  unit: float | None = None) -> pd.DataFrame:
+                  unit: float | None = None, most: int | None = MAX_CURVE_POINTS) -> pd.DataFrame:
     """(run, step, value, lower, upper, smoothed) for one metric of several
     runs. All runs are smoothed per the same ``unit`` of steps (default: the
-    smallest typical evaluation gap among them), so their curves compare."""
+    smallest typical evaluation gap among them), so their curves compare;
+    each curve is smoothed over all its records and then thinned to ``most``
+    points (None: all)."""
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; allowed: {', '.join(METRICS)}")
     label, err = METRICS[metric]
     bounds = (0.0, 1.0) if metric.endswith("acc") else (0.0, None)
     parts = []
     for run, data in runs.items():
-        long = _long(_frame(data), {metric: (label, err)}, bounds)
+        long = _long(_columns(data, ["step", metric] + ([err] if err else [])), {metric: (label, err)}, bounds)
         long.insert(0, "run", run)
         parts.append(long.drop(columns="series"))
     parts = [p for p in parts if len(p)]
@@ -212,7 +245,12 @@ def overlay_frame(runs: Mapping[str, Records], metric: str = "test_loss", smooth
         unit = min(typical_gap(p["step"]) for p in parts)
     for part in parts:
         part["smoothed"] = smooth(part["step"], part["value"], smoothing, unit)
+    if most is not None:
+        parts = [thin(p, most) for p in parts]
     return pd.concat(parts, ignore_index=True)[OVERLAY_COLUMNS]
+
+
+HOVER_COLUMNS = ["step", "run", "at", "value", "raw", "line", "label"]
 
 
 def hover_frame(frame: pd.DataFrame, smoothed: bool = False) -> pd.DataFrame:
@@ -220,20 +258,30 @@ def hover_frame(frame: pd.DataFrame, smoothed: bool = False) -> pd.DataFrame:
     nearest that step (a run is left out beyond its own first and last step).
     Columns: step (the rule's), run, at (the run's own step), value (as drawn),
     raw, line (1 for the highest value at that step, 2 for the next…) and
-    label (the run's name and value, and the raw value when ``smoothed``)."""
-    rows = []
+    label (the run's name and value, and the raw value when ``smoothed``).
+    Linear in the points: each run's nearest point is found by a binary
+    search over its sorted steps."""
     steps = np.unique(frame["step"].to_numpy(dtype=float))
+    parts = []
     for run, part in frame.groupby("run", sort=False):
+        part = part.sort_values("step", kind="stable")
         at = part["step"].to_numpy(dtype=float)
-        inside = steps[(steps >= at.min()) & (steps <= at.max())]
-        nearest = np.abs(at[None, :] - inside[:, None]).argmin(axis=1)
-        for step, i in zip(inside, nearest):
-            value, raw = part["smoothed"].iloc[i], part["value"].iloc[i]
-            label = f"{run}: {value:.4f}" + (f" (raw {raw:.4f})" if smoothed else "")
-            rows.append({"step": step, "run": run, "at": at[i], "value": value, "raw": raw, "label": label})
-    hover = pd.DataFrame(rows, columns=["step", "run", "at", "value", "raw", "label"])
-    hover.insert(5, "line", hover.groupby("step")["value"].rank(method="first", ascending=False).astype(int))
-    return hover
+        inside = steps[(steps >= at[0]) & (steps <= at[-1])]
+        right = np.clip(np.searchsorted(at, inside), 0, len(at) - 1)
+        left = np.clip(right - 1, 0, len(at) - 1)
+        nearest = np.where(np.abs(at[left] - inside) <= np.abs(at[right] - inside), left, right)
+        value = part["smoothed"].to_numpy(dtype=float)[nearest]
+        raw = part["value"].to_numpy(dtype=float)[nearest]
+        parts.append(pd.DataFrame({"step": inside, "run": run, "at": at[nearest], "value": value, "raw": raw}))
+    if not parts:
+        return pd.DataFrame(columns=HOVER_COLUMNS)
+    hover = pd.concat(parts, ignore_index=True)
+    label = hover["run"].astype(str) + ": " + hover["value"].map("{:.4f}".format)
+    if smoothed:
+        label += " (raw " + hover["raw"].map("{:.4f}".format) + ")"
+    hover["line"] = hover.groupby("step")["value"].rank(method="first", ascending=False).astype(int)
+    hover["label"] = label
+    return hover[HOVER_COLUMNS]
 
 
 def overlay_chart(runs: Mapping[str, Records], metric: str = "test_loss", *, colors: Mapping[str, str] | None = None,

@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from msr.runner.sweep.folder import driver_running, list_sweeps, load_sweep
+from msr.mnist.config import RunConfig
+from msr.runner.sweep.folder import create_sweep, driver_running, list_sweeps, load_sweep
 from msr.runner.sweep.results import groups, point_runs
+from msr.runner.sweep.spec import SweepSpec
 
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -98,3 +100,16 @@ def test_the_ablation_launches_in_one_click_and_stops(tmp_path, monkeypatch):
         time.sleep(0.5)
     assert not driver_running(sweep), "Stop ends the sweep's driver"
     assert not any(r.active for r in point_runs(load_sweep(sweep.path), search=True))
+
+
+def test_a_damaged_sweep_folder_is_listed_apart_and_the_others_still_show(tmp_path, monkeypatch):
+    base = RunConfig(arch="conv", channels=4, ways=2, shots=1, queries=2, tasks_per_step=2, steps=2,
+                     eval_interval=2, eval_tasks=2, runs_dir=str(tmp_path / "runs"))
+    good = create_sweep(SweepSpec(base=base.to_dict(), grid={}, seeds=[0]))
+    bad = create_sweep(SweepSpec(base=base.to_dict(), grid={}, seeds=[1]))
+    (bad.path / "sweep.json").write_text("[1, 2]")
+    at = open_sweeps(tmp_path / "runs", monkeypatch)
+    assert not at.exception, at.exception
+    assert at.selectbox(key="sweeps.pick").value == str(good.path)
+    [warning] = [w.value for w in at.warning if bad.path.name in w.value]
+    assert "sweep.json is not an object" in warning

@@ -104,9 +104,9 @@ def test_nan_loss_stops_the_run_with_a_clear_message(tmp_path):
     events = []
     result = train(tiny(tmp_path, inner_lr=1e30, lr_mode="fixed", steps=20), on_event=events.append)
     assert result.status == "failed"
-    assert "loss became" in result.message and "learning rate" in result.message
+    assert "loss diverged" in result.message and "learning rate" in result.message
     rec = load_run(result.run_dir)
-    assert rec.status["status"] == "failed" and "loss became" in rec.status["message"]
+    assert rec.status["status"] == "failed" and "loss diverged" in rec.status["message"]
     assert rec.metrics and rec.metrics[0]["step"] == 0
     assert events[-1].kind == "done" and events[-1].status == "failed"
 
@@ -134,3 +134,10 @@ def test_damaged_and_foreign_folders_are_skipped_with_a_warning(tmp_path):
     marked = list_runs(root, include_damaged=True)
     assert {r.run_id: bool(r.damaged) for r in marked} == {
         runs[0].run_id: False, "foreign": True, "broken": True, "alien": True}
+
+
+def test_an_absurd_outer_rate_is_a_diverged_loss_not_a_traceback(tmp_path):
+    result = train(tiny(tmp_path, outer_lr=1e300, outer_opt="sgd", steps=4))
+    assert result.status == "failed"
+    assert result.message.startswith("the loss diverged at step 1 (a number overflowed)")
+    assert load_run(result.run_dir).status["message"] == result.message

@@ -62,8 +62,8 @@ def test_kill_9_at_a_random_moment_leaves_no_run_that_lies(tmp_path, moment):
     proc.kill()
     proc.wait()
     run = only_run(root)
-    if run is None:  # killed before the folder existed: nothing half-written either
-        assert not root.exists() or not [p for p in root.iterdir() if not p.name.startswith(".new-")]
+    if run is None:  # killed before the folder existed: nothing half-written (.new-*: staging; .runs.lock)
+        assert not root.exists() or not [p for p in root.iterdir() if not p.name.startswith(".")]
         return
     rows = listing(root)
     assert [r["status"] for r in rows] in (["interrupted"], ["completed"])
@@ -139,6 +139,10 @@ def test_a_second_signal_ends_at_once_and_resume_continues(tmp_path):
     proc.communicate(timeout=60)
     rec = load_run(run)
     assert rec.damaged is None and rec.state in ("stopped", "interrupted")
+    # what the banner says is where resuming really continues
+    assert rec.resume_step == load_resume_state(run)["step"]
+    if "second signal" in (rec.status.get("message") or ""):
+        assert f"resume continues from step {rec.resume_step}" in rec.status["message"]
 
 
 # --------------------------------------------------------- resume = never stopped
@@ -257,6 +261,8 @@ def test_asking_twice_to_stop_still_makes_the_final_evaluation(tmp_path):
     assert rec.metrics[-1].get("stop") and rec.metrics[-1]["step"] == rec.step
     assert "second signal" not in (rec.status.get("message") or "")
     assert not (run / "stop").exists()  # answered, so a later resume is not stopped by it
+    assert rec.resume_step == rec.step == load_resume_state(run)["step"]
+    assert rec.resume_text() == f"Resume continues from step {rec.step}"
 
 
 def test_after_kill_9_every_loss_up_to_the_resume_point_is_kept(tmp_path):

@@ -1,11 +1,12 @@
 import math
 
 import altair as alt
+import numpy as np
 import pandas as pd
 import pytest
 
-from msr.viz.training import (accuracy_chart, hover_frame, inner_lr_chart, inner_lr_frame, loss_chart, overlay_chart,
-                              overlay_frame, smooth, typical_gap)
+from msr.viz.training import (MAX_CURVE_POINTS, accuracy_chart, hover_frame, inner_lr_chart, inner_lr_frame,
+                              loss_chart, overlay_chart, overlay_frame, smooth, typical_gap)
 from msr.analysis.tables import metrics_frame
 
 
@@ -215,3 +216,41 @@ def test_overlay_of_runs_without_records_is_an_empty_chart_not_an_error():
     chart = overlay_chart({"a": []}, "test_acc")
     chart.to_dict()
     assert chart.data.empty
+
+
+def _brute_hover(frame):
+    """The hover rows by comparing every step with every point (what the binary search must equal)."""
+    rows = []
+    steps = np.unique(frame["step"].to_numpy(dtype=float))
+    for run, part in frame.groupby("run", sort=False):
+        at = part["step"].to_numpy(dtype=float)
+        inside = steps[(steps >= at.min()) & (steps <= at.max())]
+        for step in inside:
+            i = int(np.abs(at - step).argmin())
+            rows.append((step, run, at[i], part["smoothed"].iloc[i]))
+    return rows
+
+
+def test_the_hover_join_finds_each_runs_nearest_point_as_a_full_comparison_would():
+    rng = np.random.default_rng(0)
+    runs = {}
+    for name, count, gap in (("a", 40, 7), ("b", 25, 13), ("c", 3, 50)):
+        steps = np.sort(rng.choice(np.arange(0, count * gap * 2), size=count, replace=False))
+        runs[name] = [{"step": int(s), "test_loss": float(v), "test_err": 0.1}
+                      for s, v in zip(steps, rng.random(count))]
+    frame = overlay_frame(runs, smoothing=0.3)
+    hover = hover_frame(frame, smoothed=True)
+    assert list(zip(hover["step"], hover["run"], hover["at"], hover["value"])) == _brute_hover(frame)
+    assert set(hover.groupby("step")["line"].max()) <= {1, 2, 3}
+
+
+def test_long_curves_are_thinned_to_what_a_chart_shows_with_their_ends_kept():
+    records = [{"step": i, "test_loss": 1.0 / (i + 1), "test_err": 0.01} for i in range(20_000)]
+    frame = overlay_frame({"long": records, "short": records[:50]})
+    long = frame[frame["run"] == "long"]
+    assert len(long) <= MAX_CURVE_POINTS and long["step"].iloc[0] == 0 and long["step"].iloc[-1] == 19_999
+    assert len(frame[frame["run"] == "short"]) == 50
+    assert len(overlay_frame({"long": records}, most=None)) == 20_000
+    smoothed = overlay_frame({"long": records}, smoothing=0.9)
+    full = overlay_frame({"long": records}, smoothing=0.9, most=None).set_index("step")["smoothed"]
+    assert np.allclose(smoothed["smoothed"], full.loc[smoothed["step"]].to_numpy())  # smoothed before thinning

@@ -1,7 +1,7 @@
 """A sweep's folder, ``<runs_dir>/.sweeps/<sweep-id>/``: made, read back, and the driver that runs it."""
 from __future__ import annotations
 
-import json
+import os
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -10,13 +10,13 @@ from typing import Any, Iterable
 
 from ...core.errors import ConfigError
 from ...mnist.config import RunConfig
-from ...store.files import RunFolderError, atomic_write_text, dumps
+from ...store.files import Damaged, RunFolderError, atomic_write_text, dumps, is_whole, read_json, real_folder
 from ...store.folders import make_new_folder, prepare_root, stamp
 from ...store.liveness import HOST
 from ...store.locks import acquire, lock_held, pid_running
 from ...store.reader import load_run
 from ..process import launch_detached
-from .spec import Point, SweepSpec, admit_points
+from .spec import MAX_POINTS, Point, SweepSpec, admit_points
 
 SWEEPS = ".sweeps"
 DRIVER, DRIVER_LOCK, DRIVER_LOG = "driver.json", "driver.lock", "driver.log"  # who runs the sweep; held while one does
@@ -89,32 +89,108 @@ def create_sweep(spec: SweepSpec) -> Sweep:
     return sweep
 
 
+def _read(path: Path, name: str, default=None):
+    """A sweep file's JSON (capped, never through a link); ``default`` when it is missing."""
+    try:
+        return read_json(path / name)
+    except Damaged as exc:
+        if str(exc) == f"no {name}" and default is not None:
+            return default() if callable(default) else default
+        raise
+
+
+def _check_spec(data) -> SweepSpec:
+    """sweep.json's content as a SweepSpec, every field of the right type and
+    every point a valid config; Damaged (one line) otherwise."""
+    if not isinstance(data, dict):
+        raise Damaged(f"sweep.json is not an object (it holds {type(data).__name__})")
+    if not isinstance(data.get("base"), dict):
+        raise Damaged("sweep.json has no 'base' object")
+    grid, seeds = data.get("grid", {}), data.get("seeds")
+    if not isinstance(grid, dict) or not all(isinstance(v, list) and v for v in grid.values()):
+        raise Damaged("sweep.json: 'grid' must be an object of non-empty lists")
+    if not isinstance(seeds, list) or not seeds or not all(is_whole(x) for x in seeds):
+        raise Damaged("sweep.json: 'seeds' must be a list of whole numbers")
+    search = data.get("rate_search")
+    if search is not None and not (isinstance(search, dict) and isinstance(search.get("values"), list)
+                                   and is_whole(search.get("steps")) and is_whole(search.get("seed", 0))
+                                   and all(isinstance(v, (int, float)) for v in search["values"])):
+        raise Damaged("sweep.json: 'rate_search' has the wrong shape")
+    for key, check in (("executor", lambda v: isinstance(v, str)), ("threads", is_whole),
+                       ("workers", lambda v: v is None or is_whole(v)), ("name", lambda v: isinstance(v, str)),
+                       ("address", lambda v: v is None or isinstance(v, str)),
+                       ("gpus_per_run", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool))):
+        if key in data and not check(data[key]):
+            raise Damaged(f"sweep.json: '{key}' has the wrong type")
+    spec = SweepSpec.from_dict(data)
+    if len(spec.all_points()) > MAX_POINTS:
+        raise Damaged(f"sweep.json describes more than {MAX_POINTS:,} runs")
+    try:
+        for point in spec.all_points():
+            spec.config(point)
+    except (ConfigError, TypeError, ValueError) as exc:
+        raise Damaged(f"sweep.json does not describe runs ({exc})") from None
+    return spec
+
+
 def load_sweep(path: str | Path) -> Sweep:
+    """A sweep folder, read back strictly: RunFolderError (one line) when one
+    of its files is a link, a special file, too large or of the wrong shape."""
     path = Path(path)
     try:
-        spec = SweepSpec.from_dict(json.loads((path / "sweep.json").read_text()))
-        runs = json.loads((path / "runs.json").read_text()) if (path / "runs.json").exists() else {}
-        rates = json.loads((path / RATES).read_text()) if (path / RATES).exists() else None
-    except (OSError, ValueError, TypeError) as exc:
+        if not real_folder(path):
+            raise Damaged("not a folder")
+        spec = _check_spec(_read(path, "sweep.json"))
+        runs = _read(path, "runs.json", dict)
+        if not isinstance(runs, dict) or not all(isinstance(v, str) for v in runs.values()):
+            raise Damaged("runs.json is not an object of run folders")
+        root = path.parent.parent
+        for folder in runs.values():  # only run folders of this runs folder: a sweep never trains another's
+            if Path(folder).parent.resolve() != root.resolve() or Path(folder).name.startswith("."):
+                raise Damaged(f"runs.json names '{folder}', which is not a run folder of '{root}'")
+        rates = _read(path, RATES, lambda: None)
+        if rates is not None and not (isinstance(rates, dict) and isinstance(rates.get("chosen", {}), dict)):
+            raise Damaged(f"{RATES} has the wrong shape")
+    except Damaged as exc:
         raise RunFolderError(f"'{path}' is not a readable sweep folder ({exc})") from None
-    return Sweep(path, spec, {str(k): str(v) for k, v in runs.items()}, rates if isinstance(rates, dict) else None)
+    return Sweep(path, spec, {str(k): str(v) for k, v in runs.items()}, rates)
 
 
 def find_sweep(ref: str, runs_dir: str) -> Sweep:
     for candidate in (Path(ref), Path(runs_dir) / SWEEPS / ref):
-        if (candidate / "sweep.json").is_file():
+        if os.path.lexists(candidate / "sweep.json"):
             return load_sweep(candidate)
     raise ConfigError(f"no sweep '{ref}' (give a sweep folder, or a sweep id under '{runs_dir}/{SWEEPS}')")
 
 
-def list_sweeps(runs_dir: str | Path) -> list[Sweep]:
+def _sweep_folders(runs_dir: str | Path) -> list[Path]:
     folder = Path(runs_dir) / SWEEPS
+    try:
+        return sorted((c for c in folder.iterdir() if not c.name.startswith(".")), reverse=True) \
+            if real_folder(folder) else []
+    except OSError:
+        return []
+
+
+def list_sweeps(runs_dir: str | Path) -> list[Sweep]:
+    """The sweeps under the runs folder, newest first (damaged ones left out: see :func:`damaged_sweeps`)."""
     out = []
-    for child in sorted(folder.iterdir(), reverse=True) if folder.is_dir() else []:
+    for child in _sweep_folders(runs_dir):
         try:
             out.append(load_sweep(child))
         except RunFolderError:
             continue
+    return out
+
+
+def damaged_sweeps(runs_dir: str | Path) -> list[tuple[Path, str]]:
+    """(folder, why) of every sweep folder under the runs folder that cannot be read."""
+    out = []
+    for child in _sweep_folders(runs_dir):
+        try:
+            load_sweep(child)
+        except RunFolderError as exc:
+            out.append((child, str(exc)))
     return out
 
 
@@ -124,8 +200,8 @@ def driver_running(sweep: Sweep) -> bool:
     if lock_held(sweep.path / DRIVER_LOCK):
         return True
     try:
-        launched = json.loads((sweep.path / DRIVER).read_text())
-    except (OSError, ValueError):
+        launched = read_json(sweep.path / DRIVER)
+    except Damaged:
         return False
     return isinstance(launched, dict) and launched.get("host") == HOST and isinstance(launched.get("pid"), int) \
         and pid_running(launched["pid"])

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from ...core.stats import t_halfwidth
 from ...store.files import Damaged
-from ...store.layout import ACTIVE
+from ...store.layout import LIVE
 from ...store.reader import METRICS_CACHE, RunRecord, load_run
 from .folder import Sweep
 from .spec import Point
@@ -92,7 +92,7 @@ class PointRun:
 
     @property
     def active(self) -> bool:
-        return self.state in ACTIVE
+        return self.state in LIVE
 
 
 def point_runs(sweep, with_metrics: bool = False, search: bool = False) -> list[PointRun]:

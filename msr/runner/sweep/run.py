@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import threading
 import time
 from pathlib import Path
 from typing import Callable, Mapping
 
 from ...store.files import atomic_write_text, dumps
-from ...store.layout import ACTIVE, run_files
+from ...store.layout import LIVE, run_files
 from ...store.liveness import request_stop
 from ...store.locks import release
-from ...store.reader import load_run
+from ...kinds import MNIST
+from ...store.reader import list_runs, load_run
 from ..execute import create_run
 from ..executors import POLL_SECONDS, Executor, LocalExecutor, RayExecutor, schedule
 from ..process import StopSignals
@@ -36,16 +38,42 @@ def _todo(sweep: Sweep, points: list["Point"]) -> list[tuple["Point", bool]]:
         if rec is None or rec.damaged:
             out.append((p, False))
         elif rec.state != "completed":
-            if run_files(rec.path).resume.exists():
-                out.append((p, True))
-            else:  # ended before anything was saved to resume from: start it again
-                sweep.runs.pop(p.key, None)
-                out.append((p, False))
+            # resumed from its saved state; one that ended before anything was saved starts again, in its own folder
+            out.append((p, os.path.lexists(run_files(rec.path).resume)))
     return out
 
 
+def adopt_unrecorded(sweep: Sweep) -> list[str]:
+    """Record the run folders a driver made but was killed before recording
+    (runs.json): a folder made since the sweep, of a point's exact config,
+    that never trained past step 0 and no other point has. Resuming then
+    trains them instead of making a second folder per point."""
+    missing = {json.dumps(sweep.config(p).to_dict(), sort_keys=True): p for p in sweep.spec.all_points()
+               if p.key not in sweep.runs}
+    if not missing:
+        return []
+    try:
+        since = (sweep.path / "sweep.json").stat().st_mtime - 1
+    except OSError:
+        return []
+    known = {Path(v).name for v in sweep.runs.values()}
+    adopted = []
+    for rec in list_runs(sweep.runs_dir, include_damaged=True):
+        if rec.damaged or rec.kind is not MNIST or rec.run_id in known or rec.created < since:
+            continue
+        if rec.step > 0 or rec.state in LIVE or rec.state == "completed":
+            continue
+        point = missing.pop(json.dumps(rec.config.to_dict(), sort_keys=True), None)
+        if point is not None:
+            sweep.runs[point.key] = str(rec.path)
+            adopted.append(rec.run_id)
+    if adopted:
+        sweep.save_runs()
+    return adopted
+
+
 def _run_dir(sweep: Sweep, point: Point) -> Path:
-    """The point's run folder, created (and recorded) when it has none."""
+    """The point's run folder, created (and recorded) when it has none (or a damaged one)."""
     known = sweep.runs.get(point.key)
     if known and not load_run(known, with_metrics=False).damaged:
         return Path(known)
@@ -75,6 +103,7 @@ def run_sweep(sweep: Sweep, on_progress: Callable[[str], None] | None = None) ->
                          stop_now, say)
 
             _wait_for_running(sweep, stop_now)  # points a previous driver left training finish first
+            adopt_unrecorded(sweep)
             if sweep.spec.rate_search and sweep.rates is None:
                 run(sweep.spec.search_points())
                 if not stop_now():
@@ -88,10 +117,9 @@ def run_sweep(sweep: Sweep, on_progress: Callable[[str], None] | None = None) ->
     states = [r.state if r is not None else "missing" for r in sweep.records(sweep.spec.points()).values()]
     if all(s == "completed" for s in states):
         return "completed"
-    stopped = stopping.is_set() or sweep.stop_requested()
-    unrated = sweep.spec.rate_search and sweep.rates is not None and \
-        len(sweep.chosen_rates) < len(sweep.spec.settings())
-    return "failed" if ("failed" in states or unrated) and not stopped else "stopped"
+    # Not all completed: stopped only when someone asked; otherwise a point failed, or its worker ended
+    # without finishing (killed, crashed), or a setting got no inner rate.
+    return "stopped" if stopping.is_set() or sweep.stop_requested() else "failed"
 
 
 def _setting_text(setting: Mapping) -> str:
@@ -125,7 +153,7 @@ def choose_rates(sweep: Sweep) -> dict:
 
 def _wait_for_running(sweep: Sweep, stop_now: Callable[[], bool]) -> None:
     while True:
-        running = [r for r in sweep.records().values() if r is not None and not r.damaged and r.state in ACTIVE]
+        running = [r for r in sweep.records().values() if r is not None and not r.damaged and r.state in LIVE]
         if not running:
             return
         if stop_now():

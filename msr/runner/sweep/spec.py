@@ -10,15 +10,17 @@ from dataclasses import asdict, dataclass, fields
 from typing import Mapping
 
 from ...core.errors import ConfigError, MachineError
-from ...core.settings import specs
+from ...core.settings import MAX_THREADS, specs
 from ...mnist.config import RunConfig
 from ...mnist.memory import estimate_peak_bytes
-from ..admission import admit, available_memory_bytes
+from ..admission import admit, available_memory_bytes, check_threads
 
 EXECUTORS = ("local", "ray")
 # Grid fields that cannot vary: where runs go, and what names a run.
 NOT_GRIDDED = ("runs_dir", "seed", "angles", "name")
 MAX_RATES = 12  # candidate inner rates of a rate search, at most
+MAX_SEEDS = 1000  # seeds of one sweep, at most
+MAX_POINTS = 10_000  # runs of one sweep, its rate search included, at most
 @dataclass
 class SweepSpec:
     """What a sweep runs: the fixed config, the grid, the seeds, and how."""
@@ -163,10 +165,24 @@ def check(spec: SweepSpec) -> list[RunConfig]:
         raise ConfigError("the ray executor needs the ray package: pip install 'ray>=2.40'")
     if spec.workers is not None and (not isinstance(spec.workers, int) or spec.workers < 1):
         raise ConfigError(f"workers must be a whole number ≥ 1, got {spec.workers!r}")
-    if not isinstance(spec.threads, int) or spec.threads < 1:
-        raise ConfigError(f"threads must be a whole number ≥ 1, got {spec.threads!r}")
+    if not isinstance(spec.threads, int) or isinstance(spec.threads, bool) or not 1 <= spec.threads <= MAX_THREADS:
+        raise ConfigError(f"threads must be a whole number from 1 to {MAX_THREADS}, got {spec.threads!r}",
+                          field="threads")
+    gpus = spec.gpus_per_run
+    if not isinstance(gpus, (int, float)) or isinstance(gpus, bool) or not math.isfinite(gpus) or not 0 < gpus <= 1:
+        raise ConfigError(f"gpus-per-run must be a share of a GPU in (0, 1], got {gpus!r}", field="gpus_per_run")
+    if not isinstance(spec.seeds, list) or not 1 <= len(spec.seeds) <= MAX_SEEDS:
+        got = len(spec.seeds) if isinstance(spec.seeds, list) else repr(spec.seeds)
+        raise ConfigError(f"a sweep takes 1 to {MAX_SEEDS} seeds, got {got}", field="seeds")
+    if spec.base.get("angles") is not None and {"n_angles", "angle_step"} & set(spec.grid):
+        raise ConfigError("give either --angles or a grid of n_angles/angle_step, not both: the grid would train "
+                          "the same angles at every value", field="grid")
     if spec.rate_search is not None:
         _check_rate_search(spec)
+    count = math.prod(len(v) for v in spec.grid.values()) * (len(spec.seeds) + len(spec.rate_search["values"]
+                                                                               if spec.rate_search else []))
+    if count > MAX_POINTS:
+        raise ConfigError(f"this sweep would make {count:,} runs; at most {MAX_POINTS:,} are allowed", field="grid")
     configs = []
     for point in spec.all_points():
         cfg = spec.config(point)
@@ -182,6 +198,7 @@ def admit_points(spec: SweepSpec) -> list[RunConfig]:
     """:func:`check`, then whether this machine can take every point now (the
     first it cannot take is named in a MachineError)."""
     configs = check(spec)
+    check_threads(spec.threads)
     for point, cfg in zip(spec.all_points(), configs):
         try:
             admit(cfg)
