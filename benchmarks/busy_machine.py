@@ -49,8 +49,10 @@ def measured_run(env: dict, steps: int) -> dict:
         t0 = time.perf_counter()
         out = subprocess.run([sys.executable, "-m", "msr", "train", "--preset", "demo", "--steps", str(steps),
                               "--eval-interval", str(steps), "--runs-dir", runs, "--json", "--quiet"],
-                             env=env, cwd=ROOT, capture_output=True, text=True, check=True, timeout=1800)
+                             env=env, cwd=ROOT, capture_output=True, text=True, timeout=1800)
         wall = time.perf_counter() - t0
+        if out.returncode != 0:
+            raise SystemExit(f"the measured run exited with {out.returncode}: {out.stderr.strip()[-500:]}")
         summary = json.loads(out.stdout.strip().splitlines()[-1])
         return {"steps_per_sec": summary["steps_per_sec"], "wall": wall}
     finally:
