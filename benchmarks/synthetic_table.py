@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{len(rows)} runs in {total / 60:.1f} min on {machine()}")
     if args.update_docs:
         argv_text = " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
-        update_doc("results.md", "synthetic", document(table, rows, base, total),
+        update_doc("results.md", SyntheticConfig.KIND, document(table, rows, base, total),  # its section: the kind
                    ("nice -n 10 python benchmarks/synthetic_table.py " + argv_text).strip())
     return 0
 

@@ -5,22 +5,21 @@ so live and saved runs are read the same way, from disk.
 """
 from __future__ import annotations
 
-import os
 
 import streamlit as st
 
 from msr.kinds import MNIST
+from msr.store.layout import default_runs_dir
 from msr.store.reader import RunRecord, list_runs, load_run
 
 RUNS_DIR_KEY = "runs_dir"
-RUNS_DIR_ENV = "MSR_RUNS_DIR"
 RUN_PARAM = "run"  # the run a page shows, by folder name, in the page's address
 
 
 def runs_dir() -> str:
     """The session's runs folder; else $MSR_RUNS_DIR (so a server can be
     pointed elsewhere); else 'runs'."""
-    return st.session_state.get(RUNS_DIR_KEY) or os.environ.get(RUNS_DIR_ENV) or "runs"
+    return st.session_state.get(RUNS_DIR_KEY) or default_runs_dir()
 
 
 def _label(rec: RunRecord) -> str:

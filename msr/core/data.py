@@ -14,6 +14,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from .errors import DataError  # raised here; defined with the other refusals
+
 MNIST_MEAN = 0.1307
 MNIST_STD = 0.3081
 BUNDLED, FULL_MNIST = "bundled", "mnist"  # the data sources: the bundled sample, full MNIST
@@ -23,10 +25,6 @@ SPLIT_SEED = 2021  # fixed, so every run of a source sees the same held-out imag
 VALIDATION_SEED = 2022  # the same validation images for every run that asks for them
 VALIDATION_FRACTION = 0.2
 EVAL_SPLITS = ("test", "validation")
-
-
-class DataError(ValueError):
-    """A data source cannot be read; the message says why and what to do."""
 
 
 @dataclass

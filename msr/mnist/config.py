@@ -13,6 +13,7 @@ from ..core.errors import ConfigError
 from ..core.meta import DEVICES, ENGINES, LR_MODES, MAX_INNER_STEPS, OUTER_OPTIMIZERS, MetaConfig, resolve_device
 from ..core.models import ARCHITECTURES, CONV_LAYERS, HEAD_LAYERS, ModelSpec, model_label
 from ..core.settings import Checks, Settings, setting
+from . import NAME
 
 BUNDLED_PER_CLASS = 100  # images per class in the bundled sample's test split
 BUNDLED_VALIDATION_PER_CLASS = round(400 * VALIDATION_FRACTION)  # ... and in its validation split
@@ -98,6 +99,7 @@ def _check_count_and_step(count, step) -> None:
 
 @dataclass
 class RunConfig(Settings):
+    KIND = NAME  # the run kind (msr.kinds) whose settings these are, as config.json records it
     arch: str = setting("shared", "Architecture", "how the network shares weights across angles", check="choice",
                         choices=ARCHITECTURES)
     conv_layer: str | None = setting(None, "First layer", "the first conv layer, chosen apart from the head: plain "

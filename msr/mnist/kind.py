@@ -21,7 +21,7 @@ def _model(config: RunConfig) -> str:
 
 
 KIND = RunKind(
-    name="mnist",
+    name=RunConfig.KIND,
     config=RunConfig,
     trainer=Trainer,
     label=_label,

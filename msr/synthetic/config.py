@@ -6,6 +6,7 @@ from dataclasses import dataclass, fields, replace
 from ..core.errors import ConfigError
 from ..core.meta import DEVICES, ENGINES, LR_MODES, MAX_INNER_STEPS, MetaConfig, resolve_device
 from ..core.settings import Checks, Settings, setting
+from . import NAME
 from .data import ALL_PROBLEMS, DEFAULT_CACHE, EXAMPLES_PER_TASK, IN_SIZE, OUT_SIZE, default_tasks
 from .models import LATENT_MODELS, MODEL_ORDER, MODELS, ROTATION_MODELS, models_for, paper_latent
 from .rotation import ROTATION_PROBLEMS
@@ -15,6 +16,7 @@ from .split import EVAL_SPLITS, PARTS, task_range
 @dataclass
 class SyntheticConfig(Settings):
     """One synthetic run; defaults are the protocol of the authors' code."""
+    KIND = NAME  # the run kind (msr.kinds) whose settings these are, as config.json records it
     problem: str = setting("rank1", "Problem", "rank1: convolution; rank2/rank5: locally connected with shared "
                                                "structure; rot4/rot8/rot8_flip: 2-D, made by a C4/C8/D8 group "
                                                "convolution", check="choice", choices=ALL_PROBLEMS)

@@ -19,7 +19,7 @@ def _lens_refusal(config: SyntheticConfig) -> str | None:
 
 
 KIND = RunKind(
-    name="synthetic",
+    name=SyntheticConfig.KIND,
     config=SyntheticConfig,
     trainer=SyntheticTrainer,
     label=lambda config: f"{config.problem}-{config.model}",
