@@ -20,7 +20,6 @@ SOURCES = [*sorted((ROOT / "msr").rglob("*.py")), *sorted((ROOT / "ui").glob("*.
 # The layers, lowest first. A module imports only from its own layer and the layers below it. Packages named
 # together in one layer are siblings that never import each other (each run kind stands alone).
 LAYERS: list[tuple[str, ...]] = [
-    ("msr",),  # the package itself (its __init__ imports nothing)
     ("msr.core",),  # settings, layers, models, meta, data, stats, groups, symmetry, loop: no disk, no processes
     ("msr.mnist", "msr.synthetic"),  # one package per run kind
     ("msr.kinds",),  # the run-kind registry
@@ -28,6 +27,11 @@ LAYERS: list[tuple[str, ...]] = [
     ("msr.runner",),  # the one driver, processes, admission, sweeps
     ("msr.analysis",),  # the lens, inspection, tables, the ablation
     ("msr.viz",),  # charts and figures
+    ("msr.api",),  # the Python API: train, load_run, runs, Run
+    # The package itself: its __init__ is the façade that gives the API's names at the top level (msr.train),
+    # imported lazily on first use (a module __getattr__), so ``import msr`` stays light. It sits above the
+    # API it shows; nothing in the package imports it.
+    ("msr",),
     ("msr.cli",),  # the command line, one module per subcommand
     ("msr.__main__",),  # python -m msr
     ("ui",),  # Streamlit widgets shared by pages

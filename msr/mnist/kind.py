@@ -8,6 +8,7 @@ from . import report
 from .config import RunConfig
 from .lens import MnistLensSubject
 from .memory import memory_need
+from .snapshot import model_snapshot
 from .trainer import Trainer
 
 
@@ -37,4 +38,5 @@ KIND = RunKind(
                      first_layer=lambda config: config.layers()[0],
                      subject=MnistLensSubject,
                      reads_predictions=True),
+    learner=lambda checkpoint: model_snapshot(checkpoint).learner,
 )
