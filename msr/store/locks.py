@@ -15,7 +15,7 @@ def acquire(path: str | Path, wait: float = 0.0) -> int | None:
     """Take the exclusive lock on ``path`` (made if missing), waiting up to
     ``wait`` seconds; the open descriptor that holds it, or None when another
     process holds it. Closing the descriptor (:func:`release`) drops it."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)  # less the umask, as open() does
     end = time.monotonic() + wait
     while True:
         try:
