@@ -119,8 +119,8 @@ SECTIONS: list[tuple[str, list[list[str]]]] = [
                   ["engine", "device"]]),
     ("Schedule", [["steps"], ["eval_interval"], ["eval_tasks", "eval_on"], ["seed"]]),
 ]
-MORE = ("Model size, checkpoints and name", [["channels"], ["latent"], ["conv_latent"], ["checkpoint_budget_mb"],
-                                             ["name"]])
+MORE = ("Model size, checkpoints, logging and name", [["channels"], ["latent"], ["conv_latent"],
+                                                      ["checkpoint_budget_mb", "log_to"], ["name"]])
 NOT_IN_FORM = ("runs_dir",)  # the app's runs folder (ui.run_picker), not a setting of one run
 STEP_SIZES = {"angle_step": 1.0, "inner_lr": 0.01, "outer_lr": 1e-4, "checkpoint_budget_mb": 10.0}
 PLACEHOLDERS = {ANGLES_TEXT: "e.g. 0, 90, 180, 270"}

@@ -20,10 +20,10 @@ import sys
 from .. import __version__
 from ..core.errors import ConfigError, DataError, MachineError
 from ..store.files import RunFolderError, describe_os_error
-from . import resume, runs, stop, sweep, symmetry, synthetic, train, worker
+from . import export, resume, runs, stop, sweep, symmetry, synthetic, train, worker
 from .common import EXIT_BAD_INPUT, EXIT_MACHINE, OneLineParser, UsageError, unknown_flags_message
 
-SUBCOMMANDS = (train, runs, resume, stop, symmetry, sweep, synthetic, worker)  # in the order --help lists them
+SUBCOMMANDS = (train, runs, resume, stop, symmetry, sweep, synthetic, export, worker)  # in the order --help lists them
 HIDDEN = {worker.NAME}  # internal commands: not in --help, not suggested
 
 

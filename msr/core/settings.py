@@ -19,6 +19,12 @@ from typing import Any, Callable, Iterable
 from .errors import ConfigError
 
 
+# What a run can log to besides its folder (msr.runner.trackers): each tracker is an optional extra.
+LOG_TARGETS = ("none", "tensorboard", "wandb", "tensorboard,wandb")
+LOG_HELP = ("also log every evaluation to TensorBoard (event files in the run folder) and/or Weights & Biases "
+            "(WANDB_MODE=offline keeps it local); each needs its package")
+
+
 @dataclass(frozen=True)
 class Spec:
     """What a field says about itself (the dataclass field's metadata)."""

@@ -12,7 +12,7 @@ from ..core.data import BUNDLED, EVAL_SPLITS, ROTATION_MODES, SOURCES, VALIDATIO
 from ..core.errors import ConfigError
 from ..core.meta import DEVICES, ENGINES, LR_MODES, MAX_INNER_STEPS, OUTER_OPTIMIZERS, MetaConfig, resolve_device
 from ..core.models import ARCHITECTURES, CONV_LAYERS, HEAD_LAYERS, ModelSpec, model_label
-from ..core.settings import Checks, Settings, setting
+from ..core.settings import LOG_HELP, LOG_TARGETS, Checks, Settings, setting
 from . import NAME
 
 BUNDLED_PER_CLASS = 100  # images per class in the bundled sample's test split
@@ -169,6 +169,7 @@ class RunConfig(Settings):
     checkpoint_budget_mb: float = setting(200.0, "Checkpoint budget (MB)", "disk cap for a run's checkpoints",
                                           name="checkpoint budget (MB)", check="positive")
     name: str = setting("", "Run name (optional)", "a label for the run")
+    log_to: str = setting("none", "Log to", LOG_HELP, name="log to", check="choice", choices=LOG_TARGETS)
 
     # ------------------------------------------------------------ derived
     def angle_list(self) -> list[float]:
@@ -220,7 +221,7 @@ class RunConfig(Settings):
                               f"class of the bundled data's {split} split; allowed: at most {per_class}")
         c.check("tasks_per_step", "inner_lr", "outer_lr", "lr_mode", "inner_steps", "outer_opt", "steps",
                 "eval_interval", "eval_tasks", "engine", "device")
-        c.check("seed", "data_source", "channels", "latent", "conv_latent", "checkpoint_budget_mb")
+        c.check("seed", "data_source", "channels", "latent", "conv_latent", "checkpoint_budget_mb", "log_to")
         return c
 
     def validate(self) -> "RunConfig":

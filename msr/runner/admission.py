@@ -18,6 +18,7 @@ import os
 
 from .. import kinds
 from ..core.errors import ConfigError, MachineError
+from .trackers import check_trackers
 
 MIB = 2**20
 GIB = 2**30
@@ -112,6 +113,8 @@ def check_memory(config) -> None:
 
 
 def admit(config) -> None:
-    """Whether this machine can take the run now: MachineError (one line) if not."""
+    """Whether this machine can take the run now: MachineError (one line) if not; ConfigError when a tracker
+    the run logs to is not installed."""
+    check_trackers(config)
     check_device(config)
     check_memory(config)

@@ -33,6 +33,7 @@ from ..store.reader import load_run
 from ..store.writer import RunWriter
 from .admission import admit
 from .process import SignalsWait, StopSignals
+from .trackers import Trackers
 
 
 def create_run(config) -> Path:
@@ -46,8 +47,9 @@ class FolderRecorder(Recorder):
     """Keeps a run in its folder as the driver goes: losses, records,
     checkpoints, the state to resume from, and the progress."""
 
-    def __init__(self, writer: RunWriter, trainer, kind, config):
+    def __init__(self, writer: RunWriter, trainer, kind, config, trackers: Trackers | None = None):
         self.writer, self.trainer, self.kind, self.config = writer, trainer, kind, config
+        self.trackers = trackers
 
     def stepped(self, step: int, loss: float | None, seconds: float) -> None:
         self.writer.stepped(step, loss, seconds)
@@ -62,6 +64,8 @@ class FolderRecorder(Recorder):
         if not stopping:
             self._save_resume(step)
         self.writer.evaluated(step, record, began)
+        if self.trackers is not None:
+            self.trackers.evaluated(step, record, getattr(getattr(self.trainer, "learner", None), "model", None))
 
     def _save_resume(self, step: int) -> None:
         self.writer.save_resume({**self.trainer.resume_state(), "step": step})
@@ -115,14 +119,17 @@ def _train(writer: RunWriter, run_dir: Path, resume: bool, emit, stop_now, stop_
         writer.reset_records(None)
     result = RunResult(cfg, "running", start, metrics=list(records), run_dir=str(run_dir),
                        learner=getattr(trainer, "learner", None), kind=kind)
+    trackers = Trackers(run_dir, cfg, kind)  # TensorBoard, W&B: what the config's log_to asks for
     writer.begin(start, cfg.steps, on_beat=lambda: stop_requested(run_dir) and stop_flag.set())
     try:
-        drive(trainer, result, recorder=FolderRecorder(writer, trainer, kind, cfg), on_event=emit,
+        drive(trainer, result, recorder=FolderRecorder(writer, trainer, kind, cfg, trackers), on_event=emit,
               should_stop=stop_now, start=start, since_eval=since, evaluated_at_start=resumed_state)
     except KeyboardInterrupt:
         result.status = "stopped"
         result.message = (f"stopped at once by a second signal at step {result.steps}; "
                           "resume continues from the last evaluation")
+    finally:
+        trackers.close()
     signals.restore()  # the run is over: a late signal must not rewrite its outcome
     with SignalsWait():  # while the outcome is written, SIGTERM and Ctrl-C wait
         writer.finish(result.status, result.message, result.steps)

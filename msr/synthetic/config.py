@@ -5,7 +5,7 @@ from dataclasses import dataclass, fields, replace
 
 from ..core.errors import ConfigError
 from ..core.meta import DEVICES, ENGINES, LR_MODES, MAX_INNER_STEPS, MetaConfig, resolve_device
-from ..core.settings import Checks, Settings, setting
+from ..core.settings import LOG_HELP, LOG_TARGETS, Checks, Settings, setting
 from . import NAME
 from .data import ALL_PROBLEMS, DEFAULT_CACHE, EXAMPLES_PER_TASK, IN_SIZE, OUT_SIZE, default_tasks
 from .models import LATENT_MODELS, MODEL_ORDER, MODELS, ROTATION_MODELS, models_for, paper_latent
@@ -66,6 +66,7 @@ class SyntheticConfig(Settings):
     name: str = setting("", "Run name", "a label for the run", name="name", check="text")
     # runs launched together (the Paper check page shows one group)
     group: str = setting("", "Group", name="group", check="text", flag="")
+    log_to: str = setting("none", "Log to", LOG_HELP, name="log to", check="choice", choices=LOG_TARGETS)
 
     def resolved_latent(self) -> int | None:
         if self.model not in LATENT_MODELS:
@@ -117,7 +118,7 @@ class SyntheticConfig(Settings):
         c.check("inner_lr", "outer_lr", "lr_mode", "inner_steps", "eval_interval", "seed", "data_seed")
         if self.threads is not None:
             c.check("threads")
-        c.check("engine", "device", "runs_dir", "name", "group")
+        c.check("engine", "device", "runs_dir", "name", "group", "log_to")
         if self.cache_dir is not None and not isinstance(self.cache_dir, str):
             c.fail("cache_dir", f"cache folder must be text, got {self.cache_dir!r}")
         return c

@@ -17,7 +17,7 @@ from ..admission import admit, available_memory_bytes
 
 EXECUTORS = ("local", "ray")
 # Grid fields that cannot vary: where runs go, and what names a run.
-NOT_GRIDDED = ("runs_dir", "seed", "angles", "name")
+NOT_GRIDDED = ("runs_dir", "seed", "angles", "name", "log_to")  # log_to: the sweep's, for every run
 MAX_RATES = 12  # candidate inner rates of a rate search, at most
 @dataclass
 class SweepSpec:
