@@ -253,7 +253,7 @@ def config_diff(configs: dict[str, RunConfig]) -> pd.DataFrame:
 
 
 SCALARS = ("step", "train_loss", "train_acc", "test_loss", "test_err", "test_acc", "test_acc_err",
-           "steps_per_sec", "steps_per_sec_overall", "train_seconds")
+           "steps_per_sec", "steps_per_sec_overall", "train_seconds", "cpu_percent", "rss_mb", "gpu_mb")
 
 
 LR_PREFIX = "inner_lr:"

@@ -16,6 +16,11 @@ from __future__ import annotations
 import math
 import os
 
+try:
+    import psutil
+except ImportError:  # an environment made before psutil was a dependency
+    psutil = None
+
 from .. import kinds
 from ..core.errors import ConfigError, MachineError
 from .trackers import check_trackers
@@ -26,12 +31,13 @@ LIMIT_ENV = "MSR_MEMORY_LIMIT_MB"
 
 
 def available_memory_bytes() -> int:
-    """Memory a new run may use: MemAvailable of /proc/meminfo (the free
-    physical pages where that file is missing), or MSR_MEMORY_LIMIT_MB when
-    it is set."""
+    """Memory a new run may use: MSR_MEMORY_LIMIT_MB when it is set, else what psutil says is available (where
+    psutil is missing, MemAvailable of /proc/meminfo, or the free physical pages)."""
     override = _override_bytes()
     if override is not None:
         return override
+    if psutil is not None:
+        return int(psutil.virtual_memory().available)
     try:
         with open("/proc/meminfo") as fh:
             for line in fh:

@@ -34,6 +34,7 @@ from ..store.writer import RunWriter
 from .admission import admit
 from .process import SignalsWait, StopSignals
 from .trackers import Trackers
+from .usage import ProcessUsage
 
 
 def create_run(config) -> Path:
@@ -50,6 +51,7 @@ class FolderRecorder(Recorder):
     def __init__(self, writer: RunWriter, trainer, kind, config, trackers: Trackers | None = None):
         self.writer, self.trainer, self.kind, self.config = writer, trainer, kind, config
         self.trackers = trackers
+        self.usage = ProcessUsage(getattr(trainer, "device", "cpu"))
 
     def stepped(self, step: int, loss: float | None, seconds: float) -> None:
         self.writer.stepped(step, loss, seconds)
@@ -58,6 +60,7 @@ class FolderRecorder(Recorder):
         self._save_resume(step)
 
     def evaluated(self, step: int, record: dict, stopping: bool, began: float) -> None:
+        record = {**record, **self.usage.figures()}  # the folder's record also says what the worker used
         self.writer.append_metrics(record)
         self.writer.save_checkpoint(step, {**self.trainer.state(), "kind": self.kind.name}, self.config.to_dict(),
                                     getattr(self.config, "checkpoint_budget_mb", 200.0))

@@ -10,6 +10,11 @@ import os
 import time
 from pathlib import Path
 
+try:
+    import psutil
+except ImportError:  # an environment made before psutil was a dependency: /proc is read instead
+    psutil = None
+
 
 def acquire(path: str | Path, wait: float = 0.0) -> int | None:
     """Take the exclusive lock on ``path`` (made if missing), waiting up to
@@ -50,6 +55,14 @@ def lock_held(lock_file: Path) -> bool:
 
 
 def pid_running(pid: int) -> bool:
+    """Whether a process of this id lives (a zombie does not): psutil, else /proc, else a signal 0."""
+    if psutil is not None:
+        try:
+            return psutil.Process(pid).status() not in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
+        except psutil.NoSuchProcess:
+            return False
+        except psutil.Error:  # no right to look at it: it exists
+            return True
     try:
         with open(f"/proc/{pid}/stat", "rb") as fh:
             state = fh.read().rsplit(b")", 1)[1].split()[0]
