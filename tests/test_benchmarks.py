@@ -93,3 +93,8 @@ def test_presets_script_compares_both_presets_with_the_reference():
         assert r["steps_per_sec"] > 0 and r["reference_steps_per_sec"] > 0
         assert r["gflop_per_step"] > r["reference_gflop_per_step"] * 0.5 > 0
     assert "| `seed` |" in out and "| `demo` |" in out and "GEMM rate" in out
+
+
+def test_cli_startup_script_prints_its_table():
+    out = _run("benchmarks/cli_startup.py", "--repeats", "1")
+    assert "| `msr --help` |" in out and "÷ import torch" in out

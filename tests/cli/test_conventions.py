@@ -118,3 +118,16 @@ def test_stop_json(tmp_path, capsys):
         assert main(["stop", run_dir.name, "--runs-dir", str(run_dir.parent), "--json"]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out == {"id": run_dir.name, "path": str(run_dir), "asked": True}
+
+
+def test_a_synthetic_runs_own_config_trains_again(tmp_path, capsys):
+    flags = ["--problem", "rank1", "--model", "msr-fc", "--steps", "2", "--eval-interval", "2", "--tasks", "100",
+             "--test-tasks", "10", "--tasks-per-step", "4", "--cache-dir", str(tmp_path), "--runs-dir",
+             str(tmp_path / "runs"), "--json", "--quiet"]
+    assert main(["synthetic", *flags]) == 0
+    first = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["run_dir"]
+    assert main(["synthetic", "--config", first, "--steps", "4", "--json", "--quiet"]) == 0
+    second = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["run_dir"]
+    old = json.load(open(os.path.join(first, "config.json")))
+    new = json.load(open(os.path.join(second, "config.json")))
+    assert new == {**old, "steps": 4}
