@@ -10,10 +10,9 @@ from dataclasses import dataclass, fields
 
 import streamlit as st
 
-from msr.core.data import FULL_MNIST, DataError, MnistSplits, load_source, parse_angles
+from msr.core.choices import ARCHITECTURES, CONV_LAYERS, DEVICES, FULL_MNIST, HEAD_LAYERS, parse_angles
+from msr.core.data import DataError, MnistSplits, load_source
 from msr.core.errors import ConfigError, MachineError
-from msr.core.meta import DEVICES
-from msr.core.models import ARCHITECTURES, CONV_LAYERS, HEAD_LAYERS
 from msr.core.settings import spec
 from msr.mnist.config import PRESET_SUMMARIES, PRESETS, RunConfig
 from msr.runner.admission import check_device, check_memory, cuda_available

@@ -6,7 +6,7 @@ import importlib.util
 import streamlit as st
 
 from msr.analysis import ablation
-from msr.core.data import parse_angles
+from msr.core.choices import parse_angles
 from msr.core.errors import ConfigError, MachineError
 from msr.core.settings import specs
 from msr.kinds import MNIST

@@ -6,9 +6,11 @@ import json
 import sys
 import time
 
+from ..core.choices import parse_angles
 from ..core.errors import ConfigError
 from ..core.settings import given
 from ..core.text import num
+from ..mnist.config import RunConfig
 from ..store.layout import default_runs_dir
 from .common import exit_code, print_json
 from .train import add_run_arguments, config_from_args
@@ -18,8 +20,6 @@ def sweep_spec_from_args(args):
     """The sweep the flags describe: a grid of its own, or (``--ablation``)
     the first layer × head ablation with the train flags given on top."""
     from ..analysis import ablation
-    from ..core.data import parse_angles
-    from ..mnist.config import RunConfig
     from ..runner.sweep.spec import SweepSpec, parse_grid, parse_rates, parse_seeds
 
     rates = parse_rates(args.rate_search) if args.rate_search else None

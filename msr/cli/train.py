@@ -1,32 +1,27 @@
-"""``msr train``: meta-train a Rotated MNIST model in this process.
-
-Its settings (msr.mnist.config) load torch with the model registry, so they are imported when this command's
-flags are built, not when ``msr --help`` lists the commands."""
+"""``msr train``: meta-train a Rotated MNIST model in this process."""
 from __future__ import annotations
 
 import argparse
 
+from ..core.choices import parse_angles
 from ..core.errors import ConfigError
 from ..core.settings import add_flags, given
+from ..mnist.config import PRESETS, RunConfig, preset
 from ..store.layout import default_runs_dir
 from .common import add_config_flag, train_here
 
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
     """A flag for every RunConfig field; None means 'keep the preset's value'."""
-    from ..mnist.config import PRESETS, RunConfig
-
     add_config_flag(p)
     p.add_argument("--preset", choices=list(PRESETS), default=None,
                    help="start from a preset: 'seed' = the student project's defaults, 'demo' = a quick run")
     add_flags(p, RunConfig, defaults=RunConfig(runs_dir=default_runs_dir()))
 
 
-def base_config(args: argparse.Namespace):
+def base_config(args: argparse.Namespace) -> RunConfig:
     """What the flags change: the --config file, else the preset, else the defaults (the runs folder: $MSR_RUNS_DIR
     or ./runs)."""
-    from ..mnist.config import RunConfig, preset
-
     if getattr(args, "config", None):
         if args.preset:
             raise ConfigError("give either --config or --preset, not both")
@@ -34,10 +29,7 @@ def base_config(args: argparse.Namespace):
     return preset(args.preset, runs_dir=default_runs_dir()) if args.preset else RunConfig(runs_dir=default_runs_dir())
 
 
-def config_from_args(args: argparse.Namespace):
-    from ..core.data import parse_angles
-    from ..mnist.config import RunConfig
-
+def config_from_args(args: argparse.Namespace) -> RunConfig:
     base = base_config(args)
     changes = given(args, RunConfig)
     if "angles" in changes:

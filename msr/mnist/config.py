@@ -8,10 +8,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..core.data import BUNDLED, EVAL_SPLITS, ROTATION_MODES, SOURCES, VALIDATION_FRACTION, make_angles
+from ..core.choices import (ARCHITECTURES, BUNDLED, CONV_LAYERS, DEVICES, ENGINES, EVAL_SPLITS, HEAD_LAYERS,
+                            LR_MODES, MAX_INNER_STEPS, OUTER_OPTIMIZERS, ROTATION_MODES, SOURCES,
+                            VALIDATION_FRACTION, MetaConfig, ModelSpec, make_angles, model_label, resolve_device)
 from ..core.errors import ConfigError
-from ..core.meta import DEVICES, ENGINES, LR_MODES, MAX_INNER_STEPS, OUTER_OPTIMIZERS, MetaConfig, resolve_device
-from ..core.models import ARCHITECTURES, CONV_LAYERS, HEAD_LAYERS, ModelSpec, model_label
 from ..core.settings import LOG_HELP, LOG_TARGETS, Checks, Settings, setting
 from . import NAME
 

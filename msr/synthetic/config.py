@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 
 from ..core.errors import ConfigError
-from ..core.meta import DEVICES, ENGINES, LR_MODES, MAX_INNER_STEPS, MetaConfig, resolve_device
+from ..core.choices import DEVICES, ENGINES, LR_MODES, MAX_INNER_STEPS, MetaConfig, resolve_device
 from ..core.settings import LOG_HELP, LOG_TARGETS, Checks, Settings, setting
 from . import NAME
 from .data import ALL_PROBLEMS, DEFAULT_CACHE, EXAMPLES_PER_TASK, IN_SIZE, OUT_SIZE, default_tasks

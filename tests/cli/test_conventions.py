@@ -19,7 +19,8 @@ HEAVY = ("torch", "scipy.stats", "pandas")
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["--version"], ["stop", "--help"], ["runs", "--help"],
-                                  ["resume", "--help"], ["symmetry", "--help"]])
+                                  ["resume", "--help"], ["symmetry", "--help"], ["train", "--help"],
+                                  ["sweep", "--help"], ["export", "--help"]])
 def test_help_and_light_commands_never_import_torch(argv):
     code = ("import io, contextlib, sys\nfrom msr.cli.main import main\n"
             "with contextlib.redirect_stdout(io.StringIO()):\n"
