@@ -13,7 +13,8 @@ from typing import Callable
 
 import torch
 
-from msr.core.data import load_bundled, make_angles, prepare
+from msr.core.choices import make_angles
+from msr.core.data import load_bundled, prepare
 from msr.core.meta import Episode
 
 

@@ -16,8 +16,9 @@ from torch.profiler import ProfilerActivity, profile  # noqa: E402
 
 from benchmarks.common import student_episodes  # noqa: E402
 from benchmarks.reference_loop import ReferenceLoop  # noqa: E402
-from msr.core.meta import MetaConfig, MetaLearner  # noqa: E402
-from msr.core.models import ModelSpec, build_model  # noqa: E402
+from msr.core.choices import MetaConfig, ModelSpec
+from msr.core.meta import MetaLearner
+from msr.core.models import build_model
 
 
 def main(argv=None) -> int:

@@ -43,7 +43,8 @@ import torch.nn.functional as F  # noqa: E402
 from benchmarks.common import machine, update_doc  # noqa: E402
 from msr.core.data import TaskSampler, load_bundled  # noqa: E402
 from msr.core.layers import BankedConv2d, BankedLinear, DenseConv2d, DenseLinear, KroneckerConv2d  # noqa: E402
-from msr.core.meta import Episode, MetaConfig, MetaLearner  # noqa: E402
+from msr.core.choices import MetaConfig
+from msr.core.meta import Episode, MetaLearner
 from msr.core.models import MetaModel  # noqa: E402
 from msr.core.symmetry import generated_filters, isotropic_share, orbit_score  # noqa: E402
 from msr.synthetic.config import SyntheticConfig  # noqa: E402

@@ -31,8 +31,9 @@ import torch  # noqa: E402
 
 from benchmarks.common import in_child, interleaved, machine, peak_growth_mib, student_episodes, table, update_doc  # noqa: E402
 from benchmarks.reference_loop import ReferenceLoop  # noqa: E402
-from msr.core.meta import MetaConfig, MetaLearner  # noqa: E402
-from msr.core.models import ModelSpec, build_model  # noqa: E402
+from msr.core.choices import MetaConfig, ModelSpec
+from msr.core.meta import MetaLearner
+from msr.core.models import build_model
 
 DOC, DOC_BLOCK = "performance.md", "throughput"  # where the table goes in docs/
 

@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import machine, update_doc  # noqa: E402
 from msr.core.data import load_bundled  # noqa: E402
-from msr.core.models import ARCHITECTURES  # noqa: E402
+from msr.core.choices import ARCHITECTURES
 from msr.core.runtime import keep_freed_memory  # noqa: E402
 from msr.mnist.config import preset  # noqa: E402
 from msr.runner.execute import train  # noqa: E402

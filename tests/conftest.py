@@ -33,7 +33,8 @@ TINY = dict(arch="conv", channels=4, ways=2, shots=1, queries=2, tasks_per_step=
 # The same on the command line (steps and the evaluation interval are left to each test).
 TINY_FLAGS = [arg for name, value in TINY.items() if name not in ("steps", "eval_interval")
               for arg in ("--" + name.replace("_", "-"), f"{value:g}" if isinstance(value, float) else str(value))]
-TIMING = {"steps_per_sec", "steps_per_sec_overall", "train_seconds", "seconds"}
+TIMING = {"steps_per_sec", "steps_per_sec_overall", "train_seconds", "seconds",
+          "cpu_percent", "rss_mb", "gpu_mb"}  # measured, so never the same twice
 
 
 def pytest_configure(config):

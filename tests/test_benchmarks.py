@@ -40,8 +40,9 @@ def test_reference_loop_computes_the_same_meta_gradient_as_the_func_engine():
     sys.path.insert(0, str(ROOT))
     from benchmarks.common import student_episodes
     from benchmarks.reference_loop import ReferenceLoop, StudentNet
-    from msr.core.meta import Episode, MetaConfig, MetaLearner
-    from msr.core.models import ModelSpec, build_model
+    from msr.core.choices import MetaConfig, ModelSpec
+    from msr.core.meta import Episode, MetaLearner
+    from msr.core.models import build_model
 
     ep = student_episodes(1, tasks=3, support=2, query=3)[0]
     ep = Episode(ep.xs.double(), ep.ys, ep.xq.double(), ep.yq, ep.as_, ep.aq)
@@ -99,3 +100,8 @@ def test_overlay_script_prints_its_table():
     out = _run("benchmarks/overlay.py", "--sizes", "50,700", "--repeats", "1")
     assert "| records per run | load one run | open one run (load + its charts) | overlay two runs |" in out
     assert "| 700 |" in out
+
+
+def test_cli_startup_script_prints_its_table():
+    out = _run("benchmarks/cli_startup.py", "--repeats", "1")
+    assert "| `msr --help` |" in out and "÷ import torch" in out

@@ -5,16 +5,15 @@ so live and saved runs are read the same way, from disk.
 """
 from __future__ import annotations
 
-import os
 from typing import Callable
 
 import streamlit as st
 
 from msr.kinds import MNIST
+from msr.store.layout import default_runs_dir
 from msr.store.reader import RunRecord, list_runs, load_run
 
 RUNS_DIR_KEY = "runs_dir"
-RUNS_DIR_ENV = "MSR_RUNS_DIR"
 RUN_PARAM = "run"  # the run a page shows, by folder name, in the page's address
 FOLLOWED_KEY = "last_run_path"  # the run this session started or resumed last: the Train page follows it
 CHOSEN_KEY = "chosen_run"  # the run this session chose, started or resumed last: the pages that show one open on it
@@ -23,7 +22,7 @@ CHOSEN_KEY = "chosen_run"  # the run this session chose, started or resumed last
 def runs_dir() -> str:
     """The session's runs folder; else $MSR_RUNS_DIR (so a server can be
     pointed elsewhere); else 'runs'."""
-    return st.session_state.get(RUNS_DIR_KEY) or os.environ.get(RUNS_DIR_ENV) or "runs"
+    return st.session_state.get(RUNS_DIR_KEY) or default_runs_dir()
 
 
 def _label(rec: RunRecord) -> str:

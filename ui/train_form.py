@@ -10,10 +10,9 @@ from dataclasses import dataclass, fields
 
 import streamlit as st
 
-from msr.core.data import FULL_MNIST, DataError, MnistSplits, load_source, parse_angles
+from msr.core.choices import ARCHITECTURES, CONV_LAYERS, DEVICES, FULL_MNIST, HEAD_LAYERS, parse_angles
+from msr.core.data import DataError, MnistSplits, load_source
 from msr.core.errors import ConfigError, MachineError
-from msr.core.meta import DEVICES
-from msr.core.models import ARCHITECTURES, CONV_LAYERS, HEAD_LAYERS
 from msr.core.settings import spec
 from msr.mnist.config import PRESET_SUMMARIES, PRESETS, RunConfig
 from msr.runner.admission import check_device, check_memory, cuda_available
@@ -120,8 +119,8 @@ SECTIONS: list[tuple[str, list[list[str]]]] = [
     ("Schedule", [["steps"], ["eval_interval"], ["eval_tasks", "eval_on"], ["seed"]]),
 ]
 # Four columns, as above: five would cut a six-digit channel count.
-MORE = ("Model size, checkpoints and name", [["channels"], ["latent"], ["conv_latent"],
-                                             ["checkpoint_budget_mb", "name"]])
+MORE = ("Model size, checkpoints, logging and name", [["channels", "log_to"], ["latent"], ["conv_latent"],
+                                                      ["checkpoint_budget_mb", "name"]])
 NOT_IN_FORM = ("runs_dir",)  # the app's runs folder (ui.run_picker), not a setting of one run
 STEP_SIZES = {"angle_step": 1.0, "inner_lr": 0.01, "outer_lr": 1e-4, "checkpoint_budget_mb": 10.0}
 PLACEHOLDERS = {ANGLES_TEXT: "e.g. 0, 90, 180, 270"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from msr.core.errors import ConfigError
-from msr.core.models import ARCHITECTURES, CONV_LAYERS, HEAD_LAYERS
+from msr.core.choices import ARCHITECTURES, CONV_LAYERS, HEAD_LAYERS
 from msr.mnist.config import PRESET_SUMMARIES
 from ui import train_form
 from ui.run_picker import runs_dir

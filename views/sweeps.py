@@ -6,7 +6,7 @@ import importlib.util
 import streamlit as st
 
 from msr.analysis import ablation
-from msr.core.data import parse_angles
+from msr.core.choices import parse_angles
 from msr.core.errors import ConfigError, MachineError
 from msr.core.settings import specs
 from msr.kinds import MNIST
@@ -149,9 +149,12 @@ def grid_sweep(folder: str, speeds: dict[str, float], startup: float | None) -> 
                             help="local: worker processes on this machine; ray: each run a Ray task."
                                  + ("" if ray_available() else " (Ray is not installed here.)"))
     workers = workers_input(how[1], "sweeps.workers")
+    log_spec = specs(RunConfig)["log_to"]
+    log_to = how[2].selectbox(log_spec.label, list(log_spec.choices), key="sweeps.log_to",
+                              help=f"Every run of the sweep: {log_spec.tooltip}")
     general = st.empty()
     base = fixed_cfg.replace(steps=int(steps), eval_interval=int(interval), runs_dir=folder,
-                             name=name.strip()).to_dict()
+                             name=name.strip(), log_to=log_to).to_dict()
     grid, bad = {}, False
     for field_name in chosen:
         try:

@@ -22,7 +22,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
-from ..core.models import CONV_LAYERS, HEAD_LAYERS
+from ..core.choices import CONV_LAYERS, HEAD_LAYERS
 from ..core.stats import t_quantile
 from ..mnist.config import preset
 from ..runner.sweep.folder import Sweep

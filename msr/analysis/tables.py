@@ -156,6 +156,21 @@ def notes_preview(notes: str, limit: int = NOTES_SHOWN) -> str:
     return first + " …"
 
 
+def run_row(r: RunRecord) -> dict:
+    """One run as listings give it (``msr runs --json``, ``msr.runs()``): id, path, status, kind, model, step,
+    total, the last test loss and accuracy, and its worker."""
+    if r.damaged:
+        return {"id": r.run_id, "path": str(r.path), "status": "damaged", "damaged": r.damaged, "kind": None,
+                "arch": None, "model": None, "step": None, "total": None, "test_loss": None, "test_acc": None}
+    last = r.last
+    return {"id": r.run_id, "path": str(r.path), "status": r.state, "kind": r.kind.name,
+            "arch": getattr(r.config, "arch", None) or getattr(r.config, "model", None),
+            "model": r.kind.model_name(r.config),
+            "step": r.step, "total": r.total,
+            "test_loss": last.get(r.kind.loss_key), "test_acc": last.get("test_acc"),
+            "pid": r.status.get("pid"), "host": r.status.get("host"), "message": r.status.get("message")}
+
+
 def runs_frame(records: list[RunRecord], now: float | None = None) -> pd.DataFrame:
     """One row per run folder: its name, steps done of steps asked for, the
     time left while it trains, its last test numbers, and when it started. A
@@ -238,7 +253,7 @@ def config_diff(configs: dict[str, RunConfig]) -> pd.DataFrame:
 
 
 SCALARS = ("step", "train_loss", "train_acc", "test_loss", "test_err", "test_acc", "test_acc_err",
-           "steps_per_sec", "steps_per_sec_overall", "train_seconds")
+           "steps_per_sec", "steps_per_sec_overall", "train_seconds", "cpu_percent", "rss_mb", "gpu_mb")
 
 
 LR_PREFIX = "inner_lr:"

@@ -1,4 +1,8 @@
-"""Command line: ``python -m msr train|runs|resume|stop|sweep|symmetry|synthetic``, one module per subcommand.
+"""The command line, ``msr`` (or ``python -m msr``): one module per subcommand.
+
+Only the chosen command's flags are built, and each command imports what it
+trains or reads with inside its ``run``, so ``msr --help``, ``msr stop`` and
+``msr runs --help`` answer without loading torch.
 
 Exit codes: **0** completed, **1** failed (for example a loss that
 diverged), **2** bad input, **3** stopped (Stop, SIGTERM or Ctrl-C, after a
@@ -11,32 +15,61 @@ nothing is written to disk in either case.
 """
 from __future__ import annotations
 
+import os
 import sys
 
-from ..core.data import DataError
-from ..core.errors import ConfigError, MachineError
+from .. import __version__
+from ..core.errors import ConfigError, DataError, MachineError
 from ..store.files import RunFolderError, describe_os_error
-from . import resume, runs, stop, sweep, symmetry, synthetic, train, worker
-from .common import EXIT_BAD_INPUT, EXIT_MACHINE, OneLineParser, UsageError
+from . import export, resume, runs, stop, sweep, symmetry, synthetic, train, worker
+from .common import EXIT_BAD_INPUT, EXIT_MACHINE, OneLineParser, UsageError, unknown_flags_message
 
-SUBCOMMANDS = (train, runs, resume, stop, symmetry, worker, sweep, synthetic)  # in the order --help lists them
+SUBCOMMANDS = (train, runs, resume, stop, symmetry, sweep, synthetic, export, worker)  # in the order --help lists them
+HIDDEN = {worker.NAME}  # internal commands: not in --help, not suggested
 
 
-def build_parser() -> OneLineParser:
-    parser = OneLineParser(prog="python -m msr", description="Meta-learning Symmetries by Reparameterization "
-                                                              "on Rotated MNIST.")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
-    for command in SUBCOMMANDS:
-        command.register(sub)
+def prog() -> str:
+    """``msr`` as the console script, ``python -m msr`` as a module."""
+    return "python -m msr" if os.path.basename(sys.argv[0]) == "__main__.py" else "msr"
+
+
+def build_parser(command: str | None = None) -> OneLineParser:
+    """The parser; with ``command``, only that subcommand gets its flags (the others are named, for --help;
+    "" builds none)."""
+    parser = OneLineParser(prog=prog(), description="Meta-learning Symmetries by Reparameterization on Rotated "
+                                                    "MNIST and the paper's synthetic problems.",
+                           epilog="Exit codes: 0 completed, 1 failed, 2 bad input, 3 stopped, 4 the machine cannot "
+                                  "take the run. The runs folder is $MSR_RUNS_DIR, else ./runs.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser, metavar="COMMAND")
+    sub.hidden = HIDDEN
+    for module in SUBCOMMANDS:
+        module.register(sub, arguments=command is None or command == _name(module))
     return parser
 
 
+def _name(module) -> str:
+    return getattr(module, "NAME", None) or module.__name__.rpartition(".")[2]
+
+
+def _command(argv: list[str]) -> str | None:
+    """The subcommand named in ``argv``: its first word that is not an option."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = _command(argv)
+    parser = build_parser(command or "")  # "": top-level --help and --version build no command's flags
     try:
         args = parser.parse_args(argv)
         return args.func(args)
-    except (UsageError, ConfigError, DataError, RunFolderError) as exc:
+    except UsageError as exc:
+        chosen = next((a for a in parser._actions if a.dest == "command"), None)
+        sub = chosen.choices.get(command) if chosen is not None and command else None
+        print(f"error: {unknown_flags_message(str(exc), sub)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (ConfigError, DataError, RunFolderError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except MachineError as exc:

@@ -1,20 +1,22 @@
-"""``python -m msr resume RUN``: continue a stopped, interrupted or failed run in this process."""
+"""``msr resume RUN``: continue a stopped, interrupted or failed run in this process."""
 from __future__ import annotations
 
-from ..runner.launch import check_resumable
-from .common import find_run, run_here
+from .common import add_runs_dir, find_run, run_here
 
 
 def run(args) -> int:
+    from ..runner.launch import check_resumable
+
     run_dir = find_run(args.run, args.runs_dir)
     check_resumable(run_dir)
     return run_here(run_dir, args, resume=True)
 
 
-def register(sub) -> None:
+def register(sub, arguments: bool = True) -> None:
     s = sub.add_parser("resume", help="continue a stopped, interrupted or failed run from its last saved state")
-    s.add_argument("run", help="run folder, or run id under --runs-dir")
-    s.add_argument("--runs-dir", default="runs")
-    s.add_argument("--json", action="store_true", help="print a JSON summary as the last line of stdout")
-    s.add_argument("--quiet", action="store_true", help="no progress output")
+    if arguments:
+        s.add_argument("run", help="run folder, or run id under --runs-dir")
+        add_runs_dir(s)
+        s.add_argument("--json", action="store_true", help="print a JSON summary as the last line of stdout")
+        s.add_argument("--quiet", action="store_true", help="no progress output")
     s.set_defaults(func=run)

@@ -1,4 +1,4 @@
-"""``python -m msr sweep``: a grid of runs over seeds, grouped into means with 95% intervals (msr.runner.sweep)."""
+"""``msr sweep``: a grid of runs over seeds, grouped into means with 95% intervals (msr.runner.sweep)."""
 from __future__ import annotations
 
 import argparse
@@ -6,16 +6,12 @@ import json
 import sys
 import time
 
-from ..analysis import ablation
-from ..core.data import parse_angles
+from ..core.choices import parse_angles
 from ..core.errors import ConfigError
 from ..core.settings import given
 from ..core.text import num
 from ..mnist.config import RunConfig
-from ..runner.sweep.folder import create_sweep, find_sweep
-from ..runner.sweep.results import groups
-from ..runner.sweep.run import run_sweep
-from ..runner.sweep.spec import SweepSpec, parse_grid, parse_rates, parse_seeds
+from ..store.layout import default_runs_dir
 from .common import exit_code, print_json
 from .train import add_run_arguments, config_from_args
 
@@ -23,13 +19,19 @@ from .train import add_run_arguments, config_from_args
 def sweep_spec_from_args(args):
     """The sweep the flags describe: a grid of its own, or (``--ablation``)
     the first layer × head ablation with the train flags given on top."""
+    from ..analysis import ablation
+    from ..runner.sweep.spec import SweepSpec, parse_grid, parse_rates, parse_seeds
+
     rates = parse_rates(args.rate_search) if args.rate_search else None
     if args.ablation:
         if args.grid:
             raise ConfigError("--ablation fixes the grid (first layer × head); leave out --grid")
+        if args.config:
+            raise ConfigError("--ablation makes its own settings; leave out --config")
         changes = given(args, RunConfig)
         angles = parse_angles(changes.pop("angles")) if "angles" in changes else ablation.ANGLES
-        spec = ablation.ablation_spec(changes.pop("runs_dir", "runs"), parse_seeds(args.seeds or "0,1,2"), angles,
+        spec = ablation.ablation_spec(changes.pop("runs_dir", default_runs_dir()), parse_seeds(args.seeds or "0,1,2"),
+                                      angles,
                                       changes.pop("steps", ablation.STEPS), rates or ablation.RATES,
                                       args.search_steps or ablation.SEARCH_STEPS, args.workers, args.executor,
                                       args.threads, args.address, preset_name=args.preset or ablation.PRESET)
@@ -48,8 +50,13 @@ def sweep_spec_from_args(args):
 
 def run(args) -> int:
     """A grid of runs over seeds (msr.runner.sweep); the groups' means and intervals at the end."""
+    from ..analysis import ablation
+    from ..runner.sweep.folder import create_sweep, find_sweep
+    from ..runner.sweep.results import groups
+    from ..runner.sweep.run import run_sweep
+
     if args.resume:
-        sweep = find_sweep(args.resume, args.runs_dir or "runs")
+        sweep = find_sweep(args.resume, args.runs_dir or default_runs_dir())
         # resuming answers an earlier stop, not one made while this driver was being launched and starting
         sweep.clear_stop_before(args.launched if args.launched is not None else time.time())
     else:
@@ -82,11 +89,14 @@ def run(args) -> int:
     return exit_code(status)
 
 
-def register(sub) -> None:
+def register(sub, arguments: bool = True) -> None:
     sw = sub.add_parser("sweep", help="a grid of runs over seeds, grouped into means with 95%% intervals",
                         description="Every train flag sets a fixed field; --grid varies one. Each point is an "
                                     "ordinary run; the sweep's folder (under RUNS_DIR/.sweeps) lets --resume "
                                     "finish what is missing.")
+    sw.set_defaults(func=run)
+    if not arguments:
+        return
     add_run_arguments(sw)
     sw.add_argument("--grid", action="append", default=[], metavar="FIELD=V1,V2",
                     help="vary a field over these values (repeatable)")
@@ -112,4 +122,3 @@ def register(sub) -> None:
     sw.add_argument("--launched", type=float, default=None, help=argparse.SUPPRESS)  # set by the app's launch
     sw.add_argument("--json", action="store_true", help="print the groups as one JSON object, last line")
     sw.add_argument("--quiet", action="store_true", help="no progress lines")
-    sw.set_defaults(func=run)

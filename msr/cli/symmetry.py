@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..core.text import num
-from .common import EXIT_OK, find_run, print_json
+from .common import EXIT_OK, add_runs_dir, find_run, print_json
 
 
 def run(args) -> int:
@@ -31,11 +31,12 @@ def run(args) -> int:
     return EXIT_OK
 
 
-def register(sub) -> None:
+def register(sub, arguments: bool = True) -> None:
     sy = sub.add_parser("symmetry", help="the equivariance lens: has a run's first layer learned rotation "
                                          "symmetry? (Rotated MNIST and rot4 / rot8 / rot8_flip runs)")
-    sy.add_argument("run", help="run folder, or run id under --runs-dir")
-    sy.add_argument("--runs-dir", default="runs")
-    sy.add_argument("--step", type=int, default=None, help="one checkpoint step (default: every kept one)")
-    sy.add_argument("--json", action="store_true", help="print the numbers per step as JSON, the last line")
+    if arguments:
+        sy.add_argument("run", help="run folder, or run id under --runs-dir")
+        add_runs_dir(sy)
+        sy.add_argument("--step", type=int, default=None, help="one checkpoint step (default: every kept one)")
+        sy.add_argument("--json", action="store_true", help="print the numbers per step as JSON, the last line")
     sy.set_defaults(func=run)

@@ -1,21 +1,25 @@
-"""``python -m msr worker RUN``: the detached worker the app launches (msr.runner.launch); not for direct use."""
+"""``msr worker RUN``: the detached worker the app launches (msr.runner.launch); hidden, not for direct use."""
 from __future__ import annotations
 
-from ..runner.execute import execute
-from ..store.reader import load_run
 from .common import CliProgress, exit_code
+
+NAME = "worker"
 
 
 def run(args) -> int:
     """Train one run folder, logging to stdout (the run's worker.log)."""
+    from ..runner.execute import execute
+    from ..store.reader import load_run
+
     rec = load_run(args.run, with_metrics=False)
     result = execute(args.run, resume=args.resume, on_event=CliProgress(rec.total or 0, quiet=False, kind=rec.kind))
     print(f"{result.status}: {result.steps} steps" + (f"; {result.message}" if result.message else ""), flush=True)
     return exit_code(result.status)
 
 
-def register(sub) -> None:
-    w = sub.add_parser("worker")  # the app's detached worker; not for direct use
-    w.add_argument("run")
-    w.add_argument("--resume", action="store_true")
+def register(sub, arguments: bool = True) -> None:
+    w = sub.add_parser(NAME)  # no help: not listed in --help (the app's detached worker)
+    if arguments:
+        w.add_argument("run")
+        w.add_argument("--resume", action="store_true")
     w.set_defaults(func=run)

@@ -14,19 +14,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-MNIST_MEAN = 0.1307
-MNIST_STD = 0.3081
-BUNDLED, FULL_MNIST = "bundled", "mnist"  # the data sources: the bundled sample, full MNIST
-SOURCES = (BUNDLED, FULL_MNIST)
-ROTATION_MODES = ("mixed", "per-task", "query")
-SPLIT_SEED = 2021  # fixed, so every run of a source sees the same held-out images
-VALIDATION_SEED = 2022  # the same validation images for every run that asks for them
-VALIDATION_FRACTION = 0.2
-EVAL_SPLITS = ("test", "validation")
-
-
-class DataError(ValueError):
-    """A data source cannot be read; the message says why and what to do."""
+from .choices import (BUNDLED, FULL_MNIST, MNIST_MEAN, MNIST_STD, ROTATION_MODES, SOURCES, SPLIT_SEED,
+                      VALIDATION_FRACTION, VALIDATION_SEED)
+from .errors import DataError  # raised here; defined with the other refusals
 
 
 @dataclass
@@ -130,38 +120,6 @@ def load_source(source: str = BUNDLED, data_dir: str | Path = "data", download: 
     raise DataError(f"unknown data source {source!r}; allowed: {', '.join(SOURCES)}")
 
 
-def make_angles(count: int = 5, step: float = 9.0) -> list[float]:
-    """{0, s, 2s, …, (n−1)s}, the student project's angle set.
-
-    Nothing is checked here; RunConfig.validate() refuses a count and step
-    whose angles repeat a rotation or leave -360° < angle < 360°.
-    """
-    return [float(i * step) for i in range(count)]
-
-
-def parse_angles(text: str) -> list[float]:
-    """'0, 45, 90' → [0.0, 45.0, 90.0]; raises ValueError with a readable line.
-
-    Commas, semicolons and spaces separate angles ('0 45 90' works too); an
-    empty entry between two commas ('0,,9') is refused rather than skipped,
-    and so is a leading one. One trailing comma is allowed.
-    """
-    usage = "give degrees separated by commas, e.g. 0,45,90"
-    entries = [e.strip() for e in text.replace(";", ",").split(",")]
-    if not any(entries):
-        raise ValueError(f"the angle list is empty; {usage}")
-    if len(entries) > 1 and entries[-1] == "":
-        entries.pop()  # a trailing comma
-    if "" in entries:
-        raise ValueError(f"angle list {text!r} has an empty entry between commas; {usage}")
-    parts = [p for e in entries for p in e.split()]
-    try:
-        angles = [float(p) for p in parts]
-    except ValueError:
-        raise ValueError(f"cannot parse angle list {text!r}; {usage}") from None
-    if not all(math.isfinite(a) for a in angles):
-        raise ValueError(f"angle list {text!r} holds a non-finite value; give finite degrees, e.g. 0,45,90")
-    return angles
 
 
 def rotate(images: torch.Tensor, degrees: torch.Tensor) -> torch.Tensor:

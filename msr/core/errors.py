@@ -2,6 +2,7 @@
 
 - :class:`ConfigError`: bad input. What was asked for is wrong, whatever the
   machine (command line: exit code 2).
+- :class:`DataError`: a data source cannot be read (bad input too: exit code 2).
 - :class:`MachineError`: what was asked for is fine, but this machine cannot
   take it now: too little free memory, no GPU, a full disk, a runs folder that
   cannot be written (command line: exit code 4).
@@ -23,6 +24,10 @@ class ConfigError(ValueError):
     @classmethod
     def of(cls, errors: dict[str | None, str]) -> "ConfigError":
         return cls(next(iter(errors.values())), errors=errors)
+
+
+class DataError(ValueError):
+    """A data source cannot be read; the message says why and what to do."""
 
 
 class MachineError(Exception):

@@ -50,6 +50,7 @@ class RunKind:
     loss_key: str = "test_loss"  # the record's test loss
     has_accuracy: bool = True  # records carry test_acc
     lens: LensSupport | None = None  # None: the symmetry lens does not read this kind
+    learner: Callable[[dict], Any] | None = None  # a checkpoint -> its msr.core.meta.MetaLearner (None: no model)
 
     def parse(self, data: dict):
         """Its config from config.json's fields (its kind removed), checked; ConfigError otherwise."""

@@ -22,38 +22,13 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
+from .choices import ENGINES, LR_MODES, OUTER_OPTIMIZERS, MetaConfig
 from .layers import is_symmetry_param
 
-LR_MODES = ("fixed", "per_layer", "per_param")
-ENGINES = ("func", "higher")
-OUTER_OPTIMIZERS = ("adam", "sgd")
-DEVICES = ("auto", "cpu", "cuda")
-# The stop button is polled between meta-steps, so no single step may run for
-# hours: the inner loop is capped.
-MAX_INNER_STEPS = 100
 LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
     "ce": F.cross_entropy,
     "mse": F.mse_loss,
 }
-
-
-def resolve_device(device: str) -> str:
-    """'auto' as the device it means here: cuda where there is a GPU, else cpu."""
-    if device != "auto":
-        return device
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-@dataclass(frozen=True)
-class MetaConfig:
-    inner_lr: float = 0.01
-    lr_mode: str = "per_layer"
-    inner_steps: int = 1
-    first_order: bool = False
-    outer_lr: float = 1e-4
-    outer_opt: str = "adam"
-    engine: str = "func"
-    loss: str = "ce"
 
 
 @dataclass

@@ -19,11 +19,16 @@ import math
 import os
 import time
 
+try:
+    import psutil
+except ImportError:  # an environment made before psutil was a dependency
+    psutil = None
+
+from .errors import ConfigError
+
 # When this process started, near enough: python -m msr loads this module first (msr/__main__.py), before torch.
 # A worker's start-up (Python, torch, the data, the model) is the time from here to its first step.
 PROCESS_STARTED = time.time()
-
-from .errors import ConfigError
 
 MIB = 2**20
 LIMIT_ENV = "MSR_MEMORY_LIMIT_MB"
@@ -90,6 +95,8 @@ def available_memory_bytes() -> int:
     override = override_bytes()
     if override is not None:
         return override
+    if psutil is not None:  # every OS; where it is missing (an environment made before it was a dependency), /proc
+        return int(psutil.virtual_memory().available)
     try:
         with open("/proc/meminfo") as fh:
             for line in fh:

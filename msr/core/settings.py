@@ -13,6 +13,7 @@ import dataclasses
 import json
 import math
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from .errors import ConfigError
@@ -22,6 +23,12 @@ from .errors import ConfigError
 # when it is launched, msr.runner.admission).
 MAX_STEPS = 10_000_000
 MAX_THREADS = 1024
+
+
+# What a run can log to besides its folder (msr.runner.trackers): each tracker is an optional extra.
+LOG_TARGETS = ("none", "tensorboard", "wandb", "tensorboard,wandb")
+LOG_HELP = ("also log every evaluation to TensorBoard (event files in the run folder) and/or Weights & Biases "
+            "(WANDB_MODE=offline keeps it local); each needs its package")
 
 
 @dataclass(frozen=True)
@@ -64,18 +71,48 @@ def specs(cls) -> dict[str, Spec]:
 
 class Settings:
     """What every run config shares: its dict form for run folders, read
-    back strictly."""
+    back strictly.
+
+    ``KIND`` is the name of the run kind the config belongs to (msr.kinds);
+    a run's config.json records it beside the fields, and ``from_dict``
+    accepts it when it names this class's kind."""
+
+    KIND: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict):
+        """The config of these fields; a run's whole config.json (with its
+        ``kind``) reads back too. ConfigError names unknown fields, and a
+        kind that is not this class's."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"a config must be a JSON object of fields, got {type(data).__name__}")
+        data = dict(data)
+        if "kind" in data:
+            recorded = data.pop("kind")
+            if recorded != cls.KIND:
+                raise ConfigError(f"this config is of a {recorded!r} run, not of a {cls.KIND!r} run")
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:
             raise ConfigError(f"unknown config field(s): {', '.join(sorted(unknown))}")
         return cls(**data)
+
+    @classmethod
+    def load(cls, path: str | Path):
+        """The config a JSON file holds (a run's config.json, or the folder of a run), unchecked."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / "config.json"
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"no config file '{path}'") from None
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise ConfigError(f"config file '{path}' cannot be read as JSON ({exc})") from None
+        return cls.from_dict(data)
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
@@ -149,16 +186,39 @@ def flag_of(name: str, s: Spec) -> str:
     return s.flag if s.flag is not None else "--" + name.replace("_", "-")
 
 
-def add_flags(parser: argparse.ArgumentParser, cls, skip: Iterable[str] = ()) -> None:
+def _shown(value) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, list):
+        return ",".join(_shown(v) for v in value)
+    return "none" if value is None else str(value) if value != "" else "''"
+
+
+def flag_help(s: Spec, default) -> str:
+    """A flag's help: what it does, its bounds and its default (the config's own)."""
+    help_ = s.help or s.label
+    extra = []
+    if s.check == "whole":
+        low = int(1 if s.low is None else s.low)
+        extra.append(f"{low:,} to {int(s.high):,}" if s.high is not None else f"≥ {low:,}")
+    elif s.check == "positive":
+        extra.append("> 0")
+    extra.append(f"default {('on' if default else 'off') if isinstance(default, bool) else _shown(default)}")
+    return (help_ + (f" ({'; '.join(extra)})" if extra else "")).replace("%", "%%")
+
+
+def add_flags(parser: argparse.ArgumentParser, cls, skip: Iterable[str] = (), defaults=None) -> None:
     """A flag for every field of ``cls`` with a Spec (not those in ``skip``
-    nor those whose flag is ""). Every default is None, meaning 'not given'."""
-    defaults = cls()
+    nor those whose flag is ""). Every default is None, meaning 'not given';
+    the help shows the field's bounds and the default of ``defaults`` (a
+    config; by default ``cls()``)."""
+    defaults = defaults if defaults is not None else cls()
     for name, s in specs(cls).items():
         flag = flag_of(name, s)
         if name in skip or not flag:
             continue
         kind = s.kind or type(getattr(defaults, name))
-        help_ = (s.help or s.label).replace("%", "%%")
+        help_ = flag_help(s, getattr(defaults, name))
         metavar = flag.lstrip("-").replace("-", "_").upper()
         if kind is bool:
             parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None, help=help_)

@@ -4,13 +4,13 @@ from __future__ import annotations
 import math
 
 import torch
-from scipy import stats
+from scipy import special  # stdtrit and ndtri: the t and normal quantiles, without scipy.stats's import
 
 
 def t_quantile(df: int, confidence: float = 0.95) -> float:
     """The two-sided Student-t quantile: the half-width of an interval of the
     mean is this times the standard error."""
-    return float(stats.t.ppf(0.5 + confidence / 2, df))
+    return float(special.stdtrit(df, 0.5 + confidence / 2))
 
 
 def t_halfwidth(values: torch.Tensor, confidence: float = 0.95) -> float:
@@ -31,7 +31,7 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
     so the true interval is somewhat wider."""
     if n <= 0:
         return (math.nan, math.nan)
-    z = float(stats.norm.ppf(0.5 + confidence / 2))
+    z = float(special.ndtri(0.5 + confidence / 2))
     p = successes / n
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom

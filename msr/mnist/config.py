@@ -8,11 +8,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..core.data import BUNDLED, EVAL_SPLITS, ROTATION_MODES, SOURCES, VALIDATION_FRACTION, make_angles
+from ..core.choices import (ARCHITECTURES, BUNDLED, CONV_LAYERS, DEVICES, ENGINES, EVAL_SPLITS, HEAD_LAYERS,
+                            LR_MODES, MAX_INNER_STEPS, OUTER_OPTIMIZERS, ROTATION_MODES, SOURCES,
+                            VALIDATION_FRACTION, MetaConfig, ModelSpec, make_angles, model_label, resolve_device)
 from ..core.errors import ConfigError
-from ..core.meta import DEVICES, ENGINES, LR_MODES, MAX_INNER_STEPS, OUTER_OPTIMIZERS, MetaConfig, resolve_device
-from ..core.models import ARCHITECTURES, CONV_LAYERS, HEAD_LAYERS, ModelSpec, model_label
-from ..core.settings import MAX_STEPS, Checks, Settings, setting
+from ..core.settings import LOG_HELP, LOG_TARGETS, MAX_STEPS, Checks, Settings, setting
+from . import NAME
 
 BUNDLED_PER_CLASS = 100  # images per class in the bundled sample's test split
 BUNDLED_VALIDATION_PER_CLASS = round(400 * VALIDATION_FRACTION)  # ... and in its validation split
@@ -97,6 +98,7 @@ def _check_count_and_step(count, step) -> None:
 
 @dataclass
 class RunConfig(Settings):
+    KIND = NAME  # the run kind (msr.kinds) whose settings these are, as config.json records it
     arch: str = setting("shared", "Architecture", "how the network shares weights across angles", check="choice",
                         choices=ARCHITECTURES)
     conv_layer: str | None = setting(None, "First layer", "the first conv layer, chosen apart from the head: plain "
@@ -166,6 +168,7 @@ class RunConfig(Settings):
     checkpoint_budget_mb: float = setting(200.0, "Checkpoint budget (MB)", "disk cap for a run's checkpoints",
                                           name="checkpoint budget (MB)", check="positive")
     name: str = setting("", "Run name (optional)", "a label for the run")
+    log_to: str = setting("none", "Log to", LOG_HELP, name="log to", check="choice", choices=LOG_TARGETS)
 
     # ------------------------------------------------------------ derived
     def angle_list(self) -> list[float]:
@@ -223,7 +226,7 @@ class RunConfig(Settings):
                               f"class of the bundled data's {split} split; allowed: at most {per_class}")
         c.check("tasks_per_step", "inner_lr", "outer_lr", "lr_mode", "inner_steps", "outer_opt", "steps",
                 "eval_interval", "eval_tasks", "engine", "device")
-        c.check("seed", "data_source", "channels", "latent", "conv_latent", "checkpoint_budget_mb")
+        c.check("seed", "data_source", "channels", "latent", "conv_latent", "checkpoint_budget_mb", "log_to")
         if not isinstance(self.runs_dir, str) or not self.runs_dir.strip():
             c.fail("runs_dir", f"the runs folder must be named, e.g. runs; got {self.runs_dir!r}")
         return c

@@ -4,11 +4,12 @@ from __future__ import annotations
 import re
 
 from ..core.kind import LensSupport, RunKind
-from ..core.models import ARCHITECTURES
+from ..core.choices import ARCHITECTURES
 from . import report
 from .config import RunConfig
 from .lens import MnistLensSubject
 from .memory import memory_need
+from .snapshot import model_snapshot
 from .trainer import Trainer
 
 
@@ -22,7 +23,7 @@ def _model(config: RunConfig) -> str:
 
 
 KIND = RunKind(
-    name="mnist",
+    name=RunConfig.KIND,
     config=RunConfig,
     trainer=Trainer,
     label=_label,
@@ -39,4 +40,5 @@ KIND = RunKind(
                      subject=MnistLensSubject,
                      reads_predictions=True,
                      circuits=lambda config: len(config.angle_list()) if ARCHITECTURES[config.arch].per_angle else 1),
+    learner=lambda checkpoint: model_snapshot(checkpoint).learner,
 )

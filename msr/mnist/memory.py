@@ -71,9 +71,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..core.data import BUNDLED, FULL_MNIST
+from ..core.choices import ARCHITECTURES, BUNDLED, FULL_MNIST
 from ..core.kind import MemoryNeed
-from ..core.models import ARCHITECTURES
 
 MIB = 2**20
 

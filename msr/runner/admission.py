@@ -15,9 +15,15 @@ from __future__ import annotations
 
 import os
 
+try:
+    import psutil
+except ImportError:  # an environment made before psutil was a dependency
+    psutil = None
+
 from .. import kinds
 from ..core.errors import ConfigError, MachineError
 from ..core.runtime import LIMIT_ENV, MIB, available_memory_bytes, override_bytes  # noqa: F401 - re-exported
+from .trackers import check_trackers
 
 GIB = 2**30
 
@@ -93,7 +99,9 @@ def check_threads(threads) -> None:
 
 def admit(config) -> None:
     """Whether this machine can take the run now: MachineError (one line) if
-    not, ConfigError for more threads than it has cores."""
+    not; ConfigError for more threads than it has cores, or when a tracker the
+    run logs to is not installed."""
     check_threads(getattr(config, "threads", None))
+    check_trackers(config)
     check_device(config)
     check_memory(config)

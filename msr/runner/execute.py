@@ -35,6 +35,8 @@ from ..store.reader import load_run
 from ..store.writer import RunWriter
 from .admission import admit
 from .process import SignalsWait, StopSignals
+from .trackers import Trackers
+from .usage import ProcessUsage
 
 
 def create_run(config) -> Path:
@@ -48,8 +50,10 @@ class FolderRecorder(Recorder):
     """Keeps a run in its folder as the driver goes: losses, records,
     checkpoints, the state to resume from, and the progress."""
 
-    def __init__(self, writer: RunWriter, trainer, kind, config):
+    def __init__(self, writer: RunWriter, trainer, kind, config, trackers: Trackers | None = None):
         self.writer, self.trainer, self.kind, self.config = writer, trainer, kind, config
+        self.trackers = trackers
+        self.usage = ProcessUsage(getattr(trainer, "device", "cpu"))
 
     def stepped(self, step: int, loss: float | None, seconds: float) -> None:
         self.writer.stepped(step, loss, seconds)
@@ -58,12 +62,15 @@ class FolderRecorder(Recorder):
         self._save_resume(step)
 
     def evaluated(self, step: int, record: dict, stopping: bool, began: float) -> None:
+        record = {**record, **self.usage.figures()}  # the folder's record also says what the worker used
         self.writer.append_metrics(record)
         self.writer.save_checkpoint(step, {**self.trainer.state(), "kind": self.kind.name}, self.config.to_dict(),
                                     getattr(self.config, "checkpoint_budget_mb", 200.0))
         if not stopping:
             self._save_resume(step)
         self.writer.evaluated(step, record, began)
+        if self.trackers is not None:
+            self.trackers.evaluated(step, record, getattr(getattr(self.trainer, "learner", None), "model", None))
 
     def _save_resume(self, step: int) -> None:
         self.writer.save_resume({**self.trainer.resume_state(), "step": step})
@@ -119,16 +126,19 @@ def _train(writer: RunWriter, run_dir: Path, resume: bool, emit, stop_now, stop_
         writer.status.pop("resume_step", None)  # nothing saved yet in this timeline
     result = RunResult(cfg, "running", start, metrics=list(records), run_dir=str(run_dir),
                        learner=getattr(trainer, "learner", None), kind=kind)
+    trackers = Trackers(run_dir, cfg, kind)  # TensorBoard, W&B: what the config's log_to asks for
     writer.begin(start, cfg.steps, on_beat=lambda: stop_requested(run_dir) and stop_flag.set(),
                  process_started=PROCESS_STARTED)
     try:
-        drive(trainer, result, recorder=FolderRecorder(writer, trainer, kind, cfg), on_event=emit,
+        drive(trainer, result, recorder=FolderRecorder(writer, trainer, kind, cfg, trackers), on_event=emit,
               should_stop=stop_now, start=start, since_eval=since, evaluated_at_start=resumed_state)
     except KeyboardInterrupt:
         result.status = "stopped"
         saved = writer.status.get("resume_step")
         result.message = (f"stopped at once by a second signal at step {result.steps}; "
                           + (f"resume continues from step {saved}" if saved is not None else "resume starts it again"))
+    finally:
+        trackers.close()
     signals.restore()  # the run is over: a late signal must not rewrite its outcome
     with SignalsWait():  # while the outcome is written, SIGTERM and Ctrl-C wait
         writer.finish(result.status, result.message, result.steps)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import MachineError
+from ..core.modes import as_opened
 
 
 class StorageError(MachineError):
@@ -59,6 +60,7 @@ def atomic_write_bytes(path: Path, data: bytes, sync: bool = True) -> None:
     folder must exist: a deleted run is never brought back by a late write."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        as_opened(fd)  # the umask's mode, not mkstemp's 0600
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..core.errors import ConfigError
+from ..core.modes import as_made
 from .annotations import least_used_color, write_annotations
 from .files import StorageError, atomic_write_text, describe_os_error, dumps
 from .layout import MARKER_TEXT, run_files
@@ -128,6 +129,7 @@ def create_run_folder(root: str | Path, kind: str, config: dict, label: str, tot
     staging = lock = None
     try:
         staging = Path(tempfile.mkdtemp(dir=root, prefix=".new-"))
+        as_made(staging)  # the umask's mode, not mkdtemp's 0700
         atomic_write_text(run_files(staging).marker, MARKER_TEXT)
         atomic_write_text(run_files(staging).config, dumps({"kind": kind, **config}, indent=2))
         atomic_write_text(run_files(staging).status, dumps({"status": "starting", "kind": kind, "created": time.time(),

@@ -36,10 +36,16 @@ _CHECKPOINT = re.compile(r"step_(\d+)\.pt")
 
 ACTIVE = ("starting", "running")
 FINISHED = ("completed", "stopped", "failed")
+RUNS_DIR_ENV = "MSR_RUNS_DIR"  # the runs folder of the app and the command line, when none is given
 INTERRUPTED = "interrupted"  # recorded as active, but its worker is gone: never written, only shown
 NOT_RESPONDING = "not responding"  # its worker holds the lock but has not beaten for a while (SIGSTOP): only shown
 LIVE = ACTIVE + (NOT_RESPONDING,)  # the states shown of a run whose worker lives
 STATUSES = ACTIVE + FINISHED
+
+
+def default_runs_dir() -> str:
+    """The runs folder when none is given: $MSR_RUNS_DIR, else ./runs (the app and the command line alike)."""
+    return os.environ.get(RUNS_DIR_ENV) or "runs"
 
 
 def checkpoint_name(step: int) -> str:

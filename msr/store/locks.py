@@ -12,6 +12,10 @@ import time
 from pathlib import Path
 
 from .files import open_regular
+try:
+    import psutil
+except ImportError:  # an environment made before psutil was a dependency: /proc is read instead
+    psutil = None
 
 
 def acquire(path: str | Path, wait: float = 0.0) -> int | None:
@@ -20,7 +24,7 @@ def acquire(path: str | Path, wait: float = 0.0) -> int | None:
     process holds it. Closing the descriptor (:func:`release`) drops it.
     The lock file is never made or opened through a link (NotRegular, an
     OSError, for a link or a special file)."""
-    fd = open_regular(path, os.O_RDWR | os.O_CREAT)
+    fd = open_regular(path, os.O_RDWR | os.O_CREAT, 0o666)  # less the umask, as open() does
     end = time.monotonic() + wait
     while True:
         try:
@@ -55,6 +59,14 @@ def lock_held(lock_file: Path) -> bool:
 
 
 def pid_running(pid: int) -> bool:
+    """Whether a process of this id lives (a zombie does not): psutil, else /proc, else a signal 0."""
+    if psutil is not None:
+        try:
+            return psutil.Process(pid).status() not in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
+        except psutil.NoSuchProcess:
+            return False
+        except psutil.Error:  # no right to look at it: it exists
+            return True
     try:
         with open(f"/proc/{pid}/stat", "rb") as fh:
             state = fh.read().rsplit(b")", 1)[1].split()[0]

@@ -17,3 +17,5 @@ problems), and does MSR-Conv discover rotation sharing (the 2-D ones)?
 - ``run_groups``: runs by the group they were launched in;
 - ``kind``: the run kind the registry (msr.kinds) lists.
 """
+
+NAME = "synthetic"  # the run kind's name, as config.json records it (msr.kinds); the command that trains it

@@ -4,8 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 
 from ..core.errors import ConfigError
-from ..core.meta import DEVICES, ENGINES, LR_MODES, MAX_INNER_STEPS, MetaConfig, resolve_device
-from ..core.settings import MAX_STEPS, MAX_THREADS, Checks, Settings, setting
+from ..core.choices import DEVICES, ENGINES, LR_MODES, MAX_INNER_STEPS, MetaConfig, resolve_device
+from ..core.settings import LOG_HELP, LOG_TARGETS, MAX_STEPS, MAX_THREADS, Checks, Settings, setting
+from . import NAME
 from .data import ALL_PROBLEMS, DEFAULT_CACHE, EXAMPLES_PER_TASK, IN_SIZE, OUT_SIZE, default_tasks
 from .models import LATENT_MODELS, MODEL_ORDER, MODELS, ROTATION_MODELS, models_for, paper_latent
 from .rotation import ROTATION_PROBLEMS
@@ -15,6 +16,7 @@ from .split import EVAL_SPLITS, PARTS, task_range
 @dataclass
 class SyntheticConfig(Settings):
     """One synthetic run; defaults are the protocol of the authors' code."""
+    KIND = NAME  # the run kind (msr.kinds) whose settings these are, as config.json records it
     problem: str = setting("rank1", "Problem", "rank1: convolution; rank2/rank5: locally connected with shared "
                                                "structure; rot4/rot8/rot8_flip: 2-D, made by a C4/C8/D8 group "
                                                "convolution", check="choice", choices=ALL_PROBLEMS)
@@ -65,6 +67,7 @@ class SyntheticConfig(Settings):
     name: str = setting("", "Run name", "a label for the run", name="name", check="text")
     # runs launched together (the Paper check page shows one group)
     group: str = setting("", "Group", name="group", check="text", flag="")
+    log_to: str = setting("none", "Log to", LOG_HELP, name="log to", check="choice", choices=LOG_TARGETS)
 
     def resolved_latent(self) -> int | None:
         if self.model not in LATENT_MODELS:
@@ -116,7 +119,7 @@ class SyntheticConfig(Settings):
         c.check("inner_lr", "outer_lr", "lr_mode", "inner_steps", "eval_interval", "seed", "data_seed")
         if self.threads is not None:
             c.check("threads")
-        c.check("engine", "device", "runs_dir", "name", "group")
+        c.check("engine", "device", "runs_dir", "name", "group", "log_to")
         if c.ok("runs_dir") and not self.runs_dir.strip():
             c.fail("runs_dir", "the runs folder must be named, e.g. runs; got ''")
         if self.cache_dir is not None and not isinstance(self.cache_dir, str):

@@ -22,6 +22,7 @@ import torch
 
 from ..core.errors import ConfigError
 from ..core.meta import Episode
+from ..core.modes import as_opened
 from .rotation import FIELDS as ROTATION_FIELDS
 from .rotation import ROTATION_PROBLEMS, RotationData, generate_rotation
 from .split import TRAIN_FRACTION, task_range
@@ -155,6 +156,7 @@ def load_or_generate(problem: str, seed: int = 0, n_tasks: int | None = None,
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
         try:
+            as_opened(fd)  # the umask's mode, not mkstemp's 0600
             with os.fdopen(fd, "wb") as fh:
                 if isinstance(data, RotationData):
                     torch.save({"coeffs": data.coeffs, "input_seeds": data.input_seeds}, fh)

@@ -6,7 +6,7 @@ from . import report
 from .config import SyntheticConfig
 from .lens import RotationLensSubject
 from .memory import memory_need
-from .trainer import SyntheticTrainer
+from .trainer import SyntheticTrainer, checkpoint_learner
 
 # The first layer of the 2-D problems' models, as the Rotated MNIST layer names say it.
 FIRST_LAYER = {"msr-conv": "kronecker", "maml-conv": "plain", "msr-conv-dense": "dense"}
@@ -19,7 +19,7 @@ def _lens_refusal(config: SyntheticConfig) -> str | None:
 
 
 KIND = RunKind(
-    name="synthetic",
+    name=SyntheticConfig.KIND,
     config=SyntheticConfig,
     trainer=SyntheticTrainer,
     label=lambda config: f"{config.problem}-{config.model}",
@@ -36,4 +36,5 @@ KIND = RunKind(
                      label=lambda config: f"{config.model} on {config.problem}",
                      first_layer=lambda config: FIRST_LAYER.get(config.model),
                      subject=RotationLensSubject),
+    learner=checkpoint_learner,
 )

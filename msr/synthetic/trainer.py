@@ -165,6 +165,17 @@ class SyntheticTrainer:
         self.train_seconds = float(state["scalars"]["train_seconds"])
 
 
+def checkpoint_learner(ckpt: dict) -> MetaLearner:
+    """The model and learned inner rates a synthetic run's checkpoint holds, rebuilt from its own config."""
+    cfg = SyntheticConfig.from_dict(ckpt["config"])
+    model = build_synthetic_model(cfg.model, cfg.resolved_latent(), cfg.problem, seed=cfg.seed)
+    model.load_state_dict(ckpt["model"])
+    model.eval()
+    learner = MetaLearner(model, cfg.meta_config())
+    learner.inner_lrs.load_state_dict(ckpt["inner_lrs"])
+    return learner
+
+
 def weight_snapshot(ckpt: dict) -> WeightSnapshot | None:
     """The weight pictures a synthetic run's checkpoint holds (None: none)."""
     snap = ckpt.get("snapshot")

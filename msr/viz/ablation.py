@@ -13,7 +13,7 @@ import altair as alt
 import pandas as pd
 
 from ..analysis.ablation import Ablation, Interval, setting_label
-from ..core.models import CONV_LAYERS, HEAD_LAYERS
+from ..core.choices import CONV_LAYERS, HEAD_LAYERS
 from .style import readable
 
 UPRIGHT, ROTATED = "0° (upright queries)", "rotated queries"

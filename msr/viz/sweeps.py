@@ -15,7 +15,7 @@ import altair as alt
 import pandas as pd
 
 from ..mnist.config import RunConfig
-from ..core.models import ARCHITECTURES
+from ..core.choices import ARCHITECTURES
 from ..core.settings import specs
 from ..core.stats import t_halfwidth
 from ..runner.sweep.results import PointRun

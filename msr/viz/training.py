@@ -24,6 +24,8 @@ METRICS: dict[str, tuple[str, str | None]] = {
     "test_acc": ("test accuracy", "test_acc_err"),
     "train_loss": ("train loss", None),
     "train_acc": ("train accuracy", None),
+    "cpu_percent": ("CPU use (% of a core)", None),  # the worker's, since the evaluation before (msr.runner.usage)
+    "rss_mb": ("memory (MiB)", None),  # the worker's resident memory
 }
 
 Records = Sequence[Mapping] | pd.DataFrame

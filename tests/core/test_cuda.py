@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from msr.core.data import TaskSampler, load_bundled, make_angles
-from msr.core.meta import Episode, MetaConfig, MetaLearner
-from msr.core.models import ARCHITECTURES, ModelSpec, build_model
+from msr.core.choices import ARCHITECTURES, MetaConfig, ModelSpec, make_angles
+from msr.core.data import TaskSampler, load_bundled
+from msr.core.meta import Episode, MetaLearner
+from msr.core.models import build_model
 from msr.mnist.config import preset
 from msr.runner.execute import train
 

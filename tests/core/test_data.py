@@ -3,7 +3,8 @@ import struct
 import pytest
 import torch
 
-from msr.core.data import (MNIST_MEAN, MNIST_STD, DataError, TaskSampler, load_bundled, load_source, load_torchvision, make_angles, parse_angles, prepare, rotate)
+from msr.core.choices import MNIST_MEAN, MNIST_STD, make_angles, parse_angles
+from msr.core.data import DataError, TaskSampler, load_bundled, load_source, load_torchvision, prepare, rotate
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,10 @@
 import pytest
 import torch
 
-from msr.core.data import TaskSampler, load_bundled, make_angles
-from msr.core.meta import LR_MODES, Episode, MetaConfig, MetaLearner
-from msr.core.models import ARCHITECTURES, ModelSpec, build_model
+from msr.core.choices import ARCHITECTURES, LR_MODES, MetaConfig, ModelSpec, make_angles
+from msr.core.data import TaskSampler, load_bundled
+from msr.core.meta import Episode, MetaLearner
+from msr.core.models import build_model
 
 
 @pytest.fixture(scope="module")

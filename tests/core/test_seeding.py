@@ -15,8 +15,9 @@ import pytest
 import torch
 from torch import nn
 
+from msr.core.choices import ARCHITECTURES, ModelSpec
 from msr.core.layers import BankedConv2d, BankedLinear, DenseConv2d, DenseLinear, KroneckerConv2d
-from msr.core.models import ARCHITECTURES, ModelSpec, build_model
+from msr.core.models import build_architecture, build_model
 from msr.synthetic.data import IN_SIZE, OUT_SIZE, TAPS
 from msr.synthetic.models import MODELS, build_synthetic_model
 
@@ -37,7 +38,7 @@ def _global_build(spec: ModelSpec, seed: int) -> nn.Module:
     build with the layers' default (global) generator."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return ARCHITECTURES[spec.arch].build(spec, None)
+        return build_architecture(ARCHITECTURES[spec.arch], spec, None)
 
 
 def _global_build_synthetic(model: str, seed: int) -> nn.Module:

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from msr.core.data import make_angles, parse_angles
+from msr.core.choices import make_angles, parse_angles
 from msr.core.errors import ConfigError
 from msr.mnist.config import PRESETS, RunConfig, preset
 

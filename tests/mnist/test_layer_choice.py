@@ -9,11 +9,12 @@ import pytest
 import torch
 
 from msr.cli.main import main
-from msr.core.data import TaskSampler, load_bundled, make_angles
+from msr.core.choices import ARCHITECTURES, CONV_LAYERS, HEAD_LAYERS, MetaConfig, ModelSpec, make_angles, model_label
+from msr.core.data import TaskSampler, load_bundled
 from msr.core.errors import ConfigError
 from msr.core.layers import is_symmetry_param
-from msr.core.meta import Episode, MetaConfig, MetaLearner
-from msr.core.models import ARCHITECTURES, CONV_LAYERS, HEAD_LAYERS, ModelSpec, build_model, model_label
+from msr.core.meta import Episode, MetaLearner
+from msr.core.models import build_model
 from msr.mnist.config import RunConfig
 from msr.mnist.memory import parameter_counts
 from msr.store.reader import load_run

@@ -17,7 +17,7 @@ from ..admission import admit, available_memory_bytes, check_threads
 
 EXECUTORS = ("local", "ray")
 # Grid fields that cannot vary: where runs go, and what names a run.
-NOT_GRIDDED = ("runs_dir", "seed", "angles", "name")
+NOT_GRIDDED = ("runs_dir", "seed", "angles", "name", "log_to")  # log_to: the sweep's, for every run
 MAX_RATES = 12  # candidate inner rates of a rate search, at most
 MAX_SEEDS = 1000  # seeds of one sweep, at most
 MAX_POINTS = 10_000  # runs of one sweep, its rate search included, at most
