@@ -25,6 +25,7 @@ import pandas as pd
 
 from . import kinds
 from .analysis.tables import run_row
+from .core.choices import parse_angles
 from .core.errors import ConfigError
 from .core.loop import Event
 from .mnist.config import RunConfig, preset as mnist_preset
@@ -72,8 +73,11 @@ def train(preset: str | None = None, runs_dir: str | Path | None = None, *, conf
         fields["runs_dir"] = str(runs_dir)
     elif config is None:
         fields.setdefault("runs_dir", default_runs_dir())
-    if "angles" in fields and fields["angles"] is not None:
-        fields["angles"] = [float(a) for a in fields["angles"]]
+    if isinstance(fields.get("angles"), str):  # "0,90,180", as the command line takes it
+        try:
+            fields["angles"] = parse_angles(fields["angles"])
+        except ValueError as exc:
+            raise ConfigError(str(exc), field="angles") from None
     if {"n_angles", "angle_step"} & set(fields) and "angles" not in fields:
         fields["angles"] = None
     try:

@@ -81,6 +81,13 @@ def test_train_from_a_runs_config_with_changes(trained, tmp_path):
     assert run.config == trained.config.replace(steps=2, runs_dir=str(tmp_path)) and run.status == "completed"
 
 
+def test_angles_as_a_list_or_as_text(tmp_path):
+    run = msr.train(runs_dir=tmp_path, **{**TINY, "steps": 2, "eval_interval": 2}, angles="0, 180")
+    assert run.config.angle_list() == [0.0, 180.0]
+    with pytest.raises(ConfigError, match="cannot parse angle list"):
+        msr.train(runs_dir=tmp_path, angles="0,ninety")
+
+
 def test_bad_input_and_missing_folders(tmp_path):
     with pytest.raises(ConfigError):
         msr.train(runs_dir=tmp_path, **{**TINY, "ways": 1})
