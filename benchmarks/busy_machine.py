@@ -101,9 +101,14 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--steps", type=int, default=60)
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--beside", default="idle,runs,loops",
+                   help="which of idle, runs, loops to measure (e.g. idle alone: does the setting cost a lone run?)")
     p.add_argument("--update-docs", action="store_true", help="write the table into docs/performance.md")
     args = p.parse_args(argv)
-    settings = [(name, beside) for name in MODES for beside in ("idle", "runs", "loops")]
+    chosen = [b.strip() for b in args.beside.split(",")]
+    if not chosen or any(b not in ("idle", "runs", "loops") for b in chosen) or "idle" not in chosen:
+        p.error("--beside takes idle, runs and loops, comma-separated, idle included")
+    settings = [(name, beside) for name in MODES for beside in chosen]
     found: dict[tuple[str, str], list[dict]] = {s: [] for s in settings}
     measured_run(env_for({}), 5)  # warm-up: the page cache holds torch and the data afterwards
     t0 = time.perf_counter()
