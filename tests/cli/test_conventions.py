@@ -3,6 +3,7 @@
 folder named as such, and one MSR_RUNS_DIR."""
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -41,7 +42,7 @@ def test_help_lists_commands_but_not_the_internal_worker(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     out = capsys.readouterr().out
-    listed = [line.split()[0] for line in out.splitlines() if line.startswith("    ") and line.split()]
+    listed = [m.group(1) for line in out.splitlines() if (m := re.match(r"    (\S+)", line))]  # not wrapped help
     assert {"train", "runs", "stop", "sweep"} <= set(listed) and "worker" not in listed
 
 
