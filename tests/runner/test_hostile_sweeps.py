@@ -37,6 +37,8 @@ def spec(tmp_path, **changes) -> SweepSpec:
     ("runs.json", "[1, 2]", "runs.json is not an object of run folders"),
     ("runs.json", '{"x": "/etc"}', "not a run folder of"),
     ("rates.json", "[1]", "rates.json has the wrong shape"),
+    ("rates.json", '{"chosen": {}, "candidates": {"x": {"fast": 0.5}}}', "rates.json has the wrong shape"),
+    ("rates.json", '{"chosen": {"x": "big"}}', "rates.json has the wrong shape"),
 ])
 def test_a_sweep_folder_of_the_wrong_shape_is_damaged_and_the_others_still_list(tmp_path, name, content, words):
     good, bad = create_sweep(spec(tmp_path)), create_sweep(spec(tmp_path))
