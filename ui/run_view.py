@@ -10,13 +10,13 @@ from __future__ import annotations
 import time
 
 import math
+import os
 
 import streamlit as st
 
 from msr.analysis.tables import time_left_text
-from msr.store.access import read_run_file
-from msr.store.files import Damaged, RunFolderError
-from msr.store.layout import LOG
+from msr.store.files import Damaged, open_file
+from msr.store.layout import run_files
 from msr.store.liveness import force_stop, request_stop
 from msr.store.progress import Progress, progress_of
 from msr.store.reader import METRICS_CACHE, load_run, read_losses
@@ -118,11 +118,16 @@ def render_outcome(rec, p: Progress, last: dict) -> None:
         st.error(f"Run failed: {p.message or 'unknown error'}.{result}{where}")
 
 
+LOG_TAIL_BYTES = 64 * 1024
+
+
 def worker_log_tail(path) -> str | None:
     """The last line a worker wrote, to say why it ended early."""
     try:
-        lines = read_run_file(path, LOG).decode("utf-8", "replace").strip().splitlines()
-    except RunFolderError:
+        with open_file(run_files(path).log) as fh:  # its end only: a long run's log may be large
+            fh.seek(max(0, os.fstat(fh.fileno()).st_size - LOG_TAIL_BYTES))
+            lines = fh.read(LOG_TAIL_BYTES).decode("utf-8", "replace").strip().splitlines()
+    except OSError:
         return None
     return lines[-1][:300] if lines else None
 

@@ -30,6 +30,19 @@ def diverged(step: int, how: str) -> str:
     return f"the loss diverged at step {step} ({how}); try a smaller inner or outer learning rate"
 
 
+def optimizer_finite(trainer) -> bool:
+    """Whether the parameters the trainer's outer optimizer updates, and its
+    state (Adam's moments, say), are all finite (True for a trainer without one)."""
+    optimizer = getattr(getattr(trainer, "learner", None), "optimizer", None)
+    if optimizer is None:
+        return True
+    with torch.no_grad():
+        tensors = [p for group in optimizer.param_groups for p in group["params"]]
+        tensors += [v for state in optimizer.state.values() for v in state.values()
+                    if isinstance(v, torch.Tensor) and v.is_floating_point()]
+        return all(bool(torch.isfinite(t).all()) for t in tensors)
+
+
 @dataclass
 class LoopOutcome:
     status: str  # completed, stopped, failed
@@ -40,13 +53,15 @@ class LoopOutcome:
 def run_loop(total: int, eval_interval: int, step: Callable[[], torch.Tensor],
              evaluate: Callable[[int, bool], None], should_stop: Callable[[], bool],
              on_step: Callable[[int, float | None, float], None], sync_every: int = 1,
-             start: int = 0, since_eval: int = 0, evaluated_at_start: bool = False) -> LoopOutcome:
+             start: int = 0, since_eval: int = 0, evaluated_at_start: bool = False,
+             healthy: Callable[[], bool] | None = None) -> LoopOutcome:
     """The schedule every meta-training run follows (Rotated MNIST and the
     synthetic problems alike): evaluate at step 0, every eval_interval steps,
     at the last step, and where a stop request ends the run; poll the stop
     flag before each step; end as failed when the loss diverges: a number
-    overflows, the loss is not finite, or it exceeds DIVERGED times its first
-    value.
+    overflows, the loss is not finite, it exceeds DIVERGED times its first
+    value, or (checked before each evaluation) ``healthy()`` says the
+    parameters or the optimizer's state are no longer finite.
 
     evaluate(step, stopping) is told whether it is the extra evaluation of a
     stop, so the caller can save the state to resume from *before* it: a
@@ -87,6 +102,8 @@ def run_loop(total: int, eval_interval: int, step: Callable[[], torch.Tensor],
                 return LoopOutcome("failed", diverged(done, f"it reached {value:.3g}"), done)
         on_step(done, value, seconds)
         if done % eval_interval == 0 or done == total:
+            if healthy is not None and not healthy():
+                return LoopOutcome("failed", diverged(done, "the optimizer's state is not finite"), done)
             evaluate(done, False)
             since_eval = 0
     return LoopOutcome("completed", None, done)
@@ -183,6 +200,6 @@ def drive(trainer, result: RunResult, *, recorder: Recorder | None = None,
     emit(Event("start", start, total, run_dir=run_dir))
     outcome = run_loop(total, result.config.eval_interval, trainer.step, evaluate, should_stop or _never, on_step,
                        sync_every=trainer.sync_every, start=start, since_eval=since_eval,
-                       evaluated_at_start=evaluated_at_start)
+                       evaluated_at_start=evaluated_at_start, healthy=lambda: optimizer_finite(trainer))
     result.status, result.message, result.steps = outcome.status, outcome.message, outcome.steps
     return result

@@ -99,8 +99,9 @@ def make_new_folder(parent: Path, name: Callable[[], str]) -> Path:
 
 
 def remove_stale_staging(root: Path, older_than: float = STALE_STAGING_SECONDS) -> list[str]:
-    """Remove the staging folders (``.new-*``) and half-deleted runs
-    (``.deleting-*``) that a process killed meanwhile left in the runs folder."""
+    """Remove the staging folders (``.new-*``), half-deleted runs
+    (``.deleting-*``) and write probes (``.probe-*``) that a process killed
+    meanwhile left in the runs folder."""
     removed = []
     now = time.time()
     try:
@@ -108,15 +109,21 @@ def remove_stale_staging(root: Path, older_than: float = STALE_STAGING_SECONDS) 
     except OSError:
         return removed
     for name in names:
-        if not name.startswith((".new-", ".deleting-")):
+        if not name.startswith((".new-", ".deleting-", ".probe-")):
             continue
         try:
             st = os.lstat(root / name)
+            if now - st.st_mtime <= older_than:
+                continue
+            if stat.S_ISDIR(st.st_mode) and not name.startswith(".probe-"):
+                shutil.rmtree(root / name, ignore_errors=True)
+            elif stat.S_ISREG(st.st_mode) and name.startswith(".probe-"):
+                os.unlink(root / name)
+            else:
+                continue
         except OSError:
             continue
-        if stat.S_ISDIR(st.st_mode) and now - st.st_mtime > older_than:
-            shutil.rmtree(root / name, ignore_errors=True)
-            removed.append(name)
+        removed.append(name)
     return removed
 
 

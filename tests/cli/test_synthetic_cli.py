@@ -54,7 +54,7 @@ def test_plain_output(tmp_path, capsys):
 @pytest.mark.parametrize("args, fragment", [
     (["--problem", "rank3"], "invalid choice: 'rank3'"),
     (["--model", "cnn"], "invalid choice: 'cnn'"),
-    (["--steps", "0"], "steps must be a whole number ≥ 1"),
+    (["--steps", "0"], "steps must be a whole number from 1 to 10,000,000"),
     (["--steps", "ten"], "invalid int value: 'ten'"),
     (["--model", "maml-fc", "--latent", "3"], "latent size applies to msr-fc and msr-conv-dense only"),
     (["--shots", "5", "--queries", "19"], "exceeds the 20 examples"),
@@ -79,4 +79,4 @@ def test_module_entry_point(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "msr", "synthetic", "--steps", "-3"], capture_output=True,
                          text=True, cwd=ROOT, env=env, timeout=120)
     assert bad.returncode == 2 and bad.stdout == ""
-    assert bad.stderr.strip().splitlines() == ["error: steps must be a whole number ≥ 1, got -3"]
+    assert bad.stderr.strip().splitlines() == ["error: steps must be a whole number from 1 to 10,000,000, got -3"]

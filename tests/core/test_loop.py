@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from msr.core.loop import run_loop
+from msr.core.loop import optimizer_finite, run_loop
 
 
 def _run(losses):
@@ -46,3 +46,23 @@ def test_a_loss_that_grows_but_stays_sane_completes():
 def test_an_error_that_is_not_an_overflow_is_raised():
     with pytest.raises(RuntimeError, match="shape mismatch"):
         _run([2.3, RuntimeError("shape mismatch")])
+
+
+def test_a_non_finite_optimizer_state_fails_the_run_before_its_evaluation():
+    evaluated = []
+    outcome = run_loop(6, 2, lambda: torch.tensor(1.0), lambda s, stopping: evaluated.append(s), lambda: False,
+                       lambda s, loss, sec: None, healthy=lambda: not evaluated or len(evaluated) < 2)
+    assert outcome.status == "failed" and outcome.steps == 4
+    assert outcome.message.startswith("the loss diverged at step 4 (the optimizer's state is not finite)")
+    assert evaluated == [0, 2]
+
+
+def test_optimizer_finite_reads_the_parameters_and_the_state():
+    model = torch.nn.Linear(2, 1)
+    optimizer = torch.optim.Adam(model.parameters())
+    model(torch.ones(1, 2)).sum().backward()
+    optimizer.step()
+    trainer = type("T", (), {"learner": type("L", (), {"optimizer": optimizer})()})()
+    assert optimizer_finite(trainer) and optimizer_finite(object())
+    next(iter(optimizer.state.values()))["exp_avg_sq"].fill_(math.inf)
+    assert not optimizer_finite(trainer)

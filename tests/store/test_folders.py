@@ -9,12 +9,15 @@ import os
 import secrets
 import shutil
 import tempfile
+import threading
+import time
 from collections import namedtuple
 
 import pytest
 
 from msr.core.errors import MachineError
 from msr.store import folders
+from msr.store.annotations import read_annotations
 from msr.store.files import StorageError
 from msr.store.folders import create_run_folder, make_new_folder
 from msr.store.reader import list_runs
@@ -81,3 +84,26 @@ def test_a_runs_folder_that_is_a_file_is_refused(tmp_path):
     target.write_text("x")
     with pytest.raises(StorageError, match="is a file, not a folder"):
         create_run_folder(target, "mnist", {}, "x", 1)
+
+
+def test_runs_made_at_once_get_different_colours(tmp_path, monkeypatch):
+    """Choosing a colour takes a while (here 0.2 s); runs made meanwhile still each get their own, as the
+    colour is chosen, and the folder appears, under the runs folder's lock."""
+    chosen = folders.least_used_color
+
+    def slow(root):
+        color = chosen(root)
+        time.sleep(0.2)
+        return color
+
+    monkeypatch.setattr(folders, "least_used_color", slow)
+    root = tmp_path / "runs"
+    made = []
+    threads = [threading.Thread(target=lambda: made.append(create_run_folder(root, "mnist", {"arch": "conv"}, "x", 1)))
+               for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    colors = [read_annotations(p).color for p in made]
+    assert len(made) == 4 and len(set(colors)) == 4

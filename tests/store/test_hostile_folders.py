@@ -153,14 +153,17 @@ def test_staging_folders_left_by_a_killed_process_are_removed(tmp_path):
     (left / "config.json").write_text("{}")
     old = time.time() - 3600
     os.utime(left, (old, old))
+    probe = root / ".probe-zz99"
+    probe.write_text("")
+    os.utime(probe, (old, old))
     young = root / ".new-def456"
     young.mkdir()
     create_run_folder(root, "mnist", {"arch": "conv"}, "x", 1)
-    assert not left.exists() and young.exists()
+    assert not left.exists() and not probe.exists() and young.exists()
     assert remove_stale_staging(root, older_than=-1) == [young.name]
 
 
-def test_runs_made_at_once_get_different_colours(tmp_path):
+def test_runs_made_one_after_another_get_different_colours(tmp_path):
     root = tmp_path / "runs"
     colors = [load_run(create_run_folder(root, "mnist", {"arch": "conv"}, "x", 1)).color for _ in range(4)]
     assert len(set(colors)) == 4

@@ -133,6 +133,26 @@ def _check_spec(data) -> SweepSpec:
     return spec
 
 
+def _rates_shape(rates) -> bool:
+    """rates.json: {"chosen": {group: rate}, "candidates": {group: {rate text: accuracy or null}}, ...}."""
+    number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)  # noqa: E731
+    if not isinstance(rates, dict):
+        return False
+    chosen, candidates = rates.get("chosen", {}), rates.get("candidates", {})
+    return (isinstance(chosen, dict) and all(number(v) for v in chosen.values())
+            and isinstance(candidates, dict) and all(
+                isinstance(accs, dict) and all(a is None or number(a) for a in accs.values())
+                and all(_float_text(r) for r in accs) for accs in candidates.values()))
+
+
+def _float_text(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def load_sweep(path: str | Path) -> Sweep:
     """A sweep folder, read back strictly: RunFolderError (one line) when one
     of its files is a link, a special file, too large or of the wrong shape."""
@@ -149,7 +169,7 @@ def load_sweep(path: str | Path) -> Sweep:
             if Path(folder).parent.resolve() != root.resolve() or Path(folder).name.startswith("."):
                 raise Damaged(f"runs.json names '{folder}', which is not a run folder of '{root}'")
         rates = _read(path, RATES, lambda: None)
-        if rates is not None and not (isinstance(rates, dict) and isinstance(rates.get("chosen", {}), dict)):
+        if rates is not None and not _rates_shape(rates):
             raise Damaged(f"{RATES} has the wrong shape")
     except Damaged as exc:
         raise RunFolderError(f"'{path}' is not a readable sweep folder ({exc})") from None

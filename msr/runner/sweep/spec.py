@@ -198,7 +198,8 @@ def admit_points(spec: SweepSpec) -> list[RunConfig]:
     """:func:`check`, then whether this machine can take every point now (the
     first it cannot take is named in a MachineError)."""
     configs = check(spec)
-    check_threads(spec.threads)
+    if not (spec.executor == "ray" and spec.address):  # a cluster's nodes are not this machine
+        check_threads(spec.threads)
     for point, cfg in zip(spec.all_points(), configs):
         try:
             admit(cfg)
