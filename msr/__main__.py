@@ -10,9 +10,7 @@ import os
 import signal
 import sys
 
-from .core.runtime import share_cores
 
-share_cores()  # before torch loads OpenMP
 
 def _interrupted(signum, frame):
     sys.stderr.write("interrupted before the run started; nothing was trained\n")
@@ -21,6 +19,9 @@ def _interrupted(signum, frame):
 
 
 _default = signal.signal(signal.SIGINT, _interrupted)
+from .core.runtime import share_cores  # noqa: E402 - loaded under the handler above
+
+share_cores()  # before torch loads OpenMP
 from .cli.main import main  # noqa: E402 - loaded under the handler above
 
 signal.signal(signal.SIGINT, _default)
