@@ -11,7 +11,6 @@ import signal
 import sys
 
 
-
 def _interrupted(signum, frame):
     sys.stderr.write("interrupted before the run started; nothing was trained\n")
     sys.stderr.flush()
