@@ -142,7 +142,7 @@ def test_train_a_run_in_the_browser_and_visit_every_page(server):
             page.get_by_text("Start run").wait_for(timeout=60000)
             settle(page)
             # a tiny run: each field is typed as a user would
-            page.get_by_text("Model size, checkpoints and name").click()
+            page.get_by_text("Model size, checkpoints, logging and name").click()
             for label, value in [("Angle count", 2), ("Angle step (degrees)", 90), ("Ways (classes per task)", 2),
                                  ("Shots (support images per class)", 1), ("Queries per class", 2),
                                  ("Tasks per step", 2), ("Outer steps", 6), ("Evaluate every … steps", 2),
@@ -185,7 +185,7 @@ def test_train_a_run_in_the_browser_and_visit_every_page(server):
 
 
 def fill_tiny_form(page, steps: int) -> None:
-    page.get_by_text("Model size, checkpoints and name").click()
+    page.get_by_text("Model size, checkpoints, logging and name").click()
     for label, value in [("Angle count", 2), ("Angle step (degrees)", 90), ("Ways (classes per task)", 2),
                          ("Shots (support images per class)", 1), ("Queries per class", 2),
                          ("Tasks per step", 2), ("Outer steps", steps), ("Evaluate every … steps", 50),

@@ -269,13 +269,14 @@ def test_the_chosen_run_follows_through_the_pages(runs_dirs, tmp_path):
     root = tmp_path / "runs"
     root.mkdir()
     for arch in ("shared", "conv"):
-        shutil.copytree(next(runs_dirs[(arch, "saved")].iterdir()), root / next(runs_dirs[(arch, "saved")].iterdir()).name)
+        run = next(p for p in runs_dirs[(arch, "saved")].iterdir() if p.is_dir() and not p.name.startswith("."))
+        shutil.copytree(run, root / run.name)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=240)
     at.session_state["runs_dir"] = str(root)
     at.run()
     at.switch_page("views/data.py").run()
     picker = at.selectbox(key="data_run")
-    chosen = next(str(p) for p in root.iterdir() if str(p) != picker.value)  # not the one the page opened on
+    chosen = next(str(p) for p in root.iterdir() if p.is_dir() and str(p) != picker.value)  # not the opened one
     picker.set_value(chosen).run()
     assert_clean(at)
     for view, key in (("errors", "errors_run"), ("weights", "weights_run"), ("symmetry", "symmetry_run"),
