@@ -6,6 +6,7 @@ are required; elsewhere the test skips when either is missing.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -201,6 +202,21 @@ def status_of(run: Path) -> dict:
         return {}
 
 
+@contextlib.contextmanager
+def _cleaned_up(server: Server, runs: Path):
+    """Whatever happens in the test, its first server is stopped and no run it started goes on training."""
+    from msr.store.liveness import force_stop
+
+    try:
+        yield
+    finally:
+        if server.proc.poll() is None:
+            server.stop()
+        for run in (runs.iterdir() if runs.is_dir() else []):
+            if run.is_dir() and status_of(run).get("status") in ("starting", "running"):
+                force_stop(run)
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_a_run_outlives_a_server_restart_and_the_next_server_stops_it(tmp_path):
@@ -213,7 +229,7 @@ def test_a_run_outlives_a_server_restart_and_the_next_server_stops_it(tmp_path):
     runs = tmp_path / "runs"
     first = Server(tmp_path, runs, "first")
     SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
+    with sync_playwright() as p, _cleaned_up(first, runs):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 720})
