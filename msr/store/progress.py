@@ -41,8 +41,9 @@ def progress_of(rec: RunRecord, now: float | None = None) -> Progress:
         end = st_.get("updated") if rec.state not in LIVE and is_number(st_.get("updated")) else now
         elapsed = max(0.0, end - started)
         done = step - start_step
-        if rec.state in ACTIVE and recent_step_seconds(st_) is not None:
-            rate = 1.0 / recent_step_seconds(st_)
+        per_step = recent_step_seconds(st_) if rec.state in ACTIVE else None
+        if per_step is not None:
+            rate = 1.0 / per_step
         elif done > 0 and elapsed > 0:
             rate = done / elapsed
         if rec.state in ACTIVE:  # (not while it does not respond: the clock would count down for nothing)
