@@ -49,9 +49,9 @@ def new_run_from(path: str) -> None:
 
 def run_page(followed: str, training: list) -> None:
     """The followed run, with New run and links into it (no page title: the run's name is one)."""
-    run_view.show_run(followed, key="train.run")
     rec = load_run(followed, with_metrics=False)
-    st.query_params[RUN_PARAM] = rec.run_id
+    st.query_params[RUN_PARAM] = rec.run_id  # before the run is drawn: the address names it as soon as it shows
+    run_view.show_run(followed, key="train.run")
     buttons = st.container(horizontal=True)
     buttons.button("New run", icon=":material/add:", on_click=show_form, key="train.new",
                    type="secondary" if rec.active else "primary",
