@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.common import machine, update_doc  # noqa: E402
 from msr.mnist.config import PRESETS  # noqa: E402
 from msr.store.reader import read_metrics  # noqa: E402
-from tests.test_e2e_browser import CHROMIUM, CHROMIUM_ARGS, Server, settle  # noqa: E402
+from tests.e2e.test_e2e_browser import CHROMIUM, CHROMIUM_ARGS, Server, settle  # noqa: E402
 
 DOC, DOC_BLOCK = "performance.md", "watched-run"  # where the table goes in docs/
 THRESHOLD = 0.9

@@ -105,3 +105,13 @@ def test_overlay_script_prints_its_table():
 def test_cli_startup_script_prints_its_table():
     out = _run("benchmarks/cli_startup.py", "--repeats", "1")
     assert "| `msr --help` |" in out and "÷ import torch" in out
+
+
+def test_every_benchmark_script_imports():
+    """A script no smoke test runs (the long ones) still loads: a moved module breaks it here, not on the day
+    someone reruns it."""
+    scripts = sorted(p.stem for p in (ROOT / "benchmarks").glob("*.py") if p.stem != "__init__")
+    code = ("import importlib, sys; sys.path.insert(0, '.'); sys.path.insert(0, 'benchmarks')\n"
+            f"for name in {scripts!r}: importlib.import_module('benchmarks.' + name)")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]

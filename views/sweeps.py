@@ -240,15 +240,6 @@ def _start_a_sweep(folder: str) -> None:
 
 
 # ------------------------------------------------------------------ watch
-def picked_busy(path: str) -> bool:
-    """Whether the sweep at ``path`` trains (False for a folder that is not a sweep any more)."""
-    try:
-        sweep = load_sweep(path)
-    except (ConfigError, RunFolderError, OSError):
-        return False
-    return busy(sweep, point_runs(sweep))
-
-
 def busy(sweep, runs) -> bool:
     """Something of the sweep trains, or its driver is still running it
     (starting, or about to start, its next points)."""
@@ -330,11 +321,19 @@ def sweep_guarded(draw, path: str, *args) -> None:
         st.error(str(exc))
 
 
-def watch(folder: str) -> tuple[str, list[str], bool] | None:
+def watched_sweep(sweeps: dict) -> tuple[str | None, bool]:
+    """The sweep the Watch picker shows (the one picked, else the newest) and whether it trains now."""
+    path = st.session_state.get(PICK_KEY)
+    if path not in sweeps:
+        st.session_state.pop(PICK_KEY, None)
+        path = next(iter(sweeps), None)
+    return path, path is not None and busy(sweeps[path], point_runs(sweeps[path]))
+
+
+def watch(folder: str, sweeps: dict, initial: bool) -> tuple[str, list[str], bool] | None:
     """Pick a sweep, and follow its progress with Stop and Resume; (its folder, its grid fields, whether it
-    was busy when drawn), or None."""
+    was busy when drawn), or None. ``initial``: whether the sweep picked now trains."""
     st.subheader("Watch")
-    sweeps = {str(s.path): s for s in list_sweeps(folder)}
     damaged = damaged_sweeps(folder)
     if damaged:
         st.warning(f"{len(damaged)} sweep folder{'s' if len(damaged) > 1 else ''} cannot be read and "
@@ -350,12 +349,9 @@ def watch(folder: str) -> tuple[str, list[str], bool] | None:
         grid = " × ".join(vsweep.field_label(f) for f in s.spec.grid) or "seeds only"
         return f"{s.spec.name or 'sweep'} · {s.sweep_id} · {len(s.spec.points())} runs · {grid}"
 
-    if st.session_state.get(PICK_KEY) not in sweeps:
-        st.session_state.pop(PICK_KEY, None)
     path = st.selectbox("Sweep", list(sweeps), key=PICK_KEY, format_func=sweep_label)
     fields = list(sweeps[path].spec.grid)
     shown = {"busy": False}
-    initial = busy(sweeps[path], point_runs(sweeps[path]))
     live(lambda: sweep_guarded(draw_progress, path, fields, shown), REFRESH_SECONDS if initial else None,
          still_active=(lambda: shown["busy"]) if initial else None)
     return path, fields, initial
@@ -451,11 +447,11 @@ def page() -> None:
     folder = runs_dir()
     if NOTICE_KEY in st.session_state:
         st.success(st.session_state.pop(NOTICE_KEY), icon=":material/rocket_launch:")
-    picked = st.session_state.get(PICK_KEY) or next((str(s.path) for s in list_sweeps(folder)), None)
-    watched_first = picked is not None and picked_busy(picked)
+    sweeps = {str(s.path): s for s in list_sweeps(folder)}
+    _, watched_first = watched_sweep(sweeps)
     if not watched_first:
         start_a_sweep(folder, folded=False)
-    watched = watch(folder)
+    watched = watch(folder, sweeps, watched_first)
     if watched_first:
         start_a_sweep(folder, folded=True)
     if watched is None:
