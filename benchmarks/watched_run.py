@@ -27,6 +27,8 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.common import machine, update_doc  # noqa: E402
 from msr.mnist.config import PRESETS  # noqa: E402
 from msr.store.reader import read_metrics  # noqa: E402
+from ui.active_runs import SIDEBAR_REFRESH_SECONDS  # noqa: E402
+from ui.run_view import CHART_REFRESH_SECONDS, REFRESH_SECONDS  # noqa: E402
 from tests.e2e.test_e2e_browser import CHROMIUM, CHROMIUM_ARGS, Server, settle  # noqa: E402
 
 DOC, DOC_BLOCK = "performance.md", "watched-run"  # where the table goes in docs/
@@ -102,7 +104,8 @@ def main(argv=None) -> int:
     steps = args.steps or PRESETS["demo"]["steps"]
     lines = [f"Machine: {machine()}. Preset `demo`, {steps} steps; median of {args.repeats} interleaved pairs "
              "after a warm-up run; the watched run has the Train page open in headless Chromium (progress every "
-             "3 s, numbers and charts every 10 s, the sidebar every 6 s) on the same 2 cores. Time to 90% runs "
+             f"{REFRESH_SECONDS:g} s, numbers and charts every {CHART_REFRESH_SECONDS:g} s, the sidebar every "
+             f"{SIDEBAR_REFRESH_SECONDS:g} s) on the same 2 cores. Time to 90% runs "
              "from the launch of the command to the first evaluation record of ≥ 90% test accuracy in the run's "
              "folder, the record the page then draws.", "",
              "| | training steps/sec | wall time of the run | time to 90% (each run) |", "|---|---|---|---|"]

@@ -15,12 +15,11 @@ same numbers either way.
 """
 from __future__ import annotations
 
-import os
-
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from ..core.runtime import sharing_env
 from ..store.layout import INTERRUPTED, LIVE
 from ..store.liveness import request_stop
 from ..store.reader import load_run
@@ -98,7 +97,7 @@ class RayExecutor(Executor):
         self.started_here = not ray.is_initialized()
         if self.started_here:
             env = {"env_vars": {"PYTHONPATH": str(PACKAGE_ROOT), "OMP_NUM_THREADS": str(self.threads),
-                                "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}}
+                                **sharing_env()}}
             if self.address:
                 ray.init(address=self.address, runtime_env=env, log_to_driver=False)
             else:

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from msr.core.runtime import SPIN_TURNS
+
 ROOT = Path(__file__).resolve().parents[2]
 CHECK = ("from msr.core.runtime import keep_freed_memory, freed_memory_kept; "
          "print(keep_freed_memory(), freed_memory_kept())")
@@ -32,20 +34,28 @@ def test_a_run_keeps_freed_memory(tmp_path):
     assert out.stdout.strip() == "True"
 
 
-SHARE = "from msr.core.runtime import share_cores; import os; print(share_cores(), os.environ.get('OMP_WAIT_POLICY'))"
+SHARE = ("from msr.core.runtime import share_cores; import os; "
+         "print(share_cores(), os.environ.get('OMP_WAIT_POLICY'), os.environ.get('GOMP_SPINCOUNT'))")
 
 
 def _share_child(code: str, env_extra: dict) -> str:
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "MSR_OMP_WAIT")}
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "MSR_OMP_WAIT")}
     env.update(env_extra, PYTHONPATH=str(ROOT))
     return subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True,
                           check=True).stdout.strip().splitlines()[-1]
 
 
-def test_idle_openmp_threads_sleep_unless_told_otherwise():
-    assert _share_child(SHARE, {}) == "True PASSIVE"
-    assert _share_child(SHARE, {"OMP_WAIT_POLICY": "active"}) == "False active", "an explicit policy is kept"
-    assert _share_child(SHARE, {"MSR_OMP_WAIT": "default"}) == "False None"
+def test_idle_openmp_threads_sleep_after_a_short_spin_unless_told_otherwise():
+    assert _share_child(SHARE, {}) == f"True PASSIVE {SPIN_TURNS}"
+    assert _share_child(SHARE, {"GOMP_SPINCOUNT": "0"}) == "True PASSIVE 0", "a spin count of one's own is kept"
+    assert _share_child(SHARE, {"OMP_WAIT_POLICY": "active"}) == "False active None", "an explicit policy is kept"
+    assert _share_child(SHARE, {"MSR_OMP_WAIT": "default"}) == "False None None"
+
+
+def test_ray_workers_get_the_same_settings():
+    code = "from msr.core.runtime import sharing_env; print(sorted(sharing_env().items()))"
+    assert _share_child(code, {}) == str(sorted({"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": SPIN_TURNS}.items()))
+    assert _share_child(code, {"MSR_OMP_WAIT": "default"}) == "[]"
 
 
 def test_the_command_line_sets_the_policy_before_torch_loads(tmp_path):
@@ -54,5 +64,5 @@ def test_the_command_line_sets_the_policy_before_torch_loads(tmp_path):
     code = ("import os, runpy, sys\n"
             f"sys.argv = ['msr', 'runs', '--runs-dir', {str(tmp_path)!r}]\n"
             "try:\n    runpy.run_module('msr', run_name='__main__')\nexcept SystemExit:\n    pass\n"
-            "print(os.environ.get('OMP_WAIT_POLICY'))")
-    assert _share_child(code, {}) == "PASSIVE"
+            "print(os.environ.get('OMP_WAIT_POLICY'), os.environ.get('GOMP_SPINCOUNT'))")
+    assert _share_child(code, {}) == f"PASSIVE {SPIN_TURNS}"
