@@ -47,15 +47,8 @@ _PAGE_CSS = """
 """
 
 
-# Tables are drawn on a canvas in the theme's small font, which no theme setting scales for one session; zoom
-# scales the whole table, text and rows, as a projector needs.
-_PRESENTING_CSS = """
-[data-testid="stDataFrame"], [data-testid="stTable"] { zoom: 1.3; }
-"""
-
-
 def page_style() -> None:
-    st.html(f"<style>{_PAGE_CSS}{_PRESENTING_CSS if presenting() else ''}</style>")
+    st.html(f"<style>{_PAGE_CSS}</style>")
 
 
 def _ink() -> str | None:

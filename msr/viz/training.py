@@ -306,12 +306,17 @@ def overlay_chart(runs: Mapping[str, Records], metric: str = "test_loss", *, col
     color = alt.Color("run:N", title="run", scale=colour_scale, sort=order,
                       legend=alt.Legend(orient="bottom", columns=1, labelLimit=0, symbolOpacity=1,
                                         symbolStrokeWidth=4))
-    if log_y:
-        y_scale = alt.Scale(type="log")
+    # Domains given, not computed: the hover layers start empty, and an empty layer's extent is infinite (a
+    # warning in the browser's console for every one).
+    x_domain = _extent([frame["step"]])
+    if metric.endswith("acc") and not log_y:
+        y_scale = alt.Scale(domain=[0, 1])
     else:
-        y_scale = alt.Scale(domain=[0, 1]) if metric.endswith("acc") else alt.Scale(zero=False)
+        y_domain = _extent([frame[c] for c in ("value", "smoothed", "lower", "upper")])
+        y_scale = alt.Scale(type="log" if log_y else "linear", zero=False, nice=True,
+                            **({"domain": y_domain} if y_domain else {}))
     y_title = label
-    base = alt.Chart().encode(x=_step_x("step", log_x))
+    base = alt.Chart().encode(x=_step_x("step", log_x, x_domain))
     layers = []
     smoothed = smoothing > 0
     if err and not smoothed:
@@ -323,8 +328,7 @@ def overlay_chart(runs: Mapping[str, Records], metric: str = "test_loss", *, col
             y=alt.Y("value:Q", title=y_title, scale=y_scale), color=color))
     layers.append(base.mark_line(point=not smoothed, clip=True, strokeWidth=2.5 if smoothed else 2,
                                  tooltip=None).encode(y=alt.Y("smoothed:Q", title=y_title, scale=y_scale), color=color))
-    layers += _hover_layers(frame, order, colour_scale, smoothed, alt.Y("value:Q", title=y_title, scale=y_scale),
-                            log_x)
+    layers += _hover_layers(frame, color, smoothed, alt.Y("value:Q", title=y_title, scale=y_scale), log_x, x_domain)
     note = (f"Smoothed ({smoothing:g}); the faint lines are the evaluations themselves" if smoothed
             else BAND_NOTE if err else None)
     # the height is the whole chart's under Streamlit's theme: room for one legend line per run
@@ -333,33 +337,49 @@ def overlay_chart(runs: Mapping[str, Records], metric: str = "test_loss", *, col
     return readable(chart)
 
 
-def _step_x(field: str, log: bool) -> alt.X:
-    return alt.X(f"{field}:Q", title="step", axis=STEP_AXIS, scale=alt.Scale(type="log") if log else alt.Scale())
+def _extent(columns: list[pd.Series]) -> list[float] | None:
+    """[lowest, highest] finite value of the columns (None: none; widened a little if they are all equal)."""
+    values = pd.concat(columns, ignore_index=True).astype(float)
+    values = values[np.isfinite(values)]
+    if values.empty:
+        return None
+    low, high = float(values.min()), float(values.max())
+    if low == high:
+        pad = abs(low) * 0.1 or 1.0
+        low, high = (low / 2, high * 2) if low > 0 else (low - pad, high + pad)
+    return [low, high]
+
+
+def _step_x(field: str, log: bool, domain: list[float] | None = None) -> alt.X:
+    scale = alt.Scale(type="log" if log else "linear", **({"domain": domain} if domain else {}))
+    return alt.X(f"{field}:Q", title="step", axis=STEP_AXIS, scale=scale)
 
 
 READOUT_LINE_PX = 20  # the hover readout's line height
 
 
-def _hover_layers(frame: pd.DataFrame, order: list[str], colour_scale: alt.Scale, smoothed: bool, y: alt.Y,
-                  log_x: bool) -> list:
+def _hover_layers(frame: pd.DataFrame, color: alt.Color, smoothed: bool, y: alt.Y, log_x: bool,
+                  x_domain: list[float] | None) -> list:
     """The rule at the step nearest the pointer, each run's point there, and a
     readout beside the rule: the step, then one line per run (name and value,
     highest first, each after a dot in its colour), stacked so that no two
-    overlap however close the values are."""
+    overlap however close the values are. ``color`` is the curves' own, legend
+    included: layers that shared its scale but hid their legend made the
+    legend's settings conflict."""
     if frame.empty:
         return []
     hover = hover_frame(frame, smoothed)
     steps = pd.DataFrame({"step": np.unique(hover["step"])})
     nearest = alt.selection_point(name="hover", nearest=True, on="pointerover", fields=["step"], empty=False,
                                   clear="pointerout")
-    x, at = _step_x("step", log_x), _step_x("at", log_x)
+    x, at = _step_x("step", log_x, x_domain), _step_x("at", log_x, x_domain)
     # invisible marks at mid-height, so the nearest one is the nearest step
     selectors = alt.Chart(steps).mark_point(size=0, opacity=0, tooltip=None).encode(x=x).add_params(nearest)
     rule = alt.Chart(steps).mark_rule(color="#868e96", strokeWidth=1.5, tooltip=None).encode(x=x).transform_filter(
         nearest)
     dots = alt.Chart(hover).mark_point(filled=True, size=90, opacity=1, stroke="white", strokeWidth=1,
                                        tooltip=None).encode(
-        x=at, y=y, color=alt.Color("run:N", scale=colour_scale, legend=None)).transform_filter(nearest)
+        x=at, y=y, color=color).transform_filter(nearest)
     heading = steps.assign(run="", line=0, label=[f"step {s:g}" for s in steps["step"]])
     readout = pd.concat([heading, hover[["step", "run", "line", "label"]]], ignore_index=True)
     readout["top"] = 12 + readout["line"] * READOUT_LINE_PX
@@ -377,7 +397,6 @@ def _hover_layers(frame: pd.DataFrame, order: list[str], colour_scale: alt.Scale
             labels.mark_text(align=align, dx=sign * 24, fontSize=14, fontWeight="bold", color="#1f2430",
                              tooltip=None),
             lines.transform_filter("datum.line > 0").mark_text(align="center", dx=sign * 12, fontSize=16,
-                                                               text="●", tooltip=None).encode(
-                color=alt.Color("run:N", scale=colour_scale, legend=None)),
+                                                               text="●", tooltip=None).encode(color=color),
         ]
     return layers

@@ -254,3 +254,21 @@ def test_long_curves_are_thinned_to_what_a_chart_shows_with_their_ends_kept():
     smoothed = overlay_frame({"long": records}, smoothing=0.9)
     full = overlay_frame({"long": records}, smoothing=0.9, most=None).set_index("step")["smoothed"]
     assert np.allclose(smoothed["smoothed"], full.loc[smoothed["step"]].to_numpy())  # smoothed before thinning
+
+
+def test_the_overlay_gives_its_domains_so_the_empty_hover_layers_warn_of_nothing():
+    """A hover layer is empty until the pointer is on the chart; a scale computed from it has an infinite
+    extent (a browser console warning per layer), and layers hiding a legend the curves show conflict."""
+    for kwargs in ({}, {"log_y": True, "log_x": True}, {"smoothing": 0.5}):
+        spec = overlay_chart({"a": RECORDS, "b": RECORDS[:2]}, "test_loss", **kwargs).to_dict()
+        for layer in spec["layer"]:
+            enc = layer.get("encoding", {})
+            for channel in ("x", "y"):
+                scale = enc.get(channel, {}).get("scale")
+                if scale is not None:  # the readout's own pixel offsets have no scale
+                    assert "domain" in scale, (kwargs, channel, layer["mark"])
+            if "color" in enc:
+                assert enc["color"].get("legend") is not None, "one legend setting for every layer"
+    acc = overlay_chart({"a": RECORDS}, "test_acc").to_dict()
+    assert all(l["encoding"]["y"]["scale"]["domain"] == [0, 1] for l in acc["layer"]
+               if "y" in l.get("encoding", {}) and l["encoding"]["y"].get("scale"))
