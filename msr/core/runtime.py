@@ -71,34 +71,26 @@ def freed_memory_kept() -> bool:
     return _state["kept"]
 
 
-# How long an idle OpenMP thread spins before it sleeps, in GNU OpenMP's turns (about 100,000 a millisecond, so
-# some 10 µs): long enough to bridge the gap between two of torch's small operators, too short to starve
-# another process of its cores. Measured in benchmarks/busy_machine.py against sleeping at once (0) and
-# OpenMP's default (300,000).
-SPIN_TURNS = "1000"
-SHARING_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
+SHARING_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")  # the policy, and GNU OpenMP's spin count if one is set
 
 
 def share_cores() -> bool:
-    """Let OpenMP's idle threads sleep after a short spin instead of spinning for milliseconds.
+    """Let OpenMP's idle threads sleep instead of spin (OMP_WAIT_POLICY=PASSIVE).
 
     By default each of torch's threads spins for a while when it runs out of
     work. Two training processes on the same cores then burn each other's time
     spinning: measured here, a demo run beside two others ran at about 1
-    step/s instead of 4-5 (benchmarks/busy_machine.py). Idle threads sleep
-    (OMP_WAIT_POLICY=PASSIVE, which every OpenMP runtime reads), after
-    SPIN_TURNS turns of spinning (GOMP_SPINCOUNT, GNU OpenMP's, the one torch
-    ships on Linux): sleeping at once cost a lone run on an idle machine about
-    a fifth of its speed. OpenMP reads these once, when torch loads it, so
-    this must run before torch is imported; it returns whether the setting is
-    in force for this process. An explicit OMP_WAIT_POLICY is kept as it is;
-    MSR_OMP_WAIT=default leaves OpenMP alone.
+    step/s instead of 4 (benchmarks/busy_machine.py). Waking a sleeping
+    thread costs a lone run on an idle machine a tenth to a fifth of its
+    speed; a short spin before sleeping (GOMP_SPINCOUNT=1000) did not win that
+    back reliably in the same benchmark. OpenMP reads the setting once, when
+    torch loads it, so this must run before torch is imported; it returns
+    whether the setting is in force for this process. An explicit
+    OMP_WAIT_POLICY is kept; MSR_OMP_WAIT=default leaves OpenMP alone.
     """
     if os.environ.get("MSR_OMP_WAIT", "").lower() == "default":
         return False
-    if "OMP_WAIT_POLICY" not in os.environ:
-        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-        os.environ.setdefault("GOMP_SPINCOUNT", SPIN_TURNS)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     return os.environ["OMP_WAIT_POLICY"].upper() == "PASSIVE"
 
 
