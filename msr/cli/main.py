@@ -15,6 +15,7 @@ nothing is written to disk in either case.
 """
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 
@@ -55,6 +56,15 @@ def _name(module) -> str:
 def _command(argv: list[str]) -> str | None:
     """The subcommand named in ``argv``: its first word that is not an option."""
     return next((a for a in argv if not a.startswith("-")), None)
+
+
+def preload(argv: list[str]) -> None:
+    """Import the libraries the command named in ``argv`` will load (its PRELOAD; nothing for --help)."""
+    if any(a in ("-h", "--help", "--version") for a in argv):
+        return
+    module = next((m for m in SUBCOMMANDS if _name(m) == _command(argv)), None)
+    for name in getattr(module, "PRELOAD", ()):
+        importlib.import_module(name)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,6 +10,10 @@ from ..mnist.config import PRESETS, RunConfig, preset
 from ..store.layout import default_runs_dir
 from .common import add_config_flag, train_here
 
+# Loaded before the command runs, while Ctrl-C still ends the process at once (msr/__main__.py): a
+# KeyboardInterrupt inside these imports leaves them half-loaded and crashes instead of stopping.
+PRELOAD = ("torch",)
+
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
     """A flag for every RunConfig field; None means 'keep the preset's value'."""
