@@ -321,13 +321,14 @@ def sweep_guarded(draw, path: str, *args) -> None:
         st.error(str(exc))
 
 
-def watched_sweep(sweeps: dict) -> tuple[str | None, bool]:
-    """The sweep the Watch picker shows (the one picked, else the newest) and whether it trains now."""
+def watched_trains(sweeps: dict) -> bool:
+    """Whether the sweep the Watch picker shows (the one picked, else the newest) trains now; a pick that is
+    no longer listed is dropped."""
     path = st.session_state.get(PICK_KEY)
     if path not in sweeps:
         st.session_state.pop(PICK_KEY, None)
         path = next(iter(sweeps), None)
-    return path, path is not None and busy(sweeps[path], point_runs(sweeps[path]))
+    return path is not None and busy(sweeps[path], point_runs(sweeps[path]))
 
 
 def watch(folder: str, sweeps: dict, initial: bool) -> tuple[str, list[str], bool] | None:
@@ -448,7 +449,7 @@ def page() -> None:
     if NOTICE_KEY in st.session_state:
         st.success(st.session_state.pop(NOTICE_KEY), icon=":material/rocket_launch:")
     sweeps = {str(s.path): s for s in list_sweeps(folder)}
-    _, watched_first = watched_sweep(sweeps)
+    watched_first = watched_trains(sweeps)
     if not watched_first:
         start_a_sweep(folder, folded=False)
     watched = watch(folder, sweeps, watched_first)

@@ -59,7 +59,10 @@ def _command(argv: list[str]) -> str | None:
 
 
 def preload(argv: list[str]) -> None:
-    """Import the libraries the command named in ``argv`` will load (its PRELOAD; nothing for --help)."""
+    """Import the libraries the command named in ``argv`` will load (its module's PRELOAD; nothing for --help).
+
+    msr/__main__.py calls this while Ctrl-C still ends the process at once: a KeyboardInterrupt inside
+    torch's or numpy's import leaves them half-loaded, and the command then crashes instead of stopping."""
     if any(a in ("-h", "--help", "--version") for a in argv):
         return
     module = next((m for m in SUBCOMMANDS if _name(m) == _command(argv)), None)

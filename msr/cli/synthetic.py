@@ -15,9 +15,7 @@ from ..store.layout import default_runs_dir
 from ..synthetic import NAME
 from .common import add_config_flag, train_here
 
-# Loaded before the command runs, while Ctrl-C still ends the process at once (msr/__main__.py): a
-# KeyboardInterrupt inside these imports leaves them half-loaded and crashes instead of stopping.
-PRELOAD = ("torch",)
+PRELOAD = ("torch",)  # see msr.cli.main.preload
 
 # What the command line sets where the config's own default differs.
 CLI_DEFAULTS = {"threads": 1}

@@ -10,9 +10,7 @@ from ..mnist.config import PRESETS, RunConfig, preset
 from ..store.layout import default_runs_dir
 from .common import add_config_flag, train_here
 
-# Loaded before the command runs, while Ctrl-C still ends the process at once (msr/__main__.py): a
-# KeyboardInterrupt inside these imports leaves them half-loaded and crashes instead of stopping.
-PRELOAD = ("torch",)
+PRELOAD = ("torch",)  # see msr.cli.main.preload
 
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:

@@ -3,9 +3,7 @@ from __future__ import annotations
 
 from .common import CliProgress, exit_code
 
-# Loaded before the command runs, while Ctrl-C still ends the process at once (msr/__main__.py): a
-# KeyboardInterrupt inside these imports leaves them half-loaded and crashes instead of stopping.
-PRELOAD = ("torch",)
+PRELOAD = ("torch",)  # see msr.cli.main.preload
 
 NAME = "worker"
 
