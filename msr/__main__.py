@@ -19,11 +19,10 @@ def _interrupted(signum, frame):
 
 
 _default = signal.signal(signal.SIGINT, _interrupted)
-from .core.runtime import share_cores  # noqa: E402 - loaded under the handler above
+from .cli.main import main, preload, preloads  # noqa: E402 - loaded under the handler above (no torch yet)
+from .core.runtime import share_cores  # noqa: E402
 
-share_cores()  # before torch loads OpenMP
-from .cli.main import main, preload  # noqa: E402 - loaded under the handler above
-
+share_cores(sample="torch" in preloads(sys.argv[1:]))  # before torch loads OpenMP; a command that trains looks first
 preload(sys.argv[1:])
 
 signal.signal(signal.SIGINT, _default)

@@ -58,15 +58,20 @@ def _command(argv: list[str]) -> str | None:
     return next((a for a in argv if not a.startswith("-")), None)
 
 
+def preloads(argv: list[str]) -> tuple[str, ...]:
+    """The libraries the command named in ``argv`` will load (its module's PRELOAD; nothing for --help)."""
+    if any(a in ("-h", "--help", "--version") for a in argv):
+        return ()
+    module = next((m for m in SUBCOMMANDS if _name(m) == _command(argv)), None)
+    return tuple(getattr(module, "PRELOAD", ()))
+
+
 def preload(argv: list[str]) -> None:
-    """Import the libraries the command named in ``argv`` will load (its module's PRELOAD; nothing for --help).
+    """Import what the command named in ``argv`` will load.
 
     msr/__main__.py calls this while Ctrl-C still ends the process at once: a KeyboardInterrupt inside
     torch's or numpy's import leaves them half-loaded, and the command then crashes instead of stopping."""
-    if any(a in ("-h", "--help", "--version") for a in argv):
-        return
-    module = next((m for m in SUBCOMMANDS if _name(m) == _command(argv)), None)
-    for name in getattr(module, "PRELOAD", ()):
+    for name in preloads(argv):
         importlib.import_module(name)
 
 

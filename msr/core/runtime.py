@@ -71,34 +71,106 @@ def freed_memory_kept() -> bool:
     return _state["kept"]
 
 
+WAIT_ENV = "MSR_OMP_WAIT"  # auto (the default), sleep, or spin
+WAIT_CHOICES = {"auto": "auto", "sleep": "sleep", "passive": "sleep", "spin": "spin", "default": "spin"}
+_CHOSEN_ENV = "MSR_OMP_WAIT_CHOSEN"  # set beside OMP_WAIT_POLICY when share_cores set it, not the user
 SHARING_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")  # the policy, and GNU OpenMP's spin count if one is set
+OTHER_WORK_CORES = 0.25  # other processes keeping this much of a core busy or more: idle threads sleep
+SAMPLE_SECONDS = 0.2
 
 
-def share_cores() -> bool:
-    """Let OpenMP's idle threads sleep instead of spin (OMP_WAIT_POLICY=PASSIVE).
+def other_work_cores(seconds: float = SAMPLE_SECONDS) -> float | None:
+    """How many cores other processes kept busy over ``seconds``, this process
+    and the one that started it left out (an app still drawing the page whose
+    Start launched this run is not competing work); None without psutil."""
+    if psutil is None:
+        return None
 
-    By default each of torch's threads spins for a while when it runs out of
-    work. Two training processes on the same cores then burn each other's time
-    spinning: measured here, a demo run beside two others ran at about 1
-    step/s instead of 4 (benchmarks/busy_machine.py). Waking a sleeping
-    thread costs a lone run on an idle machine a tenth to a fifth of its
-    speed; a short spin before sleeping (GOMP_SPINCOUNT=1000) did not win that
-    back reliably in the same benchmark. OpenMP reads the setting once, when
-    torch loads it, so this must run before torch is imported; it returns
-    whether the setting is in force for this process. An explicit
-    OMP_WAIT_POLICY is kept; MSR_OMP_WAIT=default leaves OpenMP alone.
+    def busy() -> float:
+        t = psutil.cpu_times()
+        return t.user + t.nice + t.system + getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0)
+
+    def ours(procs) -> float:
+        total = 0.0
+        for p in procs:
+            try:
+                total += sum(p.cpu_times()[:2])
+            except psutil.Error:
+                pass
+        return total
+
+    try:
+        me = psutil.Process()
+        procs = [me] + ([me.parent()] if me.parent() is not None else [])
+        t0, machine0, ours0 = time.monotonic(), busy(), ours(procs)
+        time.sleep(seconds)
+        t1, machine1, ours1 = time.monotonic(), busy(), ours(procs)
+    except (psutil.Error, OSError):
+        return None
+    return max(0.0, (machine1 - machine0) - (ours1 - ours0)) / max(t1 - t0, 1e-6)
+
+
+def _asked(env) -> str:
+    """What MSR_OMP_WAIT in ``env`` asks for: auto, sleep or spin (an unknown word is auto)."""
+    return WAIT_CHOICES.get(env.get(WAIT_ENV, "auto").strip().lower(), "auto")
+
+
+def share_cores(sample: bool = False) -> str:
+    """Choose, before torch loads OpenMP, whether its idle threads spin or
+    sleep in this process; return "spin" or "sleep".
+
+    Spinning threads are fastest for a run alone on the machine, and ruinous
+    beside other work: measured here, a demo run beside two others trained at
+    about 1 step/s instead of 4, while sleeping threads cost a lone run a tenth
+    to a fifth of its speed (benchmarks/busy_machine.py). So a process that is
+    about to train (``sample``) looks at the machine first: it spins only when
+    other processes keep less than OTHER_WORK_CORES busy. Without ``sample``
+    (the app, the test suite, a command that only reads) threads sleep, as they
+    do where psutil is missing. The wait policy never changes a run's numbers.
+    MSR_OMP_WAIT=sleep or spin decides for every process that inherits it; an
+    OMP_WAIT_POLICY of one's own is kept.
     """
-    if os.environ.get("MSR_OMP_WAIT", "").lower() == "default":
-        return False
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    return os.environ["OMP_WAIT_POLICY"].upper() == "PASSIVE"
+    own = os.environ.get("OMP_WAIT_POLICY") or None  # set but empty: OpenMP ignores it, and so does this
+    if own is not None and not os.environ.get(_CHOSEN_ENV):
+        return "sleep" if own.upper() == "PASSIVE" else "spin"
+    choice = _asked(os.environ)
+    if choice == "auto":
+        busy = other_work_cores() if sample else None
+        choice = "spin" if busy is not None and busy < OTHER_WORK_CORES else "sleep"
+    if choice == "sleep":
+        os.environ.update({"OMP_WAIT_POLICY": "PASSIVE", _CHOSEN_ENV: "1"})
+    else:
+        os.environ.pop("OMP_WAIT_POLICY", None)
+        os.environ.pop(_CHOSEN_ENV, None)
+    return choice
+
+
+def wait_policy() -> str:
+    """What this process's OpenMP threads do when idle: "spin" or "sleep" (recorded with each run)."""
+    return "sleep" if os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE" else "spin"
+
+
+def child_environment(env, together: bool = False) -> dict[str, str]:
+    """``env`` for a training process this one starts. It makes its own choice
+    (an OMP_WAIT_POLICY that share_cores set is this process's, not the
+    child's), unless it starts ``together`` with others: started in the same
+    instant, each would find the machine idle, so they sleep (MSR_OMP_WAIT=spin
+    still wins)."""
+    env = dict(env)
+    if env.pop(_CHOSEN_ENV, None):
+        env.pop("OMP_WAIT_POLICY", None)
+    if together and _asked(env) == "auto":
+        env[WAIT_ENV] = "sleep"
+    return env
 
 
 def sharing_env() -> dict[str, str]:
-    """This process's OpenMP settings (share_cores' unless told otherwise), for processes it starts where its
-    environment does not reach (Ray's workers)."""
-    share_cores()
-    return {k: os.environ[k] for k in SHARING_VARIABLES if k in os.environ}
+    """OpenMP settings for Ray's workers, which run runs side by side and do not start as ``python -m msr``:
+    OMP_WAIT_POLICY itself, as share_cores would set it for processes started together."""
+    env = child_environment(os.environ, together=True)
+    if "OMP_WAIT_POLICY" not in env and _asked(env) == "sleep":
+        env["OMP_WAIT_POLICY"] = "PASSIVE"
+    return {k: env[k] for k in (*SHARING_VARIABLES, WAIT_ENV) if k in env}
 
 
 def available_memory_bytes() -> int:

@@ -26,7 +26,7 @@ from typing import Callable
 from .. import kinds
 from ..core.errors import ConfigError, MachineError
 from ..core.loop import Event, Recorder, RunResult, drive
-from ..core.runtime import PROCESS_STARTED
+from ..core.runtime import PROCESS_STARTED, wait_policy
 from ..store.checkpoints import load_resume_state, restore
 from ..store.files import RunFolderError, describe_os_error
 from ..store.folders import create_run_folder, prepare_root
@@ -128,7 +128,7 @@ def _train(writer: RunWriter, run_dir: Path, resume: bool, emit, stop_now, stop_
                        learner=getattr(trainer, "learner", None), kind=kind)
     trackers = Trackers(run_dir, cfg, kind)  # TensorBoard, W&B: what the config's log_to asks for
     writer.begin(start, cfg.steps, on_beat=lambda: stop_requested(run_dir) and stop_flag.set(),
-                 process_started=PROCESS_STARTED)
+                 process_started=PROCESS_STARTED, idle_threads=wait_policy())
     try:
         drive(trainer, result, recorder=FolderRecorder(writer, trainer, kind, cfg, trackers), on_event=emit,
               should_stop=stop_now, start=start, since_eval=since, evaluated_at_start=resumed_state)

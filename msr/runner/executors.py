@@ -59,7 +59,7 @@ class LocalExecutor(Executor):
         self.threads = threads
 
     def start(self, run_dir: Path, resume: bool, config) -> Any:
-        launch(run_dir, resume=resume, threads=self.threads)
+        launch(run_dir, resume=resume, threads=self.threads, together=True)  # a sweep's runs train side by side
         return str(run_dir)
 
     def ended(self, running: dict[Any, Path], wait: float) -> list[tuple[Any, str]]:

@@ -23,9 +23,10 @@ from .execute import create_run
 from .process import launch_detached
 
 
-def launch(run_dir: str | Path, resume: bool = False, threads: int | None = None) -> int:
+def launch(run_dir: str | Path, resume: bool = False, threads: int | None = None, together: bool = False) -> int:
     """Start a detached worker for a run; return its pid. ``threads``: its
-    torch threads (None: torch's default)."""
+    torch threads (None: torch's default); ``together``: other runs start with
+    it (msr.runner.process.launch_detached)."""
     run_dir = Path(run_dir)
     status = read_status(run_dir)
     if status is None:
@@ -35,18 +36,18 @@ def launch(run_dir: str | Path, resume: bool = False, threads: int | None = None
         raise RunFolderError(f"run '{run_dir.name}' cannot be used: {unsafe}")
     run_files(run_dir).stop.unlink(missing_ok=True)  # a request left from an earlier life of the run
     pid = launch_detached(["worker", str(run_dir.resolve())] + (["--resume"] if resume else []),
-                          run_files(run_dir).log, threads)
+                          run_files(run_dir).log, threads, together)
     writer = RunWriter(run_dir)
     writer.status = status
     writer.write_status(sync=True, status="starting", pid=pid, host=HOST, launched=time.time(), message=None)
     return pid
 
 
-def start_run(config) -> Path:
+def start_run(config, together: bool = False) -> Path:
     """Check the config and the machine, create the folder and launch its worker: the app's Start."""
     admit(config.validate())
     run_dir = create_run(config)
-    launch(run_dir)
+    launch(run_dir, together=together)
     return run_dir
 
 
@@ -56,7 +57,7 @@ def start_runs(configs: list) -> list[Path]:
     start in order."""
     for config in configs:
         admit(config.validate())
-    return [start_run(config) for config in configs]
+    return [start_run(config, together=len(configs) > 1) for config in configs]
 
 
 def resume_run(run_dir: str | Path) -> int:

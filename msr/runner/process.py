@@ -16,6 +16,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from ..core.runtime import child_environment
 from ..store.files import open_regular
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder that holds the msr package
@@ -27,13 +28,15 @@ def main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-def launch_detached(args: list[str], log: Path, threads: int | None = None) -> int:
+def launch_detached(args: list[str], log: Path, threads: int | None = None, together: bool = False) -> int:
     """Start ``python -m msr ARGS`` in a session of its own, its output
     appended to ``log``; return its pid. ``threads``: its torch threads (None:
-    torch's default). A thread of this process reaps it when it ends, so it
-    never lingers as a zombie."""
+    torch's default). ``together``: it starts with others, so it does not
+    choose its OpenMP wait policy itself (msr.core.runtime.child_environment).
+    A thread of this process reaps it when it ends, so it never lingers as a
+    zombie."""
     cmd = [sys.executable, "-m", "msr", *args]
-    env = dict(os.environ)
+    env = child_environment(os.environ, together)
     env["PYTHONPATH"] = str(PACKAGE_ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     if threads is not None:
         env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)

@@ -30,6 +30,7 @@ STATUS_FIELDS = {  # field -> (check, what it must be)
     "evals": (is_whole, "a whole number ≥ 0"), "first_eval_seconds": (is_number, "a number"),
     "recent_steps": (is_whole, "a whole number ≥ 0"), "recent_seconds": (is_number, "a number"),
     "process_started": (is_number, "a number"),
+    "idle_threads": (lambda v: v in ("spin", "sleep"), "spin or sleep"),
     "resume_step": (is_whole, "a whole number ≥ 0"),
 }
 

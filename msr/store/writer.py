@@ -173,17 +173,21 @@ class RunWriter:
 
     # ------------------------------------------------ progress while it runs
     def begin(self, start: int, total: int, on_beat: Callable[[], None] | None = None,
-              process_started: float | None = None) -> None:
+              process_started: float | None = None, idle_threads: str | None = None) -> None:
         """The run trains from step ``start``: say so, and from now on write
         the heartbeat and progress every HEARTBEAT_SECONDS (calling
         ``on_beat`` first each time). ``process_started``: when the process
-        began, so the time it took to start is known (msr.store.progress)."""
+        began, so the time it took to start is known (msr.store.progress);
+        ``idle_threads``: whether its OpenMP threads spin or sleep when idle
+        (msr.core.runtime.share_cores), which decides how it fares beside
+        work that starts later."""
         self._start, self._wall_start, self._last_flush = start, time.time(), time.monotonic()
         self._recent: deque[float] = deque(maxlen=RECENT_STEPS)
         self.progress = {"step": start, "total": total, "wall_seconds": 0.0, "steps_per_sec": None,
                          "train_seconds": 0.0, "eval_seconds": 0.0, "evals": 0}
         self.write_status(sync=True, status="running", started=self._wall_start, start_step=start, **self.progress,
-                          steps=start, **({"process_started": process_started} if process_started else {}))
+                          steps=start, **({"process_started": process_started} if process_started else {}),
+                          **({"idle_threads": idle_threads} if idle_threads else {}))
         self._heartbeat = _Heartbeat(self, on_beat or (lambda: None))
         self._heartbeat.start()
 
