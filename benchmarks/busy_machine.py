@@ -7,11 +7,12 @@ other demo runs training flat out, started one after the other as a person
 starts them. Settings of OpenMP's idle threads, each for every process of the
 measurement:
 
-- chosen at launch (shipped, msr.core.runtime.share_cores): a run spins when it
-  finds the machine idle and sleeps beside other work;
-- started alone, then two runs beside it: the measured run spins (it found the
-  machine idle), the later ones sleep; the cost of choosing at launch;
-- always sleep (MSR_OMP_WAIT=sleep, shipped before the choice at launch);
+- idle threads sleep (shipped, msr.core.runtime.share_cores);
+- chosen at launch (MSR_OMP_WAIT=auto): a run spins when it finds the machine
+  idle and sleeps beside other work;
+- the same, started alone and then joined by two runs: the measured run spins
+  (it found the machine idle), the later ones sleep; what choosing at launch
+  costs, since the choice cannot change while a run trains;
 - always spin (MSR_OMP_WAIT=spin: OpenMP's default).
 
 For scale, the same beside two plain Python busy-loops, which compete for the
@@ -41,10 +42,10 @@ from benchmarks.common import machine, update_doc  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC, DOC_BLOCK = "performance.md", "busy-machine"
-SHIPPED, JOINED, SLEEP, SPIN = ("chosen at launch (shipped)", "started alone, two runs started beside it",
-                                "always sleep (before)", "always spin (OpenMP's default)")
-AUTO, SLEEPS, SPINS = {}, {"MSR_OMP_WAIT": "sleep"}, {"MSR_OMP_WAIT": "spin"}
-MODES = {SHIPPED: (AUTO, AUTO), JOINED: (SPINS, SLEEPS), SLEEP: (SLEEPS, SLEEPS), SPIN: (SPINS, SPINS)}  # (it, others)
+SHIPPED, AUTO, JOINED, SPIN = ("idle threads sleep (shipped)", "chosen at launch (auto)",
+                               "auto, started alone, then two runs started beside it", "always spin (OpenMP's default)")
+SLEEPS, CHOOSES, SPINS = {}, {"MSR_OMP_WAIT": "auto"}, {"MSR_OMP_WAIT": "spin"}
+MODES = {SHIPPED: (SLEEPS, SLEEPS), AUTO: (CHOOSES, CHOOSES), JOINED: (SPINS, SLEEPS), SPIN: (SPINS, SPINS)}  # (it, others)
 ALONE = {JOINED: SPIN}  # a mode whose run alone is another mode's: measured once
 BUSY_LOOP = "while True:\n    pass"
 

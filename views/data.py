@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ui.inspect_page import inspect_page
+
 LIVE_REFRESH_S = 5
 MAX_GRID_ANGLES = 12
 
@@ -78,17 +80,8 @@ def counts(path: str) -> None:
 
 
 def page() -> None:
-    st.title("Data")
-    # The title shows at once; the first visit then spends seconds loading the plotting libraries.
-    with st.spinner("Loading the digits…"):
-        import msr.viz.inspect  # noqa: F401  (matplotlib, loaded under the spinner)
-        from ui.inspect_widgets import render_run
-        from ui.run_picker import select_run
-    rec = select_run("data_run")
-    if rec is None:
-        st.stop()
-    digit_grid(rec.config, rec.run_id)
-    render_run(rec, counts, "data", LIVE_REFRESH_S)
+    inspect_page("Data", "Loading the digits…", "data", counts, LIVE_REFRESH_S, fold=False,
+                 before=lambda rec: digit_grid(rec.config, rec.run_id))
 
 
 page()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ui import present
+from ui.inspect_page import inspect_page
 
 LIVE_REFRESH_S = 5
 CONFUSION_STEP_PARAM = "confusion_step"  # the confusion matrix's checkpoint, apart from the accuracy's step
@@ -90,17 +91,7 @@ def body(path: str) -> None:
 
 
 def page() -> None:
-    st.title("Errors")
-    # The title shows at once; the first visit then spends seconds loading the plotting libraries.
-    with st.spinner("Loading the errors…"):
-        import msr.viz.inspect  # noqa: F401  (matplotlib, loaded under the spinner)
-        from ui.inspect_widgets import render_run
-        from ui.run_picker import select_run
-    with present.folded("Run shown"):  # on a projector the run is chosen before the room looks
-        rec = select_run("errors_run")
-    if rec is None:
-        st.stop()
-    render_run(rec, body, "errors", LIVE_REFRESH_S)
+    inspect_page("Errors", "Loading the errors…", "errors", body, LIVE_REFRESH_S)
 
 
 page()

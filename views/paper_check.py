@@ -37,6 +37,7 @@ from msr.viz.synthetic import (ARRANGEMENTS, filter_bank_figure, filter_rotation
 from ui.downloads import download
 from ui.live import live
 from ui.page_cache import synthetic_snapshot
+from ui import present
 from ui.present import chart
 from ui.run_picker import RUN_PARAM, runs_dir
 from ui.run_view import REFRESH_SECONDS
@@ -345,7 +346,7 @@ def convolution_results(runs: list, summaries: list[dict], problem_: str) -> Non
     mse_chart, score_chart = history_chart(hist, "test_mse"), history_chart(hist, "conv_score")
     chart(mse_chart, left)
     chart(score_chart, right)
-    st.dataframe(results_table(frame), hide_index=True, column_config=RESULT_COLUMNS)
+    present.table(results_table(frame), hide_index=True, column_config=RESULT_COLUMNS)
     d1, d2, d3, d4 = st.columns(4)
     download("Results (CSV)", frame_csv(frame), f"paper_check_{problem_}.csv", "text/csv", key="pc.results",
              where=d1)
@@ -376,7 +377,7 @@ def rotation_results(runs: list, summaries: list[dict], problem_: str) -> None:
     for c in LENS_COLUMNS:  # a number the model has not got (U's, for MAML-Conv) reads as a dash, not None
         if c in table:
             table[c] = [f"{v:.3f}" if pd.notna(v) else "—" for v in table[c]]
-    st.dataframe(table, hide_index=True, column_config={
+    present.table(table, hide_index=True, column_config={
         **RESULT_COLUMNS, "step": number("step", help="Outer step of the last evaluation."),
         **{c: st.column_config.TextColumn(LENS_HEADERS[c], help=LENS_COLUMNS[c]) for c in LENS_COLUMNS}})
     left, right = st.columns(2)

@@ -77,7 +77,7 @@ def draw_table(recs) -> None:
     """The time left only while something trains: a column of blanks otherwise."""
     frame = runs_frame(recs)
     shown_columns = [c for c in frame.columns if c != "time left" or any(r.active for r in recs)]
-    st.dataframe(frame, hide_index=True, width="stretch", column_config=TABLE_CONFIG, column_order=shown_columns,
+    present.table(frame, hide_index=True, width="stretch", column_config=TABLE_CONFIG, column_order=shown_columns,
                  placeholder="–")
 
 
@@ -160,7 +160,7 @@ def compare(listed: Listed) -> None:
             st.caption("The selected runs have the same settings.")
         else:
             st.markdown("**How their settings differ**")
-            st.dataframe(diff.drop(columns="field"), hide_index=True, width="stretch",
+            present.table(diff.drop(columns="field"), hide_index=True, width="stretch",
                          column_config={"setting": st.column_config.TextColumn("Setting")})
 
 

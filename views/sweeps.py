@@ -23,6 +23,7 @@ from msr.viz import sweeps as vsweep
 from msr.viz.export import frame_csv
 from ui.downloads import download
 from ui.live import live
+from ui import present
 from ui.present import chart
 from ui.run_picker import runs_dir
 from ui.run_view import duration
@@ -281,7 +282,7 @@ def draw_progress(path: str, fields: list[str], shown: dict) -> None:
                    "machine). Resume finishes the rest.")
     if sweep.spec.rate_search:
         draw_rates(sweep)
-    st.dataframe(vsweep.progress_frame(runs, fields), hide_index=True, width="stretch",
+    present.table(vsweep.progress_frame(runs, fields), hide_index=True, width="stretch",
                  column_config={
                      vsweep.SEED: st.column_config.NumberColumn(width=50),
                      vsweep.STATE: st.column_config.TextColumn(width=90),
@@ -308,7 +309,7 @@ def draw_rates(sweep) -> None:
     st.markdown("**Inner rates chosen on validation tasks** (final validation accuracy of each candidate; empty: "
                 "the run diverged or failed)")
     rates = va.rates_frame(sweep.rates, sweep.spec.settings())
-    st.dataframe(rates, hide_index=True, width="stretch",
+    present.table(rates, hide_index=True, width="stretch",
                  column_config={c: st.column_config.NumberColumn(format="%.3f") for c in rates.columns
                                 if c not in ("model", "chosen")})
 
@@ -375,7 +376,7 @@ def draw_results(path: str, fields: list[str]) -> None:
         if vsweep.clearly_best(table) is None and table[vsweep.ACC].notna().sum() > 1:
             st.caption("No setting is clearly best: the 95% intervals of their accuracy overlap (or a setting has "
                        "fewer than two completed runs).")
-        st.dataframe(table, hide_index=True, width="stretch", column_config={
+        present.table(table, hide_index=True, width="stretch", column_config={
             vsweep.BEST: st.column_config.TextColumn(width=70, help="The setting whose 95% interval of test "
                                                      "accuracy lies above every other setting's."),
             vsweep.N: st.column_config.NumberColumn(width=80, help=f"Completed runs of {len(sweep.spec.seeds)} seeds."),
@@ -426,7 +427,7 @@ def draw_ablation(sweep) -> None:
     if len(frame):
         chart(va.accuracy_chart(frame))
     settings = va.settings_frame(result)
-    st.dataframe(settings, hide_index=True, width="stretch", column_config={
+    present.table(settings, hide_index=True, width="stretch", column_config={
         "inner rate": st.column_config.NumberColumn(format="%g", help="Chosen on validation tasks."),
         "accuracy at 0°": st.column_config.TextColumn(help="Mean over seeds ± the 95% interval of that mean."),
         "accuracy rotated": st.column_config.TextColumn(help="Mean over seeds ± the 95% interval of that mean."),
@@ -436,7 +437,7 @@ def draw_ablation(sweep) -> None:
     factors = va.factors_frame(result)
     if len(factors):
         st.markdown("**Each change on its own** (averaged over the other layer's choices)")
-        st.dataframe(factors, hide_index=True, width="stretch")
+        present.table(factors, hide_index=True, width="stretch")
 
 
 

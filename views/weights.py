@@ -24,6 +24,7 @@ from ui.downloads import download
 from ui.page_cache import dataset, snapshot
 from ui.step_player import step_player
 from ui import present
+from ui.inspect_page import inspect_page
 
 LIVE_REFRESH_S = 10
 VIEW_PARAM = "view"
@@ -221,7 +222,7 @@ def drift(shown: Shown) -> None:
                    f"{shown.slug}-drift-identity", "dl_drift_id")
     st.markdown(f"**At step {shown.step}**")
     table = vi.drift_table(frame, shown.step, labels)
-    st.dataframe(table, hide_index=True, placeholder="—",
+    present.table(table, hide_index=True, placeholder="—",
                  column_config={c: st.column_config.NumberColumn(format="%.4f") for c in table.columns[-2:]})
 
 
@@ -271,7 +272,7 @@ def filter_change(shown: Shown) -> None:
     after = snapshot(path, b)
     frame = mi.filter_change_frame(snapshot(path, a), after)
     table = vi.filter_change_table(frame, after.circuit_labels())
-    st.dataframe(table, hide_index=True, placeholder="—",
+    present.table(table, hide_index=True, placeholder="—",
                  column_config={c: st.column_config.NumberColumn(format="%.4f") for c in table.columns[-4:]})
     download("Download CSV", frame_csv(frame), f"{slug}-filter-change-{a}-{b}.csv", "text/csv",
              key="dl_change_csv")
@@ -333,20 +334,10 @@ def body(path: str) -> None:
 
 
 def page() -> None:
-    st.title("Weights")
-    if not present.presenting():
-        st.caption("Everything here is read from the run's checkpoints, saved at every evaluation step (thinned "
-                   "evenly once a run reaches its checkpoint disk budget). Weights are the meta-learned "
-                   "initialization, before any task adapts them.")
-    # The title shows at once; the first visit then spends seconds loading the plotting libraries.
-    with st.spinner("Loading the weights views…"):
-        from ui.inspect_widgets import render_run
-        from ui.run_picker import select_run
-    with present.folded("Run shown"):  # on a projector the run is chosen before the room looks
-        rec = select_run("weights_run")
-    if rec is None:
-        st.stop()
-    render_run(rec, body, "weights", LIVE_REFRESH_S)
+    inspect_page("Weights", "Loading the weights views…", "weights", body, LIVE_REFRESH_S,
+                 caption="Everything here is read from the run's checkpoints, saved at every evaluation step "
+                         "(thinned evenly once a run reaches its checkpoint disk budget). Weights are the "
+                         "meta-learned initialization, before any task adapts them.")
 
 
 page()

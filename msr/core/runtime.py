@@ -71,7 +71,7 @@ def freed_memory_kept() -> bool:
     return _state["kept"]
 
 
-WAIT_ENV = "MSR_OMP_WAIT"  # auto (the default), sleep, or spin
+WAIT_ENV = "MSR_OMP_WAIT"  # sleep (the default), spin, or auto
 WAIT_CHOICES = {"auto": "auto", "sleep": "sleep", "passive": "sleep", "spin": "spin", "default": "spin"}
 _CHOSEN_ENV = "MSR_OMP_WAIT_CHOSEN"  # set beside OMP_WAIT_POLICY when share_cores set it, not the user
 SHARING_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")  # the policy, and GNU OpenMP's spin count if one is set
@@ -111,24 +111,25 @@ def other_work_cores(seconds: float = SAMPLE_SECONDS) -> float | None:
 
 
 def _asked(env) -> str:
-    """What MSR_OMP_WAIT in ``env`` asks for: auto, sleep or spin (an unknown word is auto)."""
-    return WAIT_CHOICES.get(env.get(WAIT_ENV, "auto").strip().lower(), "auto")
+    """What MSR_OMP_WAIT in ``env`` asks for: sleep, spin or auto (unset or an unknown word: sleep)."""
+    return WAIT_CHOICES.get(env.get(WAIT_ENV, "sleep").strip().lower(), "sleep")
 
 
 def share_cores(sample: bool = False) -> str:
-    """Choose, before torch loads OpenMP, whether its idle threads spin or
-    sleep in this process; return "spin" or "sleep".
+    """Set, before torch loads OpenMP, whether its idle threads spin or sleep
+    in this process; return "spin" or "sleep".
 
-    Spinning threads are fastest for a run alone on the machine, and ruinous
-    beside other work: measured here, a demo run beside two others trained at
-    about 1 step/s instead of 4, while sleeping threads cost a lone run a tenth
-    to a fifth of its speed (benchmarks/busy_machine.py). So a process that is
-    about to train (``sample``) looks at the machine first: it spins only when
-    other processes keep less than OTHER_WORK_CORES busy. Without ``sample``
-    (the app, the test suite, a command that only reads) threads sleep, as they
-    do where psutil is missing. The wait policy never changes a run's numbers.
-    MSR_OMP_WAIT=sleep or spin decides for every process that inherits it; an
-    OMP_WAIT_POLICY of one's own is kept.
+    By default they sleep: spinning threads of two training processes starve
+    each other (a demo run beside two others at about 1 step/s instead of 4,
+    benchmarks/busy_machine.py), while sleeping ones cost a run alone on an
+    idle machine a tenth to a fifth of its speed. MSR_OMP_WAIT=spin is for a
+    machine known to stay idle. MSR_OMP_WAIT=auto chooses at launch: a process
+    about to train (``sample``) spins when other processes keep less than
+    OTHER_WORK_CORES busy, and sleeps otherwise (also without psutil). It is
+    not the default because the choice cannot change later: measured, a run
+    that chose to spin and was then joined by two others fell to 1.9 steps/s,
+    and the runs beside it lost a sixth of their speed. The wait policy never
+    changes a run's numbers. An OMP_WAIT_POLICY of one's own is kept.
     """
     own = os.environ.get("OMP_WAIT_POLICY") or None  # set but empty: OpenMP ignores it, and so does this
     if own is not None and not os.environ.get(_CHOSEN_ENV):
@@ -153,9 +154,9 @@ def wait_policy() -> str:
 def child_environment(env, together: bool = False) -> dict[str, str]:
     """``env`` for a training process this one starts. It makes its own choice
     (an OMP_WAIT_POLICY that share_cores set is this process's, not the
-    child's), unless it starts ``together`` with others: started in the same
-    instant, each would find the machine idle, so they sleep (MSR_OMP_WAIT=spin
-    still wins)."""
+    child's), and with MSR_OMP_WAIT=auto one that starts ``together`` with
+    others sleeps: started in the same instant, each would find the machine
+    idle."""
     env = dict(env)
     if env.pop(_CHOSEN_ENV, None):
         env.pop("OMP_WAIT_POLICY", None)

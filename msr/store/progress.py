@@ -108,17 +108,23 @@ def _wall_rate(rec: RunRecord) -> float | None:
     return rate if is_number(rate) and rate > 0 else None
 
 
+def _completed_rates(records: Iterable[RunRecord]):
+    """(record, wall rate) of the completed runs whose speed is known: what every estimate rests on."""
+    for rec in records:
+        if rec.damaged or rec.state != "completed" or not hasattr(rec.config, "model_label"):
+            continue
+        rate = _wall_rate(rec)
+        if rate is not None:
+            yield rec, rate
+
+
 def measured_speeds(records: Iterable[RunRecord]) -> dict[str, float]:
     """Model (its label, e.g. "shared" or "plain conv + dense head") -> median
     steps per second of wall time of its completed runs here (evaluations
     included); models never run are absent."""
     seen: dict[str, list[float]] = {}
-    for rec in records:
-        if rec.damaged or rec.state != "completed" or rec.config is None or not hasattr(rec.config, "model_label"):
-            continue
-        rate = _wall_rate(rec)
-        if rate is not None:
-            seen.setdefault(rec.config.model_label(), []).append(rate)
+    for rec, rate in _completed_rates(records):
+        seen.setdefault(rec.config.model_label(), []).append(rate)
     return {model: statistics.median(rates) for model, rates in seen.items()}
 
 
@@ -165,13 +171,8 @@ def run_estimate(config, records: Iterable[RunRecord]) -> RunEstimate | None:
     those runs had them, plus a worker's start-up. None before any such run."""
     records = list(records)
     label, work = config.model_label(), config.step_work()
-    per_work = []
-    for rec in records:
-        if rec.damaged or rec.state != "completed" or type(rec.config) is not type(config):
-            continue
-        rate = _wall_rate(rec)
-        if rate is not None and rec.config.model_label() == label and rec.config.step_work() > 0:
-            per_work.append(1.0 / (rate * rec.config.step_work()))
+    per_work = [1.0 / (rate * rec.config.step_work()) for rec, rate in _completed_rates(records)
+                if type(rec.config) is type(config) and rec.config.model_label() == label and rec.config.step_work() > 0]
     if not per_work:
         return None
     startup = measured_startup(records)

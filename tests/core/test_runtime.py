@@ -54,21 +54,28 @@ def share(env_extra: dict, sample: bool = False, machine: float | None = None) -
     return _share_child(SHARE.format(patch=patch, args="sample=True" if sample else ""), env_extra)
 
 
-def test_idle_openmp_threads_sleep_unless_the_process_looks_and_finds_the_machine_idle():
+def test_idle_openmp_threads_sleep_unless_told_otherwise():
     assert share({}) == "sleep PASSIVE None", "the app, the suite, a command that only reads"
-    assert share({}, sample=True, machine=0.0) == "spin None None", "a run alone on the machine"
-    assert share({}, sample=True, machine=0.1) == "spin None None"
-    assert share({}, sample=True, machine=0.3) == "sleep PASSIVE None", "a run beside other work"
-    assert share({}, sample=True, machine=None) == "sleep PASSIVE None", "no psutil: the safe choice"
+    assert share({}, sample=True, machine=0.0) == "sleep PASSIVE None", "a run, even alone"
     assert share({"GOMP_SPINCOUNT": "1000"}) == "sleep PASSIVE 1000", "a spin count of one's own is kept"
+    assert share({"MSR_OMP_WAIT": "nonsense"}, sample=True, machine=0.0) == "sleep PASSIVE None"
+
+
+def test_auto_spins_only_when_a_run_finds_the_machine_idle():
+    auto = {"MSR_OMP_WAIT": "auto"}
+    assert share(auto, sample=True, machine=0.0) == "spin None None", "a run alone on the machine"
+    assert share(auto, sample=True, machine=0.1) == "spin None None"
+    assert share(auto, sample=True, machine=0.3) == "sleep PASSIVE None", "a run beside other work"
+    assert share(auto, sample=True, machine=None) == "sleep PASSIVE None", "no psutil: the safe choice"
+    assert share(auto) == "sleep PASSIVE None", "a process that does not train does not look"
 
 
 def test_what_the_user_says_wins():
     assert share({"OMP_WAIT_POLICY": "active"}, sample=True, machine=5.0) == "spin active None"
-    assert share({"OMP_WAIT_POLICY": "PASSIVE"}, sample=True, machine=0.0) == "sleep PASSIVE None"
+    assert share({"OMP_WAIT_POLICY": "PASSIVE", "MSR_OMP_WAIT": "auto"}, sample=True, machine=0.0) == \
+        "sleep PASSIVE None"
     for word in ("spin", "default"):
         assert share({"MSR_OMP_WAIT": word}, sample=True, machine=5.0) == "spin None None"
-    assert share({"MSR_OMP_WAIT": "sleep"}, sample=True, machine=0.0) == "sleep PASSIVE None"
 
 
 def test_a_child_chooses_for_itself_unless_it_starts_with_others():
@@ -76,18 +83,20 @@ def test_a_child_chooses_for_itself_unless_it_starts_with_others():
 
     chosen = {"OMP_WAIT_POLICY": "PASSIVE", "MSR_OMP_WAIT_CHOSEN": "1", "PATH": "/bin"}
     assert child_environment(chosen) == {"PATH": "/bin"}, "the app's own choice is not its worker's"
-    assert child_environment(chosen, together=True) == {"PATH": "/bin", "MSR_OMP_WAIT": "sleep"}
-    assert child_environment({"OMP_WAIT_POLICY": "active"}, together=True) == {
+    assert child_environment(chosen, together=True) == {"PATH": "/bin"}, "it sleeps by default"
+    auto = {**chosen, "MSR_OMP_WAIT": "auto"}
+    assert child_environment(auto) == {"PATH": "/bin", "MSR_OMP_WAIT": "auto"}, "alone: it looks for itself"
+    assert child_environment(auto, together=True) == {"PATH": "/bin", "MSR_OMP_WAIT": "sleep"}, "with others"
+    assert child_environment({"OMP_WAIT_POLICY": "active", "MSR_OMP_WAIT": "auto"}, together=True) == {
         "OMP_WAIT_POLICY": "active", "MSR_OMP_WAIT": "sleep"}, "a policy of the user's own is passed on"
     assert child_environment({"MSR_OMP_WAIT": "spin"}, together=True) == {"MSR_OMP_WAIT": "spin"}
-    assert child_environment({"MSR_OMP_WAIT": "sleep"}) == {"MSR_OMP_WAIT": "sleep"}
 
 
 def test_ray_workers_sleep_as_runs_started_together():
     code = "from msr.core.runtime import sharing_env; print(sorted(sharing_env().items()))"
-    assert _share_child(code, {}) == "[('MSR_OMP_WAIT', 'sleep'), ('OMP_WAIT_POLICY', 'PASSIVE')]"
-    assert _share_child(code, {"GOMP_SPINCOUNT": "1000"}) == \
-        "[('GOMP_SPINCOUNT', '1000'), ('MSR_OMP_WAIT', 'sleep'), ('OMP_WAIT_POLICY', 'PASSIVE')]"
+    assert _share_child(code, {}) == "[('OMP_WAIT_POLICY', 'PASSIVE')]"
+    assert _share_child(code, {"GOMP_SPINCOUNT": "1000"}) == "[('GOMP_SPINCOUNT', '1000'), ('OMP_WAIT_POLICY', 'PASSIVE')]"
+    assert _share_child(code, {"MSR_OMP_WAIT": "auto"}) == "[('MSR_OMP_WAIT', 'sleep'), ('OMP_WAIT_POLICY', 'PASSIVE')]"
     assert _share_child(code, {"MSR_OMP_WAIT": "default"}) == "[('MSR_OMP_WAIT', 'default')]"
 
 
@@ -115,22 +124,29 @@ def test_other_work_counts_but_not_the_process_that_started_this_one():
     assert beside - inside >= 0.5, f"its parent's loop read as {inside:.2f} cores (beside: {beside:.2f})"
 
 
-def test_the_command_line_looks_only_before_it_trains(tmp_path):
-    """Every run, worker and sweep driver starts as python -m msr, whose first act is share_cores(): a command
-    that trains samples the machine, one that reads does not (msr runs: threads sleep)."""
+def test_the_command_line_sets_the_policy_before_torch_loads_and_each_run_records_it(tmp_path):
+    """Every run, worker and sweep driver starts as python -m msr, whose first act is share_cores(): with
+    MSR_OMP_WAIT=auto a command that trains looks at the machine, one that reads (msr runs) does not."""
     code = ("import os, runpy, sys\n"
             "import msr.core.runtime as r\n"
             "r.other_work_cores = lambda: print('looked') or 0.0\n"
             "sys.argv = ['msr'] + sys.argv[1:]\n"
             "try:\n    runpy.run_module('msr', run_name='__main__')\nexcept SystemExit:\n    pass\n"
             "print(os.environ.get('OMP_WAIT_POLICY'))")
-    runs = str(tmp_path)
-    out = subprocess.run([sys.executable, "-c", code, "runs", "--runs-dir", runs], cwd=ROOT, capture_output=True,
-                         text=True, env={k: v for k, v in os.environ.items() if k not in WAIT_VARIABLES}).stdout
-    assert "looked" not in out and out.strip().splitlines()[-1] == "PASSIVE"
-    train = ["train", *TINY_FLAGS, "--steps", "1", "--eval-interval", "1", "--runs-dir", runs, "--quiet"]
-    out = subprocess.run([sys.executable, "-c", code, *train], cwd=ROOT, capture_output=True, text=True,
-                         env={k: v for k, v in os.environ.items() if k not in WAIT_VARIABLES}).stdout
-    assert out.strip().splitlines()[0] == "looked" and out.strip().splitlines()[-1] == "None"
-    status = json.loads(next(Path(runs).glob("*/status.json")).read_text())
-    assert status["idle_threads"] == "spin", "each run records what its threads do"
+
+    def msr(*argv: str, **env: str) -> list[str]:
+        clean = {k: v for k, v in os.environ.items() if k not in WAIT_VARIABLES}
+        return subprocess.run([sys.executable, "-c", code, *argv], cwd=ROOT, capture_output=True, text=True,
+                              env={**clean, **env}).stdout.strip().splitlines()
+
+    def train(runs: Path, **env: str) -> tuple[list[str], str]:
+        out = msr("train", *TINY_FLAGS, "--steps", "1", "--eval-interval", "1", "--runs-dir", str(runs), "--quiet",
+                  **env)
+        return out, json.loads(next(runs.glob("*/status.json")).read_text())["idle_threads"]
+
+    out = msr("runs", "--runs-dir", str(tmp_path), MSR_OMP_WAIT="auto")
+    assert "looked" not in out and out[-1] == "PASSIVE"
+    out, recorded = train(tmp_path / "default")
+    assert "looked" not in out and out[-1] == "PASSIVE" and recorded == "sleep", "each run records what its threads do"
+    out, recorded = train(tmp_path / "auto", MSR_OMP_WAIT="auto")
+    assert out[0] == "looked" and out[-1] == "None" and recorded == "spin"
