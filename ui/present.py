@@ -51,7 +51,7 @@ _PAGE_CSS = """
 """
 # Presenting, tables are HTML (see table) and their text grows as the charts' does (18 px against 14).
 _PRESENTING_CSS = """
-[data-testid="stTable"] table { font-size: 1.15rem; }
+[data-testid="stTable"] table, [data-testid="stTable"] th, [data-testid="stTable"] td { font-size: 1.15rem; }
 """
 
 

@@ -122,13 +122,13 @@ def share_cores(sample: bool = False) -> str:
     By default they sleep: spinning threads of two training processes starve
     each other (a demo run beside two others at about 1 step/s instead of 4,
     benchmarks/busy_machine.py), while sleeping ones cost a run alone on an
-    idle machine a tenth to a fifth of its speed. MSR_OMP_WAIT=spin is for a
+    idle machine a tenth to a quarter of its speed. MSR_OMP_WAIT=spin is for a
     machine known to stay idle. MSR_OMP_WAIT=auto chooses at launch: a process
     about to train (``sample``) spins when other processes keep less than
     OTHER_WORK_CORES busy, and sleeps otherwise (also without psutil). It is
     not the default because the choice cannot change later: measured, a run
-    that chose to spin and was then joined by two others fell to 1.9 steps/s,
-    and the runs beside it lost a sixth of their speed. The wait policy never
+    that chose to spin and was then joined by two others fell to 2.6 steps/s
+    (sleeping: 4.4), and the runs beside it lost a tenth of their speed. The wait policy never
     changes a run's numbers. An OMP_WAIT_POLICY of one's own is kept.
     """
     own = os.environ.get("OMP_WAIT_POLICY") or None  # set but empty: OpenMP ignores it, and so does this

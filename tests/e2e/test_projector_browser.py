@@ -3,7 +3,8 @@
 Home → "Train the demo model" → the live run, in view without scrolling →
 a finished run → the pages that look inside it, through the sidebar, each on
 that run → Paper check with U in the first screen while it trains, also in
-presentation mode → presentation mode. On every page no text may be cut:
+presentation mode → presentation mode (Home, Train, and Runs, whose table grows
+with the charts' text). On every page no text may be cut:
 the check is in the DOM (an element that clips its text is wider inside
 than out), not only in the screenshots, which are kept for people under
 artifacts/screenshots/demo_flow/<size>/.
@@ -142,6 +143,10 @@ def test_the_demo_fits_the_screen_from_home_to_paper_check(tmp_path, width, heig
                 page.wait_for_url("**/train?*present=1*", timeout=30000)  # the mode goes along
                 settle(page)
                 walk.check("11_presentation_train")
+                walk.visit(f"{server.url}/runs?present=1", "12_presentation_runs")
+                cell = page.locator('[data-testid="stMain"] [data-testid="stTable"] td').first
+                size = cell.evaluate("e => parseFloat(getComputedStyle(e).fontSize)")
+                assert size >= 18, f"presenting, a table's text grows as the charts' does ({size:.0f} px)"
                 assert not walk.problems, "\n".join(walk.problems)
             finally:
                 browser.close()
