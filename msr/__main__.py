@@ -22,7 +22,8 @@ _default = signal.signal(signal.SIGINT, _interrupted)
 from .cli.main import main, preload, preloads  # noqa: E402 - loaded under the handler above (no torch yet)
 from .core.runtime import share_cores  # noqa: E402
 
-share_cores(sample="torch" in preloads(sys.argv[1:]))  # before torch loads OpenMP; a command that trains looks first
+# Before torch loads OpenMP; under MSR_OMP_WAIT=auto a command that trains looks at the machine first.
+share_cores(sample="torch" in preloads(sys.argv[1:]))
 preload(sys.argv[1:])
 
 signal.signal(signal.SIGINT, _default)

@@ -101,7 +101,7 @@ def other_work_cores(seconds: float = SAMPLE_SECONDS) -> float | None:
 
     try:
         me = psutil.Process()
-        procs = [me] + ([me.parent()] if me.parent() is not None else [])
+        procs = [p for p in (me, me.parent()) if p is not None]
         t0, machine0, ours0 = time.monotonic(), busy(), ours(procs)
         time.sleep(seconds)
         t1, machine1, ours1 = time.monotonic(), busy(), ours(procs)
@@ -128,8 +128,9 @@ def share_cores(sample: bool = False) -> str:
     OTHER_WORK_CORES busy, and sleeps otherwise (also without psutil). It is
     not the default because the choice cannot change later: measured, a run
     that chose to spin and was then joined by two others fell to 2.6 steps/s
-    (sleeping: 4.4), and the runs beside it lost a tenth of their speed. The wait policy never
-    changes a run's numbers. An OMP_WAIT_POLICY of one's own is kept.
+    (sleeping: 4.4), and the runs beside it lost a tenth of their speed. The
+    wait policy never changes a run's numbers. An OMP_WAIT_POLICY of one's own
+    is kept.
     """
     own = os.environ.get("OMP_WAIT_POLICY") or None  # set but empty: OpenMP ignores it, and so does this
     if own is not None and not os.environ.get(_CHOSEN_ENV):

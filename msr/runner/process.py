@@ -31,8 +31,9 @@ def main_thread() -> bool:
 def launch_detached(args: list[str], log: Path, threads: int | None = None, together: bool = False) -> int:
     """Start ``python -m msr ARGS`` in a session of its own, its output
     appended to ``log``; return its pid. ``threads``: its torch threads (None:
-    torch's default). ``together``: it starts with others, so it does not
-    choose its OpenMP wait policy itself (msr.core.runtime.child_environment).
+    torch's default). ``together``: it starts with others, so under
+    MSR_OMP_WAIT=auto its idle threads sleep instead of choosing when it
+    starts (msr.core.runtime.child_environment).
     A thread of this process reaps it when it ends, so it never lingers as a
     zombie."""
     cmd = [sys.executable, "-m", "msr", *args]
