@@ -17,7 +17,6 @@ import pytest
 
 from msr.core.runtime import share_cores
 
-os.environ.setdefault("MSR_OMP_WAIT", "sleep")  # the suite's runs start beside each other and beside the suite
 share_cores()  # before torch loads OpenMP: the suite and the runs it starts share the cores, whatever else runs
 
 import torch  # noqa: E402

@@ -104,7 +104,7 @@ def text_table(data, column_config: dict | None = None, column_order=None, place
     """``data`` as st.dataframe shows it, in text: the columns of ``column_order`` (all by default, less those
     ``column_config`` hides with None), named and formatted as ``column_config`` says, blanks as
     ``placeholder``."""
-    frame = data.copy() if isinstance(data, pd.DataFrame) else pd.DataFrame(data)
+    frame = data if isinstance(data, pd.DataFrame) else pd.DataFrame(data)
     config = dict(column_config or {})
     columns = [c for c in (column_order if column_order is not None else frame.columns)
                if c in frame.columns and not (c in config and config[c] is None)]

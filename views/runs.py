@@ -78,7 +78,7 @@ def draw_table(recs) -> None:
     frame = runs_frame(recs)
     shown_columns = [c for c in frame.columns if c != "time left" or any(r.active for r in recs)]
     present.table(frame, hide_index=True, width="stretch", column_config=TABLE_CONFIG, column_order=shown_columns,
-                 placeholder="–")
+                  placeholder="–")
 
 
 def run_table(folder: str, records: list[RunRecord]) -> None:
@@ -161,7 +161,7 @@ def compare(listed: Listed) -> None:
         else:
             st.markdown("**How their settings differ**")
             present.table(diff.drop(columns="field"), hide_index=True, width="stretch",
-                         column_config={"setting": st.column_config.TextColumn("Setting")})
+                          column_config={"setting": st.column_config.TextColumn("Setting")})
 
 
 def annotations(rec: RunRecord, path: Path) -> None:

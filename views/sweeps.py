@@ -283,7 +283,7 @@ def draw_progress(path: str, fields: list[str], shown: dict) -> None:
     if sweep.spec.rate_search:
         draw_rates(sweep)
     present.table(vsweep.progress_frame(runs, fields), hide_index=True, width="stretch",
-                 column_config={
+                  column_config={
                      vsweep.SEED: st.column_config.NumberColumn(width=50),
                      vsweep.STATE: st.column_config.TextColumn(width=90),
                      vsweep.STEPS: st.column_config.TextColumn(width=80, help="Steps done / steps asked for."),
@@ -310,8 +310,8 @@ def draw_rates(sweep) -> None:
                 "the run diverged or failed)")
     rates = va.rates_frame(sweep.rates, sweep.spec.settings())
     present.table(rates, hide_index=True, width="stretch",
-                 column_config={c: st.column_config.NumberColumn(format="%.3f") for c in rates.columns
-                                if c not in ("model", "chosen")})
+                  column_config={c: st.column_config.NumberColumn(format="%.3f") for c in rates.columns
+                                 if c not in ("model", "chosen")})
 
 
 def sweep_guarded(draw, path: str, *args) -> None:

@@ -223,7 +223,7 @@ def drift(shown: Shown) -> None:
     st.markdown(f"**At step {shown.step}**")
     table = vi.drift_table(frame, shown.step, labels)
     present.table(table, hide_index=True, placeholder="—",
-                 column_config={c: st.column_config.NumberColumn(format="%.4f") for c in table.columns[-2:]})
+                  column_config={c: st.column_config.NumberColumn(format="%.4f") for c in table.columns[-2:]})
 
 
 def generated_filters(shown: Shown) -> None:
@@ -273,7 +273,7 @@ def filter_change(shown: Shown) -> None:
     frame = mi.filter_change_frame(snapshot(path, a), after)
     table = vi.filter_change_table(frame, after.circuit_labels())
     present.table(table, hide_index=True, placeholder="—",
-                 column_config={c: st.column_config.NumberColumn(format="%.4f") for c in table.columns[-4:]})
+                  column_config={c: st.column_config.NumberColumn(format="%.4f") for c in table.columns[-4:]})
     download("Download CSV", frame_csv(frame), f"{slug}-filter-change-{a}-{b}.csv", "text/csv",
              key="dl_change_csv")
 

@@ -185,9 +185,9 @@ class RunWriter:
         self._recent: deque[float] = deque(maxlen=RECENT_STEPS)
         self.progress = {"step": start, "total": total, "wall_seconds": 0.0, "steps_per_sec": None,
                          "train_seconds": 0.0, "eval_seconds": 0.0, "evals": 0}
+        process = {"process_started": process_started, "idle_threads": idle_threads}  # what is known of it
         self.write_status(sync=True, status="running", started=self._wall_start, start_step=start, **self.progress,
-                          steps=start, **({"process_started": process_started} if process_started else {}),
-                          **({"idle_threads": idle_threads} if idle_threads else {}))
+                          steps=start, **{k: v for k, v in process.items() if v})
         self._heartbeat = _Heartbeat(self, on_beat or (lambda: None))
         self._heartbeat.start()
 
