@@ -1,25 +1,25 @@
 """A demo run beside other work: how much slower it trains next to two other training processes.
 
 A lecturer's laptop is rarely idle: a second run, a sweep or a Paper check group
-may train at the same time. This times the `demo` preset's first 120 steps
-(`python -m msr train`, as a person runs it) on an idle machine and beside two
-other demo runs training flat out, started one after the other as a person
-starts them. Settings of OpenMP's idle threads, each for every process of the
-measurement:
+may train at the same time. This times the `demo` preset (`python -m msr
+train`, as a person runs it) for each setting of OpenMP's idle threads
+(MSR_OMP_WAIT, msr.core.runtime.share_cores), every process of the
+measurement with the same setting:
 
-- idle threads sleep (shipped, msr.core.runtime.share_cores);
-- chosen at launch (MSR_OMP_WAIT=auto): a run spins when it finds the machine
-  idle and sleeps beside other work;
-- the same, started alone and then joined by two runs: the measured run spins
-  (it found the machine idle), the later ones sleep; what choosing at launch
-  costs, since the choice cannot change while a run trains;
-- always spin (MSR_OMP_WAIT=spin: OpenMP's default).
+- idle: alone on the machine (its first 120 steps);
+- beside: started after two other demo runs, each started once the one before
+  trains, as a person starts them (its first 120 steps);
+- joined: started alone, then two demo runs started beside it, one after the
+  other; its steps over the 40 s from the first one's launch (their start-up
+  included, and a hand-over's, where there is one).
 
-For scale, the same beside two plain Python busy-loops, which compete for the
-cores but never spin inside OpenMP. Each row says what the measured run chose
-(status.json's idle_threads). Rounds are interleaved; medians; ratios within
-this one process. (A short spin before sleeping, GOMP_SPINCOUNT=1,000, was
-measured earlier as a middle way: no faster alone, slower beside others.)
+The settings: idle threads sleep; auto (a run spins when it finds the machine
+idle and sleeps beside other work; a spinning run hands itself over to a
+process whose threads sleep once other work starts); always spin (OpenMP's
+default). As a control, a run that spins to the end joined by two that
+sleep: what auto would cost without its hand-over. Rounds are interleaved;
+medians; ratios within this one process. Each row says what the measured
+run's threads did (status.json's idle_threads, and the step it handed over).
 
     python benchmarks/busy_machine.py --update-docs
 """
@@ -39,22 +39,33 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import machine, update_doc  # noqa: E402
+from msr.core.runtime import DEFAULT_WAIT  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC, DOC_BLOCK = "performance.md", "busy-machine"
-SHIPPED, AUTO, JOINED, SPIN = ("idle threads sleep (shipped)", "chosen at launch (auto)",
-                               "auto, started alone, then two runs started beside it", "always spin (OpenMP's default)")
-SLEEPS, CHOOSES, SPINS = {}, {"MSR_OMP_WAIT": "auto"}, {"MSR_OMP_WAIT": "spin"}
-MODES = {SHIPPED: (SLEEPS, SLEEPS), AUTO: (CHOOSES, CHOOSES), JOINED: (SPINS, SLEEPS), SPIN: (SPINS, SPINS)}  # (it, others)
-ALONE = {JOINED: SPIN}  # a mode whose run alone is another mode's: measured once
-BUSY_LOOP = "while True:\n    pass"
+SLEEP, AUTO, SPIN, CONTROL = "sleep", "auto", "spin", "spin, joined by runs that sleep (no hand-over)"
+MODES = {SLEEP: ("sleep", "sleep"), AUTO: ("auto", "auto"), SPIN: ("spin", "spin"),
+         CONTROL: ("spin", "sleep")}  # MSR_OMP_WAIT of the measured run, and of the runs beside it
+LABELS = {SLEEP: "idle threads sleep", AUTO: "auto: spin alone, hand over to sleeping threads",
+          SPIN: "always spin (OpenMP's default)", CONTROL: CONTROL}
+PLACES = ("idle", "beside", "joined")
+MEASURED = {SLEEP: PLACES, AUTO: PLACES, SPIN: ("idle", "beside"), CONTROL: ("joined",)}
+ALONE = {CONTROL: SPIN}  # whose idle speed a mode is compared with
+PLACE_LABELS = {"idle": "idle machine", "beside": "started beside two demo runs",
+                "joined": "alone, then two demo runs started beside it"}
+JOIN_WINDOW = 40.0
 
 
-def env_for(mode: dict) -> dict:
+def env_for(wait: str) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "MSR_OMP_WAIT",
                                                                  "MSR_OMP_WAIT_CHOSEN", "OMP_NUM_THREADS")}
-    env.update(mode, PYTHONPATH=str(ROOT))
+    env.update(MSR_OMP_WAIT=wait, PYTHONPATH=str(ROOT))
     return env
+
+
+def demo_command(steps: int, runs: str, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "msr", "train", "--preset", "demo", "--steps", str(steps), "--eval-interval",
+            str(steps), "--runs-dir", runs, "--quiet", *extra]
 
 
 def measured_run(env: dict, steps: int) -> dict:
@@ -63,16 +74,36 @@ def measured_run(env: dict, steps: int) -> dict:
     runs = tempfile.mkdtemp(prefix="msr-busy-")
     try:
         t0 = time.perf_counter()
-        out = subprocess.run([sys.executable, "-m", "msr", "train", "--preset", "demo", "--steps", str(steps),
-                              "--eval-interval", str(steps), "--runs-dir", runs, "--json", "--quiet"],
-                             env=env, cwd=ROOT, capture_output=True, text=True, timeout=1800)
+        out = subprocess.run(demo_command(steps, runs, "--json"), env=env, cwd=ROOT, capture_output=True, text=True,
+                             timeout=1800)
         wall = time.perf_counter() - t0
         if out.returncode != 0:
             raise SystemExit(f"the measured run exited with {out.returncode}: {out.stderr.strip()[-500:]}")
         summary = json.loads(out.stdout.strip().splitlines()[-1])
-        return {"steps_per_sec": summary["steps_per_sec"], "wall": wall, "threads": idle_threads(runs)}
+        return {"steps_per_sec": summary["steps_per_sec"], "wall": wall, **threads_of(runs)}
     finally:
         shutil.rmtree(runs, ignore_errors=True)
+
+
+def joined_run(env: dict, others: dict) -> dict:
+    """A demo run started alone; once it trains, two more start beside it.
+    Its speed over the JOIN_WINDOW seconds from the first one's launch."""
+    runs = tempfile.mkdtemp(prefix="msr-busy-")
+    proc = subprocess.Popen(demo_command(1_000_000, runs), env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    procs, folders = [], []
+    try:
+        wait_training(runs, proc)
+        time.sleep(2.0)
+        t0, s0 = time.monotonic(), last_step(runs)
+        procs, folders = start_background(others, "runs", settle=0.0)
+        time.sleep(max(0.0, JOIN_WINDOW - (time.monotonic() - t0)))
+        t1, s1 = time.monotonic(), last_step(runs)
+        return {"steps_per_sec": (s1 - s0) / (t1 - t0), "wall": None, **threads_of(runs)}
+    finally:
+        proc.kill()
+        proc.wait()
+        stop_background(procs, folders + [runs])
 
 
 def _status(runs: str) -> dict:
@@ -84,17 +115,29 @@ def _status(runs: str) -> dict:
     return {}
 
 
-def training_status(runs: str) -> int:
-    """The step the one run under ``runs`` has reached (0 before it trains)."""
-    return int(_status(runs).get("step") or 0)
+def last_step(runs: str) -> int:
+    """The last step in the one run's losses.csv (flushed every second; the status is written every 2 s)."""
+    for losses in Path(runs).glob("*/losses.csv"):
+        lines = losses.read_text().strip().splitlines()
+        return int(lines[-1].split(",")[0]) if lines else 0
+    return 0
 
 
-def idle_threads(runs: str) -> str:
-    """What the one run under ``runs`` chose for its idle threads (status.json)."""
-    return _status(runs).get("idle_threads", "?")
+def wait_training(runs: str, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and int(_status(runs).get("step") or 0) < 2:
+        if proc is not None and proc.poll() is not None:
+            raise SystemExit(f"a demo run exited with {proc.returncode} before it trained")
+        time.sleep(0.2)
 
 
-def start_background(env: dict, kind: str) -> tuple[list[subprocess.Popen], list[str]]:
+def threads_of(runs: str) -> dict:
+    """What the one run under ``runs`` did with its idle threads (status.json)."""
+    status = _status(runs)
+    return {"threads": status.get("idle_threads", "?"), "handed_over_at": status.get("handed_over_at")}
+
+
+def start_background(env: dict, kind: str, settle: float = 1.0) -> tuple[list[subprocess.Popen], list[str]]:
     """Two competitors: demo runs training flat out (``runs``), each started
     once the one before trains, or Python busy-loops (``loops``); returns once
     every one of them is busy."""
@@ -102,15 +145,13 @@ def start_background(env: dict, kind: str) -> tuple[list[subprocess.Popen], list
     for _ in range(2):
         if kind == "runs":
             folders.append(tempfile.mkdtemp(prefix="msr-busy-bg-"))
-            cmd = [sys.executable, "-m", "msr", "train", "--preset", "demo", "--steps", "1000000",
-                   "--eval-interval", "1000000", "--runs-dir", folders[-1], "--quiet"]
+            cmd = demo_command(1_000_000, folders[-1])
         else:
-            cmd = [sys.executable, "-c", BUSY_LOOP]
+            cmd = [sys.executable, "-c", "while True:\n    pass"]
         procs.append(subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        deadline = time.monotonic() + 300
-        while folders and time.monotonic() < deadline and training_status(folders[-1]) < 2:
-            time.sleep(0.5)
-    time.sleep(1.0)
+        if folders:
+            wait_training(folders[-1], procs[-1])
+    time.sleep(settle)
     return procs, folders
 
 
@@ -123,55 +164,59 @@ def stop_background(procs: list[subprocess.Popen], folders: list[str]) -> None:
         shutil.rmtree(f, ignore_errors=True)
 
 
+def measure(mode: str, place: str, steps: int) -> dict:
+    it, others = (env_for(w) for w in MODES[mode])
+    if place == "joined":
+        return joined_run(it, others)
+    procs, folders = ([], []) if place == "idle" else start_background(others, "runs")
+    try:
+        return measured_run(it, steps)
+    finally:
+        stop_background(procs, folders)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--steps", type=int, default=120)
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--beside", default="idle,runs,loops",
-                   help="which of idle, runs, loops to measure (e.g. idle alone: does the setting cost a lone run?)")
     p.add_argument("--update-docs", action="store_true", help="write the table into docs/performance.md")
     args = p.parse_args(argv)
-    chosen = [b.strip() for b in args.beside.split(",")]
-    if not chosen or any(b not in ("idle", "runs", "loops") for b in chosen) or "idle" not in chosen:
-        p.error("--beside takes idle, runs and loops, comma-separated, idle included")
-    settings = [(name, beside) for name in MODES for beside in chosen if not (name in ALONE and beside == "idle")]
+    settings = [(mode, place) for mode in MODES for place in MEASURED[mode]]
     found: dict[tuple[str, str], list[dict]] = {s: [] for s in settings}
-    measured_run(env_for({}), 5)  # warm-up: the page cache holds torch and the data afterwards
+    measured_run(env_for(DEFAULT_WAIT), 5)  # warm-up: the page cache holds torch and the data afterwards
     t0 = time.perf_counter()
     for r in range(args.repeats):
-        for name, beside in settings:
-            it, others = MODES[name]
-            procs, folders = ([], []) if beside == "idle" else start_background(env_for(others), beside)
-            try:
-                found[(name, beside)].append(measured_run(env_for(it), args.steps))
-            finally:
-                stop_background(procs, folders)
-            last = found[(name, beside)][-1]
-            print(f"round {r + 1}: {name}, {beside}: {last['steps_per_sec']:.2f} steps/s, {last['wall']:.1f} s, "
-                  f"threads {last['threads']}", file=sys.stderr, flush=True)
+        for mode, place in settings:
+            found[(mode, place)].append(measure(mode, place, args.steps))
+            last = found[(mode, place)][-1]
+            print(f"round {r + 1}: {mode}, {place}: {last['steps_per_sec']:.2f} steps/s, threads {last['threads']}"
+                  f", handed over at {last['handed_over_at']}", file=sys.stderr, flush=True)
     minutes = (time.perf_counter() - t0) / 60
 
-    def med(name, beside, key):
-        return statistics.median(x[key] for x in found[(name, beside)])
+    def med(mode, place, key):
+        values = [x[key] for x in found[(mode, place)] if x[key] is not None]
+        return statistics.median(values) if values else None
 
-    def chose(name, beside):
-        seen = sorted({x["threads"] for x in found[(name, beside)]})
-        return " / ".join(seen)
+    def threads(mode, place):
+        seen = sorted({x["threads"] + (f" (from step {x['handed_over_at']})" if x["handed_over_at"] else "")
+                       for x in found[(mode, place)]})
+        return "; ".join(seen)
 
-    label = {"idle": "idle machine", "runs": "beside two demo runs training", "loops": "beside two busy-loops"}
-    lines = ["| OpenMP's idle threads | machine | the run's threads | steps/s (median) | slower than alone | "
-             "whole command (s) |", "|---|---|---|---:|---:|---:|"]
-    idle = {name: med(ALONE.get(name, name), "idle", "steps_per_sec") for name in MODES}
-    for name, beside in settings:
-        speed = med(name, beside, "steps_per_sec")
-        lines.append(f"| {name} | {label[beside]} | {chose(name, beside)} | {speed:.2f} | {idle[name] / speed:.2f}× "
-                     f"| {med(name, beside, 'wall'):.1f} |")
-    text = (f"Machine: {machine()}. Preset `demo`, {args.steps} steps from `python -m msr train` (its evaluation "
-            f"at step 0 and at the end included in the wall time, not in steps/s); the runs beside it started one "
-            f"after the other; median of {args.repeats} interleaved rounds after a warm-up run; {minutes:.1f} min. "
-            "'Slower than alone' divides by the same setting's speed on the idle machine.\n\n" + "\n".join(lines) +
+    lines = ["| OpenMP's idle threads (MSR_OMP_WAIT) | the measured run | its threads at the end | steps/s (median) | "
+             "slower than alone | whole command (s) |", "|---|---|---|---:|---:|---:|"]
+    idle = {mode: med(ALONE.get(mode, mode), "idle", "steps_per_sec") for mode in MODES}
+    for mode, place in settings:
+        speed, wall = med(mode, place, "steps_per_sec"), med(mode, place, "wall")
+        label = LABELS[mode] + (" (shipped)" if mode == DEFAULT_WAIT else "")
+        lines.append(f"| {label} | {PLACE_LABELS[place]} | {threads(mode, place)} | {speed:.2f} | "
+                     f"{idle[mode] / speed:.2f}× | {'–' if wall is None else f'{wall:.1f}'} |")
+    text = (f"Machine: {machine()}. Preset `demo` from `python -m msr train`. Idle and beside: its first {args.steps} "
+            f"steps (steps/s from its training time; the whole command adds start-up and two evaluations). Joined: "
+            f"steps over the {JOIN_WINDOW:.0f} s from the launch of the first run beside it. Median of "
+            f"{args.repeats} interleaved rounds after a warm-up run; {minutes:.1f} min. 'Slower than alone' divides "
+            "by the same setting's speed on the idle machine.\n\n" + "\n".join(lines) +
             "\n\nAlone on the idle machine, against OpenMP's default (1.00× = as fast): "
-            + ", ".join(f"{name} {idle[name] / idle[SPIN]:.2f}×" for name in MODES if name not in (SPIN, *ALONE)) + ".")
+            + ", ".join(f"{LABELS[mode]} {idle[mode] / idle[SPIN]:.2f}×" for mode in (SLEEP, AUTO)) + ".")
     print(text)
     if args.update_docs:
         update_doc(DOC, DOC_BLOCK, text, "python benchmarks/busy_machine.py --update-docs")

@@ -51,8 +51,9 @@ def _fmt(value, spec: str = ".4f") -> str:
 
 
 def progress_text(p: Progress) -> str:
-    if p.state == "starting":
-        return "Starting the worker and preparing the model…"
+    if p.state == "starting":  # (one with a message and steps behind it is handing its run over: msr.runner.execute)
+        return f"Step {p.step} / {p.total} · {p.message}…" if p.step and p.message else \
+            "Starting the worker and preparing the model…"
     parts = [f"Step {p.step} / {p.total}"]
     if p.steps_per_sec:
         parts.append(f"{p.steps_per_sec:.2f} steps/s")

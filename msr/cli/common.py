@@ -164,7 +164,7 @@ def train_here(config, args) -> int:
     from ..runner.execute import train
 
     progress = CliProgress(config.steps, quiet=getattr(args, "quiet", False), kind=kinds.of(config))
-    return report(train(config, on_event=progress), args)
+    return report(train(config, on_event=progress, continue_as=continuation(args)), args)
 
 
 def run_here(run_dir, args, resume: bool = False) -> int:
@@ -174,4 +174,11 @@ def run_here(run_dir, args, resume: bool = False) -> int:
 
     rec = load_run(run_dir, with_metrics=False)
     progress = CliProgress(rec.total or 0, quiet=getattr(args, "quiet", False), kind=rec.kind)
-    return report(execute(run_dir, resume=resume, on_event=progress), args)
+    return report(execute(run_dir, resume=resume, on_event=progress, continue_as=continuation(args)), args)
+
+
+def continuation(args):
+    """The command that goes on with a run this one hands over (msr.runner.execute): ``msr resume`` of the run,
+    printing what this command would have printed."""
+    flags = [flag for flag in ("--json", "--quiet") if getattr(args, flag[2:], False)]
+    return lambda run_dir: ["resume", str(Path(run_dir).resolve()), *flags]

@@ -1,6 +1,7 @@
 """``msr resume RUN``: continue a stopped, interrupted or failed run in this process."""
 from __future__ import annotations
 
+from ..store.locks import handed_over_lock
 from .common import add_runs_dir, find_run, run_here
 
 PRELOAD = ("torch",)  # see msr.cli.main.preload
@@ -10,7 +11,8 @@ def run(args) -> int:
     from ..runner.launch import check_resumable
 
     run_dir = find_run(args.run, args.runs_dir)
-    check_resumable(run_dir)
+    if not handed_over_lock():  # (a run handed over by the program this process replaced is this process's already)
+        check_resumable(run_dir)
     return run_here(run_dir, args, resume=True)
 
 

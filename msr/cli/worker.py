@@ -1,6 +1,8 @@
 """``msr worker RUN``: the detached worker the app launches (msr.runner.launch); hidden, not for direct use."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from .common import CliProgress, exit_code
 
 PRELOAD = ("torch",)  # see msr.cli.main.preload
@@ -14,7 +16,8 @@ def run(args) -> int:
     from ..store.reader import load_run
 
     rec = load_run(args.run, with_metrics=False)
-    result = execute(args.run, resume=args.resume, on_event=CliProgress(rec.total or 0, quiet=False, kind=rec.kind))
+    result = execute(args.run, resume=args.resume, on_event=CliProgress(rec.total or 0, quiet=False, kind=rec.kind),
+                     continue_as=lambda run_dir: ["worker", str(Path(run_dir).resolve()), "--resume"])
     print(f"{result.status}: {result.steps} steps" + (f"; {result.message}" if result.message else ""), flush=True)
     return exit_code(result.status)
 

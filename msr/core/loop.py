@@ -23,6 +23,7 @@ import torch
 from .runtime import keep_freed_memory
 
 
+HANDED_OVER = "handed over"  # a run another process goes on with (msr.runner.execute); never a run's status
 DIVERGED = 1e6  # a loss this many times its first value (or 1, if larger) has diverged
 
 
@@ -54,14 +55,17 @@ def run_loop(total: int, eval_interval: int, step: Callable[[], torch.Tensor],
              evaluate: Callable[[int, bool], None], should_stop: Callable[[], bool],
              on_step: Callable[[int, float | None, float], None], sync_every: int = 1,
              start: int = 0, since_eval: int = 0, evaluated_at_start: bool = False,
-             healthy: Callable[[], bool] | None = None) -> LoopOutcome:
+             healthy: Callable[[], bool] | None = None, hand_over: Callable[[int], bool] | None = None) -> LoopOutcome:
     """The schedule every meta-training run follows (Rotated MNIST and the
     synthetic problems alike): evaluate at step 0, every eval_interval steps,
     at the last step, and where a stop request ends the run; poll the stop
     flag before each step; end as failed when the loss diverges: a number
     overflows, the loss is not finite, it exceeds DIVERGED times its first
     value, or (checked before each evaluation) ``healthy()`` says the
-    parameters or the optimizer's state are no longer finite.
+    parameters or the optimizer's state are no longer finite. ``hand_over(step)``,
+    asked before each step after the stop flag, ends the loop as HANDED_OVER
+    with no evaluation: it has saved the state to resume from, and another
+    process goes on from there.
 
     evaluate(step, stopping) is told whether it is the extra evaluation of a
     stop, so the caller can save the state to resume from *before* it: a
@@ -83,6 +87,8 @@ def run_loop(total: int, eval_interval: int, step: Callable[[], torch.Tensor],
             if since_eval and done > 0:
                 evaluate(done, True)
             return LoopOutcome("stopped", f"stopped by request at step {done}", done)
+        if hand_over is not None and hand_over(done):
+            return LoopOutcome(HANDED_OVER, None, done)
         t0 = time.perf_counter()
         try:
             loss = step()
@@ -153,7 +159,7 @@ class Recorder:
         """After each good step."""
 
     def before_stop(self, step: int) -> None:
-        """Before the extra evaluation a stop makes: the state to resume from."""
+        """Before the extra evaluation a stop makes, and before a hand-over: the state to resume from."""
 
     def evaluated(self, step: int, record: dict, stopping: bool, began: float) -> None:
         """After an evaluation (``began``: its time.monotonic() at the start)."""
@@ -169,10 +175,13 @@ def _never() -> bool:
 
 def drive(trainer, result: RunResult, *, recorder: Recorder | None = None,
           on_event: Callable[[Event], None] | None = None, should_stop: Callable[[], bool] | None = None,
-          start: int = 0, since_eval: int = 0, evaluated_at_start: bool = False) -> RunResult:
+          start: int = 0, since_eval: int = 0, evaluated_at_start: bool = False,
+          hand_over: Callable[[], bool] | None = None) -> RunResult:
     """Train ``trainer`` through :func:`run_loop` from step ``start`` to the
     config's steps; keep the records, steps and outcome in ``result`` (and
     return it). The extra evaluation a stop makes is marked ``"stop": True``.
+    When ``hand_over()`` says so (asked before each step), the state to resume
+    from is saved and the run ends as HANDED_OVER, for another process.
     The caller tells the watcher that the run is done (``result.done()``),
     once it has kept the outcome."""
     emit = on_event or _ignore
@@ -197,9 +206,16 @@ def drive(trainer, result: RunResult, *, recorder: Recorder | None = None,
         emit(Event("progress", step, total, loss=loss,
                    steps_per_sec=step / trainer.train_seconds if trainer.train_seconds else None, run_dir=run_dir))
 
+    def handing_over(step: int) -> bool:
+        if hand_over is None or not hand_over():
+            return False
+        recorder.before_stop(step)  # the state another process resumes from, exactly
+        return True
+
     emit(Event("start", start, total, run_dir=run_dir))
     outcome = run_loop(total, result.config.eval_interval, trainer.step, evaluate, should_stop or _never, on_step,
                        sync_every=trainer.sync_every, start=start, since_eval=since_eval,
-                       evaluated_at_start=evaluated_at_start, healthy=lambda: optimizer_finite(trainer))
+                       evaluated_at_start=evaluated_at_start, healthy=lambda: optimizer_finite(trainer),
+                       hand_over=handing_over)
     result.status, result.message, result.steps = outcome.status, outcome.message, outcome.steps
     return result

@@ -71,48 +71,104 @@ def freed_memory_kept() -> bool:
     return _state["kept"]
 
 
-WAIT_ENV = "MSR_OMP_WAIT"  # sleep (the default), spin, or auto
+WAIT_ENV = "MSR_OMP_WAIT"  # sleep, spin, or auto
+DEFAULT_WAIT = "sleep"
 WAIT_CHOICES = {"auto": "auto", "sleep": "sleep", "passive": "sleep", "spin": "spin", "default": "spin"}
 _CHOSEN_ENV = "MSR_OMP_WAIT_CHOSEN"  # set beside OMP_WAIT_POLICY when share_cores set it, not the user
 SHARING_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")  # the policy, and GNU OpenMP's spin count if one is set
 OTHER_WORK_CORES = 0.25  # other processes keeping this much of a core busy or more: idle threads sleep
 SAMPLE_SECONDS = 0.2
+HANDOVER_BEATS = 2  # looks in a row (one each heartbeat, 2 s) that find other work before a run hands over
+HANDOVER_MIN_SECONDS = 10.0  # a run with less training than this left finishes where it is
 
 
-def other_work_cores(seconds: float = SAMPLE_SECONDS) -> float | None:
-    """How many cores other processes kept busy over ``seconds``, this process
-    and the one that started it left out (an app still drawing the page whose
-    Start launched this run is not competing work); None without psutil."""
-    if psutil is None:
-        return None
+class OtherWork:
+    """The cores other processes kept busy since the last look: the
+    machine's CPU time less this process's and the one that started it (an
+    app still drawing the page whose Start launched this run is not
+    competing work). A process read once and gone by the next look is left
+    out of both looks."""
 
-    def busy() -> float:
+    def __init__(self):
+        me = psutil.Process()
+        self.procs = [p for p in (me, me.parent()) if p is not None]
+        self.last = self._read()
+
+    @staticmethod
+    def _busy() -> float:
         t = psutil.cpu_times()
         return t.user + t.nice + t.system + getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0)
 
-    def ours(procs) -> float:
-        total = 0.0
-        for p in procs:
+    def _read(self) -> tuple[float, float, dict[int, float]]:
+        ours = {}
+        for p in self.procs:
             try:
-                total += sum(p.cpu_times()[:2])
+                ours[p.pid] = sum(p.cpu_times()[:2])
             except psutil.Error:
                 pass
-        return total
+        return time.monotonic(), self._busy(), ours
 
+    def cores(self) -> float:
+        (t0, machine0, ours0), (t1, machine1, ours1) = self.last, self._read()
+        self.last = (t1, machine1, ours1)
+        ours = sum(ours1[pid] - ours0[pid] for pid in ours1.keys() & ours0.keys())
+        return max(0.0, (machine1 - machine0) - ours) / max(t1 - t0, 1e-6)
+
+
+def watch_other_work() -> OtherWork | None:
+    """An OtherWork from now on; None without psutil, or where the machine's or this process's times cannot be read."""
+    if psutil is None:
+        return None
     try:
-        me = psutil.Process()
-        procs = [p for p in (me, me.parent()) if p is not None]
-        t0, machine0, ours0 = time.monotonic(), busy(), ours(procs)
-        time.sleep(seconds)
-        t1, machine1, ours1 = time.monotonic(), busy(), ours(procs)
+        return OtherWork()
     except (psutil.Error, OSError):
         return None
-    return max(0.0, (machine1 - machine0) - (ours1 - ours0)) / max(t1 - t0, 1e-6)
+
+
+def other_work_cores(seconds: float = SAMPLE_SECONDS) -> float | None:
+    """How many cores other processes (OtherWork) kept busy over ``seconds``; None without psutil."""
+    watch = watch_other_work()
+    if watch is None:
+        return None
+    time.sleep(seconds)
+    try:
+        return watch.cores()
+    except (psutil.Error, OSError):
+        return None
+
+
+class HandOver:
+    """When a run whose idle threads spin should go on in a process whose
+    threads sleep: once other processes have kept OTHER_WORK_CORES busy for
+    ``beats`` looks in a row (one look is a spike, the app drawing a page),
+    and only while enough of the run is left to pay for starting a process
+    again (``min_seconds``; a demo run's worker starts in about 3 s here)."""
+
+    def __init__(self, watch: OtherWork, beats: int, min_seconds: float):
+        self.watch, self.beats, self.min_seconds = watch, beats, min_seconds
+        self.busy = 0
+
+    def due(self, seconds_left: float | None) -> bool:
+        """Look once (every heartbeat); ``seconds_left``: the run's time left, None while unknown."""
+        try:
+            cores = self.watch.cores()
+        except (psutil.Error, OSError):
+            return False
+        self.busy = self.busy + 1 if cores >= OTHER_WORK_CORES else 0
+        return self.busy >= self.beats and seconds_left is not None and seconds_left >= self.min_seconds
+
+
+def hand_over() -> HandOver | None:
+    """A HandOver for a process whose threads spin because MSR_OMP_WAIT=auto
+    found the machine idle when it started; None otherwise (they sleep
+    already, or spinning was asked for)."""
+    watch = _state.get("watch")
+    return HandOver(watch, HANDOVER_BEATS, HANDOVER_MIN_SECONDS) if watch is not None and wait_policy() == "spin" else None
 
 
 def _asked(env) -> str:
-    """What MSR_OMP_WAIT in ``env`` asks for: sleep, spin or auto (unset or an unknown word: sleep)."""
-    return WAIT_CHOICES.get(env.get(WAIT_ENV, "sleep").strip().lower(), "sleep")
+    """What MSR_OMP_WAIT in ``env`` asks for: sleep, spin or auto (unset: DEFAULT_WAIT; an unknown word: sleep)."""
+    return WAIT_CHOICES.get(env.get(WAIT_ENV, DEFAULT_WAIT).strip().lower(), "sleep")
 
 
 def share_cores(sample: bool = False) -> str:
@@ -136,9 +192,12 @@ def share_cores(sample: bool = False) -> str:
     if own is not None and not os.environ.get(_CHOSEN_ENV):
         return "sleep" if own.upper() == "PASSIVE" else "spin"
     choice = _asked(os.environ)
+    _state.pop("watch", None)
     if choice == "auto":
         busy = other_work_cores() if sample else None
         choice = "spin" if busy is not None and busy < OTHER_WORK_CORES else "sleep"
+        if choice == "spin":  # it keeps looking while the run trains (HandOver)
+            _state["watch"] = watch_other_work()
     if choice == "sleep":
         os.environ.update({"OMP_WAIT_POLICY": "PASSIVE", _CHOSEN_ENV: "1"})
     else:
@@ -164,6 +223,11 @@ def child_environment(env, together: bool = False) -> dict[str, str]:
     if together and _asked(env) == "auto":
         env[WAIT_ENV] = "sleep"
     return env
+
+
+def continuation_environment(env) -> dict[str, str]:
+    """``env`` for the process a run hands over to (HandOver): its idle threads sleep."""
+    return {**child_environment(env), WAIT_ENV: "sleep"}
 
 
 def sharing_env() -> dict[str, str]:

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..core.runtime import child_environment
 from ..store.files import open_regular
+from ..store.locks import HANDED_ENV
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder that holds the msr package
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -28,6 +29,15 @@ def main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
+def msr_command(args: list[str]) -> list[str]:
+    return [sys.executable, "-m", "msr", *args]
+
+
+def with_package(env: dict[str, str]) -> dict[str, str]:
+    """``env`` with this package first on PYTHONPATH, wherever the process starts."""
+    return {**env, "PYTHONPATH": str(PACKAGE_ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")}
+
+
 def launch_detached(args: list[str], log: Path, threads: int | None = None, together: bool = False) -> int:
     """Start ``python -m msr ARGS`` in a session of its own, its output
     appended to ``log``; return its pid. ``threads``: its torch threads (None:
@@ -36,9 +46,8 @@ def launch_detached(args: list[str], log: Path, threads: int | None = None, toge
     starts (msr.core.runtime.child_environment).
     A thread of this process reaps it when it ends, so it never lingers as a
     zombie."""
-    cmd = [sys.executable, "-m", "msr", *args]
-    env = child_environment(os.environ, together)
-    env["PYTHONPATH"] = str(PACKAGE_ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    cmd = msr_command(args)
+    env = with_package(child_environment(os.environ, together))
     if threads is not None:
         env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
     with os.fdopen(open_regular(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT), "ab") as out:  # never through a link
@@ -46,6 +55,34 @@ def launch_detached(args: list[str], log: Path, threads: int | None = None, toge
                                 start_new_session=True, env=env, cwd=os.getcwd())
     threading.Thread(target=proc.wait, name=f"msr-reap-{proc.pid}", daemon=True).start()
     return proc.pid
+
+
+def block_stop_signals() -> None:
+    """SIGTERM and SIGINT wait (pending) until StopSignals is entered, in this program or the one that replaces it."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+
+
+def replace_process(args: list[str], env: dict[str, str], keep_fd: int) -> OSError | None:
+    """Become ``python -m msr ARGS`` (execve: the same pid, parent, session
+    and output), keeping the descriptor ``keep_fd`` open and handing it on
+    (msr.store.locks.take_handed_lock). SIGTERM and SIGINT are blocked across
+    the exec, as the new program starts: one that comes meanwhile waits, and
+    reaches StopSignals once the new program sets it up. Returns only when
+    the exec failed (the error; the signals are unblocked again)."""
+    block_stop_signals()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+    os.set_inheritable(keep_fd, True)
+    cmd = msr_command(args)
+    try:
+        os.execve(cmd[0], cmd, {**with_package(env), HANDED_ENV: str(keep_fd)})
+    except OSError as exc:
+        os.set_inheritable(keep_fd, False)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+        return exc
 
 
 class StopSignals:
@@ -64,6 +101,7 @@ class StopSignals:
         if main_thread():
             for sig in STOP_SIGNALS:
                 self.previous[sig] = signal.signal(sig, self._handle)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # blocked by a hand-over (replace_process)
         return self
 
     def _handle(self, signum, frame):

@@ -37,6 +37,35 @@ def acquire(path: str | Path, wait: float = 0.0) -> int | None:
             time.sleep(0.05)
 
 
+HANDED_ENV = "MSR_RUN_LOCK_FD"  # the descriptor of a run's lock that a process hands over to its next program
+
+
+def handed_over_lock() -> bool:
+    """Whether this process was handed a run's lock by the program it replaced (msr.runner.process.replace_process)."""
+    return bool(os.environ.get(HANDED_ENV))
+
+
+def take_handed_lock(path: str | Path) -> int | None:
+    """The descriptor of ``path``'s lock that this process was handed, once
+    it is proven to be that file's and to hold its lock; None when none was
+    handed (or it is not that lock: a stale variable in the environment).
+    The variable is consumed, so no process this one starts inherits it."""
+    text = os.environ.pop(HANDED_ENV, "")
+    try:
+        fd = int(text)
+        mine, named = os.fstat(fd), os.stat(path, follow_symlinks=False)
+    except (ValueError, OSError):
+        return None
+    if (mine.st_dev, mine.st_ino) != (named.st_dev, named.st_ino):
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # this descriptor holds it already: a no-op; else it is taken
+    except OSError:
+        return None
+    os.set_inheritable(fd, False)
+    return fd
+
+
 def release(fd: int) -> None:
     os.close(fd)  # closing drops the flock
 

@@ -32,6 +32,7 @@ STATUS_FIELDS = {  # field -> (check, what it must be)
     "process_started": (is_number, "a number"),
     "idle_threads": (lambda v: v in ("spin", "sleep"), "spin or sleep"),
     "resume_step": (is_whole, "a whole number ≥ 0"),
+    "handing_over": (is_whole, "a whole number ≥ 0"), "handed_over_at": (is_whole, "a whole number ≥ 0"),
 }
 
 

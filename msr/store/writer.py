@@ -22,7 +22,7 @@ from .checkpoints import checkpoint_steps, write_checkpoint, write_resume_state
 from .files import RunFolderError, atomic_write_text, dumps, is_number, open_file, real_folder
 from .layout import remove_stale_temporaries, run_files
 from .liveness import HEARTBEAT_SECONDS
-from .locks import acquire, release
+from .locks import acquire, release, take_handed_lock
 from .reader import read_loss_lines, read_metrics
 from .status import read_status
 
@@ -54,6 +54,7 @@ class RunWriter:
         self._last_flush = 0.0
         self._wall_start = 0.0
         self._start = 0
+        self.continued = False  # this process took the run over from the program it replaced (hand_over)
 
     # ------------------------------------------------------------ claiming
     def claim(self, wait: float = CLAIM_SECONDS) -> "RunWriter":
@@ -65,8 +66,10 @@ class RunWriter:
         unsafe = self.files.unsafe()
         if unsafe:
             raise RunFolderError(f"run '{self.path.name}' cannot be used: {unsafe}")
+        fd = take_handed_lock(self.files.lock)  # a run handed over by the program this process replaced
+        self.continued = fd is not None
         try:
-            fd = acquire(self.files.lock, wait)
+            fd = fd if fd is not None else acquire(self.files.lock, wait)
         except OSError as exc:
             raise RunFolderError(f"run '{self.path.name}' cannot be used: {exc.strerror}") from None
         if fd is None:
@@ -186,7 +189,12 @@ class RunWriter:
         self.progress = {"step": start, "total": total, "wall_seconds": 0.0, "steps_per_sec": None,
                          "train_seconds": 0.0, "eval_seconds": 0.0, "evals": 0}
         process = {"process_started": process_started, "idle_threads": idle_threads}  # what is known of it
-        self.write_status(sync=True, status="running", started=self._wall_start, start_step=start, **self.progress,
+        handed = self.status.pop("handing_over", None)
+        self.status.pop("handed_over_at", None)
+        if self.continued and handed is not None:  # its threads slept from there on
+            process["handed_over_at"] = handed
+        self.write_status(sync=True, status="running", message=None, started=self._wall_start, start_step=start,
+                          **self.progress,
                           steps=start, **{k: v for k, v in process.items() if v})
         self._heartbeat = _Heartbeat(self, on_beat or (lambda: None))
         self._heartbeat.start()
@@ -232,6 +240,22 @@ class RunWriter:
         self.flush_losses()
         self.write_status(sync=True, status=status, message=message, step=steps, steps=steps, heartbeat=time.time())
         self.files.stop.unlink(missing_ok=True)
+
+    def hand_over(self, step: int, message: str) -> int:
+        """This process is about to replace itself with one that goes on from
+        ``step`` (msr.runner.execute): every loss on disk, the status
+        ``starting`` with ``message``, and the lock's descriptor to hand on.
+        A stop asked from now on is kept for the next program: the stop
+        file counts from this run's start (``launched``)."""
+        self.stop_heartbeat()
+        self.flush_losses(sync=True)
+        for fh in (self._metrics_fh, self._losses_fh):
+            if fh is not None:
+                fh.close()
+        self._metrics_fh = self._losses_fh = None
+        self.write_status(sync=True, status="starting", message=message, handing_over=step, step=step, steps=step,
+                          launched=self.status.get("launched", self._wall_start), heartbeat=time.time())
+        return self._lock_fd
 
     def fail(self, message: str) -> None:
         """The run ended on an error: status failed, with its line (once)."""
