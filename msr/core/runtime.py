@@ -72,14 +72,17 @@ def freed_memory_kept() -> bool:
 
 
 WAIT_ENV = "MSR_OMP_WAIT"  # sleep, spin, or auto
-DEFAULT_WAIT = "sleep"
+DEFAULT_WAIT = "auto"
 WAIT_CHOICES = {"auto": "auto", "sleep": "sleep", "passive": "sleep", "spin": "spin", "default": "spin"}
 _CHOSEN_ENV = "MSR_OMP_WAIT_CHOSEN"  # set beside OMP_WAIT_POLICY when share_cores set it, not the user
 SHARING_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")  # the policy, and GNU OpenMP's spin count if one is set
 OTHER_WORK_CORES = 0.25  # other processes keeping this much of a core busy or more: idle threads sleep
 SAMPLE_SECONDS = 0.2
-HANDOVER_BEATS = 2  # looks in a row (one each heartbeat, 2 s) that find other work before a run hands over
-HANDOVER_MIN_SECONDS = 10.0  # a run with less training than this left finishes where it is
+HANDOVER_BEATS = 2  # looks in a row (one each heartbeat, 2 s) that call for a hand-over (HandOver)
+# A run with less training left than this finishes where it is. Starting a demo run's process again costs about
+# 3 s here; spinning beside other runs costs half the speed or more, sleeping alone a quarter of it.
+HANDOVER_MIN_SECONDS = {"sleep": 10.0, "spin": 30.0}
+START_ENV = "MSR_OMP_WAIT_START"  # "spin": the program a sleeping run hands over to spins without looking first
 
 
 class OtherWork:
@@ -138,32 +141,42 @@ def other_work_cores(seconds: float = SAMPLE_SECONDS) -> float | None:
 
 
 class HandOver:
-    """When a run whose idle threads spin should go on in a process whose
-    threads sleep: once other processes have kept OTHER_WORK_CORES busy for
-    ``beats`` looks in a row (one look is a spike, the app drawing a page),
-    and only while enough of the run is left to pay for starting a process
-    again (``min_seconds``; a demo run's worker starts in about 3 s here)."""
+    """When a run should go on in a fresh process whose idle threads do the
+    other thing (``to``: "sleep" or "spin"; OpenMP reads its wait policy only
+    when a process starts): a spinning run once other processes have kept
+    OTHER_WORK_CORES busy for ``beats`` looks in a row, a sleeping one once
+    the machine has been that quiet for as long (one look is a spike: the
+    browser drawing a chart). Only while enough training is left to pay for
+    starting a process again (``min_seconds``)."""
 
-    def __init__(self, watch: OtherWork, beats: int, min_seconds: float):
-        self.watch, self.beats, self.min_seconds = watch, beats, min_seconds
-        self.busy = 0
+    def __init__(self, watch: OtherWork, to: str, beats: int, min_seconds: float):
+        self.watch, self.to, self.beats, self.min_seconds = watch, to, beats, min_seconds
+        self.seen = 0  # looks in a row that call for the change
+        try:
+            watch.cores()  # from now on: the process's own start (and the burst that launched it) is not looked at
+        except (psutil.Error, OSError):
+            pass
 
     def due(self, seconds_left: float | None) -> bool:
-        """Look once (every heartbeat); ``seconds_left``: the run's time left, None while unknown."""
+        """Look once (every heartbeat); ``seconds_left``: the run's training time left, None while unknown."""
         try:
-            cores = self.watch.cores()
+            busy = self.watch.cores() >= OTHER_WORK_CORES
         except (psutil.Error, OSError):
             return False
-        self.busy = self.busy + 1 if cores >= OTHER_WORK_CORES else 0
-        return self.busy >= self.beats and seconds_left is not None and seconds_left >= self.min_seconds
+        self.seen = self.seen + 1 if busy == (self.to == "sleep") else 0
+        return self.seen >= self.beats and seconds_left is not None and seconds_left >= self.min_seconds
 
 
 def hand_over() -> HandOver | None:
-    """A HandOver for a process whose threads spin because MSR_OMP_WAIT=auto
-    found the machine idle when it started; None otherwise (they sleep
-    already, or spinning was asked for)."""
-    watch = _state.get("watch")
-    return HandOver(watch, HANDOVER_BEATS, HANDOVER_MIN_SECONDS) if watch is not None and wait_policy() == "spin" else None
+    """Under MSR_OMP_WAIT=auto, for a process that trains: a HandOver to
+    sleeping threads where its threads spin, to spinning ones where they
+    sleep because other work was there when it started. None otherwise:
+    spin or sleep was asked for, runs started together, or a run that has
+    handed over to sleeping threads once (it stays so: no back and forth)."""
+    to = _state.get("then")
+    if _state.get("watch") is None or to is None:
+        return None
+    return HandOver(_state["watch"], to, HANDOVER_BEATS, HANDOVER_MIN_SECONDS[to])
 
 
 def _asked(env) -> str:
@@ -175,29 +188,30 @@ def share_cores(sample: bool = False) -> str:
     """Set, before torch loads OpenMP, whether its idle threads spin or sleep
     in this process; return "spin" or "sleep".
 
-    By default they sleep: spinning threads of two training processes starve
-    each other (a demo run beside two others at about 1 step/s instead of 4,
-    benchmarks/busy_machine.py), while sleeping ones cost a run alone on an
-    idle machine a tenth to a quarter of its speed. MSR_OMP_WAIT=spin is for a
-    machine known to stay idle. MSR_OMP_WAIT=auto chooses at launch: a process
-    about to train (``sample``) spins when other processes keep less than
-    OTHER_WORK_CORES busy, and sleeps otherwise (also without psutil). It is
-    not the default because the choice cannot change later: measured, a run
-    that chose to spin and was then joined by two others fell to 2.6 steps/s
-    (sleeping: 4.4), and the runs beside it lost a tenth of their speed. The
-    wait policy never changes a run's numbers. An OMP_WAIT_POLICY of one's own
-    is kept.
+    Spinning threads of two training processes starve each other (a demo run
+    beside two others at about 1 step/s instead of 4.4,
+    benchmarks/busy_machine.py); sleeping ones cost a run alone on an idle
+    machine a quarter of its speed. So by default (MSR_OMP_WAIT=auto) a
+    process about to train (``sample``) looks at the machine: it spins when
+    other processes keep less than OTHER_WORK_CORES busy, sleeps otherwise,
+    and goes on looking while it trains (hand_over: OpenMP cannot change its
+    policy later, so the run goes on in a fresh process that does the other
+    thing). Every other process (the app, the suite, a command that reads)
+    sleeps, and so do runs started together (child_environment).
+    MSR_OMP_WAIT=sleep or spin fixes the choice for good. The wait policy
+    never changes a run's numbers. An OMP_WAIT_POLICY of one's own is kept.
     """
     own = os.environ.get("OMP_WAIT_POLICY") or None  # set but empty: OpenMP ignores it, and so does this
     if own is not None and not os.environ.get(_CHOSEN_ENV):
         return "sleep" if own.upper() == "PASSIVE" else "spin"
     choice = _asked(os.environ)
-    _state.pop("watch", None)
+    handed_spin = os.environ.pop(START_ENV, "") == "spin"  # (a sleeping run handed over to this process)
+    _state.update(watch=None, then=None)
     if choice == "auto":
-        busy = other_work_cores() if sample else None
+        busy = (0.0 if handed_spin else other_work_cores()) if sample else None
         choice = "spin" if busy is not None and busy < OTHER_WORK_CORES else "sleep"
-        if choice == "spin":  # it keeps looking while the run trains (HandOver)
-            _state["watch"] = watch_other_work()
+        if busy is not None:  # it keeps looking while the run trains (HandOver)
+            _state.update(watch=watch_other_work(), then="sleep" if choice == "spin" else "spin")
     if choice == "sleep":
         os.environ.update({"OMP_WAIT_POLICY": "PASSIVE", _CHOSEN_ENV: "1"})
     else:
@@ -225,9 +239,10 @@ def child_environment(env, together: bool = False) -> dict[str, str]:
     return env
 
 
-def continuation_environment(env) -> dict[str, str]:
-    """``env`` for the process a run hands over to (HandOver): its idle threads sleep."""
-    return {**child_environment(env), WAIT_ENV: "sleep"}
+def continuation_environment(env, to: str) -> dict[str, str]:
+    """``env`` for the process a run hands over to (HandOver), whose idle
+    threads do ``to``: sleep for good, or spin at once and go on looking."""
+    return {**child_environment(env), **({WAIT_ENV: "sleep"} if to == "sleep" else {WAIT_ENV: "auto", START_ENV: "spin"})}
 
 
 def sharing_env() -> dict[str, str]:

@@ -156,7 +156,7 @@ def _train(writer: RunWriter, run_dir: Path, resume: bool, emit, stop_now, stop_
     finally:
         trackers.close()
     if result.status == HANDED_OVER:
-        _hand_over(writer, run_dir, result, continue_as(run_dir), stop_flag)  # returns only when it could not
+        _hand_over(writer, run_dir, result, continue_as(run_dir), handover.to, stop_flag)  # returns if it could not
     signals.restore()  # the run is over: a late signal must not rewrite its outcome
     with SignalsWait():  # while the outcome is written, SIGTERM and Ctrl-C wait
         writer.finish(result.status, result.message, result.steps)
@@ -169,9 +169,12 @@ def _seconds_left(progress: dict) -> float | None:
     return None if per_step is None else per_step * max(0, progress["total"] - progress["step"])
 
 
-def _hand_over(writer: RunWriter, run_dir: Path, result: RunResult, argv: list[str], stop_flag) -> None:
+HAND_OVER_WHY = {"sleep": "other work started", "spin": "the machine is idle"}
+
+
+def _hand_over(writer: RunWriter, run_dir: Path, result: RunResult, argv: list[str], to: str, stop_flag) -> None:
     """Go on with the run in a fresh program of this process whose idle
-    threads sleep (other work started; OpenMP reads its wait policy only when
+    threads do ``to`` (sleep, or spin; OpenMP reads its wait policy only when
     it starts): the state to resume from is saved, the lock is handed on, and
     a stop asked meanwhile is passed on as the run's stop file. If the
     program cannot start, the run ends here as stopped, resumable from that
@@ -183,9 +186,9 @@ def _hand_over(writer: RunWriter, run_dir: Path, result: RunResult, argv: list[s
         except OSError:
             pass
     step = result.steps
-    fd = writer.hand_over(step, f"other work started: going on from step {step} in a process whose idle "
-                                "threads sleep")
-    error = replace_process(argv, continuation_environment(os.environ), fd)
+    fd = writer.hand_over(step, f"{HAND_OVER_WHY[to]}: going on from step {step} in a process whose idle "
+                                f"threads {to}")
+    error = replace_process(argv, continuation_environment(os.environ, to), fd)
     result.status = "stopped"
     result.message = (f"stopped at step {step}: could not go on in a new process ({error}); "
                       f"resume continues from step {step}")

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from .checkpoints import checkpoint_steps, write_checkpoint, write_resume_state
-from .files import RunFolderError, atomic_write_text, dumps, is_number, open_file, real_folder
+from .files import RunFolderError, atomic_write_text, dumps, is_number, is_whole, open_file, real_folder
 from .layout import remove_stale_temporaries, run_files
 from .liveness import HEARTBEAT_SECONDS
 from .locks import acquire, release, take_handed_lock
@@ -30,6 +30,7 @@ FLUSH_SECONDS = 1.0  # buffered losses reach the file at least this often while 
 WARMUP_STEPS = 2  # a worker's first steps fill caches and allocate: left out of its recent speed
 RECENT_STEPS = 30  # the recent speed is read over at most this many of the last steps
 CLAIM_SECONDS = 5.0  # how long a worker waits for a run's lock
+CARRIED = ("train_seconds", "eval_seconds", "evals", "first_eval_seconds")  # times a hand-over goes on with
 
 
 def scalars(record: dict) -> dict:
@@ -53,7 +54,7 @@ class RunWriter:
         self._heartbeat: _Heartbeat | None = None
         self._last_flush = 0.0
         self._wall_start = 0.0
-        self._start = 0
+        self._start = self._first = 0  # the run's first step in this timeline, and this process's
         self.continued = False  # this process took the run over from the program it replaced (hand_over)
 
     # ------------------------------------------------------------ claiming
@@ -183,19 +184,26 @@ class RunWriter:
         began, so the time it took to start is known (msr.store.progress);
         ``idle_threads``: whether its OpenMP threads spin or sleep when idle
         (msr.core.runtime.share_cores), which decides how it fares beside
-        work that starts later."""
-        self._start, self._wall_start, self._last_flush = start, time.time(), time.monotonic()
-        self._recent: deque[float] = deque(maxlen=RECENT_STEPS)
-        self.progress = {"step": start, "total": total, "wall_seconds": 0.0, "steps_per_sec": None,
-                         "train_seconds": 0.0, "eval_seconds": 0.0, "evals": 0}
-        process = {"process_started": process_started, "idle_threads": idle_threads}  # what is known of it
+        work that starts later. A process that took the run over from the
+        program it replaced (hand_over) goes on with its start, clock and
+        times: it is one run, its gap included."""
+        now = time.time()
         handed = self.status.pop("handing_over", None)
         self.status.pop("handed_over_at", None)
-        if self.continued and handed is not None:  # its threads slept from there on
-            process["handed_over_at"] = handed
-        self.write_status(sync=True, status="running", message=None, started=self._wall_start, start_step=start,
-                          **self.progress,
-                          steps=start, **{k: v for k, v in process.items() if v})
+        carried = self.continued and is_whole(handed) and is_number(self.status.get("started"))
+        self._first, self._last_flush = start, time.monotonic()
+        self._start = self.status["start_step"] if carried and is_whole(self.status.get("start_step")) else start
+        self._wall_start = self.status["started"] if carried else now
+        self._recent: deque[float] = deque(maxlen=RECENT_STEPS)
+        self.progress = {"step": start, "total": total, "wall_seconds": now - self._wall_start, "steps_per_sec": None,
+                         "train_seconds": 0.0, "eval_seconds": 0.0, "evals": 0}
+        process = {"process_started": process_started, "idle_threads": idle_threads}  # what is known of it
+        if carried:
+            self.progress.update({k: self.status[k] for k in CARRIED if is_number(self.status.get(k))})
+            process.update(process_started=self.status.get("process_started"), handed_over_at=handed)
+        self.write_status(sync=True, status="running", message=None, started=self._wall_start,
+                          start_step=self._start, **self.progress, steps=start,
+                          **{k: v for k, v in process.items() if v is not None})
         self._heartbeat = _Heartbeat(self, on_beat or (lambda: None))
         self._heartbeat.start()
 
@@ -206,7 +214,7 @@ class RunWriter:
         elapsed = time.time() - self._wall_start
         self.progress.update(step=step, wall_seconds=elapsed, train_seconds=self.progress["train_seconds"] + seconds,
                              steps_per_sec=(step - self._start) / elapsed if elapsed > 0 else None)
-        if step - self._start > WARMUP_STEPS:  # the speed now, for the time left: not the warm-up's
+        if step - self._first > WARMUP_STEPS:  # the speed now, for the time left: not this process's warm-up
             self._recent.append(seconds)
             self.progress.update(recent_steps=len(self._recent), recent_seconds=sum(self._recent))
         if now - self._last_flush >= FLUSH_SECONDS:
@@ -253,8 +261,9 @@ class RunWriter:
             if fh is not None:
                 fh.close()
         self._metrics_fh = self._losses_fh = None
-        self.write_status(sync=True, status="starting", message=message, handing_over=step, step=step, steps=step,
-                          launched=self.status.get("launched", self._wall_start), heartbeat=time.time())
+        with self._status_lock:
+            self.write_status(sync=True, status="starting", message=message, handing_over=step, **self.progress,
+                              steps=step, launched=self.status.get("launched", self._wall_start), heartbeat=time.time())
         return self._lock_fd
 
     def fail(self, message: str) -> None:

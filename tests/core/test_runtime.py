@@ -38,7 +38,7 @@ def test_a_run_keeps_freed_memory(tmp_path):
 
 SHARE = ("import msr.core.runtime as r; import os; {patch}"
          "print(r.share_cores({args}), os.environ.get('OMP_WAIT_POLICY'), os.environ.get('GOMP_SPINCOUNT'))")
-WAIT_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "MSR_OMP_WAIT", "MSR_OMP_WAIT_CHOSEN")
+WAIT_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "MSR_OMP_WAIT", "MSR_OMP_WAIT_CHOSEN", "MSR_OMP_WAIT_START")
 
 
 def _share_child(code: str, env_extra: dict) -> str:
@@ -54,11 +54,13 @@ def share(env_extra: dict, sample: bool = False, machine: float | None = None) -
     return _share_child(SHARE.format(patch=patch, args="sample=True" if sample else ""), env_extra)
 
 
-def test_idle_openmp_threads_sleep_unless_told_otherwise():
+def test_by_default_a_run_chooses_and_everything_else_sleeps():
     assert share({}) == "sleep PASSIVE None", "the app, the suite, a command that only reads"
-    assert share({}, sample=True, machine=0.0) == "sleep PASSIVE None", "a run, even alone"
+    assert share({}, sample=True, machine=0.0) == "spin None None", "a run alone on the machine"
+    assert share({}, sample=True, machine=1.0) == "sleep PASSIVE None", "a run beside other work"
     assert share({"GOMP_SPINCOUNT": "1000"}) == "sleep PASSIVE 1000", "a spin count of one's own is kept"
     assert share({"MSR_OMP_WAIT": "nonsense"}, sample=True, machine=0.0) == "sleep PASSIVE None"
+    assert share({"MSR_OMP_WAIT": "sleep"}, sample=True, machine=0.0) == "sleep PASSIVE None"
 
 
 def test_auto_spins_only_when_a_run_finds_the_machine_idle():
@@ -83,7 +85,7 @@ def test_a_child_chooses_for_itself_unless_it_starts_with_others():
 
     chosen = {"OMP_WAIT_POLICY": "PASSIVE", "MSR_OMP_WAIT_CHOSEN": "1", "PATH": "/bin"}
     assert child_environment(chosen) == {"PATH": "/bin"}, "the app's own choice is not its worker's"
-    assert child_environment(chosen, together=True) == {"PATH": "/bin"}, "it sleeps by default"
+    assert child_environment(chosen, together=True) == {"PATH": "/bin", "MSR_OMP_WAIT": "sleep"}, "with others"
     auto = {**chosen, "MSR_OMP_WAIT": "auto"}
     assert child_environment(auto) == {"PATH": "/bin", "MSR_OMP_WAIT": "auto"}, "alone: it looks for itself"
     assert child_environment(auto, together=True) == {"PATH": "/bin", "MSR_OMP_WAIT": "sleep"}, "with others"
@@ -94,8 +96,9 @@ def test_a_child_chooses_for_itself_unless_it_starts_with_others():
 
 def test_ray_workers_sleep_as_runs_started_together():
     code = "from msr.core.runtime import sharing_env; print(sorted(sharing_env().items()))"
-    assert _share_child(code, {}) == "[('OMP_WAIT_POLICY', 'PASSIVE')]"
-    assert _share_child(code, {"GOMP_SPINCOUNT": "1000"}) == "[('GOMP_SPINCOUNT', '1000'), ('OMP_WAIT_POLICY', 'PASSIVE')]"
+    assert _share_child(code, {}) == "[('MSR_OMP_WAIT', 'sleep'), ('OMP_WAIT_POLICY', 'PASSIVE')]"
+    assert _share_child(code, {"GOMP_SPINCOUNT": "1000"}) == \
+        "[('GOMP_SPINCOUNT', '1000'), ('MSR_OMP_WAIT', 'sleep'), ('OMP_WAIT_POLICY', 'PASSIVE')]"
     assert _share_child(code, {"MSR_OMP_WAIT": "auto"}) == "[('MSR_OMP_WAIT', 'sleep'), ('OMP_WAIT_POLICY', 'PASSIVE')]"
     assert _share_child(code, {"MSR_OMP_WAIT": "default"}) == "[('MSR_OMP_WAIT', 'default')]"
 
@@ -146,7 +149,7 @@ def test_the_command_line_sets_the_policy_before_torch_loads_and_each_run_record
 
     out = msr("runs", "--runs-dir", str(tmp_path), MSR_OMP_WAIT="auto")
     assert "looked" not in out and out[-1] == "PASSIVE"
-    out, recorded = train(tmp_path / "default")
+    out, recorded = train(tmp_path / "sleep", MSR_OMP_WAIT="sleep")
     assert "looked" not in out and out[-1] == "PASSIVE" and recorded == "sleep", "each run records what its threads do"
     out, recorded = train(tmp_path / "auto", MSR_OMP_WAIT="auto")
     assert out[0] == "looked" and out[-1] == "None" and recorded == "spin"

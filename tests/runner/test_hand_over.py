@@ -30,18 +30,18 @@ from conftest import ENV, ROOT, TINY_FLAGS, msr, only_run, strip, tiny, wait_for
 
 pytestmark = pytest.mark.slow
 
-BUSY_LATER = """
+LATER = """
 import runpy, sys
 import msr.core.runtime as r
 import msr.store.writer as w
 
-class Busy:  # every look after the launch finds two cores of other work
+class Looks:  # every look after the launch finds this much other work
     def cores(self):
-        return 2.0
+        return {later}
 
-r.other_work_cores = lambda seconds=0.2: 0.0  # the launch finds the machine idle: the run spins
-r.watch_other_work = lambda: Busy()
-r.HANDOVER_MIN_SECONDS = 0.0
+r.other_work_cores = lambda seconds=0.2: {launch}  # what the launch finds
+r.watch_other_work = lambda: Looks()
+r.HANDOVER_MIN_SECONDS = {{"sleep": 0.0, "spin": 0.0}}
 w.HEARTBEAT_SECONDS = 0.2
 sys.argv = ["msr"] + sys.argv[1:]
 runpy.run_module("msr", run_name="__main__", alter_sys=True)
@@ -49,10 +49,12 @@ runpy.run_module("msr", run_name="__main__", alter_sys=True)
 AUTO = {**ENV, "MSR_OMP_WAIT": "auto"}
 
 
-def busy_later(*args: str) -> subprocess.Popen:
+def busy_later(*args: str, launch: float = 0.0, later: float = 2.0) -> subprocess.Popen:
+    """python -m msr ARGS under MSR_OMP_WAIT=auto, the machine idle at launch and busy at every look after (or
+    as ``launch`` and ``later`` say, in cores of other work); the program it hands over to looks for real."""
     env = {k: v for k, v in AUTO.items() if k not in ("OMP_WAIT_POLICY", "MSR_OMP_WAIT_CHOSEN")}
-    return subprocess.Popen([sys.executable, "-c", BUSY_LATER, *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+    return subprocess.Popen([sys.executable, "-c", LATER.format(launch=launch, later=later), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
 
 
 def handing_over(run) -> dict | None:
@@ -85,6 +87,8 @@ def test_a_spinning_run_hands_over_and_goes_on_exactly_as_one_never_handed_over(
     assert status["idle_threads"] == "sleep", "its threads sleep after the hand-over"
     step = status["handed_over_at"]
     assert 0 < step < 400 and "handing_over" not in status
+    assert status["start_step"] == 0 and status["process_started"] <= status["started"], "one run: its first start"
+    assert status["evals"] == len(load_run(run).metrics) == 9, "and every evaluation's time, for the time left"
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["status"] == "completed" and summary["steps"] == 400, "msr train's own last line"
     assert "Traceback" not in err
@@ -92,6 +96,21 @@ def test_a_spinning_run_hands_over_and_goes_on_exactly_as_one_never_handed_over(
     assert strip(load_run(run).metrics) == strip(load_run(whole.run_dir).metrics)
     assert read_losses(run) == read_losses(whole.run_dir)
     assert same_tensors(final_weights(run), final_weights(whole.run_dir))
+
+
+def test_a_run_that_found_other_work_at_launch_spins_once_the_machine_is_idle(tmp_path):
+    """The browser still drawing the page whose click launched the run, say."""
+    root = tmp_path / "runs"
+    proc = busy_later("train", *TINY_FLAGS, "--steps", "400", "--eval-interval", "50", "--runs-dir", str(root),
+                      "--json", launch=2.0, later=0.0)
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err
+    run = only_run(root)
+    status = read_status(run)
+    assert status["status"] == "completed" and status["pid"] == proc.pid
+    assert status["idle_threads"] == "spin" and 0 < status["handed_over_at"] < 400
+    whole = train(tiny(tmp_path / "whole", steps=400, eval_interval=50))
+    assert strip(load_run(run).metrics) == strip(load_run(whole.run_dir).metrics)
 
 
 def test_the_apps_worker_hands_over_to_a_worker(tmp_path):
@@ -145,13 +164,16 @@ class Looks:
         return self.seen.pop(0)
 
 
-def test_a_run_hands_over_after_other_work_in_consecutive_looks_with_enough_left():
-    h = HandOver(Looks(1.0, 0.0, 1.0, 1.0), 2, 10.0)
+def test_a_run_hands_over_after_consecutive_looks_that_call_for_it_with_enough_left():
+    """The first look only sets where the next one counts from (the run's own start is not looked at)."""
+    h = HandOver(Looks(9.0, 1.0, 0.0, 1.0, 1.0), "sleep", 2, 10.0)
     assert [h.due(60.0) for _ in range(4)] == [False, False, False, True], "a quiet look starts the count again"
-    h = HandOver(Looks(1.0, 1.0, 1.0), 2, 10.0)
+    h = HandOver(Looks(9.0, 1.0, 1.0, 1.0), "sleep", 2, 10.0)
     assert [h.due(5.0), h.due(5.0), h.due(None)] == [False, False, False], "too little left, or not known yet"
-    h = HandOver(Looks(0.2, 0.2), 2, 10.0)
+    h = HandOver(Looks(9.0, 0.2, 0.2), "sleep", 2, 10.0)
     assert [h.due(60.0), h.due(60.0)] == [False, False], "less than a quarter of a core is not other work"
+    h = HandOver(Looks(9.0, 0.1, 0.45, 0.1, 0.0), "spin", 2, 30.0)
+    assert [h.due(60.0) for _ in range(4)] == [False, False, False, True], "to spin: quiet looks in a row"
 
 
 def test_the_loop_hands_over_before_a_step_without_evaluating():
@@ -183,16 +205,17 @@ def test_a_handed_lock_is_taken_only_if_it_is_that_file_and_held(tmp_path, monke
         release(fd)
 
 
-def test_only_a_run_that_chose_to_spin_at_launch_hands_over():
+def test_only_a_run_that_chose_at_launch_hands_over_and_one_that_went_to_sleep_stays_asleep():
     code = ("import msr.core.runtime as r; r.other_work_cores = lambda: {busy}; r.share_cores(sample=True); "
-            "print(r.hand_over() is not None)")
-    clean = {k: v for k, v in ENV.items() if k not in ("OMP_WAIT_POLICY", "MSR_OMP_WAIT_CHOSEN", "MSR_OMP_WAIT")}
+            "h = r.hand_over(); print(h and h.to)")
+    clean = {k: v for k, v in ENV.items() if k not in ("OMP_WAIT_POLICY", "MSR_OMP_WAIT_CHOSEN", "MSR_OMP_WAIT", "MSR_OMP_WAIT_START")}
 
     def hands_over(busy: float, **env) -> str:
         return subprocess.run([sys.executable, "-c", code.format(busy=busy)], cwd=ROOT, env={**clean, **env},
                               capture_output=True, text=True, check=True).stdout.strip()
 
-    assert hands_over(0.0, MSR_OMP_WAIT="auto") == "True", "alone at launch: it spins, and keeps looking"
-    assert hands_over(1.0, MSR_OMP_WAIT="auto") == "False", "busy at launch: it sleeps already"
-    assert hands_over(0.0, MSR_OMP_WAIT="spin") == "False", "asked to spin: it spins to the end"
-    assert hands_over(0.0, MSR_OMP_WAIT="sleep") == "False"
+    assert hands_over(0.0, MSR_OMP_WAIT="auto") == "sleep", "alone at launch: it spins, and keeps looking"
+    assert hands_over(1.0, MSR_OMP_WAIT="auto") == "spin", "busy at launch: it sleeps, and keeps looking"
+    assert hands_over(1.0, MSR_OMP_WAIT="auto", MSR_OMP_WAIT_START="spin") == "sleep", "handed over to spin"
+    assert hands_over(0.0, MSR_OMP_WAIT="spin") == "None", "asked to spin: it spins to the end"
+    assert hands_over(0.0, MSR_OMP_WAIT="sleep") == "None", "asked to sleep, or handed over to sleep: for good"
