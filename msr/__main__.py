@@ -22,7 +22,7 @@ _default = signal.signal(signal.SIGINT, _interrupted)
 from .cli.main import main, preload, preloads  # noqa: E402 - loaded under the handler above (no torch yet)
 from .core.runtime import share_cores  # noqa: E402
 
-# Before torch loads OpenMP; under MSR_OMP_WAIT=auto a command that trains looks at the machine first.
+# Before torch loads OpenMP; a command that trains looks at the machine first (MSR_OMP_WAIT=auto, the default).
 share_cores(sample="torch" in preloads(sys.argv[1:]))
 preload(sys.argv[1:])
 

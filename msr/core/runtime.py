@@ -79,8 +79,8 @@ SHARING_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")  # the policy, and GNU
 OTHER_WORK_CORES = 0.25  # other processes keeping this much of a core busy or more: idle threads sleep
 SAMPLE_SECONDS = 0.2
 HANDOVER_BEATS = 2  # looks in a row (one each heartbeat, 2 s) that call for a hand-over (HandOver)
-# A run with less training left than this finishes where it is. Starting a demo run's process again costs about
-# 3 s here; spinning beside other runs costs half the speed or more, sleeping alone a quarter of it.
+# A run with less training left than this finishes where it is. Starting a demo run's process again costs
+# 3.3-3.7 s here; spinning beside other runs costs half the speed or more, sleeping alone a quarter of it.
 HANDOVER_MIN_SECONDS = {"sleep": 10.0, "spin": 30.0}
 START_ENV = "MSR_OMP_WAIT_START"  # "spin": the program a sleeping run hands over to spins without looking first
 

@@ -42,8 +42,8 @@ def launch_detached(args: list[str], log: Path, threads: int | None = None, toge
     """Start ``python -m msr ARGS`` in a session of its own, its output
     appended to ``log``; return its pid. ``threads``: its torch threads (None:
     torch's default). ``together``: it starts with others, so under
-    MSR_OMP_WAIT=auto its idle threads sleep instead of choosing when it
-    starts (msr.core.runtime.child_environment).
+    MSR_OMP_WAIT=auto (the default) its idle threads sleep for good instead
+    of choosing (msr.core.runtime.child_environment).
     A thread of this process reaps it when it ends, so it never lingers as a
     zombie."""
     cmd = msr_command(args)
