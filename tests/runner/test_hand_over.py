@@ -136,7 +136,9 @@ def test_a_stop_signal_while_the_next_program_starts_stops_the_run_cleanly(tmp_p
     assert proc.returncode == 3, err
     rec = load_run(run)
     assert rec.state == "stopped" and rec.status["message"] == f"stopped by request at step {status['handing_over']}"
-    assert rec.metrics[-1]["step"] == status["handing_over"] and rec.metrics[-1].get("stop"), "its final evaluation"
+    # its final evaluation: the stop's own, or the regular one when it handed over right after it
+    assert rec.metrics[-1]["step"] == status["handing_over"]
+    assert rec.metrics[-1].get("stop") or status["handing_over"] % 50 == 0
     assert json.loads(out.strip().splitlines()[-1])["status"] == "stopped"
 
 
