@@ -100,6 +100,12 @@ class RunWriter:
     def release(self) -> None:
         """Close the files and drop the lock (the heartbeat stops first)."""
         self.stop_heartbeat()
+        self._close_files()
+        if self._lock_fd is not None:
+            release(self._lock_fd)
+            self._lock_fd = None
+
+    def _close_files(self) -> None:
         for fh in (self._metrics_fh, self._losses_fh):
             if fh is not None:
                 try:
@@ -107,9 +113,6 @@ class RunWriter:
                 except OSError:
                     pass
         self._metrics_fh = self._losses_fh = None
-        if self._lock_fd is not None:
-            release(self._lock_fd)
-            self._lock_fd = None
 
     @property
     def run_id(self) -> str:
@@ -257,10 +260,7 @@ class RunWriter:
         file counts from this run's start (``launched``)."""
         self.stop_heartbeat()
         self.flush_losses(sync=True)
-        for fh in (self._metrics_fh, self._losses_fh):
-            if fh is not None:
-                fh.close()
-        self._metrics_fh = self._losses_fh = None
+        self._close_files()
         with self._status_lock:
             self.write_status(sync=True, status="starting", message=message, handing_over=step, **self.progress,
                               steps=step, launched=self.status.get("launched", self._wall_start), heartbeat=time.time())

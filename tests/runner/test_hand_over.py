@@ -22,6 +22,7 @@ import torch
 from msr.core.loop import HANDED_OVER, run_loop
 from msr.core.runtime import HandOver
 from msr.runner.execute import create_run, train
+from msr.store.checkpoints import load_checkpoint
 from msr.store.liveness import worker_alive
 from msr.store.locks import HANDED_ENV, acquire, release, take_handed_lock
 from msr.store.reader import load_run, read_losses
@@ -62,11 +63,6 @@ def handing_over(run) -> dict | None:
     return status if status.get("status") == "starting" and "handing_over" in status else None
 
 
-def final_weights(run) -> dict:
-    rec = load_run(run)
-    return torch.load(rec.path / "checkpoints" / f"step_{max(rec.checkpoint_steps()):06d}.pt", weights_only=False)
-
-
 def same_tensors(a, b) -> bool:
     if isinstance(a, dict):
         return a.keys() == b.keys() and all(same_tensors(a[k], b[k]) for k in a)
@@ -95,7 +91,7 @@ def test_a_spinning_run_hands_over_and_goes_on_exactly_as_one_never_handed_over(
     whole = train(tiny(tmp_path / "whole", steps=400, eval_interval=50))
     assert strip(load_run(run).metrics) == strip(load_run(whole.run_dir).metrics)
     assert read_losses(run) == read_losses(whole.run_dir)
-    assert same_tensors(final_weights(run), final_weights(whole.run_dir))
+    assert same_tensors(load_checkpoint(run), load_checkpoint(whole.run_dir))
 
 
 def test_a_run_that_found_other_work_at_launch_spins_once_the_machine_is_idle(tmp_path):
